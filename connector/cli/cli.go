@@ -1,0 +1,238 @@
+// Package cli is the connector's command line: flags, --help, the fx wiring of the
+// modules and the exit statuses. cmd/connector's main calls Main; the end-to-end tests and
+// the demo call it too, so that they run exactly the production wiring.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"go.uber.org/fx"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/billing"
+	"github.com/cloudbill/alicloud-billing-source/connector/clock"
+	"github.com/cloudbill/alicloud-billing-source/connector/config"
+	"github.com/cloudbill/alicloud-billing-source/connector/job"
+	"github.com/cloudbill/alicloud-billing-source/connector/logging"
+	"github.com/cloudbill/alicloud-billing-source/connector/scheduler"
+	"github.com/cloudbill/alicloud-billing-source/connector/sender"
+)
+
+// Exit statuses.
+const (
+	ExitOK         = 0 // all delivered (or a daemon stopped by SIGINT/SIGTERM)
+	ExitIncomplete = 1 // not every row of every day was delivered
+	ExitConfig     = 2 // bad configuration, bad credentials or bad usage
+)
+
+// Version is set at link time (-X) by the image build.
+var Version = "dev"
+
+// maxRangeDays bounds --from/--to: the API keeps 18 months.
+const maxRangeDays = 550
+
+// Mode is what the command line asked for.
+type Mode struct {
+	Once     bool
+	Date     billing.Day // --date, zero: yesterday in pull_zone
+	HasDate  bool
+	From, To billing.Day // --from/--to
+	Range    bool
+}
+
+// IO are the process's streams and environment.
+type IO struct {
+	Stdout, Stderr io.Writer
+	Lookup         func(string) (string, bool) // environment; os.LookupEnv when nil
+}
+
+// Main runs the connector with args (without the program name) and returns the exit
+// status. extra options are appended to the application (tests: fx.Replace a fake clock).
+func Main(args []string, stdio IO, extra ...fx.Option) int {
+	fs := flag.NewFlagSet("connector", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var (
+		cfgPath  = fs.String("config", "", "")
+		once     = fs.Bool("once", false, "")
+		date     = fs.String("date", "", "")
+		from     = fs.String("from", "", "")
+		to       = fs.String("to", "", "")
+		verbose  = fs.Bool("verbose", false, "")
+		showVer  = fs.Bool("version", false, "")
+		showHelp bool
+	)
+	fs.BoolVar(&showHelp, "help", false, "")
+	fs.BoolVar(&showHelp, "h", false, "")
+	usageErr := func(format string, a ...any) int {
+		fmt.Fprintf(stdio.Stderr, "connector: "+format+"\nRun 'connector --help' for usage.\n", a...)
+		return ExitConfig
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printHelp(stdio.Stdout)
+			return ExitOK
+		}
+		return usageErr("%v", err)
+	}
+	if showHelp {
+		printHelp(stdio.Stdout)
+		return ExitOK
+	}
+	if *showVer {
+		fmt.Fprintln(stdio.Stdout, "alicloud-billing-source connector", Version)
+		return ExitOK
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	mode, msg := parseMode(*once, *date, *from, *to)
+	if msg != "" {
+		return usageErr("%s", msg)
+	}
+
+	path := *cfgPath
+	if path != "" && !strings.HasPrefix(path, "/") {
+		// `bazel run` starts us in the runfiles tree; a relative --config means the caller's directory.
+		if wd := os.Getenv("BUILD_WORKING_DIRECTORY"); wd != "" {
+			path = wd + "/" + path
+		}
+	}
+	exit := &exitCode{code: ExitOK}
+	app := fx.New(
+		fx.Supply(config.Source{Path: path, Lookup: stdio.Lookup}),
+		fx.Supply(logging.Options{Writer: stdio.Stderr, Verbose: *verbose}),
+		fx.Supply(mode, stdio, exit),
+		fx.WithLogger(logging.FxLogger),
+		logging.Module,
+		config.Module,
+		clock.Module,
+		billing.Module,
+		sender.Module,
+		job.Module,
+		scheduler.Module,
+		fx.Provide(
+			func(c *billing.Client) job.Fetcher { return c },
+			func(s *sender.Sender) job.Publisher { return s },
+			func(c clock.Clock) job.Clock { return c },
+			func(j *job.Job) scheduler.Runner { return j },
+		),
+		fx.Invoke(startRunner),
+		fx.Options(extra...),
+	)
+	if err := app.Err(); err != nil {
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			fmt.Fprintf(stdio.Stderr, "connector: %v\n", ce)
+			return ExitConfig
+		}
+		fmt.Fprintf(stdio.Stderr, "connector: cannot start: %v\n", err)
+		return ExitConfig
+	}
+	startCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := app.Start(startCtx); err != nil {
+		fmt.Fprintf(stdio.Stderr, "connector: cannot start: %v\n", err)
+		return ExitConfig
+	}
+	sig := <-app.Wait() // SIGINT/SIGTERM, or the run's own Shutdown with its exit code
+	stopCtx, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel2()
+	if err := app.Stop(stopCtx); err != nil {
+		fmt.Fprintf(stdio.Stderr, "connector: stop: %v\n", err)
+	}
+	if sig.ExitCode != 0 {
+		return sig.ExitCode
+	}
+	return exit.get()
+}
+
+func parseMode(once bool, date, from, to string) (Mode, string) {
+	var m Mode
+	switch {
+	case once && (from != "" || to != ""):
+		return m, "--once and --from/--to cannot be combined"
+	case date != "" && !once:
+		return m, "--date needs --once"
+	case (from == "") != (to == ""):
+		return m, "--from and --to go together"
+	}
+	m.Once = once
+	if date != "" {
+		d, err := billing.ParseDay(date)
+		if err != nil {
+			return m, "--date: " + err.Error()
+		}
+		m.Date, m.HasDate = d, true
+	}
+	if from != "" {
+		f, err := billing.ParseDay(from)
+		if err != nil {
+			return m, "--from: " + err.Error()
+		}
+		t, err := billing.ParseDay(to)
+		if err != nil {
+			return m, "--to: " + err.Error()
+		}
+		if t.Before(f) {
+			return m, fmt.Sprintf("--to %s is before --from %s", t, f)
+		}
+		if f.AddDays(maxRangeDays).Before(t) {
+			return m, fmt.Sprintf("--from/--to spans more than %d days; the API keeps 18 months", maxRangeDays)
+		}
+		m.From, m.To, m.Range = f, t, true
+	}
+	return m, ""
+}
+
+func printHelp(w io.Writer) {
+	fmt.Fprint(w, `connector - the AliCloud Billing Source: pulls the daily Alibaba Cloud account bill
+(BSS OpenAPI QueryAccountBill, grouped by product, every page) and delivers each row as a
+CloudEvent (source cloud.alicloud.billing, type alicloud.account_billing.daily) to v_target.
+
+Usage:
+  connector [--config PATH]                        daemon: every day at pull_hour in pull_zone,
+                                                   pull yesterday's bill; stops on SIGINT/SIGTERM
+  connector --once [--date YYYY-MM-DD]             pull one day (default: yesterday in pull_zone)
+  connector --from YYYY-MM-DD --to YYYY-MM-DD      pull every day of the range, oldest first
+
+Flags:
+  --config PATH   config.json to read (default: /vance/config/config.json, then ./config.json)
+  --once          pull one day and exit
+  --date DAY      the day for --once
+  --from, --to    the first and last day of a range (at most 550 days)
+  --verbose       debug logs, including fx's start-up events
+  --version       print the version
+  --help          this text
+
+Config keys (config.json; keys are case-insensitive; each can be overridden by the
+environment variable of its name in upper case, e.g. V_TARGET, PULL_HOUR):
+`)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	for _, k := range config.Keys {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", k.Name, k.Default, k.Help)
+	}
+	_ = tw.Flush()
+	fmt.Fprint(w, `
+Credentials may instead come from ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET
+and ALIBABA_CLOUD_SECURITY_TOKEN. Secrets are never printed.
+
+Exit status:
+  0  every row delivered (daemon: stopped by SIGINT/SIGTERM)
+  1  some rows were not delivered, or the API kept failing
+  2  bad configuration or usage, or the API refused the credentials
+
+Logs are JSON lines on stderr; --from/--to also print one progress line per day on stdout.
+`)
+}
+
+// exitCode carries the run's verdict to Main.
+type exitCode struct{ code int }
+
+func (e *exitCode) get() int { return e.code }

@@ -1,0 +1,147 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"go.uber.org/fx"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/billing"
+	"github.com/cloudbill/alicloud-billing-source/connector/clock"
+	"github.com/cloudbill/alicloud-billing-source/connector/config"
+	"github.com/cloudbill/alicloud-billing-source/connector/job"
+	"github.com/cloudbill/alicloud-billing-source/connector/scheduler"
+)
+
+type runnerParams struct {
+	fx.In
+	Lifecycle  fx.Lifecycle
+	Shutdowner fx.Shutdowner
+	Mode       Mode
+	IO         IO
+	Exit       *exitCode
+	Config     *config.Config
+	Clock      clock.Clock
+	Job        *job.Job
+	Scheduler  *scheduler.Scheduler
+	Logger     *slog.Logger
+}
+
+// startRunner hooks the chosen mode into the fx lifecycle. Hooks never block: the work runs
+// on its own goroutine with a context that OnStop cancels.
+func startRunner(p runnerParams) {
+	for _, w := range p.Config.Warnings {
+		p.Logger.Warn(w)
+	}
+	p.Logger.Info("connector starting", "version", Version, "config", p.Config.Source,
+		"target", p.Config.Target.Redacted(), "endpoint", p.Config.Endpoint.String(),
+		"pull_hour", p.Config.PullHour, "pull_zone", p.Config.PullZone.String(),
+		"mode", modeName(p.Mode))
+	if !p.Mode.Once && !p.Mode.Range {
+		p.Scheduler.Lifecycle(p.Lifecycle)
+		return
+	}
+	var (
+		cancel context.CancelFunc
+		done   = make(chan struct{})
+	)
+	p.Lifecycle.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			var ctx context.Context
+			ctx, cancel = context.WithCancel(context.Background())
+			go func() {
+				defer close(done)
+				code := runDays(ctx, p)
+				p.Exit.code = code
+				if ctx.Err() == nil {
+					_ = p.Shutdowner.Shutdown(fx.ExitCode(code))
+				}
+			}()
+			return nil
+		},
+		OnStop: func(stop context.Context) error {
+			cancel()
+			select {
+			case <-done:
+				return nil
+			case <-stop.Done():
+				p.Exit.code = ExitIncomplete
+				return errors.New("the run did not stop in time")
+			}
+		},
+	})
+}
+
+func modeName(m Mode) string {
+	switch {
+	case m.Once:
+		return "once"
+	case m.Range:
+		return "range"
+	default:
+		return "daemon"
+	}
+}
+
+// runDays runs --once or --from/--to and returns the exit status.
+func runDays(ctx context.Context, p runnerParams) int {
+	var days []billing.Day
+	switch {
+	case p.Mode.Once && p.Mode.HasDate:
+		days = []billing.Day{p.Mode.Date}
+	case p.Mode.Once:
+		days = []billing.Day{billing.Yesterday(p.Clock.Now(), p.Config.PullZone)}
+	default:
+		for d := p.Mode.From; !p.Mode.To.Before(d); d = d.AddDays(1) {
+			days = append(days, d)
+		}
+	}
+	code := ExitOK
+	var total job.Report
+	for i, day := range days {
+		rep, err := p.Job.Run(ctx, day)
+		total.Fetched += rep.Fetched
+		total.Delivered += rep.Delivered
+		total.Failed += rep.Failed
+		total.Duration += rep.Duration
+		attrs := []any{"day", day.String(), "fetched", rep.Fetched, "delivered", rep.Delivered,
+			"failed", rep.Failed, "duration", rep.Duration.String()}
+		status := "done"
+		switch {
+		case err != nil && ctx.Err() != nil:
+			status = "abandoned"
+			p.Logger.Warn("day abandoned at shutdown, not done", attrs...)
+			code = ExitIncomplete
+		case err != nil:
+			status = "FAILED: " + err.Error()
+			p.Logger.Error("day failed", append(attrs, "error", err.Error())...)
+			code = max(code, exitFor(err))
+		default:
+			p.Logger.Info("day done", attrs...)
+		}
+		if p.Mode.Range {
+			fmt.Fprintf(p.IO.Stdout, "[%d/%d] %s: %d fetched, %d delivered, %d failed in %s - %s\n",
+				i+1, len(days), day, rep.Fetched, rep.Delivered, rep.Failed, rep.Duration.Round(1e6), status)
+		}
+		if ctx.Err() != nil || code == ExitConfig {
+			break // credentials or permissions: every further day would fail the same way
+		}
+	}
+	if p.Mode.Range {
+		p.Logger.Info("range done", "from", p.Mode.From.String(), "to", p.Mode.To.String(), "days", len(days),
+			"fetched", total.Fetched, "delivered", total.Delivered, "failed", total.Failed)
+	}
+	return code
+}
+
+// exitFor maps a day's error to the exit status: credentials that the API refused are a
+// configuration problem (2); everything else means rows were not delivered (1).
+func exitFor(err error) int {
+	var ae *billing.APIError
+	if errors.As(err, &ae) && ae.Kind == billing.Credentials {
+		return ExitConfig
+	}
+	return ExitIncomplete
+}

@@ -1,0 +1,305 @@
+// Package config loads the connector's config.json, applies environment overrides and
+// refuses bad values at start with a message that names the key and what is allowed.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultPaths are searched, in order, when no --config flag is given.
+var DefaultPaths = []string{"/vance/config/config.json", "./config.json"}
+
+// Defaults of the optional keys.
+const (
+	DefaultEndpoint    = "business.aliyuncs.com"
+	DefaultPullHour    = 2
+	DefaultPullZone    = "Asia/Shanghai"
+	DefaultConcurrency = 16
+)
+
+// Config is the validated configuration of one connector process.
+type Config struct {
+	Target          *url.URL       // v_target
+	AccessKeyID     string         // access_key_id
+	AccessKeySecret Secret         // secret_access_Key
+	SecurityToken   Secret         // security_token (STS), optional
+	Endpoint        Endpoint       // endpoint
+	PullHour        int            // pull_hour, 0..23
+	PullZone        *time.Location // pull_zone
+	Structured      bool           // send_mode == "structured"
+	Concurrency     int            // send_concurrency
+	Source          string         // the file the values came from ("" when none)
+	Warnings        []string       // unknown keys and other non-fatal findings
+}
+
+// Endpoint is where the BSS OpenAPI is reached.
+type Endpoint struct {
+	Scheme string // "https" unless a full http:// URL was configured
+	Host   string // host[:port]
+}
+
+func (e Endpoint) String() string { return e.Scheme + "://" + e.Host }
+
+// Secret is a string that never prints itself.
+type Secret string
+
+func (Secret) String() string               { return "[redacted]" }
+func (Secret) GoString() string             { return "[redacted]" }
+func (Secret) Format(f fmt.State, _ rune)   { _, _ = f.Write([]byte("[redacted]")) }
+func (Secret) MarshalJSON() ([]byte, error) { return []byte(`"[redacted]"`), nil }
+func (Secret) LogValue() slog.Value         { return slog.StringValue("[redacted]") }
+
+// Reveal returns the secret itself, for the one place that signs requests with it.
+func (s Secret) Reveal() string { return string(s) }
+
+// Error is a configuration problem; the process exits with status 2.
+type Error struct {
+	Key     string // the offending key, "" for file-level problems
+	Problem string
+}
+
+func (e *Error) Error() string {
+	if e.Key == "" {
+		return "config: " + e.Problem
+	}
+	return fmt.Sprintf("config: %s: %s", e.Key, e.Problem)
+}
+
+// Keys documents every key the connector reads, for --help and the README.
+var Keys = []struct{ Name, Default, Help string }{
+	{"v_target", "(required)", "absolute http(s) URL of the CloudEvents receiver"},
+	{"access_key_id", "(required*)", "AccessKey ID; *or ALIBABA_CLOUD_ACCESS_KEY_ID"},
+	{"secret_access_Key", "(required*)", "AccessKey secret (also secret_access_key); *or ALIBABA_CLOUD_ACCESS_KEY_SECRET"},
+	{"security_token", "", "STS token for temporary credentials; or ALIBABA_CLOUD_SECURITY_TOKEN"},
+	{"endpoint", DefaultEndpoint, "BSS OpenAPI host (https) or full URL; international: business.ap-southeast-1.aliyuncs.com"},
+	{"pull_hour", strconv.Itoa(DefaultPullHour), "hour of the day (0..23) at which yesterday's bill is pulled"},
+	{"pull_zone", DefaultPullZone, "IANA time zone of pull_hour and of \"yesterday\""},
+	{"send_mode", "binary", "CloudEvents HTTP mode: binary or structured"},
+	{"send_concurrency", strconv.Itoa(DefaultConcurrency), "events in flight at once (1..256)"},
+}
+
+// Source says where to read from: an explicit path (from --config) and the environment.
+type Source struct {
+	Path   string                         // "" searches DefaultPaths
+	Lookup func(key string) (string, bool) // environment; os.LookupEnv when nil
+}
+
+// Load reads, overrides and validates the configuration.
+func Load(src Source) (*Config, error) {
+	lookup := src.Lookup
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	raw, path, err := readFile(src.Path)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &Config{Source: path}
+	values := map[string]string{} // canonical key -> value as text
+	known := map[string]string{}  // lower-case key -> canonical key
+	for _, k := range Keys {
+		known[strings.ToLower(k.Name)] = k.Name
+	}
+	names := make([]string, 0, len(raw))
+	for k := range raw {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		canon, ok := known[strings.ToLower(k)]
+		if !ok {
+			cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("unknown key %q in %s is ignored (known keys: %s)", k, path, keyList()))
+			continue
+		}
+		v, err := scalar(canon, raw[k])
+		if err != nil {
+			return nil, err
+		}
+		values[canon] = v
+	}
+	// Environment: the key in upper case, then the standard Alibaba Cloud variables.
+	for _, k := range Keys {
+		if v, ok := lookup(strings.ToUpper(k.Name)); ok && v != "" {
+			values[k.Name] = v
+		}
+	}
+	for env, key := range map[string]string{
+		"ALIBABA_CLOUD_ACCESS_KEY_ID":     "access_key_id",
+		"ALIBABA_CLOUD_ACCESS_KEY_SECRET": "secret_access_Key",
+		"ALIBABA_CLOUD_SECURITY_TOKEN":    "security_token",
+	} {
+		if v, ok := lookup(env); ok && v != "" {
+			if _, set := values[key]; !set {
+				values[key] = v
+			}
+		}
+	}
+	if err := cfg.apply(values); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func keyList() string {
+	n := make([]string, len(Keys))
+	for i, k := range Keys {
+		n[i] = k.Name
+	}
+	return strings.Join(n, ", ")
+}
+
+func readFile(explicit string) (map[string]json.RawMessage, string, error) {
+	paths := DefaultPaths
+	if explicit != "" {
+		paths = []string{explicit}
+	}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if errors.Is(err, os.ErrNotExist) && explicit == "" {
+			continue
+		}
+		if err != nil {
+			return nil, p, &Error{Problem: fmt.Sprintf("cannot read %s: %v", p, unwrapPath(err))}
+		}
+		raw := map[string]json.RawMessage{}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		if err := dec.Decode(&raw); err != nil {
+			return nil, p, &Error{Problem: fmt.Sprintf("%s is not a JSON object: %v", p, err)}
+		}
+		return raw, p, nil
+	}
+	// No file: everything may still come from the environment.
+	return map[string]json.RawMessage{}, "", nil
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// scalar turns a JSON string, number or bool into text; other shapes are refused.
+func scalar(key string, m json.RawMessage) (string, error) {
+	var v interface{}
+	dec := json.NewDecoder(bytes.NewReader(m))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		return "", &Error{Key: key, Problem: "not valid JSON"}
+	}
+	switch t := v.(type) {
+	case string:
+		return strings.TrimSpace(t), nil
+	case json.Number:
+		return t.String(), nil
+	case bool:
+		return strconv.FormatBool(t), nil
+	case nil:
+		return "", nil
+	default:
+		return "", &Error{Key: key, Problem: "must be a string or a number, not an object or array"}
+	}
+}
+
+func (c *Config) apply(v map[string]string) error {
+	// v_target
+	t := v["v_target"]
+	if t == "" {
+		return &Error{Key: "v_target", Problem: "is required: the absolute http(s) URL of the CloudEvents receiver, e.g. \"http://localhost:8081\" (or set V_TARGET)"}
+	}
+	u, err := url.Parse(t)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return &Error{Key: "v_target", Problem: fmt.Sprintf("%q is not an absolute http:// or https:// URL", t)}
+	}
+	c.Target = u
+
+	// credentials
+	c.AccessKeyID = v["access_key_id"]
+	c.AccessKeySecret = Secret(v["secret_access_Key"])
+	c.SecurityToken = Secret(v["security_token"])
+	if c.AccessKeyID == "" {
+		return &Error{Key: "access_key_id", Problem: "is required (or set ALIBABA_CLOUD_ACCESS_KEY_ID): the AccessKey ID of a RAM user allowed to read bills"}
+	}
+	if c.AccessKeySecret == "" {
+		return &Error{Key: "secret_access_Key", Problem: "is required (or set ALIBABA_CLOUD_ACCESS_KEY_SECRET): the AccessKey secret belonging to access_key_id"}
+	}
+	if strings.ContainsAny(c.AccessKeyID, " \t\r\n\"'") {
+		return &Error{Key: "access_key_id", Problem: "contains white space or quotes; copy the AccessKey ID exactly"}
+	}
+
+	// endpoint
+	ep, err := parseEndpoint(v["endpoint"])
+	if err != nil {
+		return err
+	}
+	c.Endpoint = ep
+
+	// pull_hour
+	c.PullHour = DefaultPullHour
+	if h, ok := v["pull_hour"]; ok && h != "" {
+		n, err := strconv.Atoi(h)
+		if err != nil || n < 0 || n > 23 {
+			return &Error{Key: "pull_hour", Problem: fmt.Sprintf("%q is not a whole hour from 0 to 23", h)}
+		}
+		c.PullHour = n
+	}
+
+	// pull_zone
+	zone := v["pull_zone"]
+	if zone == "" {
+		zone = DefaultPullZone
+	}
+	loc, err := time.LoadLocation(zone)
+	if err != nil || zone == "Local" {
+		return &Error{Key: "pull_zone", Problem: fmt.Sprintf("%q is not an IANA time zone name such as \"Asia/Shanghai\" or \"UTC\"", zone)}
+	}
+	c.PullZone = loc
+
+	// send_mode
+	switch m := strings.ToLower(v["send_mode"]); m {
+	case "", "binary":
+	case "structured":
+		c.Structured = true
+	default:
+		return &Error{Key: "send_mode", Problem: fmt.Sprintf("%q is not one of: binary, structured", v["send_mode"])}
+	}
+
+	// send_concurrency
+	c.Concurrency = DefaultConcurrency
+	if s, ok := v["send_concurrency"]; ok && s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 256 {
+			return &Error{Key: "send_concurrency", Problem: fmt.Sprintf("%q is not a whole number from 1 to 256", s)}
+		}
+		c.Concurrency = n
+	}
+	return nil
+}
+
+func parseEndpoint(s string) (Endpoint, error) {
+	if s == "" {
+		return Endpoint{Scheme: "https", Host: DefaultEndpoint}, nil
+	}
+	if !strings.Contains(s, "://") {
+		if strings.ContainsAny(s, "/?# ") {
+			return Endpoint{}, &Error{Key: "endpoint", Problem: fmt.Sprintf("%q is neither a host name nor a full URL", s)}
+		}
+		return Endpoint{Scheme: "https", Host: s}, nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return Endpoint{}, &Error{Key: "endpoint", Problem: fmt.Sprintf("%q is not a host (business.aliyuncs.com) or an http(s) URL without a path", s)}
+	}
+	return Endpoint{Scheme: u.Scheme, Host: u.Host}, nil
+}

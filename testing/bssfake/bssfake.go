@@ -1,0 +1,513 @@
+// Package bssfake is a fake BSS OpenAPI (QueryAccountBill, version 2017-12-14) on real
+// HTTP that the unmodified Alibaba Cloud Go SDK talks to. It checks what the real service
+// checks (RPC signature, access key, timestamp window, nonce reuse, action, version and
+// parameters), answers with the API's JSON shapes and error codes, serves configurable
+// data per day, injects faults on request, and records every request it got.
+package bssfake
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// API facts the fake enforces.
+const (
+	Action      = "QueryAccountBill"
+	Version     = "2017-12-14"
+	MaxPageSize = 300
+	// TimestampWindow is how far a request's Timestamp may be from the server's time.
+	TimestampWindow = 15 * time.Minute
+)
+
+// Item is one bill row with the API's JSON names (note OwnerID).
+type Item struct {
+	AdjustAmount          float64 `json:"AdjustAmount"`
+	BillAccountID         string  `json:"BillAccountID"`
+	BillAccountName       string  `json:"BillAccountName"`
+	BillingDate           string  `json:"BillingDate"`
+	BizType               string  `json:"BizType"`
+	CashAmount            float64 `json:"CashAmount"`
+	CostUnit              string  `json:"CostUnit"`
+	Currency              string  `json:"Currency"`
+	DeductedByCashCoupons float64 `json:"DeductedByCashCoupons"`
+	DeductedByCoupons     float64 `json:"DeductedByCoupons"`
+	DeductedByPrepaidCard float64 `json:"DeductedByPrepaidCard"`
+	InvoiceDiscount       float64 `json:"InvoiceDiscount"`
+	OutstandingAmount     float64 `json:"OutstandingAmount"`
+	OwnerID               string  `json:"OwnerID"`
+	OwnerName             string  `json:"OwnerName"`
+	PaymentAmount         float64 `json:"PaymentAmount"`
+	PipCode               string  `json:"PipCode"`
+	PretaxAmount          float64 `json:"PretaxAmount"`
+	PretaxGrossAmount     float64 `json:"PretaxGrossAmount"`
+	ProductCode           string  `json:"ProductCode"`
+	ProductName           string  `json:"ProductName"`
+	SubscriptionType      string  `json:"SubscriptionType"`
+}
+
+// FaultKind is what a fault does to a request.
+type FaultKind int
+
+const (
+	Throttle      FaultKind = iota // 400 Throttling.User
+	ServerError                    // HTTP Status (default 503 ServiceUnavailable)
+	Slow                           // waits Delay, then answers normally
+	Malformed                      // 200 with a truncated JSON body
+	SuccessFalse                   // 200 with Success=false, Code InternalError
+	WrongTotal                     // 200 with TotalCount off by Delta
+	EmptyPage                      // 200 with no items but the true TotalCount
+)
+
+// Fault is injected into the next Times matching requests (Page 0 matches any page).
+type Fault struct {
+	Kind   FaultKind
+	Times  int
+	Page   int
+	Status int
+	Delay  time.Duration
+	Delta  int
+}
+
+// Request is what the fake recorded of one request.
+type Request struct {
+	Params url.Values // query and form parameters together
+	Status int
+	Code   string // "" on success
+	Rows   int    // items returned
+}
+
+// Options configure a Server. Zero values are fine.
+type Options struct {
+	// Keys maps AccessKey IDs to secrets; default {"testid": "testsecret"}.
+	Keys map[string]string
+	// Now is the server's clock for the timestamp window; default time.Now.
+	Now func() time.Time
+	// RateLimit, when > 0, answers Throttling.User to requests beyond this many per second.
+	RateLimit int
+	// AccountID and AccountName of the account the fake serves.
+	AccountID, AccountName string
+}
+
+// Server is the fake. Create with New, then Start or use as an http.Handler.
+type Server struct {
+	opts Options
+
+	mu       sync.Mutex
+	days     map[string][]Item
+	faults   []Fault
+	requests []Request
+	nonces   map[string]bool
+	recent   []time.Time // request arrival times, for RateLimit
+
+	srv *http.Server
+	ln  net.Listener
+}
+
+// New returns a fake with no data.
+func New(opts Options) *Server {
+	if opts.Keys == nil {
+		opts.Keys = map[string]string{"testid": "testsecret"}
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.AccountID == "" {
+		opts.AccountID, opts.AccountName = "1234567890123456", "billing-fake@example.com"
+	}
+	return &Server{opts: opts, days: map[string][]Item{}, nonces: map[string]bool{}}
+}
+
+// Start listens on addr ("127.0.0.1:0" for any free port) and serves in the background.
+func (s *Server) Start(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	s.ln = ln
+	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = s.srv.Serve(ln) }()
+	return nil
+}
+
+// URL is the endpoint to configure in the connector (http://127.0.0.1:PORT).
+func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
+
+// Close stops the server.
+func (s *Server) Close() error {
+	if s.srv == nil {
+		return nil
+	}
+	return s.srv.Close()
+}
+
+// SetDay sets the rows of one billing day (YYYY-MM-DD), replacing what was there.
+func (s *Server) SetDay(day string, items []Item) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.days[day] = append([]Item(nil), items...)
+}
+
+// Day returns a copy of a day's rows.
+func (s *Server) Day(day string) []Item {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Item(nil), s.days[day]...)
+}
+
+// Inject queues a fault.
+func (s *Server) Inject(f Fault) {
+	if f.Times == 0 {
+		f.Times = 1
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, f)
+}
+
+// Requests returns a copy of the recorded requests.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Request, len(s.requests))
+	for i, r := range s.requests {
+		out[i] = r
+		out[i].Params = url.Values{}
+		for k, v := range r.Params {
+			out[i].Params[k] = append([]string(nil), v...)
+		}
+	}
+	return out
+}
+
+// apiError is the API's error body.
+type apiError struct {
+	Code      string `json:"Code"`
+	Message   string `json:"Message"`
+	RequestID string `json:"RequestId"`
+	HostID    string `json:"HostId"`
+}
+
+type response struct {
+	Code      string `json:"Code"`
+	Message   string `json:"Message"`
+	RequestID string `json:"RequestId"`
+	Success   bool   `json:"Success"`
+	Data      data   `json:"Data"`
+}
+
+type data struct {
+	AccountID    string `json:"AccountID"`
+	AccountName  string `json:"AccountName"`
+	BillingCycle string `json:"BillingCycle"`
+	PageNum      int    `json:"PageNum"`
+	PageSize     int    `json:"PageSize"`
+	TotalCount   int    `json:"TotalCount"`
+	Items        struct {
+		Item []Item `json:"Item"`
+	} `json:"Items"`
+}
+
+func requestID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	h := strings.ToUpper(hex.EncodeToString(b))
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// ServeHTTP answers one RPC request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	params, err := allParams(r)
+	rec := Request{Params: params}
+	fail := func(status int, code, msg string) {
+		rec.Status, rec.Code = status, code
+		s.record(rec)
+		w.Header().Set("Content-Type", "application/json;charset=utf-8")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(apiError{Code: code, Message: msg, RequestID: requestID(), HostID: "business.aliyuncs.com"})
+	}
+	if err != nil {
+		fail(400, "InvalidParameter", "cannot parse the request: "+err.Error())
+		return
+	}
+	if r.Method != http.MethodPost && r.Method != http.MethodGet {
+		fail(405, "UnsupportedHTTPMethod", "method "+r.Method+" is not supported")
+		return
+	}
+	if status, code, msg := s.authenticate(params); code != "" {
+		fail(status, code, msg)
+		return
+	}
+	if status, code, msg := validate(params); code != "" {
+		fail(status, code, msg)
+		return
+	}
+	if s.overRate() {
+		fail(400, "Throttling.User", "Request was denied due to user flow control.")
+		return
+	}
+	page, _ := strconv.Atoi(params.Get("PageNum"))
+	if page == 0 {
+		page = 1
+	}
+	size, _ := strconv.Atoi(params.Get("PageSize"))
+	if size == 0 {
+		size = 20
+	}
+	f, hasFault := s.takeFault(page)
+	if hasFault {
+		switch f.Kind {
+		case Throttle:
+			fail(400, "Throttling.User", "Request was denied due to user flow control.")
+			return
+		case ServerError:
+			st := f.Status
+			if st == 0 {
+				st = 503
+			}
+			code := "ServiceUnavailable"
+			if st == 500 {
+				code = "InternalError"
+			}
+			fail(st, code, "The request has failed due to a temporary failure of the server.")
+			return
+		case Slow:
+			select {
+			case <-time.After(f.Delay):
+			case <-r.Context().Done():
+				return
+			}
+		case Malformed:
+			rec.Status = 200
+			rec.Code = "Malformed"
+			s.record(rec)
+			w.Header().Set("Content-Type", "application/json;charset=utf-8")
+			_, _ = w.Write([]byte(`{"Code":"Success","Data":{"Items":{"Item":[{"BillingDate":`))
+			return
+		case SuccessFalse:
+			rec.Status, rec.Code = 200, "InternalError"
+			s.record(rec)
+			writeJSON(w, 200, response{Code: "InternalError", Message: "The request processing has failed due to some unknown error.", RequestID: requestID(), Success: false})
+			return
+		}
+	}
+
+	day := params.Get("BillingDate")
+	s.mu.Lock()
+	all := s.days[day]
+	total := len(all)
+	var items []Item
+	if start := (page - 1) * size; start < total {
+		items = append(items, all[start:min(start+size, total)]...)
+	}
+	s.mu.Unlock()
+	if params.Get("IsGroupByProduct") != "true" {
+		for i := range items { // these are only filled when grouping by product
+			items[i].ProductCode, items[i].ProductName, items[i].SubscriptionType = "", "", ""
+		}
+	}
+	if hasFault && f.Kind == WrongTotal {
+		total += f.Delta
+	}
+	if hasFault && f.Kind == EmptyPage {
+		items = nil
+	}
+	resp := response{Code: "Success", Message: "Successful!", RequestID: requestID(), Success: true}
+	resp.Data = data{AccountID: s.opts.AccountID, AccountName: s.opts.AccountName, BillingCycle: params.Get("BillingCycle"),
+		PageNum: page, PageSize: size, TotalCount: total}
+	resp.Data.Items.Item = items
+	if resp.Data.Items.Item == nil {
+		resp.Data.Items.Item = []Item{}
+	}
+	rec.Status, rec.Rows = 200, len(items)
+	s.record(rec)
+	writeJSON(w, 200, resp)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json;charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (s *Server) record(r Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = append(s.requests, r)
+}
+
+func (s *Server) takeFault(page int) (Fault, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, f := range s.faults {
+		if f.Page != 0 && f.Page != page {
+			continue
+		}
+		s.faults[i].Times--
+		if s.faults[i].Times <= 0 {
+			s.faults = append(s.faults[:i], s.faults[i+1:]...)
+		}
+		return f, true
+	}
+	return Fault{}, false
+}
+
+func (s *Server) overRate() bool {
+	if s.opts.RateLimit <= 0 {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.opts.Now()
+	keep := s.recent[:0]
+	for _, t := range s.recent {
+		if now.Sub(t) < time.Second {
+			keep = append(keep, t)
+		}
+	}
+	s.recent = keep
+	if len(s.recent) >= s.opts.RateLimit {
+		return true
+	}
+	s.recent = append(s.recent, now)
+	return false
+}
+
+func allParams(r *http.Request) (url.Values, error) {
+	if err := r.ParseForm(); err != nil {
+		return nil, err
+	}
+	return r.Form, nil // query and body together, as the service reads them
+}
+
+// authenticate checks the RPC signature (HMAC-SHA1, SignatureVersion 1.0), the key,
+// the timestamp window and nonce reuse.
+func (s *Server) authenticate(p url.Values) (int, string, string) {
+	for _, k := range []string{"AccessKeyId", "Signature", "SignatureMethod", "SignatureVersion", "SignatureNonce", "Timestamp"} {
+		if p.Get(k) == "" {
+			return 400, "MissingParameter", "The input parameter \"" + k + "\" that is mandatory for processing this request is not supplied."
+		}
+	}
+	secret, ok := s.opts.Keys[p.Get("AccessKeyId")]
+	if !ok {
+		return 404, "InvalidAccessKeyId.NotFound", "Specified access key is not found."
+	}
+	if p.Get("SignatureMethod") != "HMAC-SHA1" || p.Get("SignatureVersion") != "1.0" {
+		return 400, "InvalidParameter", "SignatureMethod must be HMAC-SHA1 and SignatureVersion 1.0."
+	}
+	ts, err := time.Parse("2006-01-02T15:04:05Z", p.Get("Timestamp"))
+	if err != nil {
+		return 400, "InvalidTimeStamp.Format", "Specified time stamp or date value is not well formatted."
+	}
+	if d := s.opts.Now().Sub(ts); d > TimestampWindow || d < -TimestampWindow {
+		return 400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired."
+	}
+	want := Sign("POST", p, secret)
+	if !hmac.Equal([]byte(want), []byte(p.Get("Signature"))) {
+		// The method may have been GET; the service signs with the request's method.
+		if !hmac.Equal([]byte(Sign("GET", p, secret)), []byte(p.Get("Signature"))) {
+			return 400, "SignatureDoesNotMatch", "Specified signature is not matched with our calculation."
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	nonce := p.Get("AccessKeyId") + "/" + p.Get("SignatureNonce")
+	if s.nonces[nonce] {
+		return 400, "SignatureNonceUsed", "Specified signature nonce was used already."
+	}
+	s.nonces[nonce] = true
+	return 0, "", ""
+}
+
+// Sign computes the RPC signature of params (without "Signature") as the API defines it:
+// HMAC-SHA1 with key secret+"&" over METHOD&%2F&percentEncode(sorted canonical query).
+func Sign(method string, params url.Values, secret string) string {
+	keys := make([]string, 0, len(params))
+	for k := range params {
+		if k != "Signature" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(percentEncode(k) + "=" + percentEncode(params.Get(k)))
+	}
+	toSign := method + "&" + percentEncode("/") + "&" + percentEncode(b.String())
+	mac := hmac.New(sha1.New, []byte(secret+"&"))
+	mac.Write([]byte(toSign))
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// percentEncode is RFC 3986 encoding as the API specifies it (space as %20, ~ kept).
+func percentEncode(s string) string {
+	e := url.QueryEscape(s)
+	e = strings.ReplaceAll(e, "+", "%20")
+	e = strings.ReplaceAll(e, "*", "%2A")
+	e = strings.ReplaceAll(e, "%7E", "~")
+	return e
+}
+
+// validate checks the action, the version and QueryAccountBill's parameters.
+func validate(p url.Values) (int, string, string) {
+	if p.Get("Action") != Action {
+		return 404, "InvalidAction.NotFound", fmt.Sprintf("Specified api %q is not found, please check your url and method.", p.Get("Action"))
+	}
+	if p.Get("Version") != Version {
+		return 400, "InvalidVersion", fmt.Sprintf("Specified parameter Version %q is not valid.", p.Get("Version"))
+	}
+	if f := p.Get("Format"); f != "" && f != "JSON" {
+		return 400, "InvalidParameter", "this fake answers Format=JSON only"
+	}
+	cycle := p.Get("BillingCycle")
+	if cycle == "" {
+		return 400, "MissingParameter", "The input parameter \"BillingCycle\" that is mandatory for processing this request is not supplied."
+	}
+	if _, err := time.Parse("2006-01", cycle); err != nil {
+		return 400, "InvalidParameter", "BillingCycle must be YYYY-MM."
+	}
+	switch g := p.Get("Granularity"); g {
+	case "", "MONTHLY":
+	case "DAILY":
+		day := p.Get("BillingDate")
+		if day == "" {
+			return 400, "MissingParameter", "BillingDate is mandatory when Granularity is DAILY."
+		}
+		if _, err := time.Parse(time.DateOnly, day); err != nil || !strings.HasPrefix(day, cycle+"-") {
+			return 400, "InvalidParameter", "BillingDate must be YYYY-MM-DD within BillingCycle."
+		}
+	default:
+		return 400, "InvalidParameter", "Granularity must be MONTHLY or DAILY."
+	}
+	if v := p.Get("PageSize"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxPageSize {
+			return 400, "InvalidParameter", "PageSize must be between 1 and 300."
+		}
+	}
+	if v := p.Get("PageNum"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return 400, "InvalidParameter", "PageNum must be a positive integer."
+		}
+	}
+	if v := p.Get("IsGroupByProduct"); v != "" && v != "true" && v != "false" {
+		return 400, "InvalidParameter", "IsGroupByProduct must be true or false."
+	}
+	return 0, "", ""
+}

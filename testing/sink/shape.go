@@ -1,0 +1,110 @@
+package sink
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/google/uuid"
+)
+
+// SeedDataKeys are the keys of the seed's event data, in order, with their JSON types.
+var SeedDataKeys = []struct {
+	Name   string
+	Number bool // a JSON number; else a JSON string
+}{
+	{"VanceSource", false}, {"VanceType", false}, {"AdjustAmount", true}, {"BillAccountID", false},
+	{"BillAccountName", false}, {"BillingDate", false}, {"BizType", false}, {"CashAmount", true},
+	{"CostUnit", false}, {"Currency", false}, {"DeductedByCashCoupons", true}, {"DeductedByCoupons", true},
+	{"DeductedByPrepaidCard", true}, {"InvoiceDiscount", true}, {"OutstandingAmount", true},
+	{"OwnerId", false}, {"OwnerName", false}, {"PaymentAmount", true}, {"PipCode", false},
+	{"PretaxAmount", true}, {"PretaxGrossAmount", true}, {"ProductCode", false}, {"ProductName", false},
+	{"SubscriptionType", false},
+}
+
+// CheckSeedShape returns an error describing the first way e differs from the seed's event:
+// attributes, the exact data keys in order and their JSON types.
+func CheckSeedShape(e event.Event) error {
+	if e.SpecVersion() != "1.0" {
+		return fmt.Errorf("specversion %q, want 1.0", e.SpecVersion())
+	}
+	if _, err := uuid.Parse(e.ID()); err != nil {
+		return fmt.Errorf("id %q is not a UUID", e.ID())
+	}
+	if e.Source() != "cloud.alicloud.billing" {
+		return fmt.Errorf("source %q", e.Source())
+	}
+	if e.Type() != "alicloud.account_billing.daily" {
+		return fmt.Errorf("type %q", e.Type())
+	}
+	if e.DataContentType() != "application/json" {
+		return fmt.Errorf("datacontenttype %q", e.DataContentType())
+	}
+	if e.Time().IsZero() || e.Time().After(time.Now().Add(time.Hour)) {
+		return fmt.Errorf("time %v is not when the row was pulled", e.Time())
+	}
+	keys, values, err := orderedObject(e.Data())
+	if err != nil {
+		return fmt.Errorf("data: %w", err)
+	}
+	if len(keys) != len(SeedDataKeys) {
+		return fmt.Errorf("data has %d keys %v, want %d", len(keys), keys, len(SeedDataKeys))
+	}
+	for i, want := range SeedDataKeys {
+		if keys[i] != want.Name {
+			return fmt.Errorf("data key %d is %q, want %q", i, keys[i], want.Name)
+		}
+		v := values[i]
+		isNum := len(v) > 0 && (v[0] == '-' || (v[0] >= '0' && v[0] <= '9'))
+		isStr := len(v) > 0 && v[0] == '"'
+		if want.Number && !isNum {
+			return fmt.Errorf("data %s = %s, want a JSON number", want.Name, v)
+		}
+		if !want.Number && !isStr {
+			return fmt.Errorf("data %s = %s, want a JSON string", want.Name, v)
+		}
+	}
+	var d struct{ VanceSource, VanceType string }
+	_ = json.Unmarshal(e.Data(), &d)
+	if d.VanceSource != e.Source() || d.VanceType != e.Type() {
+		return fmt.Errorf("data VanceSource/VanceType = %q/%q", d.VanceSource, d.VanceType)
+	}
+	return nil
+}
+
+// orderedObject returns the keys of a JSON object in document order and their raw values.
+func orderedObject(b []byte) ([]string, []json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	t, err := dec.Token()
+	if err != nil {
+		return nil, nil, err
+	}
+	if d, ok := t.(json.Delim); !ok || d != '{' {
+		return nil, nil, fmt.Errorf("not a JSON object")
+	}
+	var keys []string
+	var values []json.RawMessage
+	for dec.More() {
+		kt, err := dec.Token()
+		if err != nil {
+			return nil, nil, err
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, nil, err
+		}
+		keys = append(keys, kt.(string))
+		values = append(values, raw)
+	}
+	return keys, values, nil
+}
+
+// Data decodes an event's data into a generic map (for comparing values with the fake's rows).
+func Data(e event.Event) (map[string]any, error) {
+	m := map[string]any{}
+	err := json.Unmarshal(e.Data(), &m)
+	return m, err
+}
