@@ -90,7 +90,7 @@ var Keys = []struct{ Name, Default, Help string }{
 
 // Source says where to read from: an explicit path (from --config) and the environment.
 type Source struct {
-	Path   string                         // "" searches DefaultPaths
+	Path   string                          // "" searches DefaultPaths
 	Lookup func(key string) (string, bool) // environment; os.LookupEnv when nil
 }
 

@@ -45,7 +45,9 @@ type Failure struct {
 // Rejected is a NACK that retrying cannot fix (a 4xx other than 429).
 type Rejected struct{ Status int }
 
-func (r *Rejected) Error() string { return fmt.Sprintf("rejected by the receiver with HTTP %d", r.Status) }
+func (r *Rejected) Error() string {
+	return fmt.Sprintf("rejected by the receiver with HTTP %d", r.Status)
+}
 
 // Sender sends events to one target.
 type Sender struct {
@@ -166,10 +168,8 @@ func classify(res error) error {
 			return &Rejected{Status: hr.StatusCode}
 		}
 	}
-	if cloudevents.IsUndelivered(res) {
-		return fmt.Errorf("undelivered: %w", res)
-	}
-	return fmt.Errorf("not acknowledged: %w", res)
+	// No HTTP answer at all (refused, reset, timed out): the event was not delivered.
+	return fmt.Errorf("undelivered: %w", res)
 }
 
 func (s *Sender) backoff(attempt int) time.Duration {

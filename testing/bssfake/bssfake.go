@@ -62,13 +62,13 @@ type Item struct {
 type FaultKind int
 
 const (
-	Throttle      FaultKind = iota // 400 Throttling.User
-	ServerError                    // HTTP Status (default 503 ServiceUnavailable)
-	Slow                           // waits Delay, then answers normally
-	Malformed                      // 200 with a truncated JSON body
-	SuccessFalse                   // 200 with Success=false, Code InternalError
-	WrongTotal                     // 200 with TotalCount off by Delta
-	EmptyPage                      // 200 with no items but the true TotalCount
+	Throttle     FaultKind = iota // 400 Throttling.User
+	ServerError                   // HTTP Status (default 503 ServiceUnavailable)
+	Slow                          // waits Delay, then answers normally
+	Malformed                     // 200 with a truncated JSON body
+	SuccessFalse                  // 200 with Success=false, Code InternalError
+	WrongTotal                    // 200 with TotalCount off by Delta
+	EmptyPage                     // 200 with no items but the true TotalCount
 )
 
 // Fault is injected into the next Times matching requests (Page 0 matches any page).

@@ -1,22 +1,17 @@
-// Package sink is a recording CloudEvents receiver built on the CloudEvents Go SDK's HTTP
-// receiver. It accepts binary and structured mode, stores what it got, can be told to fail
+// Package sink is a recording CloudEvents receiver built on the CloudEvents Go SDK's
+// HTTP binding. It accepts binary and structured mode, stores what it got, can be told to fail
 // (503, 429) or be slow, and has helpers that check the seed's event shape.
 package sink
 
 import (
-	"context"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
-	cloudevents "github.com/cloudevents/sdk-go/v2"
-	cecontext "github.com/cloudevents/sdk-go/v2/context"
+	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/cloudevents/sdk-go/v2/protocol"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
-	"go.uber.org/zap"
 )
 
 // Received is one accepted event and how it came.
@@ -35,14 +30,9 @@ type Sink struct {
 	attempts  int
 	onReceive func(event.Event)
 
-	proto  *cehttp.Protocol
-	srv    *http.Server
-	ln     net.Listener
-	cancel context.CancelFunc
-	done   chan struct{}
+	srv *http.Server
+	ln  net.Listener
 }
-
-type modeKey struct{}
 
 // New returns a sink that is not listening yet.
 func New() *Sink { return &Sink{} }
@@ -56,21 +46,7 @@ func (s *Sink) Start(addr string) error {
 	if err != nil {
 		return err
 	}
-	p, err := cehttp.New()
-	if err != nil {
-		return err
-	}
-	c, err := cloudevents.NewClient(p)
-	if err != nil {
-		return err
-	}
-	s.ln, s.proto = ln, p
-	ctx, cancel := context.WithCancel(cecontext.WithLogger(context.Background(), zap.NewNop().Sugar()))
-	s.cancel, s.done = cancel, make(chan struct{})
-	go func() {
-		defer close(s.done)
-		_ = c.StartReceiver(ctx, s.receive)
-	}()
+	s.ln = ln
 	s.srv = &http.Server{Handler: http.HandlerFunc(s.serve), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.srv.Serve(ln) }()
 	return nil
@@ -83,10 +59,6 @@ func (s *Sink) URL() string { return "http://" + s.ln.Addr().String() }
 func (s *Sink) Close() {
 	if s.srv != nil {
 		_ = s.srv.Close()
-	}
-	if s.cancel != nil {
-		s.cancel()
-		<-s.done
 	}
 }
 
@@ -157,15 +129,31 @@ func (s *Sink) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "injected failure", fail)
 		return
 	}
-	structured := strings.HasPrefix(r.Header.Get("Content-Type"), cloudevents.ApplicationCloudEventsJSON)
-	s.proto.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), modeKey{}, structured)))
+	// The SDK's HTTP binding decodes binary and structured mode alike.
+	msg := cehttp.NewMessageFromHttpRequest(r)
+	if msg == nil {
+		http.Error(w, "no request", http.StatusBadRequest)
+		return
+	}
+	defer func() { _ = msg.Finish(nil) }()
+	if msg.ReadEncoding() == binding.EncodingUnknown {
+		http.Error(w, "not a CloudEvent: unknown encoding", http.StatusUnsupportedMediaType)
+		return
+	}
+	e, err := binding.ToEvent(r.Context(), msg)
+	if err != nil {
+		http.Error(w, "cannot decode the CloudEvent: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if err := e.Validate(); err != nil {
+		http.Error(w, "invalid CloudEvent: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	s.record(*e, msg.ReadEncoding() == binding.EncodingStructured)
+	w.WriteHeader(http.StatusAccepted)
 }
 
-func (s *Sink) receive(ctx context.Context, e event.Event) protocol.Result {
-	if err := e.Validate(); err != nil {
-		return cehttp.NewResult(http.StatusBadRequest, "invalid event: %v", err)
-	}
-	structured, _ := ctx.Value(modeKey{}).(bool)
+func (s *Sink) record(e event.Event, structured bool) {
 	s.mu.Lock()
 	s.got = append(s.got, Received{Event: e.Clone(), Structured: structured})
 	f := s.onReceive
@@ -173,5 +161,4 @@ func (s *Sink) receive(ctx context.Context, e event.Event) protocol.Result {
 	if f != nil {
 		f(e)
 	}
-	return protocol.ResultACK
 }

@@ -1,0 +1,250 @@
+package billing_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jarcoal/httpmock"
+	"github.com/jonboulle/clockwork"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/billing"
+	"github.com/cloudbill/alicloud-billing-source/connector/config"
+	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
+)
+
+var day = billing.Day{Year: 2026, Month: time.November, Day: 3}
+
+// fastPolicy keeps the production shape with waits short enough for tests.
+var fastPolicy = billing.Policy{Attempts: 4, BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
+	RequestsPerSec: 1000, ReadTimeout: 2 * time.Second, ConnectTimeout: time.Second, Restarts: 2}
+
+func newClient(t *testing.T, endpoint, id, secret string, pol billing.Policy, rt http.RoundTripper) *billing.Client {
+	t.Helper()
+	u, err := url.Parse(endpoint)
+	require.NoError(t, err)
+	cfg := &config.Config{AccessKeyID: id, AccessKeySecret: config.Secret(secret),
+		Endpoint: config.Endpoint{Scheme: u.Scheme, Host: u.Host}}
+	c, err := billing.New(billing.Params{Config: cfg, Clock: clockwork.NewRealClock(),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Policy: &pol, Transport: rt})
+	require.NoError(t, err)
+	return c
+}
+
+func startFake(t *testing.T, opts bssfake.Options) *bssfake.Server {
+	t.Helper()
+	f := bssfake.New(opts)
+	require.NoError(t, f.Start("127.0.0.1:0"))
+	t.Cleanup(func() { _ = f.Close() })
+	return f
+}
+
+func TestFetchDay_ReadsEveryPageWithTheRightParameters(t *testing.T) {
+	f := startFake(t, bssfake.Options{})
+	f.SetDay(day.String(), bssfake.SampleDay(day.String(), 650, 1))
+	c := newClient(t, f.URL(), "testid", "testsecret", fastPolicy, nil)
+
+	rows, err := c.FetchDay(context.Background(), day)
+	require.NoError(t, err)
+	require.Len(t, rows, 650)
+	want := f.Day(day.String())
+	for i := range want {
+		assert.Equal(t, want[i].OwnerID, rows[i].OwnerID)
+		assert.Equal(t, want[i].ProductName, rows[i].ProductName)
+		assert.Equal(t, want[i].PretaxGrossAmount, rows[i].PretaxGrossAmount)
+	}
+	reqs := f.Requests()
+	require.Len(t, reqs, 3)
+	for i, r := range reqs {
+		assert.Equal(t, 200, r.Status)
+		p := r.Params
+		assert.Equal(t, "QueryAccountBill", p.Get("Action"))
+		assert.Equal(t, "2017-12-14", p.Get("Version"))
+		assert.Equal(t, "DAILY", p.Get("Granularity"))
+		assert.Equal(t, "true", p.Get("IsGroupByProduct"))
+		assert.Equal(t, "2026-11", p.Get("BillingCycle"))
+		assert.Equal(t, "2026-11-03", p.Get("BillingDate"))
+		assert.Equal(t, "300", p.Get("PageSize"))
+		assert.Equal(t, []string{"1", "2", "3"}[i], p.Get("PageNum"))
+	}
+}
+
+func TestFetchDay_EmptyDay(t *testing.T) {
+	f := startFake(t, bssfake.Options{})
+	c := newClient(t, f.URL(), "testid", "testsecret", fastPolicy, nil)
+	rows, err := c.FetchDay(context.Background(), day)
+	require.NoError(t, err)
+	assert.Empty(t, rows)
+	assert.Len(t, f.Requests(), 1)
+}
+
+func TestFetchDay_RetriesThrottlingAnd5xxAndGarbage(t *testing.T) {
+	for _, fault := range []bssfake.Fault{
+		{Kind: bssfake.Throttle, Times: 3},
+		{Kind: bssfake.ServerError, Status: 503, Times: 2, Page: 2},
+		{Kind: bssfake.ServerError, Status: 500, Times: 1},
+		{Kind: bssfake.Malformed, Times: 2, Page: 2},
+		{Kind: bssfake.SuccessFalse, Times: 1, Page: 2},
+	} {
+		f := startFake(t, bssfake.Options{})
+		f.SetDay(day.String(), bssfake.SampleDay(day.String(), 400, 2))
+		f.Inject(fault)
+		c := newClient(t, f.URL(), "testid", "testsecret", fastPolicy, nil)
+		rows, err := c.FetchDay(context.Background(), day)
+		require.NoError(t, err, "fault %+v", fault)
+		assert.Len(t, rows, 400, "fault %+v", fault)
+		assert.Len(t, f.Requests(), 2+fault.Times, "fault %+v", fault)
+	}
+}
+
+func TestFetchDay_GivesUpAfterAttemptsWithCodeAndRequestID(t *testing.T) {
+	f := startFake(t, bssfake.Options{})
+	f.Inject(bssfake.Fault{Kind: bssfake.Throttle, Times: 100})
+	c := newClient(t, f.URL(), "testid", "testsecret", fastPolicy, nil)
+	_, err := c.FetchDay(context.Background(), day)
+	var ae *billing.APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, "Throttling.User", ae.Code)
+	assert.NotEmpty(t, ae.RequestID)
+	assert.Contains(t, err.Error(), "gave up after 4 attempts")
+	assert.Contains(t, err.Error(), "RequestId "+ae.RequestID)
+	assert.Len(t, f.Requests(), 4)
+}
+
+func TestFetchDay_BadCredentialsAreNotRetriedAndSayWhatToFix(t *testing.T) {
+	f := startFake(t, bssfake.Options{})
+	cases := []struct{ id, secret, code, hint string }{
+		{"nobody", "testsecret", "InvalidAccessKeyId.NotFound", "check access_key_id"},
+		{"testid", "wrong-secret-value", "SignatureDoesNotMatch", "check secret_access_Key"},
+	}
+	for _, tc := range cases {
+		before := len(f.Requests())
+		c := newClient(t, f.URL(), tc.id, tc.secret, fastPolicy, nil)
+		_, err := c.FetchDay(context.Background(), day)
+		var ae *billing.APIError
+		require.ErrorAs(t, err, &ae)
+		assert.Equal(t, billing.Credentials, ae.Kind)
+		assert.Equal(t, tc.code, ae.Code)
+		assert.Contains(t, err.Error(), tc.hint)
+		assert.NotContains(t, err.Error(), tc.secret)
+		assert.Len(t, f.Requests(), before+1, "no retry on %s", tc.code)
+	}
+}
+
+func TestFetchDay_TotalCountChangingRestartsTheDay(t *testing.T) {
+	f := startFake(t, bssfake.Options{})
+	f.SetDay(day.String(), bssfake.SampleDay(day.String(), 700, 3))
+	f.Inject(bssfake.Fault{Kind: bssfake.WrongTotal, Delta: 5, Page: 2})
+	c := newClient(t, f.URL(), "testid", "testsecret", fastPolicy, nil)
+	rows, err := c.FetchDay(context.Background(), day)
+	require.NoError(t, err)
+	assert.Len(t, rows, 700)
+	// pages 1, 2 (changed total: restart), then 1, 2, 3
+	assert.Len(t, f.Requests(), 5)
+}
+
+func TestFetchDay_EmptyPageBeforeTotalIsAnErrorNotAShortDay(t *testing.T) {
+	f := startFake(t, bssfake.Options{})
+	f.SetDay(day.String(), bssfake.SampleDay(day.String(), 500, 4))
+	f.Inject(bssfake.Fault{Kind: bssfake.EmptyPage, Page: 2})
+	c := newClient(t, f.URL(), "testid", "testsecret", fastPolicy, nil)
+	_, err := c.FetchDay(context.Background(), day)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "empty page with 300 of 500 rows")
+}
+
+func TestFetchDay_SlowReplyTimesOutAndIsRetried(t *testing.T) {
+	f := startFake(t, bssfake.Options{})
+	f.SetDay(day.String(), bssfake.SampleDay(day.String(), 10, 5))
+	f.Inject(bssfake.Fault{Kind: bssfake.Slow, Delay: 3 * time.Second})
+	pol := fastPolicy
+	pol.ReadTimeout = 200 * time.Millisecond
+	c := newClient(t, f.URL(), "testid", "testsecret", pol, nil)
+	rows, err := c.FetchDay(context.Background(), day)
+	require.NoError(t, err)
+	assert.Len(t, rows, 10)
+}
+
+func TestFetchDay_CancelledContextStops(t *testing.T) {
+	f := startFake(t, bssfake.Options{})
+	f.Inject(bssfake.Fault{Kind: bssfake.Slow, Delay: 5 * time.Second})
+	c := newClient(t, f.URL(), "testid", "testsecret", fastPolicy, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := c.FetchDay(ctx, day)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+func TestFetchDay_PacingStaysUnderTheAPIRateLimit(t *testing.T) {
+	// The fake throttles beyond 10 requests/s, as the API does; 12 pages at the default
+	// pacing must not see a single Throttling answer.
+	f := startFake(t, bssfake.Options{RateLimit: 10})
+	f.SetDay(day.String(), bssfake.SampleDay(day.String(), 12*300, 6))
+	pol := fastPolicy
+	pol.RequestsPerSec = billing.DefaultPolicy.RequestsPerSec
+	pol.Attempts = 1 // a throttled page would fail the day
+	c := newClient(t, f.URL(), "testid", "testsecret", pol, nil)
+	rows, err := c.FetchDay(context.Background(), day)
+	require.NoError(t, err)
+	assert.Len(t, rows, 3600)
+	for _, r := range f.Requests() {
+		assert.Equal(t, 200, r.Status, r.Code)
+	}
+}
+
+// httpmock: only the HTTP exchange matters here (status codes and bodies the fake
+// cannot easily produce, and the scheme the SDK uses).
+
+func mockClient(t *testing.T, scheme string) (*billing.Client, *httpmock.MockTransport) {
+	t.Helper()
+	mt := httpmock.NewMockTransport()
+	return newClient(t, scheme+"://business.aliyuncs.com", "id", "secret-xyz", fastPolicy, mt), mt
+}
+
+func TestFetchDay_UsesHTTPSByDefault(t *testing.T) {
+	c, mt := mockClient(t, "https")
+	mt.RegisterResponder("POST", `=~^https://business\.aliyuncs\.com/`,
+		httpmock.NewStringResponder(200, `{"Code":"Success","Success":true,"RequestId":"r1","Data":{"TotalCount":0,"Items":{"Item":[]}}}`))
+	_, err := c.FetchDay(context.Background(), day)
+	require.NoError(t, err)
+	assert.Equal(t, 1, mt.GetTotalCallCount())
+}
+
+func TestFetchDay_ProxyErrorPageIsRetriedThenReported(t *testing.T) {
+	c, mt := mockClient(t, "https")
+	mt.RegisterResponder("POST", `=~^https://business\.aliyuncs\.com/`,
+		httpmock.NewStringResponder(502, `<html><body>Bad Gateway</body></html>`))
+	_, err := c.FetchDay(context.Background(), day)
+	var ae *billing.APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, 502, ae.HTTPStatus)
+	assert.Equal(t, 4, mt.GetTotalCallCount())
+}
+
+func TestFetchDay_NotAuthorizedSaysWhichPolicy(t *testing.T) {
+	c, mt := mockClient(t, "https")
+	mt.RegisterResponder("POST", `=~^https://business\.aliyuncs\.com/`,
+		httpmock.NewStringResponder(400, `{"Code":"NotAuthorized","Message":"not authorized","RequestId":"R-9"}`))
+	_, err := c.FetchDay(context.Background(), day)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "AliyunBSSReadOnlyAccess")
+	assert.Contains(t, err.Error(), "R-9")
+	assert.Equal(t, 1, mt.GetTotalCallCount())
+}
+
+func TestFetchDay_TransportErrorsNeverShowTheSignedURL(t *testing.T) {
+	c, mt := mockClient(t, "https")
+	mt.RegisterResponder("POST", `=~^https://business\.aliyuncs\.com/`, httpmock.NewErrorResponder(errors.New("connection reset")))
+	_, err := c.FetchDay(context.Background(), day)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "connection reset")
+	assert.False(t, strings.Contains(err.Error(), "Signature="), err.Error())
+}

@@ -1,0 +1,152 @@
+package job_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/jonboulle/clockwork"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/billing"
+	"github.com/cloudbill/alicloud-billing-source/connector/job"
+	"github.com/cloudbill/alicloud-billing-source/connector/sender"
+	"github.com/cloudbill/alicloud-billing-source/testing/sink"
+)
+
+// seedRow is the row behind the seed's example event.
+var seedRow = billing.Row{
+	BillAccountID: "123456", BillAccountName: "aliyun23456", BillingDate: "2022-06-13", Currency: "CNY",
+	OwnerID: "123456", OwnerName: "aliyun23456", PaymentAmount: 0.23, PipCode: "disk",
+	PretaxGrossAmount: 0.2352, ProductCode: "disk", SubscriptionType: "PayAsYouGo",
+}
+
+const seedData = `{"VanceSource":"cloud.alicloud.billing","VanceType":"alicloud.account_billing.daily",` +
+	`"AdjustAmount":0,"BillAccountID":"123456","BillAccountName":"aliyun23456","BillingDate":"2022-06-13",` +
+	`"BizType":"","CashAmount":0,"CostUnit":"","Currency":"CNY","DeductedByCashCoupons":0,"DeductedByCoupons":0,` +
+	`"DeductedByPrepaidCard":0,"InvoiceDiscount":0,"OutstandingAmount":0,"OwnerId":"123456","OwnerName":"aliyun23456",` +
+	`"PaymentAmount":0.23,"PipCode":"disk","PretaxAmount":0,"PretaxGrossAmount":0.2352,"ProductCode":"disk",` +
+	`"ProductName":"","SubscriptionType":"PayAsYouGo"}`
+
+var pulled = time.Date(2022, 6, 14, 7, 1, 55, 277687000, time.UTC)
+
+func TestNewEvent_IsTheSeedsEvent(t *testing.T) {
+	e, err := job.NewEvent(seedRow, pulled)
+	require.NoError(t, err)
+	require.NoError(t, sink.CheckSeedShape(e))
+	assert.Equal(t, "1.0", e.SpecVersion())
+	assert.Equal(t, "cloud.alicloud.billing", e.Source())
+	assert.Equal(t, "alicloud.account_billing.daily", e.Type())
+	assert.Equal(t, "application/json", e.DataContentType())
+	assert.Equal(t, pulled, e.Time())
+	// Byte for byte the seed's data: key names, order, numbers and empty strings.
+	assert.Equal(t, seedData, string(e.Data()))
+}
+
+func TestNewEvent_OwnerIdComesFromTheAPIsOwnerID(t *testing.T) {
+	r := seedRow
+	r.OwnerID, r.BillAccountID = "owner-777", "payer-1"
+	e, err := job.NewEvent(r, pulled)
+	require.NoError(t, err)
+	var d map[string]any
+	require.NoError(t, json.Unmarshal(e.Data(), &d))
+	assert.Equal(t, "owner-777", d["OwnerId"])
+	assert.Equal(t, "payer-1", d["BillAccountID"])
+	assert.NotContains(t, d, "OwnerID")
+}
+
+func TestEventID_SameRowSameIDChangedRowNewID(t *testing.T) {
+	a, _ := job.NewEvent(seedRow, pulled)
+	b, _ := job.NewEvent(seedRow, pulled.Add(24*time.Hour)) // pulled again the next day
+	assert.Equal(t, a.ID(), b.ID())
+
+	changed := seedRow
+	changed.PaymentAmount = 0.24
+	c, _ := job.NewEvent(changed, pulled)
+	assert.NotEqual(t, a.ID(), c.ID())
+
+	other := seedRow
+	other.OwnerID = "654321"
+	d, _ := job.NewEvent(other, pulled)
+	assert.NotEqual(t, a.ID(), d.ID())
+}
+
+func TestEventID_IsAVersion5UUIDThatDoesNotDependOnTime(t *testing.T) {
+	e, _ := job.NewEvent(seedRow, pulled)
+	// Pinned: a changed derivation would make every receiver see every row as new.
+	assert.Equal(t, "6b9b02e2-33c6-5fbc-82d2-cc37590ca48f", e.ID())
+	e2, _ := job.NewEvent(seedRow, time.Now())
+	assert.Equal(t, e.ID(), e2.ID())
+}
+
+func TestEvents_IdenticalRowsStillGetDistinctIDs(t *testing.T) {
+	evs, err := job.Events([]billing.Row{seedRow, seedRow, seedRow}, pulled)
+	require.NoError(t, err)
+	ids := map[string]bool{}
+	for _, e := range evs {
+		ids[e.ID()] = true
+	}
+	assert.Len(t, ids, 3)
+	again, _ := job.Events([]billing.Row{seedRow, seedRow, seedRow}, pulled)
+	for i := range evs {
+		assert.Equal(t, evs[i].ID(), again[i].ID())
+	}
+}
+
+type fetcher struct {
+	rows []billing.Row
+	err  error
+}
+
+func (f fetcher) FetchDay(context.Context, billing.Day) ([]billing.Row, error) { return f.rows, f.err }
+
+type publisher struct {
+	got  []event.Event
+	fail int
+}
+
+func (p *publisher) Send(_ context.Context, evs []event.Event) []sender.Failure {
+	p.got = append(p.got, evs...)
+	var f []sender.Failure
+	for i := 0; i < p.fail && i < len(evs); i++ {
+		f = append(f, sender.Failure{ID: evs[i].ID(), Err: errors.New("boom")})
+	}
+	return f
+}
+
+func newJob(f job.Fetcher, p job.Publisher) *job.Job {
+	return job.New(job.Params{Fetcher: f, Publisher: p, Clock: clockwork.NewFakeClockAt(pulled),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+}
+
+func TestRun_DeliversEveryRowAndCounts(t *testing.T) {
+	rows := []billing.Row{seedRow, {BillingDate: "2022-06-13", ProductCode: "ecs", OwnerID: "1"}}
+	p := &publisher{}
+	rep, err := newJob(fetcher{rows: rows}, p).Run(context.Background(), billing.Day{Year: 2022, Month: 6, Day: 13})
+	require.NoError(t, err)
+	assert.Equal(t, 2, rep.Fetched)
+	assert.Equal(t, 2, rep.Delivered)
+	assert.True(t, rep.Complete())
+	assert.Len(t, p.got, 2)
+}
+
+func TestRun_UndeliveredRowsFailTheDay(t *testing.T) {
+	p := &publisher{fail: 1}
+	rep, err := newJob(fetcher{rows: []billing.Row{seedRow}}, p).Run(context.Background(), billing.Day{Year: 2022, Month: 6, Day: 13})
+	require.ErrorIs(t, err, job.ErrUndelivered)
+	assert.Equal(t, 1, rep.Failed)
+	assert.False(t, rep.Complete())
+}
+
+func TestRun_FetchErrorSendsNothing(t *testing.T) {
+	p := &publisher{}
+	_, err := newJob(fetcher{err: errors.New("api down")}, p).Run(context.Background(), billing.Day{Year: 2022, Month: 6, Day: 13})
+	require.Error(t, err)
+	assert.Empty(t, p.got)
+}
