@@ -1,0 +1,26 @@
+package contract_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/billing"
+	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
+	"github.com/cloudbill/alicloud-billing-source/testing/contract"
+)
+
+// TestContract_Fake runs the contract suite against bssfake: what the connector assumes of
+// the API holds for the fake that every other test uses.
+func TestContract_Fake(t *testing.T) {
+	day := billing.Day{Year: 2026, Month: time.October, Day: 31}
+	contract.Run(t, func(t *testing.T) contract.Harness {
+		f := bssfake.New(bssfake.Options{Keys: map[string]string{"LTAIcontract": "contract-secret"}})
+		f.SetDay(day.String(), bssfake.SampleDay(day.String(), 321, 9))
+		require.NoError(t, f.Start("127.0.0.1:0"))
+		t.Cleanup(func() { _ = f.Close() })
+		return contract.Harness{Endpoint: f.URL(), KeyID: "LTAIcontract", Secret: "contract-secret", Day: day,
+			MinRows: 321, RegionID: "cn-hangzhou", Fake: true, ExactRows: 321, ReplayCheck: true}
+	})
+}

@@ -1,0 +1,308 @@
+// Package e2e runs the connector wired as in production (cli.Main: the same flags, the
+// same fx modules, real HTTP on loopback) against the fake BSS OpenAPI and the recording
+// sink.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/fx"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/billing"
+	"github.com/cloudbill/alicloud-billing-source/connector/cli"
+	"github.com/cloudbill/alicloud-billing-source/connector/clock"
+	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
+	"github.com/cloudbill/alicloud-billing-source/testing/sink"
+)
+
+const (
+	keyID  = "LTAI5tE2eTestKey"
+	secret = "e2e-Secret-Never-Printed-9f8e7d"
+)
+
+var day = billing.Day{Year: 2026, Month: time.November, Day: 3}
+
+// buffer is a bytes.Buffer safe for the logger and the test to share.
+type buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *buffer) Write(p []byte) (int, error) { b.mu.Lock(); defer b.mu.Unlock(); return b.b.Write(p) }
+func (b *buffer) String() string              { b.mu.Lock(); defer b.mu.Unlock(); return b.b.String() }
+
+type env struct {
+	api  *bssfake.Server
+	sink *sink.Sink
+	dir  string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	api := bssfake.New(bssfake.Options{Keys: map[string]string{keyID: secret}})
+	require.NoError(t, api.Start("127.0.0.1:0"))
+	t.Cleanup(func() { _ = api.Close() })
+	k := sink.New()
+	require.NoError(t, k.Start("127.0.0.1:0"))
+	t.Cleanup(k.Close)
+	return &env{api: api, sink: k, dir: t.TempDir()}
+}
+
+// config writes config.json with the seed's keys (note secret_access_Key) plus overrides.
+func (e *env) config(t *testing.T, extra map[string]any) string {
+	t.Helper()
+	c := map[string]any{"v_target": e.sink.URL(), "access_key_id": keyID, "secret_access_Key": secret,
+		"endpoint": e.api.URL(), "pull_hour": 2, "pull_zone": "Asia/Shanghai"}
+	for k, v := range extra {
+		if v == nil {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+	}
+	b, err := json.Marshal(c)
+	require.NoError(t, err)
+	p := filepath.Join(e.dir, fmt.Sprintf("config-%d.json", time.Now().UnixNano()))
+	require.NoError(t, os.WriteFile(p, b, 0o600))
+	return p
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func run(t *testing.T, args []string, extra ...fx.Option) result {
+	t.Helper()
+	var out, errb buffer
+	code := cli.Main(args, cli.IO{Stdout: &out, Stderr: &errb, Lookup: func(string) (string, bool) { return "", false }}, extra...)
+	r := result{code: code, stdout: out.String(), stderr: errb.String()}
+	assert.NotContains(t, r.stdout+r.stderr, secret, "the secret reached the output")
+	return r
+}
+
+func ids(rs []sink.Received) map[string]int {
+	m := map[string]int{}
+	for _, r := range rs {
+		m[r.Event.ID()]++
+	}
+	return m
+}
+
+// requireDayDelivered checks that the sink holds exactly one event per fake row, each in
+// the seed's shape, with the row's values.
+func requireDayDelivered(t *testing.T, e *env, day string, got []sink.Received) {
+	t.Helper()
+	rows := e.api.Day(day)
+	require.Len(t, ids(got), len(rows), "distinct events")
+	want := map[string]bssfake.Item{}
+	for _, r := range rows {
+		want[r.OwnerID+"/"+r.ProductCode+"/"+r.SubscriptionType] = r
+	}
+	for _, r := range got {
+		require.NoError(t, sink.CheckSeedShape(r.Event))
+		var d struct {
+			OwnerId, ProductCode, ProductName, SubscriptionType, BillingDate, CostUnit string
+			PretaxGrossAmount, PaymentAmount                                           float64
+		}
+		require.NoError(t, json.Unmarshal(r.Event.Data(), &d))
+		row, ok := want[d.OwnerId+"/"+d.ProductCode+"/"+d.SubscriptionType]
+		require.True(t, ok, "event for a row the API never had: %s", r.Event.Data())
+		assert.Equal(t, row.ProductName, d.ProductName)
+		assert.Equal(t, row.PretaxGrossAmount, d.PretaxGrossAmount)
+		assert.Equal(t, row.PaymentAmount, d.PaymentAmount)
+		assert.Equal(t, row.CostUnit, d.CostUnit)
+		assert.Equal(t, day, d.BillingDate)
+	}
+}
+
+func TestE2E_650RowDayOverThreePagesArrivesCompleteInTheSeedsShape(t *testing.T) {
+	e := newEnv(t)
+	e.api.SetDay(day.String(), bssfake.SampleDay(day.String(), 650, 42))
+	r := run(t, []string{"--config", e.config(t, nil), "--once", "--date", day.String()})
+	require.Equal(t, 0, r.code, r.stderr)
+	requireDayDelivered(t, e, day.String(), e.sink.Events())
+	for _, got := range e.sink.Events() {
+		assert.False(t, got.Structured, "binary mode is the default")
+	}
+	assert.Len(t, e.api.Requests(), 3, "650 rows are 3 pages of 300")
+	assert.Contains(t, r.stderr, `"msg":"day done"`)
+	assert.Contains(t, r.stderr, `"fetched":650,"delivered":650,"failed":0`)
+}
+
+func TestE2E_RerunGivesTheSameIDs(t *testing.T) {
+	e := newEnv(t)
+	e.api.SetDay(day.String(), bssfake.SampleDay(day.String(), 40, 7))
+	args := []string{"--config", e.config(t, nil), "--once", "--date", day.String()}
+	require.Equal(t, 0, run(t, args).code)
+	first := ids(e.sink.Events())
+	e.sink.Reset()
+	require.Equal(t, 0, run(t, args).code)
+	assert.Equal(t, first, ids(e.sink.Events()))
+}
+
+func TestE2E_StructuredModeByConfig(t *testing.T) {
+	e := newEnv(t)
+	e.api.SetDay(day.String(), bssfake.SampleDay(day.String(), 5, 1))
+	r := run(t, []string{"--config", e.config(t, map[string]any{"send_mode": "structured"}), "--once", "--date", day.String()})
+	require.Equal(t, 0, r.code, r.stderr)
+	requireDayDelivered(t, e, day.String(), e.sink.Events())
+	for _, got := range e.sink.Events() {
+		assert.True(t, got.Structured)
+	}
+}
+
+func TestE2E_ThrottlingAndSink503sAreRiddenOut(t *testing.T) {
+	e := newEnv(t)
+	e.api.SetDay(day.String(), bssfake.SampleDay(day.String(), 320, 5))
+	e.api.Inject(bssfake.Fault{Kind: bssfake.Throttle, Times: 2, Page: 2})
+	e.sink.FailNext(30, 503)
+	r := run(t, []string{"--config", e.config(t, nil), "--once", "--date", day.String()})
+	require.Equal(t, 0, r.code, r.stderr)
+	requireDayDelivered(t, e, day.String(), e.sink.Events())
+	assert.Equal(t, 320+30, e.sink.Attempts())
+	assert.Contains(t, r.stderr, `"code":"Throttling.User"`)
+}
+
+func TestE2E_BadCredentialsFailFastWithExit2AndNoSecret(t *testing.T) {
+	e := newEnv(t)
+	e.api.SetDay(day.String(), bssfake.SampleDay(day.String(), 5, 1))
+	cases := map[string]struct {
+		cfg  map[string]any
+		says []string
+	}{
+		"wrong secret": {map[string]any{"secret_access_Key": secret + "X"}, []string{"SignatureDoesNotMatch", "check secret_access_Key"}},
+		"unknown key":  {map[string]any{"access_key_id": "LTAInobody"}, []string{"InvalidAccessKeyId.NotFound", "check access_key_id"}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			before := len(e.api.Requests())
+			r := run(t, []string{"--config", e.config(t, tc.cfg), "--once", "--date", day.String()})
+			assert.Equal(t, 2, r.code)
+			for _, s := range tc.says {
+				assert.Contains(t, r.stderr, s)
+			}
+			assert.Equal(t, before+1, len(e.api.Requests()), "credentials errors are not retried")
+			assert.Zero(t, e.sink.Len())
+		})
+	}
+}
+
+func TestE2E_BadConfigFailsFastWithExit2(t *testing.T) {
+	e := newEnv(t)
+	cases := map[string]struct {
+		cfg  map[string]any
+		says string
+	}{
+		"pull_hour":    {map[string]any{"pull_hour": 25}, "config: pull_hour: \"25\" is not a whole hour from 0 to 23"},
+		"v_target":     {map[string]any{"v_target": nil}, "config: v_target: is required"},
+		"pull_zone":    {map[string]any{"pull_zone": "Asia/Beijing"}, "config: pull_zone"},
+		"secret empty": {map[string]any{"secret_access_Key": ""}, "config: secret_access_Key: is required"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			r := run(t, []string{"--config", e.config(t, tc.cfg), "--once"})
+			assert.Equal(t, 2, r.code)
+			assert.Contains(t, r.stderr, tc.says)
+			assert.Empty(t, e.api.Requests(), "nothing is called with a bad config")
+		})
+	}
+	r := run(t, []string{"--config", filepath.Join(e.dir, "missing.json"), "--once"})
+	assert.Equal(t, 2, r.code)
+	assert.Contains(t, r.stderr, "cannot read")
+}
+
+func TestE2E_UsageErrorsExit2AndHelpAnswers(t *testing.T) {
+	for _, args := range [][]string{{"--date", "2026-11-01"}, {"--once", "--date", "2026-13-01"},
+		{"--from", "2026-11-05", "--to", "2026-11-01"}, {"--from", "2026-11-05"}, {"--bogus"}} {
+		r := run(t, args)
+		assert.Equal(t, 2, r.code, "%v", args)
+		assert.Contains(t, r.stderr, "connector --help", "%v", args)
+	}
+	r := run(t, []string{"--help"})
+	assert.Equal(t, 0, r.code)
+	for _, s := range []string{"--once", "--from", "--date", "v_target", "secret_access_Key", "pull_zone", "Exit status"} {
+		assert.Contains(t, r.stdout, s)
+	}
+}
+
+func TestE2E_RangeOldestFirstWithAProgressLinePerDay(t *testing.T) {
+	e := newEnv(t)
+	days := []billing.Day{day, day.AddDays(1), day.AddDays(2)}
+	for i, d := range days {
+		e.api.SetDay(d.String(), bssfake.SampleDay(d.String(), 10+i, uint64(i)))
+	}
+	r := run(t, []string{"--config", e.config(t, nil), "--from", days[0].String(), "--to", days[2].String()})
+	require.Equal(t, 0, r.code, r.stderr)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	require.Len(t, lines, 3)
+	for i, d := range days {
+		assert.Contains(t, lines[i], fmt.Sprintf("[%d/3] %s: %d fetched, %d delivered, 0 failed", i+1, d, 10+i, 10+i))
+	}
+	var order []string
+	for _, q := range e.api.Requests() {
+		order = append(order, q.Params.Get("BillingDate"))
+	}
+	assert.Equal(t, []string{days[0].String(), days[1].String(), days[2].String()}, order)
+	assert.Equal(t, 33, len(ids(e.sink.Events())))
+}
+
+func TestE2E_UndeliveredRowsExit1(t *testing.T) {
+	e := newEnv(t)
+	e.api.SetDay(day.String(), bssfake.SampleDay(day.String(), 3, 1))
+	e.sink.FailNext(1000, 400) // the receiver rejects everything
+	r := run(t, []string{"--config", e.config(t, nil), "--once", "--date", day.String()})
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "rejected by the receiver with HTTP 400")
+	assert.Contains(t, r.stderr, `"failed":3`)
+}
+
+func TestE2E_DaemonFiresAtPullHourInPullZone(t *testing.T) {
+	e := newEnv(t)
+	sh, _ := time.LoadLocation("Asia/Shanghai")
+	// 01:40 in Shanghai is 17:40 UTC the day before: "yesterday" must be reckoned in the zone.
+	start := time.Date(2026, 11, 5, 1, 40, 0, 0, sh)
+	yesterday := "2026-11-04"
+	e.api.SetDay(yesterday, bssfake.SampleDay(yesterday, 25, 3))
+	e.api.SetDay("2026-11-03", bssfake.SampleDay("2026-11-03", 7, 3)) // the UTC "yesterday": must not be pulled
+	fc := clockwork.NewFakeClockAt(start)
+
+	var shut fx.Shutdowner
+	done := make(chan result, 1)
+	go func() {
+		done <- run(t, []string{"--config", e.config(t, nil)},
+			fx.Decorate(func(clock.Clock) clock.Clock { return fc }),
+			fx.Populate(&shut))
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	require.NoError(t, fc.BlockUntilContext(ctx, 1), "daemon is not waiting for the hour")
+	assert.Zero(t, e.sink.Len(), "nothing before the hour")
+	fc.Advance(19 * time.Minute) // 01:59
+	require.NoError(t, fc.BlockUntilContext(ctx, 1))
+	assert.Zero(t, e.sink.Len(), "nothing before the hour")
+	fc.Advance(time.Minute) // 02:00
+	for e.sink.Len() < 25 && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond) // real loopback I/O, not the schedule
+	}
+	requireDayDelivered(t, e, yesterday, e.sink.Events())
+	// Then it waits for tomorrow's 02:00.
+	require.NoError(t, fc.BlockUntilContext(ctx, 1))
+	require.NotNil(t, shut)
+	require.NoError(t, shut.Shutdown())
+	r := <-done
+	assert.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stderr, `"msg":"waiting for the next pull","at":"2026-11-06T02:00:00+08:00"`)
+}
