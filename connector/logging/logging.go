@@ -25,11 +25,13 @@ func New(o Options) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(o.Writer, &slog.HandlerOptions{Level: level}))
 }
 
-// FxLogger sends fx's events through the same logger; without Verbose only fx's errors.
+// FxLogger sends fx's events through the same logger, only with Verbose: without it, a
+// start-up failure is reported once, by cli.Main, as one plain message.
 func FxLogger(o Options, l *slog.Logger) fxevent.Logger {
 	fl := &fxevent.SlogLogger{Logger: l.With("component", "fx")}
 	if !o.Verbose {
 		fl.UseLogLevel(slog.LevelDebug)
+		fl.UseErrorLevel(slog.LevelDebug)
 	}
 	return fl
 }

@@ -216,6 +216,7 @@ func TestE2E_BadConfigFailsFastWithExit2(t *testing.T) {
 			r := run(t, []string{"--config", e.config(t, tc.cfg), "--once"})
 			assert.Equal(t, 2, r.code)
 			assert.Contains(t, r.stderr, tc.says)
+			assert.NotContains(t, strings.TrimSpace(r.stderr), "\n", "one plain message, no fx noise")
 			assert.Empty(t, e.api.Requests(), "nothing is called with a bad config")
 		})
 	}

@@ -3,6 +3,7 @@ package main
 
 import (
 	"os"
+	_ "time/tzdata" // pull_zone works in images without /usr/share/zoneinfo (scratch)
 
 	"github.com/cloudbill/alicloud-billing-source/connector/cli"
 )
