@@ -23,6 +23,7 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/connector/logging"
 	"github.com/cloudbill/alicloud-billing-source/connector/scheduler"
 	"github.com/cloudbill/alicloud-billing-source/connector/sender"
+	"github.com/cloudbill/alicloud-billing-source/connector/state"
 )
 
 // Exit statuses.
@@ -45,6 +46,8 @@ type Mode struct {
 	HasDate  bool
 	From, To billing.Day // --from/--to
 	Range    bool
+	DryRun   bool        // --dry-run: fetch and count, send nothing, write no state
+	Since    billing.Day // --catch-up-from (daemon)
 }
 
 // IO are the process's streams and environment.
@@ -65,6 +68,8 @@ func Main(args []string, stdio IO, extra ...fx.Option) int {
 		from     = fs.String("from", "", "")
 		to       = fs.String("to", "", "")
 		verbose  = fs.Bool("verbose", false, "")
+		dryRun   = fs.Bool("dry-run", false, "")
+		since    = fs.String("catch-up-from", "", "")
 		showVer  = fs.Bool("version", false, "")
 		showHelp bool
 	)
@@ -96,6 +101,20 @@ func Main(args []string, stdio IO, extra ...fx.Option) int {
 	if msg != "" {
 		return usageErr("%s", msg)
 	}
+	if *dryRun && !mode.Once && !mode.Range {
+		return usageErr("--dry-run goes with --once or --from/--to")
+	}
+	mode.DryRun = *dryRun
+	if *since != "" {
+		if mode.Once || mode.Range {
+			return usageErr("--catch-up-from is for the daemon; use --from/--to for a one-off range")
+		}
+		d, err := billing.ParseDay(*since)
+		if err != nil {
+			return usageErr("--catch-up-from: %v", err)
+		}
+		mode.Since = d
+	}
 
 	path := *cfgPath
 	if path != "" && !strings.HasPrefix(path, "/") {
@@ -109,6 +128,7 @@ func Main(args []string, stdio IO, extra ...fx.Option) int {
 		fx.Supply(config.Source{Path: path, Lookup: stdio.Lookup}),
 		fx.Supply(logging.Options{Writer: stdio.Stderr, Verbose: *verbose}),
 		fx.Supply(mode, stdio, exit),
+		fx.Supply(state.Options{ReadOnly: mode.DryRun}),
 		fx.WithLogger(logging.FxLogger),
 		logging.Module,
 		config.Module,
@@ -117,7 +137,15 @@ func Main(args []string, stdio IO, extra ...fx.Option) int {
 		sender.Module,
 		job.Module,
 		scheduler.Module,
+		state.Module,
 		fx.Provide(
+			func(s *state.Store) job.State { return nilIfNone(s) },
+			func(s *state.Store) scheduler.State {
+				if s == nil {
+					return nil
+				}
+				return s
+			},
 			func(c *billing.Client) job.Fetcher { return c },
 			func(s *sender.Sender) job.Publisher { return s },
 			func(c clock.Clock) job.Clock { return c },
@@ -202,11 +230,19 @@ Usage:
   connector --once [--date YYYY-MM-DD]             pull one day (default: yesterday in pull_zone)
   connector --from YYYY-MM-DD --to YYYY-MM-DD      pull every day of the range, oldest first
 
+The daemon remembers what it delivered (state_path), catches up on the days it missed
+while down (catchup_days), re-pulls the settle_days before each day for late corrections
+(a changed row is sent again with a new id, the same subject and revision+1), and retries
+a failed day on a backoff until it is delivered. --once and --from/--to send every row
+asked for, even when the state says it was delivered (with the same ids), and update it.
+
 Flags:
   --config PATH   config.json to read (default: /vance/config/config.json, then ./config.json)
   --once          pull one day and exit
   --date DAY      the day for --once
   --from, --to    the first and last day of a range (at most 550 days)
+  --dry-run       with --once or --from/--to: fetch and print counts, send nothing, write no state
+  --catch-up-from DAY   daemon: also pull the days from DAY on that the state has not delivered
   --verbose       debug logs, including fx's start-up events
   --version       print the version
   --help          this text
@@ -230,6 +266,14 @@ Exit status:
 
 Logs are JSON lines on stderr; --from/--to also print one progress line per day on stdout.
 `)
+}
+
+// nilIfNone keeps a nil *state.Store (dry run, no file yet) a nil interface.
+func nilIfNone(s *state.Store) job.State {
+	if s == nil {
+		return nil
+	}
+	return s
 }
 
 // exitCode carries the run's verdict to Main.

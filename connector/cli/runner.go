@@ -40,7 +40,10 @@ func startRunner(p runnerParams) {
 		"pull_hour", p.Config.PullHour, "pull_zone", p.Config.PullZone.String(),
 		"mode", modeName(p.Mode))
 	if !p.Mode.Once && !p.Mode.Range {
-		p.Scheduler.Lifecycle(p.Lifecycle)
+		if p.Mode.Since != (billing.Day{}) {
+			p.Scheduler.CatchUpFrom(p.Mode.Since)
+		}
+		p.Scheduler.Lifecycle(p.Lifecycle, p.Shutdowner)
 		return
 	}
 	var (
@@ -101,27 +104,38 @@ func runDays(ctx context.Context, p runnerParams) int {
 	code := ExitOK
 	var total job.Report
 	for i, day := range days {
-		rep, err := p.Job.Run(ctx, day)
+		var rep job.Report
+		var err error
+		if p.Mode.DryRun {
+			rep, err = p.Job.DryRun(ctx, day, job.Explicit)
+		} else {
+			rep, err = p.Job.Run(ctx, day, job.Explicit)
+		}
 		total.Fetched += rep.Fetched
+		total.New += rep.New
+		total.Changed += rep.Changed
 		total.Delivered += rep.Delivered
 		total.Failed += rep.Failed
-		total.Duration += rep.Duration
-		attrs := []any{"day", day.String(), "fetched", rep.Fetched, "delivered", rep.Delivered,
-			"failed", rep.Failed, "duration", rep.Duration.String()}
 		status := "done"
 		switch {
 		case err != nil && ctx.Err() != nil:
 			status = "abandoned"
-			p.Logger.Warn("day abandoned at shutdown, not done", attrs...)
+			p.Logger.Warn("day abandoned at shutdown, not done", rep.Attrs()...)
 			code = ExitIncomplete
 		case err != nil:
 			status = "FAILED: " + err.Error()
-			p.Logger.Error("day failed", append(attrs, "error", err.Error())...)
+			p.Logger.Error("day failed", append(rep.Attrs(), "error", err.Error())...)
 			code = max(code, exitFor(err))
+		case p.Mode.DryRun:
+			status = "dry run, nothing sent"
+			p.Logger.Info("day counted (dry run)", rep.Attrs()...)
 		default:
-			p.Logger.Info("day done", attrs...)
+			p.Logger.Info("day done", rep.Attrs()...)
 		}
-		if p.Mode.Range {
+		if p.Mode.DryRun {
+			fmt.Fprintf(p.IO.Stdout, "[%d/%d] %s: %d rows: %d new, %d changed, %d already delivered - %s\n",
+				i+1, len(days), day, rep.Fetched, rep.New, rep.Changed, rep.Unchanged, status)
+		} else if p.Mode.Range {
 			fmt.Fprintf(p.IO.Stdout, "[%d/%d] %s: %d fetched, %d delivered, %d failed in %s - %s\n",
 				i+1, len(days), day, rep.Fetched, rep.Delivered, rep.Failed, rep.Duration.Round(1e6), status)
 		}
@@ -131,7 +145,7 @@ func runDays(ctx context.Context, p runnerParams) int {
 	}
 	if p.Mode.Range {
 		p.Logger.Info("range done", "from", p.Mode.From.String(), "to", p.Mode.To.String(), "days", len(days),
-			"fetched", total.Fetched, "delivered", total.Delivered, "failed", total.Failed)
+			"fetched", total.Fetched, "new", total.New, "changed", total.Changed, "delivered", total.Delivered, "failed", total.Failed)
 	}
 	return code
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,7 +26,25 @@ const (
 	DefaultPullHour    = 2
 	DefaultPullZone    = "Asia/Shanghai"
 	DefaultConcurrency = 16
+	DefaultCatchupDays = 31
+	DefaultSettleDays  = 3
+	// MaxDaysBack is how far back the API serves bills (18 months), in days.
+	MaxDaysBack = 540
 )
+
+// DefaultStatePath is where the state file lives unless state_path says otherwise: the
+// user's state directory ($XDG_STATE_HOME, else ~/.local/state). The image sets
+// STATE_PATH=/var/lib/alicloud-billing-source/state.db, a volume.
+func DefaultStatePath(lookup func(string) (string, bool)) string {
+	if d, ok := lookup("XDG_STATE_HOME"); ok && d != "" {
+		return filepath.Join(d, "alicloud-billing-source", "state.db")
+	}
+	home, ok := lookup("HOME")
+	if !ok || home == "" {
+		home = "."
+	}
+	return filepath.Join(home, ".local", "state", "alicloud-billing-source", "state.db")
+}
 
 // Config is the validated configuration of one connector process.
 type Config struct {
@@ -38,6 +57,9 @@ type Config struct {
 	PullZone        *time.Location // pull_zone
 	Structured      bool           // send_mode == "structured"
 	Concurrency     int            // send_concurrency
+	StatePath       string         // state_path
+	CatchupDays     int            // catchup_days
+	SettleDays      int            // settle_days
 	Source          string         // the file the values came from ("" when none)
 	Warnings        []string       // unknown keys and other non-fatal findings
 }
@@ -86,6 +108,9 @@ var Keys = []struct{ Name, Default, Help string }{
 	{"pull_zone", DefaultPullZone, "IANA time zone of pull_hour and of \"yesterday\""},
 	{"send_mode", "binary", "CloudEvents HTTP mode: binary or structured"},
 	{"send_concurrency", strconv.Itoa(DefaultConcurrency), "events in flight at once (1..256)"},
+	{"state_path", "~/.local/state/alicloud-billing-source/state.db", "the state file: what was delivered, per day (the image: /var/lib/alicloud-billing-source/state.db)"},
+	{"catchup_days", strconv.Itoa(DefaultCatchupDays), "after downtime the daemon pulls the missed days, at most this many back (0..540)"},
+	{"settle_days", strconv.Itoa(DefaultSettleDays), "each daily run re-pulls this many earlier days for late corrections (0..31)"},
 }
 
 // Source says where to read from: an explicit path (from --config) and the environment.
@@ -146,6 +171,12 @@ func Load(src Source) (*Config, error) {
 	}
 	if err := cfg.apply(values); err != nil {
 		return nil, err
+	}
+	if cfg.StatePath == "" {
+		cfg.StatePath = DefaultStatePath(lookup)
+	} else if !filepath.IsAbs(cfg.StatePath) && path != "" {
+		// A relative state_path is relative to the config file, wherever the process runs.
+		cfg.StatePath = filepath.Join(filepath.Dir(path), cfg.StatePath)
 	}
 	return cfg, nil
 }
@@ -284,7 +315,28 @@ func (c *Config) apply(v map[string]string) error {
 		}
 		c.Concurrency = n
 	}
+
+	c.StatePath = v["state_path"]
+	var err2 error
+	if c.CatchupDays, err2 = intIn(v, "catchup_days", DefaultCatchupDays, 0, MaxDaysBack); err2 != nil {
+		return err2
+	}
+	if c.SettleDays, err2 = intIn(v, "settle_days", DefaultSettleDays, 0, 31); err2 != nil {
+		return err2
+	}
 	return nil
+}
+
+func intIn(v map[string]string, key string, def, lo, hi int) (int, error) {
+	s, ok := v[key]
+	if !ok || s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		return 0, &Error{Key: key, Problem: fmt.Sprintf("%q is not a whole number from %d to %d", s, lo, hi)}
+	}
+	return n, nil
 }
 
 func parseEndpoint(s string) (Endpoint, error) {

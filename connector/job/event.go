@@ -1,7 +1,10 @@
 package job
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -72,29 +75,53 @@ func Identity(r billing.Row) string {
 	return string(b)
 }
 
-// EventID is a name-based (SHA-1, version 5) UUID of the row's identity and content: the
-// same row gives the same id on every run, a changed row a new one.
-func EventID(d Data, identity string) (string, []byte, error) {
+// ContentHash is a hash of everything the event's data says about the row.
+func ContentHash(d Data) (string, []byte, error) {
 	body, err := json.Marshal(d)
 	if err != nil {
 		return "", nil, err
 	}
-	name := make([]byte, 0, len(identity)+1+len(body))
-	name = append(append(append(name, identity...), 0), body...)
-	return uuid.NewSHA1(idNamespace, name).String(), body, nil
+	sum := sha256.Sum256(body)
+	return hex.EncodeToString(sum[:16]), body, nil
 }
 
-// NewEvent builds the CloudEvent of one row, pulled at `pulled`.
-func NewEvent(r billing.Row, pulled time.Time) (event.Event, error) {
+// EventID is a name-based (SHA-1, version 5) UUID of the row's identity, content and
+// revision: the same content of the same row gives the same id on every run. Revision 1
+// (the first content a row is delivered with) leaves the revision out of the name.
+func EventID(identity string, body []byte, revision int) string {
+	name := make([]byte, 0, len(identity)+1+len(body)+8)
+	name = append(append(append(name, identity...), 0), body...)
+	if revision > 1 {
+		name = append(name, fmt.Sprintf("\x00rev%d", revision)...)
+	}
+	return uuid.NewSHA1(idNamespace, name).String()
+}
+
+// Subject is the row's stable identity as the CloudEvents subject: receivers upsert by it.
+// Readable parts first, then a short hash of the full identity.
+func Subject(r billing.Row, identity string) string {
+	sum := sha256.Sum256([]byte(identity))
+	return fmt.Sprintf("%s/%s/%s/%s/%s", r.BillingDate, r.OwnerID, r.ProductCode, r.SubscriptionType, hex.EncodeToString(sum[:6]))
+}
+
+// RevisionExtension is the CloudEvents extension that numbers a row's contents: 1 for the
+// first, then one more for each correction.
+const RevisionExtension = "revision"
+
+// NewEvent builds the CloudEvent of one row with the given identity and revision, pulled
+// at `pulled`.
+func NewEvent(r billing.Row, identity string, revision int, pulled time.Time) (event.Event, error) {
 	d := DataOf(r)
-	id, body, err := EventID(d, Identity(r))
+	_, body, err := ContentHash(d)
 	if err != nil {
 		return event.Event{}, err
 	}
 	e := event.New(event.CloudEventsVersionV1)
-	e.SetID(id)
+	e.SetID(EventID(identity, body, revision))
 	e.SetSource(Source)
 	e.SetType(Type)
+	e.SetSubject(Subject(r, identity))
+	e.SetExtension(RevisionExtension, revision)
 	e.SetTime(pulled)
 	e.DataEncoded = body
 	e.SetDataContentType(event.ApplicationJSON)

@@ -1,11 +1,15 @@
-// Package scheduler is the daemon: every day at pull_hour:00 in pull_zone it runs the job
-// for the previous day.
+// Package scheduler is the daemon. Every day at pull_hour:00 in pull_zone it pulls the
+// previous day and re-pulls the settle_days before it (late corrections). It catches up
+// on the days it missed while down (up to catchup_days back, never before it was first
+// started or beyond the API's 18 months), oldest first, and retries a failed day on a
+// capped exponential backoff, not only at the next pull_hour.
 package scheduler
 
 import (
 	"context"
 	"errors"
 	"log/slog"
+	"sort"
 	"time"
 
 	"go.uber.org/fx"
@@ -14,47 +18,70 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
 	"github.com/cloudbill/alicloud-billing-source/connector/job"
+	"github.com/cloudbill/alicloud-billing-source/connector/state"
 )
 
 // maxSleep bounds one wait, so that a suspended machine or a stepped wall clock is noticed
 // within the hour instead of after a full day.
 const maxSleep = time.Hour
 
+// Retry backoff of failed days: 1 minute doubling to 1 hour.
+const (
+	retryBase = time.Minute
+	retryMax  = time.Hour
+)
+
 // Runner runs one billing day (job.Job).
 type Runner interface {
-	Run(ctx context.Context, day billing.Day) (job.Report, error)
+	Run(ctx context.Context, day billing.Day, mode job.Mode) (job.Report, error)
 }
 
-// Scheduler fires the runner at pull_hour every day.
+// State is what the scheduler reads of the state (state.Store).
+type State interface {
+	Since() (billing.Day, bool, error)
+	SetSince(billing.Day) error
+	DayInfo(billing.Day) (state.Day, error)
+}
+
+// Scheduler decides which days to run when.
 type Scheduler struct {
-	run   Runner
-	clock clock.Clock
-	hour  int
-	zone  *time.Location
-	log   *slog.Logger
-	fired func(job.Report, error) // test hook, called after every run
+	run      Runner
+	state    State
+	clock    clock.Clock
+	hour     int
+	zone     *time.Location
+	catchup  int
+	settle   int
+	log      *slog.Logger
+	fired    func(job.Report, error) // test hook, called after every run
+	fromFlag billing.Day             // --catch-up-from
+	done     map[billing.Day]bool    // days completed by this process (when there is no state)
 }
 
 // Params are the inputs of New.
 type Params struct {
 	fx.In
 	Runner Runner
+	State  State `optional:"true"`
 	Clock  clock.Clock
 	Config *config.Config
 	Logger *slog.Logger
 }
 
-// New builds a Scheduler for the configured pull_hour and pull_zone.
+// New builds a Scheduler for the configured pull_hour, pull_zone, catchup_days and settle_days.
 func New(p Params) *Scheduler {
-	return &Scheduler{run: p.Runner, clock: p.Clock, hour: p.Config.PullHour, zone: p.Config.PullZone, log: p.Logger}
+	return &Scheduler{run: p.Runner, state: p.State, clock: p.Clock, hour: p.Config.PullHour, zone: p.Config.PullZone,
+		catchup: p.Config.CatchupDays, settle: p.Config.SettleDays, log: p.Logger, done: map[billing.Day]bool{}}
 }
 
-// OnRun registers a function called after each scheduled run (for tests and metrics).
+// OnRun registers a function called after each run of a day (for tests and metrics).
 func (s *Scheduler) OnRun(f func(job.Report, error)) { s.fired = f }
 
-// FirstRun is when a daemon started at now pulls first: today's pull_hour if it is still
-// ahead (the original connector skipped that day), else tomorrow's, so that a restart
-// after the hour does not pull the same day twice.
+// CatchUpFrom makes the daemon also responsible for the days from d on (--catch-up-from).
+func (s *Scheduler) CatchUpFrom(d billing.Day) { s.fromFlag = d }
+
+// FirstRun is the first scheduled pull of a daemon started at now: today's pull_hour if it
+// is still ahead (the original connector skipped that day), else tomorrow's.
 func (s *Scheduler) FirstRun(now time.Time) time.Time {
 	today := billing.DayOf(now.In(s.zone))
 	if t := today.At(s.hour, s.zone); now.Before(t) {
@@ -63,35 +90,147 @@ func (s *Scheduler) FirstRun(now time.Time) time.Time {
 	return today.AddDays(1).At(s.hour, s.zone)
 }
 
+// LatestDue is the last day whose pull time (the next day at pull_hour) has come at now.
+func (s *Scheduler) LatestDue(now time.Time) billing.Day {
+	return billing.DayOf(s.FirstRun(now).In(s.zone)).AddDays(-2)
+}
+
+// since returns the first day the daemon is responsible for, recording it on first start.
+func (s *Scheduler) since(now time.Time) (billing.Day, error) {
+	first := billing.DayOf(s.FirstRun(now).In(s.zone)).AddDays(-1) // what the first pull pulls
+	if s.state == nil {
+		if s.fromFlag != (billing.Day{}) && s.fromFlag.Before(first) {
+			return s.fromFlag, nil
+		}
+		return first, nil
+	}
+	d, ok, err := s.state.Since()
+	if err != nil {
+		return first, err
+	}
+	if !ok {
+		d = first
+	}
+	if s.fromFlag != (billing.Day{}) && s.fromFlag.Before(d) {
+		d = s.fromFlag
+	}
+	if !ok || d != first {
+		if err := s.state.SetSince(d); err != nil {
+			return d, err
+		}
+	}
+	return d, nil
+}
+
+func (s *Scheduler) complete(d billing.Day) bool {
+	if s.state == nil {
+		return s.done[d]
+	}
+	info, err := s.state.DayInfo(d)
+	return err == nil && info.Complete
+}
+
+// Due lists the days to run at now, oldest first: incomplete days of the catch-up window
+// (from since, at most catchup_days back, never beyond the API's 18 months), and, when
+// settling, the settle_days before the latest due day.
+func (s *Scheduler) Due(now time.Time, since billing.Day, settling bool) []billing.Day {
+	latest := s.LatestDue(now)
+	oldest := latest.AddDays(-(max(s.catchup, 1) - 1)) // the latest due day always runs
+	if limit := billing.DayOf(now.In(s.zone)).AddDays(-config.MaxDaysBack); oldest.Before(limit) {
+		oldest = limit
+	}
+	if oldest.Before(since) {
+		oldest = since
+	}
+	set := map[billing.Day]bool{}
+	for d := oldest; !latest.Before(d); d = d.AddDays(1) {
+		if !s.complete(d) {
+			set[d] = true
+		}
+	}
+	if settling {
+		for i := 1; i <= s.settle; i++ {
+			if d := latest.AddDays(-i); !d.Before(since) {
+				set[d] = true
+			}
+		}
+	}
+	days := make([]billing.Day, 0, len(set))
+	for d := range set {
+		days = append(days, d)
+	}
+	sort.Slice(days, func(i, j int) bool { return days[i].Before(days[j]) })
+	return days
+}
+
 // Loop runs until ctx ends. A day in flight when ctx ends is abandoned, and logged as such,
 // never as done.
-func (s *Scheduler) Loop(ctx context.Context) {
-	next := s.FirstRun(s.clock.Now())
+func (s *Scheduler) Loop(ctx context.Context) error {
+	now := s.clock.Now()
+	since, err := s.since(now)
+	if err != nil {
+		return err
+	}
+	nextFire := s.FirstRun(now)
+	s.log.Info("daemon started", "since", since.String(), "catchup_days", s.catchup, "settle_days", s.settle,
+		"first_pull", nextFire.Format(time.RFC3339))
+	failStreak := 0
+	settling := false
 	for {
-		day := billing.DayOf(next.In(s.zone)).AddDays(-1)
-		s.log.Info("waiting for the next pull", "at", next.Format(time.RFC3339), "day", day.String())
-		if !s.sleepUntil(ctx, next) {
-			return
-		}
-		rep, err := s.run.Run(ctx, day)
-		switch {
-		case err != nil && ctx.Err() != nil:
-			s.log.Warn("day abandoned at shutdown, not done", "day", day.String(), "fetched", rep.Fetched, "delivered", rep.Delivered)
-		case err != nil:
-			s.log.Error("day failed", "day", day.String(), "fetched", rep.Fetched, "delivered", rep.Delivered,
-				"failed", rep.Failed, "duration", rep.Duration.String(), "error", err.Error())
-		default:
-			s.log.Info("day done", "day", day.String(), "fetched", rep.Fetched, "delivered", rep.Delivered,
-				"failed", rep.Failed, "duration", rep.Duration.String())
-		}
-		if s.fired != nil {
-			s.fired(rep, err)
+		days := s.Due(s.clock.Now(), since, settling)
+		settling = false
+		failed := 0
+		for _, day := range days {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if !s.runDay(ctx, day) {
+				failed++
+			}
 		}
 		if ctx.Err() != nil {
-			return
+			return nil
 		}
-		next = billing.DayOf(next.In(s.zone)).AddDays(1).At(s.hour, s.zone)
+		wake := nextFire
+		if failed > 0 {
+			wait := min(retryBase<<min(failStreak, 10), retryMax)
+			failStreak++
+			if retry := s.clock.Now().Add(wait); retry.Before(wake) {
+				wake = retry
+			}
+			s.log.Warn("days not complete, retrying", "pending_days", failed, "attempt", failStreak, "at", wake.Format(time.RFC3339))
+		} else {
+			failStreak = 0
+			s.log.Info("waiting for the next pull", "at", wake.Format(time.RFC3339), "day", billing.DayOf(wake.In(s.zone)).AddDays(-1).String())
+		}
+		if !s.sleepUntil(ctx, wake) {
+			return nil
+		}
+		if !s.clock.Now().Before(nextFire) {
+			settling = true
+			nextFire = billing.DayOf(nextFire.In(s.zone)).AddDays(1).At(s.hour, s.zone)
+		}
 	}
+}
+
+// runDay runs one day and logs the outcome once; it reports whether the day is complete.
+func (s *Scheduler) runDay(ctx context.Context, day billing.Day) bool {
+	rep, err := s.run.Run(ctx, day, job.Incremental)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		s.log.Warn("day abandoned at shutdown, not done", rep.Attrs()...)
+	case err != nil:
+		s.log.Error("day failed", append(rep.Attrs(), "pending", rep.Failed, "error", err.Error())...)
+	default:
+		s.log.Info("day done", rep.Attrs()...)
+	}
+	if s.fired != nil {
+		s.fired(rep, err)
+	}
+	if err == nil {
+		s.done[day] = true
+	}
+	return err == nil
 }
 
 func (s *Scheduler) sleepUntil(ctx context.Context, t time.Time) bool {
@@ -109,7 +248,8 @@ func (s *Scheduler) sleepUntil(ctx context.Context, t time.Time) bool {
 }
 
 // Lifecycle starts the loop on fx's OnStart (without blocking) and stops it on OnStop.
-func (s *Scheduler) Lifecycle(lc fx.Lifecycle) {
+// A loop that ends by itself (the state cannot be read) shuts the application down.
+func (s *Scheduler) Lifecycle(lc fx.Lifecycle, sh fx.Shutdowner) {
 	var (
 		cancel context.CancelFunc
 		done   = make(chan struct{})
@@ -118,7 +258,13 @@ func (s *Scheduler) Lifecycle(lc fx.Lifecycle) {
 		OnStart: func(context.Context) error {
 			var ctx context.Context
 			ctx, cancel = context.WithCancel(context.Background())
-			go func() { defer close(done); s.Loop(ctx) }()
+			go func() {
+				defer close(done)
+				if err := s.Loop(ctx); err != nil {
+					s.log.Error("daemon stopped", "error", err.Error())
+					_ = sh.Shutdown(fx.ExitCode(1))
+				}
+			}()
 			return nil
 		},
 		OnStop: func(stop context.Context) error {

@@ -2,8 +2,10 @@ package scheduler_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
 	"github.com/cloudbill/alicloud-billing-source/connector/job"
 	"github.com/cloudbill/alicloud-billing-source/connector/scheduler"
+	"github.com/cloudbill/alicloud-billing-source/connector/state"
 )
 
 type runner struct {
@@ -24,18 +27,33 @@ type runner struct {
 	at    []time.Time
 	clock clockwork.Clock
 	block bool // wait for ctx to end, like a day in flight at shutdown
+	fails int  // the first runs fail
+	state *state.Store
 	ran   chan struct{}
 }
 
-func (r *runner) Run(ctx context.Context, day billing.Day) (job.Report, error) {
+func (r *runner) Run(ctx context.Context, day billing.Day, mode job.Mode) (job.Report, error) {
 	r.mu.Lock()
 	r.days = append(r.days, day.String())
 	r.at = append(r.at, r.clock.Now())
+	fail := r.fails > 0
+	r.fails--
 	r.mu.Unlock()
 	r.ran <- struct{}{}
+	if mode != job.Incremental {
+		return job.Report{}, errors.New("the daemon must run days incrementally")
+	}
 	if r.block {
 		<-ctx.Done()
 		return job.Report{Day: day, Fetched: 5, Delivered: 2}, ctx.Err()
+	}
+	if fail {
+		return job.Report{Day: day, Fetched: 1, Failed: 1}, job.ErrUndelivered
+	}
+	if r.state != nil {
+		if err := r.state.SetDayInfo(day, state.Day{Complete: true}, nil); err != nil {
+			return job.Report{}, err
+		}
 	}
 	return job.Report{Day: day, Fetched: 1, Delivered: 1}, nil
 }
@@ -53,11 +71,25 @@ func zone(t *testing.T, name string) *time.Location {
 }
 
 func newScheduler(t *testing.T, start time.Time, hour int, loc *time.Location) (*scheduler.Scheduler, *clockwork.FakeClock, *runner) {
+	return newSchedulerWith(t, start, &config.Config{PullHour: hour, PullZone: loc}, nil)
+}
+
+func newSchedulerWith(t *testing.T, start time.Time, cfg *config.Config, st *state.Store) (*scheduler.Scheduler, *clockwork.FakeClock, *runner) {
 	fc := clockwork.NewFakeClockAt(start)
-	r := &runner{clock: fc, ran: make(chan struct{}, 10)}
-	s := scheduler.New(scheduler.Params{Runner: r, Clock: fc, Config: &config.Config{PullHour: hour, PullZone: loc},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	return s, fc, r
+	r := &runner{clock: fc, ran: make(chan struct{}, 1000), state: st}
+	p := scheduler.Params{Runner: r, Clock: fc, Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if st != nil {
+		p.State = st
+	}
+	return scheduler.New(p), fc, r
+}
+
+func openState(t *testing.T) *state.Store {
+	t.Helper()
+	s, err := state.Open(filepath.Join(t.TempDir(), "state.db"), false)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
 }
 
 // advanceUntilRun steps the fake clock (the scheduler waits at most an hour at a time)
@@ -87,7 +119,7 @@ func advanceUntilRun(t *testing.T, fc *clockwork.FakeClock, r *runner, limit tim
 func runLoop(t *testing.T, s *scheduler.Scheduler) (cancel func()) {
 	ctx, c := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); s.Loop(ctx) }()
+	go func() { defer close(done); _ = s.Loop(ctx) }()
 	return func() { c(); <-done }
 }
 
@@ -143,4 +175,118 @@ func TestScheduler_StopAbandonsTheDayInFlight(t *testing.T) {
 	stop() // returns only once the loop has ended
 	require.Len(t, reports, 1)
 	assert.ErrorIs(t, reports[0], context.Canceled)
+}
+
+// waitForWait returns once the scheduler is waiting on the clock again, all runs of its
+// current round done. No real sleeping.
+func waitForWait(t *testing.T, fc *clockwork.FakeClock) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, fc.BlockUntilContext(ctx, 1), "scheduler is not waiting")
+}
+
+func days(from billing.Day, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = from.AddDays(i).String()
+	}
+	return out
+}
+
+func TestScheduler_CatchesUpMissedDaysOldestFirstThenSettles(t *testing.T) {
+	sh := zone(t, "Asia/Shanghai")
+	st := openState(t)
+	nov := func(d int) billing.Day { return billing.Day{Year: 2026, Month: time.November, Day: d} }
+	require.NoError(t, st.SetSince(nov(1)))
+	for d := 1; d <= 3; d++ {
+		require.NoError(t, st.SetDayInfo(nov(d), state.Day{Complete: true}, nil))
+	}
+	cfg := &config.Config{PullHour: 2, PullZone: sh, CatchupDays: 31, SettleDays: 3}
+	// Down from Nov 4 until Nov 8 10:00: Nov 4..7 were missed.
+	s, fc, r := newSchedulerWith(t, time.Date(2026, 11, 8, 10, 0, 0, 0, sh), cfg, st)
+	stop := runLoop(t, s)
+	defer stop()
+	waitForWait(t, fc)
+	got, at := r.got()
+	assert.Equal(t, days(nov(4), 4), got, "missed days, oldest first, before waiting")
+	for _, a := range at {
+		assert.Equal(t, time.Date(2026, 11, 8, 10, 0, 0, 0, sh), a.In(sh), "right at start")
+	}
+
+	// Nov 9 02:00: Nov 8, and the 3 days before it again for late corrections.
+	fc.Advance(16 * time.Hour)
+	waitForWait(t, fc)
+	got, _ = r.got()
+	assert.Equal(t, days(nov(5), 4), got[4:])
+}
+
+func TestScheduler_FailedDayIsRetriedOnABackoffNotTomorrow(t *testing.T) {
+	sh := zone(t, "Asia/Shanghai")
+	cfg := &config.Config{PullHour: 2, PullZone: sh, CatchupDays: 31, SettleDays: 0}
+	s, fc, r := newSchedulerWith(t, time.Date(2026, 11, 5, 1, 59, 0, 0, sh), cfg, openState(t))
+	r.fails = 3
+	stop := runLoop(t, s)
+	defer stop()
+	for range 4 { // 02:00 fails, +1m fails, +2m fails, +4m done
+		waitForWait(t, fc)
+		fc.Advance(time.Minute)
+		waitForWait(t, fc)
+		got, _ := r.got()
+		if len(got) == 4 {
+			break
+		}
+		fc.Advance(3 * time.Minute)
+	}
+	got, at := r.got()
+	require.Equal(t, []string{"2026-11-04", "2026-11-04", "2026-11-04", "2026-11-04"}, got)
+	var gaps []time.Duration
+	for i := 1; i < len(at); i++ {
+		gaps = append(gaps, at[i].Sub(at[i-1]))
+	}
+	// Retries 1, 2 and 4 minutes apart (the test steps the clock coarsely: at most +3m).
+	for i, g := range gaps {
+		assert.GreaterOrEqual(t, g, time.Minute<<i, "retry %d", i+1)
+		assert.Less(t, g, time.Minute<<i+4*time.Minute, "retry %d", i+1)
+	}
+}
+
+func TestScheduler_CatchUpIsBoundedByCatchupDaysAndTheAPIsHistory(t *testing.T) {
+	sh := zone(t, "Asia/Shanghai")
+	now := time.Date(2026, 11, 20, 12, 0, 0, 0, sh)
+	latest := billing.Day{Year: 2026, Month: time.November, Day: 19}
+	for _, tc := range []struct {
+		catchup, sinceBack, want int
+	}{
+		{31, 60, 31},    // the catch-up limit
+		{10, 5, 6},      // never before since (the day first started)
+		{540, 700, 540}, // the API keeps 18 months
+		{0, 60, 1},      // no catch-up: still the latest day
+	} {
+		st := openState(t)
+		require.NoError(t, st.SetSince(latest.AddDays(-tc.sinceBack)))
+		s, _, _ := newSchedulerWith(t, now, &config.Config{PullHour: 2, PullZone: sh, CatchupDays: tc.catchup}, st)
+		due := s.Due(now, latest.AddDays(-tc.sinceBack), false)
+		assert.Len(t, due, tc.want, "%+v", tc)
+		if len(due) > 0 {
+			assert.Equal(t, latest, due[len(due)-1])
+		}
+	}
+}
+
+func TestScheduler_CatchUpFromFlagMovesSinceBack(t *testing.T) {
+	sh := zone(t, "Asia/Shanghai")
+	st := openState(t)
+	cfg := &config.Config{PullHour: 2, PullZone: sh, CatchupDays: 31}
+	s, fc, r := newSchedulerWith(t, time.Date(2026, 11, 8, 10, 0, 0, 0, sh), cfg, st)
+	s.CatchUpFrom(billing.Day{Year: 2026, Month: time.November, Day: 5})
+	stop := runLoop(t, s)
+	defer stop()
+	waitForWait(t, fc)
+	got, _ := r.got()
+	assert.Equal(t, []string{"2026-11-05", "2026-11-06", "2026-11-07"}, got)
+	since, ok, err := st.Since()
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Equal(t, "2026-11-05", since.String())
 }

@@ -93,8 +93,9 @@ func New(p Params) (*Sender, error) {
 
 // Send delivers every event, at most `concurrency` at once, and returns the ones that
 // could not be delivered. It returns early only when ctx ends; events not tried by then
-// are reported as failed with ctx's error.
-func (s *Sender) Send(ctx context.Context, events []event.Event) []Failure {
+// are reported as failed with ctx's error. onAck, when not nil, is called (from the
+// sending goroutines) with the id of every acknowledged event as soon as it is.
+func (s *Sender) Send(ctx context.Context, events []event.Event, onAck func(id string)) []Failure {
 	// The CloudEvents SDK logs through a zap logger from the context: silence it, we log here.
 	ctx = cecontext.WithLogger(ctx, zap.NewNop().Sugar())
 	if s.structured {
@@ -122,6 +123,8 @@ func (s *Sender) Send(ctx context.Context, events []event.Event) []Failure {
 					mu.Lock()
 					failures = append(failures, Failure{ID: events[i].ID(), Err: err})
 					mu.Unlock()
+				} else if onAck != nil {
+					onAck(events[i].ID())
 				}
 			}
 		}()

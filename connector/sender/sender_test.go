@@ -63,7 +63,7 @@ func ids(rs []sink.Received) map[string]bool {
 
 func TestSend_BinaryModeByDefault(t *testing.T) {
 	k := startSink(t)
-	failures := newSender(t, k.URL(), false, fast).Send(context.Background(), events(50))
+	failures := newSender(t, k.URL(), false, fast).Send(context.Background(), events(50), nil)
 	require.Empty(t, failures)
 	got := k.Events()
 	require.Len(t, got, 50)
@@ -75,7 +75,7 @@ func TestSend_BinaryModeByDefault(t *testing.T) {
 
 func TestSend_StructuredModeByConfig(t *testing.T) {
 	k := startSink(t)
-	require.Empty(t, newSender(t, k.URL(), true, fast).Send(context.Background(), events(5)))
+	require.Empty(t, newSender(t, k.URL(), true, fast).Send(context.Background(), events(5), nil))
 	for _, r := range k.Events() {
 		assert.True(t, r.Structured)
 	}
@@ -85,7 +85,7 @@ func TestSend_Retries503And429(t *testing.T) {
 	for _, status := range []int{429, 503, 500} {
 		k := startSink(t)
 		k.FailNext(6, status)
-		require.Empty(t, newSender(t, k.URL(), false, fast).Send(context.Background(), events(20)), "status %d", status)
+		require.Empty(t, newSender(t, k.URL(), false, fast).Send(context.Background(), events(20), nil), "status %d", status)
 		assert.Len(t, ids(k.Events()), 20)
 		assert.Equal(t, 26, k.Attempts())
 	}
@@ -95,7 +95,7 @@ func TestSend_RejectionIsReportedWithStatusAndNotRetried(t *testing.T) {
 	k := startSink(t)
 	k.FailNext(1, 400)
 	s := newSender(t, k.URL(), false, fast)
-	failures := s.Send(context.Background(), events(1))
+	failures := s.Send(context.Background(), events(1), nil)
 	require.Len(t, failures, 1)
 	var rej *sender.Rejected
 	require.ErrorAs(t, failures[0].Err, &rej)
@@ -107,7 +107,7 @@ func TestSend_UndeliveredWhenNobodyListens(t *testing.T) {
 	k := startSink(t)
 	target := k.URL()
 	k.Close()
-	failures := newSender(t, target, false, fast).Send(context.Background(), events(3))
+	failures := newSender(t, target, false, fast).Send(context.Background(), events(3), nil)
 	require.Len(t, failures, 3)
 	assert.Contains(t, failures[0].Err.Error(), "gave up after 5 attempts")
 	assert.Contains(t, failures[0].Err.Error(), "undelivered")
@@ -117,7 +117,7 @@ func TestSend_SlowReceiverTimesOutThenSucceeds(t *testing.T) {
 	k := startSink(t)
 	k.SetDelay(1500 * time.Millisecond)
 	go func() { time.Sleep(200 * time.Millisecond); k.SetDelay(0) }()
-	require.Empty(t, newSender(t, k.URL(), false, fast).Send(context.Background(), events(2)))
+	require.Empty(t, newSender(t, k.URL(), false, fast).Send(context.Background(), events(2), nil))
 	assert.Len(t, ids(k.Events()), 2)
 }
 
@@ -132,7 +132,7 @@ func BenchmarkSend_LoopbackSink(b *testing.B) {
 	evs := events(1000)
 	b.ResetTimer()
 	for range b.N {
-		if f := s.Send(context.Background(), evs); len(f) > 0 {
+		if f := s.Send(context.Background(), evs, nil); len(f) > 0 {
 			b.Fatal(f[0].Err)
 		}
 	}

@@ -64,7 +64,8 @@ func newEnv(t *testing.T) *env {
 func (e *env) config(t *testing.T, extra map[string]any) string {
 	t.Helper()
 	c := map[string]any{"v_target": e.sink.URL(), "access_key_id": keyID, "secret_access_Key": secret,
-		"endpoint": e.api.URL(), "pull_hour": 2, "pull_zone": "Asia/Shanghai"}
+		"endpoint": e.api.URL(), "pull_hour": 2, "pull_zone": "Asia/Shanghai",
+		"state_path": filepath.Join(e.dir, "state.db")}
 	for k, v := range extra {
 		if v == nil {
 			delete(c, k)
@@ -139,7 +140,7 @@ func TestE2E_650RowDayOverThreePagesArrivesCompleteInTheSeedsShape(t *testing.T)
 	}
 	assert.Len(t, e.api.Requests(), 3, "650 rows are 3 pages of 300")
 	assert.Contains(t, r.stderr, `"msg":"day done"`)
-	assert.Contains(t, r.stderr, `"fetched":650,"delivered":650,"failed":0`)
+	assert.Contains(t, r.stderr, `"fetched":650,"new":650,"changed":0,"unchanged":0,"delivered":650,"failed":0`)
 }
 
 func TestE2E_RerunGivesTheSameIDs(t *testing.T) {

@@ -82,6 +82,7 @@ func run(tarball, image, docker string) int {
 	c.check("bad config exits 2 with a clear message", c.badConfig)
 	c.check("--help works", c.help)
 	c.check("daemon runs as uid 65532 and stops on SIGTERM with 0", c.daemonUIDAndStop)
+	c.check("state volume: a second --once with the same volume knows the day", c.stateVolume)
 	fmt.Printf("imagetest: %d passed, %d failed\n", c.passed, c.failed)
 	if c.failed > 0 {
 		return 1
@@ -196,7 +197,7 @@ func (c *checker) deliversEveryRow() error {
 	if len(ids) != rows {
 		return fmt.Errorf("sink got %d distinct events, want %d:\n%s", len(ids), rows, out)
 	}
-	if !strings.Contains(out, `"fetched":650,"delivered":650,"failed":0`) {
+	if !strings.Contains(out, `"fetched":650,"new":650,"changed":0,"unchanged":0,"delivered":650,"failed":0`) {
 		return fmt.Errorf("no day-done log line with the counts:\n%s", out)
 	}
 	return nil
@@ -224,6 +225,41 @@ func (c *checker) badConfig() error {
 	}
 	if code != 2 || !strings.Contains(out, "v_target") {
 		return fmt.Errorf("without a config: exit %d:\n%s", code, out)
+	}
+	return nil
+}
+
+// stateVolume runs --once twice with the state volume on a host directory: the state file
+// is written there (by uid 65532) and the second run sees the rows as already delivered.
+func (c *checker) stateVolume() error {
+	day := billing.Day{Year: 2026, Month: time.November, Day: 4}
+	c.api.SetDay(day.String(), bssfake.SampleDay(day.String(), 30, 12))
+	vol := filepath.Join(c.dir, "state")
+	if err := os.MkdirAll(vol, 0o755); err != nil {
+		return err
+	}
+	if err := os.Chown(vol, 65532, 65532); err != nil {
+		return err
+	}
+	cfg, err := c.config(nil)
+	if err != nil {
+		return err
+	}
+	for i, want := range []string{`"new":30,"changed":0,"unchanged":0`, `"new":0,"changed":0,"unchanged":30`} {
+		name := fmt.Sprintf("imagetest-state-%d-%d", i, time.Now().UnixNano())
+		out, code, err := c.dockerRun("run", "--name", name, "--network", "host",
+			"-v", cfg+":/vance/config/config.json:ro", "-v", vol+":/var/lib/alicloud-billing-source",
+			c.image, "--once", "--date", day.String())
+		_, _, _ = c.dockerRun("rm", "-f", name)
+		if err != nil || code != 0 {
+			return fmt.Errorf("run %d: exit %d %v:\n%s", i+1, code, err, out)
+		}
+		if !strings.Contains(out, want) {
+			return fmt.Errorf("run %d: want %s in:\n%s", i+1, want, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(vol, "state.db")); err != nil {
+		return fmt.Errorf("no state file in the volume: %w", err)
 	}
 	return nil
 }

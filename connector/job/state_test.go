@@ -1,0 +1,218 @@
+package job_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/billing"
+	"github.com/cloudbill/alicloud-billing-source/connector/job"
+	"github.com/cloudbill/alicloud-billing-source/connector/sender"
+	"github.com/cloudbill/alicloud-billing-source/connector/state"
+)
+
+// recorder delivers everything except the ids in fail.
+type recorder struct {
+	calls [][]event.Event
+	fail  map[string]bool
+}
+
+func (r *recorder) Send(_ context.Context, evs []event.Event, onAck func(string)) []sender.Failure {
+	r.calls = append(r.calls, evs)
+	var out []sender.Failure
+	for _, e := range evs {
+		if r.fail[e.ID()] {
+			out = append(out, sender.Failure{ID: e.ID(), Err: errors.New("receiver down")})
+		} else if onAck != nil {
+			onAck(e.ID())
+		}
+	}
+	return out
+}
+
+func (r *recorder) last() map[string]event.Event {
+	m := map[string]event.Event{}
+	for _, e := range r.calls[len(r.calls)-1] {
+		m[job.Identity(rowOf(e))] = e
+	}
+	return m
+}
+
+func rowOf(e event.Event) billing.Row {
+	var d job.Data
+	_ = e.DataAs(&d)
+	return billing.Row{BillingDate: d.BillingDate, BillAccountID: d.BillAccountID, OwnerID: d.OwnerID,
+		ProductCode: d.ProductCode, PipCode: d.PipCode, SubscriptionType: d.SubscriptionType, BizType: d.BizType,
+		CostUnit: d.CostUnit, ProductName: d.ProductName, Currency: d.Currency}
+}
+
+func rows3() []billing.Row {
+	a, b, c := seedRow, seedRow, seedRow
+	b.ProductCode, b.PipCode = "ecs", "ecs"
+	c.ProductCode, c.PipCode = "oss", "oss"
+	return []billing.Row{a, b, c}
+}
+
+func openState(t *testing.T) *state.Store {
+	t.Helper()
+	s, err := state.Open(filepath.Join(t.TempDir(), "state.db"), false)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func revision(t *testing.T, e event.Event) int {
+	t.Helper()
+	v, ok := e.Extensions()[job.RevisionExtension]
+	require.True(t, ok, "no revision extension")
+	switch n := v.(type) {
+	case int32:
+		return int(n)
+	case int:
+		return n
+	}
+	t.Fatalf("revision %T %v", v, v)
+	return 0
+}
+
+func TestRun_DaemonSendsOnlyNewAndChangedRows(t *testing.T) {
+	st := openState(t)
+	rec := &recorder{}
+	rows := rows3()
+	j := newJob(fetcher{rows: rows}, rec, st)
+
+	rep, err := j.Run(context.Background(), day, job.Incremental)
+	require.NoError(t, err)
+	assert.Equal(t, 3, rep.New)
+	first := rec.last()
+	require.Len(t, first, 3)
+	info, _ := st.DayInfo(day)
+	assert.True(t, info.Complete)
+
+	// Nothing changed: nothing is sent.
+	rep, err = j.Run(context.Background(), day, job.Incremental)
+	require.NoError(t, err)
+	assert.Equal(t, 3, rep.Unchanged)
+	assert.Empty(t, rec.calls[1])
+
+	// A late correction of one row: sent again, new id, same subject, revision 2.
+	rows[1].PaymentAmount += 1.5
+	rep, err = newJob(fetcher{rows: rows}, rec, st).Run(context.Background(), day, job.Incremental)
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Changed)
+	assert.Equal(t, 2, rep.Unchanged)
+	got := rec.last()
+	require.Len(t, got, 1)
+	for id, e := range got {
+		assert.NotEqual(t, first[id].ID(), e.ID())
+		assert.Equal(t, first[id].Subject(), e.Subject())
+		assert.Equal(t, 1, revision(t, first[id]))
+		assert.Equal(t, 2, revision(t, e))
+	}
+
+	// Changed back: revision 3 and yet another id (a receiver must not drop it as a duplicate
+	// of revision 1).
+	rows[1].PaymentAmount -= 1.5
+	_, err = newJob(fetcher{rows: rows}, rec, st).Run(context.Background(), day, job.Incremental)
+	require.NoError(t, err)
+	for id, e := range rec.last() {
+		assert.Equal(t, 3, revision(t, e))
+		assert.NotEqual(t, first[id].ID(), e.ID())
+	}
+	require.NoError(t, st.Check())
+}
+
+func TestRun_ExplicitRunsResendEverythingWithTheSameIDs(t *testing.T) {
+	st := openState(t)
+	rec := &recorder{}
+	j := newJob(fetcher{rows: rows3()}, rec, st)
+	_, err := j.Run(context.Background(), day, job.Incremental)
+	require.NoError(t, err)
+	first := rec.last()
+	rep, err := j.Run(context.Background(), day, job.Explicit)
+	require.NoError(t, err)
+	assert.Equal(t, 3, rep.Delivered)
+	for id, e := range rec.last() {
+		assert.Equal(t, first[id].ID(), e.ID())
+	}
+}
+
+func TestRun_UndeliveredRowsAreRetriedWithTheSameIDsAndTheDayStaysIncomplete(t *testing.T) {
+	st := openState(t)
+	rec := &recorder{fail: map[string]bool{}}
+	rows := rows3()
+	// Fail the ecs row on the first run.
+	ecs, err := job.NewEvent(rows[1], job.Identity(rows[1]), 1, pulled)
+	require.NoError(t, err)
+	rec.fail[ecs.ID()] = true
+	j := newJob(fetcher{rows: rows}, rec, st)
+	rep, err := j.Run(context.Background(), day, job.Incremental)
+	require.ErrorIs(t, err, job.ErrUndelivered)
+	assert.Equal(t, 2, rep.Delivered)
+	info, _ := st.DayInfo(day)
+	assert.False(t, info.Complete)
+	assert.Contains(t, info.LastError, "not delivered")
+	require.NoError(t, st.Check())
+
+	delete(rec.fail, ecs.ID())
+	rep, err = j.Run(context.Background(), day, job.Incremental)
+	require.NoError(t, err)
+	require.Len(t, rec.calls[1], 1, "only the undelivered row is sent again")
+	assert.Equal(t, ecs.ID(), rec.calls[1][0].ID())
+	info, _ = st.DayInfo(day)
+	assert.True(t, info.Complete)
+	assert.Equal(t, 2, info.Attempts)
+}
+
+// A crash after the plan was written and before deliveries were recorded: the next run
+// sends the planned rows with the planned ids and revisions.
+func TestRun_AfterACrashPlannedRowsKeepTheirIDs(t *testing.T) {
+	st := openState(t)
+	rows := rows3()
+	rec := &recorder{}
+	_, err := newJob(fetcher{rows: rows}, rec, st).Run(context.Background(), day, job.Incremental)
+	require.NoError(t, err)
+	rows[2].CashAmount = 9
+	crashed := &crashingPublisher{}
+	_, err = newJob(fetcher{rows: rows}, crashed, st).Run(context.Background(), day, job.Incremental)
+	require.Error(t, err)
+	planned, err := st.Rows(day)
+	require.NoError(t, err)
+	want := planned[job.Identity(rows[2])]
+	assert.Equal(t, 2, want.Revision)
+	assert.False(t, want.Delivered)
+
+	_, err = newJob(fetcher{rows: rows}, rec, st).Run(context.Background(), day, job.Incremental)
+	require.NoError(t, err)
+	got := rec.last()
+	require.Len(t, got, 1)
+	assert.Equal(t, want.ID, got[job.Identity(rows[2])].ID())
+}
+
+// crashingPublisher "dies" before any acknowledgement.
+type crashingPublisher struct{}
+
+func (crashingPublisher) Send(_ context.Context, evs []event.Event, _ func(string)) []sender.Failure {
+	out := make([]sender.Failure, len(evs))
+	for i, e := range evs {
+		out[i] = sender.Failure{ID: e.ID(), Err: context.Canceled}
+	}
+	return out
+}
+
+func TestDryRun_CountsWithoutSendingOrWriting(t *testing.T) {
+	st := openState(t)
+	rec := &recorder{}
+	rep, err := newJob(fetcher{rows: rows3()}, rec, st).DryRun(context.Background(), day, job.Incremental)
+	require.NoError(t, err)
+	assert.Equal(t, 3, rep.New)
+	assert.Empty(t, rec.calls)
+	days, err := st.Days()
+	require.NoError(t, err)
+	assert.Empty(t, days)
+}
