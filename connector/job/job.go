@@ -4,10 +4,10 @@ package job
 
 import (
 	"context"
-	"sync"
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
