@@ -124,36 +124,7 @@ func Main(args []string, stdio IO, extra ...fx.Option) int {
 		}
 	}
 	exit := &exitCode{code: ExitOK}
-	app := fx.New(
-		fx.Supply(config.Source{Path: path, Lookup: stdio.Lookup}),
-		fx.Supply(logging.Options{Writer: stdio.Stderr, Verbose: *verbose}),
-		fx.Supply(mode, stdio, exit),
-		fx.Supply(state.Options{ReadOnly: mode.DryRun}),
-		fx.WithLogger(logging.FxLogger),
-		logging.Module,
-		config.Module,
-		clock.Module,
-		billing.Module,
-		sender.Module,
-		job.Module,
-		scheduler.Module,
-		state.Module,
-		fx.Provide(
-			func(s *state.Store) job.State { return nilIfNone(s) },
-			func(s *state.Store) scheduler.State {
-				if s == nil {
-					return nil
-				}
-				return s
-			},
-			func(c *billing.Client) job.Fetcher { return c },
-			func(s *sender.Sender) job.Publisher { return s },
-			func(c clock.Clock) job.Clock { return c },
-			func(j *job.Job) scheduler.Runner { return j },
-		),
-		fx.Invoke(startRunner),
-		fx.Options(extra...),
-	)
+	app := fx.New(Options(config.Source{Path: path, Lookup: stdio.Lookup}, stdio, mode, *verbose, exit), fx.Options(extra...))
 	if err := app.Err(); err != nil {
 		var ce *config.Error
 		if errors.As(err, &ce) {
@@ -179,6 +150,40 @@ func Main(args []string, stdio IO, extra ...fx.Option) int {
 		return sig.ExitCode
 	}
 	return exit.get()
+}
+
+// Options are the application: the modules of every concern, the casts from their
+// concrete types to the small interfaces their users declare, and the run of the mode.
+func Options(src config.Source, stdio IO, mode Mode, verbose bool, exit *exitCode) fx.Option {
+	return fx.Options(
+		fx.Supply(src),
+		fx.Supply(logging.Options{Writer: stdio.Stderr, Verbose: verbose}),
+		fx.Supply(mode, stdio, exit),
+		fx.Supply(state.Options{ReadOnly: mode.DryRun}),
+		fx.WithLogger(logging.FxLogger),
+		logging.Module,
+		config.Module,
+		clock.Module,
+		billing.Module,
+		sender.Module,
+		job.Module,
+		scheduler.Module,
+		state.Module,
+		fx.Provide(
+			func(s *state.Store) job.State { return nilIfNone(s) },
+			func(s *state.Store) scheduler.State {
+				if s == nil {
+					return nil
+				}
+				return s
+			},
+			func(c *billing.Client) job.Fetcher { return c },
+			func(s *sender.Sender) job.Publisher { return s },
+			func(c clock.Clock) job.Clock { return c },
+			func(j *job.Job) scheduler.Runner { return j },
+		),
+		fx.Invoke(startRunner),
+	)
 }
 
 func parseMode(once bool, date, from, to string) (Mode, string) {

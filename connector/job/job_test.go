@@ -27,12 +27,8 @@ var seedRow = billing.Row{
 	PretaxGrossAmount: 0.2352, ProductCode: "disk", SubscriptionType: "PayAsYouGo",
 }
 
-const seedData = `{"VanceSource":"cloud.alicloud.billing","VanceType":"alicloud.account_billing.daily",` +
-	`"AdjustAmount":0,"BillAccountID":"123456","BillAccountName":"aliyun23456","BillingDate":"2022-06-13",` +
-	`"BizType":"","CashAmount":0,"CostUnit":"","Currency":"CNY","DeductedByCashCoupons":0,"DeductedByCoupons":0,` +
-	`"DeductedByPrepaidCard":0,"InvoiceDiscount":0,"OutstandingAmount":0,"OwnerId":"123456","OwnerName":"aliyun23456",` +
-	`"PaymentAmount":0.23,"PipCode":"disk","PretaxAmount":0,"PretaxGrossAmount":0.2352,"ProductCode":"disk",` +
-	`"ProductName":"","SubscriptionType":"PayAsYouGo"}`
+// seedData is the seed's example data.
+const seedData = sink.SeedExampleData
 
 var pulled = time.Date(2022, 6, 14, 7, 1, 55, 277687000, time.UTC)
 

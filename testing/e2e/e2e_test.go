@@ -4,14 +4,11 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +21,7 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/connector/cli"
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
+	"github.com/cloudbill/alicloud-billing-source/testing/harness"
 	"github.com/cloudbill/alicloud-billing-source/testing/sink"
 )
 
@@ -34,51 +32,9 @@ const (
 
 var day = billing.Day{Year: 2026, Month: time.November, Day: 3}
 
-// buffer is a bytes.Buffer safe for the logger and the test to share.
-type buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+type env = harness.Env
 
-func (b *buffer) Write(p []byte) (int, error) { b.mu.Lock(); defer b.mu.Unlock(); return b.b.Write(p) }
-func (b *buffer) String() string              { b.mu.Lock(); defer b.mu.Unlock(); return b.b.String() }
-
-type env struct {
-	api  *bssfake.Server
-	sink *sink.Sink
-	dir  string
-}
-
-func newEnv(t *testing.T) *env {
-	t.Helper()
-	api := bssfake.New(bssfake.Options{Keys: map[string]string{keyID: secret}})
-	require.NoError(t, api.Start("127.0.0.1:0"))
-	t.Cleanup(func() { _ = api.Close() })
-	k := sink.New()
-	require.NoError(t, k.Start("127.0.0.1:0"))
-	t.Cleanup(k.Close)
-	return &env{api: api, sink: k, dir: t.TempDir()}
-}
-
-// config writes config.json with the seed's keys (note secret_access_Key) plus overrides.
-func (e *env) config(t *testing.T, extra map[string]any) string {
-	t.Helper()
-	c := map[string]any{"v_target": e.sink.URL(), "access_key_id": keyID, "secret_access_Key": secret,
-		"endpoint": e.api.URL(), "pull_hour": 2, "pull_zone": "Asia/Shanghai",
-		"state_path": filepath.Join(e.dir, "state.db")}
-	for k, v := range extra {
-		if v == nil {
-			delete(c, k)
-		} else {
-			c[k] = v
-		}
-	}
-	b, err := json.Marshal(c)
-	require.NoError(t, err)
-	p := filepath.Join(e.dir, fmt.Sprintf("config-%d.json", time.Now().UnixNano()))
-	require.NoError(t, os.WriteFile(p, b, 0o600))
-	return p
-}
+func newEnv(t *testing.T) *env { return harness.NewEnv(t, keyID, secret) }
 
 type result struct {
 	code           int
@@ -87,26 +43,20 @@ type result struct {
 
 func run(t *testing.T, args []string, extra ...fx.Option) result {
 	t.Helper()
-	var out, errb buffer
+	var out, errb harness.Buffer
 	code := cli.Main(args, cli.IO{Stdout: &out, Stderr: &errb, Lookup: func(string) (string, bool) { return "", false }}, extra...)
 	r := result{code: code, stdout: out.String(), stderr: errb.String()}
 	assert.NotContains(t, r.stdout+r.stderr, secret, "the secret reached the output")
 	return r
 }
 
-func ids(rs []sink.Received) map[string]int {
-	m := map[string]int{}
-	for _, r := range rs {
-		m[r.Event.ID()]++
-	}
-	return m
-}
+func ids(rs []sink.Received) map[string]int { return harness.IDs(rs) }
 
 // requireDayDelivered checks that the sink holds exactly one event per fake row, each in
 // the seed's shape, with the row's values.
 func requireDayDelivered(t *testing.T, e *env, day string, got []sink.Received) {
 	t.Helper()
-	rows := e.api.Day(day)
+	rows := e.API.Day(day)
 	require.Len(t, ids(got), len(rows), "distinct events")
 	want := map[string]bssfake.Item{}
 	for _, r := range rows {
@@ -131,55 +81,55 @@ func requireDayDelivered(t *testing.T, e *env, day string, got []sink.Received) 
 
 func TestE2E_650RowDayOverThreePagesArrivesCompleteInTheSeedsShape(t *testing.T) {
 	e := newEnv(t)
-	e.api.SetDay(day.String(), bssfake.SampleDay(day.String(), 650, 42))
-	r := run(t, []string{"--config", e.config(t, nil), "--once", "--date", day.String()})
+	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 650, 42))
+	r := run(t, []string{"--config", e.Config(t, nil), "--once", "--date", day.String()})
 	require.Equal(t, 0, r.code, r.stderr)
-	requireDayDelivered(t, e, day.String(), e.sink.Events())
-	for _, got := range e.sink.Events() {
+	requireDayDelivered(t, e, day.String(), e.Sink.Events())
+	for _, got := range e.Sink.Events() {
 		assert.False(t, got.Structured, "binary mode is the default")
 	}
-	assert.Len(t, e.api.Requests(), 3, "650 rows are 3 pages of 300")
+	assert.Len(t, e.API.Requests(), 3, "650 rows are 3 pages of 300")
 	assert.Contains(t, r.stderr, `"msg":"day done"`)
 	assert.Contains(t, r.stderr, `"fetched":650,"new":650,"changed":0,"unchanged":0,"delivered":650,"failed":0`)
 }
 
 func TestE2E_RerunGivesTheSameIDs(t *testing.T) {
 	e := newEnv(t)
-	e.api.SetDay(day.String(), bssfake.SampleDay(day.String(), 40, 7))
-	args := []string{"--config", e.config(t, nil), "--once", "--date", day.String()}
+	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 40, 7))
+	args := []string{"--config", e.Config(t, nil), "--once", "--date", day.String()}
 	require.Equal(t, 0, run(t, args).code)
-	first := ids(e.sink.Events())
-	e.sink.Reset()
+	first := ids(e.Sink.Events())
+	e.Sink.Reset()
 	require.Equal(t, 0, run(t, args).code)
-	assert.Equal(t, first, ids(e.sink.Events()))
+	assert.Equal(t, first, ids(e.Sink.Events()))
 }
 
 func TestE2E_StructuredModeByConfig(t *testing.T) {
 	e := newEnv(t)
-	e.api.SetDay(day.String(), bssfake.SampleDay(day.String(), 5, 1))
-	r := run(t, []string{"--config", e.config(t, map[string]any{"send_mode": "structured"}), "--once", "--date", day.String()})
+	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 5, 1))
+	r := run(t, []string{"--config", e.Config(t, map[string]any{"send_mode": "structured"}), "--once", "--date", day.String()})
 	require.Equal(t, 0, r.code, r.stderr)
-	requireDayDelivered(t, e, day.String(), e.sink.Events())
-	for _, got := range e.sink.Events() {
+	requireDayDelivered(t, e, day.String(), e.Sink.Events())
+	for _, got := range e.Sink.Events() {
 		assert.True(t, got.Structured)
 	}
 }
 
 func TestE2E_ThrottlingAndSink503sAreRiddenOut(t *testing.T) {
 	e := newEnv(t)
-	e.api.SetDay(day.String(), bssfake.SampleDay(day.String(), 320, 5))
-	e.api.Inject(bssfake.Fault{Kind: bssfake.Throttle, Times: 2, Page: 2})
-	e.sink.FailNext(30, 503)
-	r := run(t, []string{"--config", e.config(t, nil), "--once", "--date", day.String()})
+	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 320, 5))
+	e.API.Inject(bssfake.Fault{Kind: bssfake.Throttle, Times: 2, Page: 2})
+	e.Sink.FailNext(30, 503)
+	r := run(t, []string{"--config", e.Config(t, nil), "--once", "--date", day.String()})
 	require.Equal(t, 0, r.code, r.stderr)
-	requireDayDelivered(t, e, day.String(), e.sink.Events())
-	assert.Equal(t, 320+30, e.sink.Attempts())
+	requireDayDelivered(t, e, day.String(), e.Sink.Events())
+	assert.Equal(t, 320+30, e.Sink.Attempts())
 	assert.Contains(t, r.stderr, `"code":"Throttling.User"`)
 }
 
 func TestE2E_BadCredentialsFailFastWithExit2AndNoSecret(t *testing.T) {
 	e := newEnv(t)
-	e.api.SetDay(day.String(), bssfake.SampleDay(day.String(), 5, 1))
+	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 5, 1))
 	cases := map[string]struct {
 		cfg  map[string]any
 		says []string
@@ -189,14 +139,14 @@ func TestE2E_BadCredentialsFailFastWithExit2AndNoSecret(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			before := len(e.api.Requests())
-			r := run(t, []string{"--config", e.config(t, tc.cfg), "--once", "--date", day.String()})
+			before := len(e.API.Requests())
+			r := run(t, []string{"--config", e.Config(t, tc.cfg), "--once", "--date", day.String()})
 			assert.Equal(t, 2, r.code)
 			for _, s := range tc.says {
 				assert.Contains(t, r.stderr, s)
 			}
-			assert.Equal(t, before+1, len(e.api.Requests()), "credentials errors are not retried")
-			assert.Zero(t, e.sink.Len())
+			assert.Equal(t, before+1, len(e.API.Requests()), "credentials errors are not retried")
+			assert.Zero(t, e.Sink.Len())
 		})
 	}
 }
@@ -214,14 +164,14 @@ func TestE2E_BadConfigFailsFastWithExit2(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			r := run(t, []string{"--config", e.config(t, tc.cfg), "--once"})
+			r := run(t, []string{"--config", e.Config(t, tc.cfg), "--once"})
 			assert.Equal(t, 2, r.code)
 			assert.Contains(t, r.stderr, tc.says)
 			assert.NotContains(t, strings.TrimSpace(r.stderr), "\n", "one plain message, no fx noise")
-			assert.Empty(t, e.api.Requests(), "nothing is called with a bad config")
+			assert.Empty(t, e.API.Requests(), "nothing is called with a bad config")
 		})
 	}
-	r := run(t, []string{"--config", filepath.Join(e.dir, "missing.json"), "--once"})
+	r := run(t, []string{"--config", filepath.Join(e.Dir, "missing.json"), "--once"})
 	assert.Equal(t, 2, r.code)
 	assert.Contains(t, r.stderr, "cannot read")
 }
@@ -244,9 +194,9 @@ func TestE2E_RangeOldestFirstWithAProgressLinePerDay(t *testing.T) {
 	e := newEnv(t)
 	days := []billing.Day{day, day.AddDays(1), day.AddDays(2)}
 	for i, d := range days {
-		e.api.SetDay(d.String(), bssfake.SampleDay(d.String(), 10+i, uint64(i)))
+		e.API.SetDay(d.String(), bssfake.SampleDay(d.String(), 10+i, uint64(i)))
 	}
-	r := run(t, []string{"--config", e.config(t, nil), "--from", days[0].String(), "--to", days[2].String()})
+	r := run(t, []string{"--config", e.Config(t, nil), "--from", days[0].String(), "--to", days[2].String()})
 	require.Equal(t, 0, r.code, r.stderr)
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	require.Len(t, lines, 3)
@@ -254,18 +204,18 @@ func TestE2E_RangeOldestFirstWithAProgressLinePerDay(t *testing.T) {
 		assert.Contains(t, lines[i], fmt.Sprintf("[%d/3] %s: %d fetched, %d delivered, 0 failed", i+1, d, 10+i, 10+i))
 	}
 	var order []string
-	for _, q := range e.api.Requests() {
+	for _, q := range e.API.Requests() {
 		order = append(order, q.Params.Get("BillingDate"))
 	}
 	assert.Equal(t, []string{days[0].String(), days[1].String(), days[2].String()}, order)
-	assert.Equal(t, 33, len(ids(e.sink.Events())))
+	assert.Equal(t, 33, len(ids(e.Sink.Events())))
 }
 
 func TestE2E_UndeliveredRowsExit1(t *testing.T) {
 	e := newEnv(t)
-	e.api.SetDay(day.String(), bssfake.SampleDay(day.String(), 3, 1))
-	e.sink.FailNext(1000, 400) // the receiver rejects everything
-	r := run(t, []string{"--config", e.config(t, nil), "--once", "--date", day.String()})
+	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 3, 1))
+	e.Sink.FailNext(1000, 400) // the receiver rejects everything
+	r := run(t, []string{"--config", e.Config(t, nil), "--once", "--date", day.String()})
 	assert.Equal(t, 1, r.code)
 	assert.Contains(t, r.stderr, "rejected by the receiver with HTTP 400")
 	assert.Contains(t, r.stderr, `"failed":3`)
@@ -277,29 +227,29 @@ func TestE2E_DaemonFiresAtPullHourInPullZone(t *testing.T) {
 	// 01:40 in Shanghai is 17:40 UTC the day before: "yesterday" must be reckoned in the zone.
 	start := time.Date(2026, 11, 5, 1, 40, 0, 0, sh)
 	yesterday := "2026-11-04"
-	e.api.SetDay(yesterday, bssfake.SampleDay(yesterday, 25, 3))
-	e.api.SetDay("2026-11-03", bssfake.SampleDay("2026-11-03", 7, 3)) // the UTC "yesterday": must not be pulled
+	e.API.SetDay(yesterday, bssfake.SampleDay(yesterday, 25, 3))
+	e.API.SetDay("2026-11-03", bssfake.SampleDay("2026-11-03", 7, 3)) // the UTC "yesterday": must not be pulled
 	fc := clockwork.NewFakeClockAt(start)
 
 	var shut fx.Shutdowner
 	done := make(chan result, 1)
 	go func() {
-		done <- run(t, []string{"--config", e.config(t, nil)},
+		done <- run(t, []string{"--config", e.Config(t, nil)},
 			fx.Decorate(func(clock.Clock) clock.Clock { return fc }),
 			fx.Populate(&shut))
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	require.NoError(t, fc.BlockUntilContext(ctx, 1), "daemon is not waiting for the hour")
-	assert.Zero(t, e.sink.Len(), "nothing before the hour")
+	assert.Zero(t, e.Sink.Len(), "nothing before the hour")
 	fc.Advance(19 * time.Minute) // 01:59
 	require.NoError(t, fc.BlockUntilContext(ctx, 1))
-	assert.Zero(t, e.sink.Len(), "nothing before the hour")
+	assert.Zero(t, e.Sink.Len(), "nothing before the hour")
 	fc.Advance(time.Minute) // 02:00
-	for e.sink.Len() < 25 && ctx.Err() == nil {
+	for e.Sink.Len() < 25 && ctx.Err() == nil {
 		time.Sleep(5 * time.Millisecond) // real loopback I/O, not the schedule
 	}
-	requireDayDelivered(t, e, yesterday, e.sink.Events())
+	requireDayDelivered(t, e, yesterday, e.Sink.Events())
 	// Then it waits for tomorrow's 02:00.
 	require.NoError(t, fc.BlockUntilContext(ctx, 1))
 	require.NotNil(t, shut)

@@ -59,15 +59,15 @@ func TestFaults_KilledAtRandomPointsAndRestarted(t *testing.T) {
 			total := 0
 			for i, d := range days {
 				n := 150 + 40*i
-				e.api.SetDay(d.String(), bssfake.SampleDay(d.String(), n, seed*10+uint64(i)))
+				e.API.SetDay(d.String(), bssfake.SampleDay(d.String(), n, seed*10+uint64(i)))
 				total += n
 			}
-			e.sink.SetDelay(2 * time.Millisecond) // a day takes long enough to be killed in
-			cfg := e.config(t, map[string]any{"pull_zone": "UTC", "pull_hour": 0, "settle_days": 0, "send_concurrency": 4})
+			e.Sink.SetDelay(2 * time.Millisecond) // a day takes long enough to be killed in
+			cfg := e.Config(t, map[string]any{"pull_zone": "UTC", "pull_hour": 0, "settle_days": 0, "send_concurrency": 4})
 			args := []string{"--catch-up-from", days[0].String()}
 
 			kills := 0
-			for ; kills < 12 && len(distinctIDs(e.sink.Events())) < total; kills++ {
+			for ; kills < 12 && len(distinctIDs(e.Sink.Events())) < total; kills++ {
 				p := startConnector(t, cfg, args...)
 				time.Sleep(time.Duration(20+rng.IntN(250)) * time.Millisecond)
 				require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))

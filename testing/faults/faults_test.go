@@ -12,10 +12,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,6 +27,7 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/connector/job"
 	"github.com/cloudbill/alicloud-billing-source/connector/state"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
+	"github.com/cloudbill/alicloud-billing-source/testing/harness"
 	"github.com/cloudbill/alicloud-billing-source/testing/sink"
 )
 
@@ -40,47 +38,9 @@ const (
 
 var sh, _ = time.LoadLocation("Asia/Shanghai")
 
-// buffer is safe for the logger and the test to share.
-type buffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
+type env = harness.Env
 
-func (b *buffer) Write(p []byte) (int, error) { b.mu.Lock(); defer b.mu.Unlock(); return b.b.Write(p) }
-func (b *buffer) String() string              { b.mu.Lock(); defer b.mu.Unlock(); return b.b.String() }
-
-type env struct {
-	api   *bssfake.Server
-	sink  *sink.Sink
-	dir   string
-	state string
-}
-
-func newEnv(t *testing.T) *env {
-	t.Helper()
-	api := bssfake.New(bssfake.Options{Keys: map[string]string{keyID: secret}})
-	require.NoError(t, api.Start("127.0.0.1:0"))
-	t.Cleanup(func() { _ = api.Close() })
-	k := sink.New()
-	require.NoError(t, k.Start("127.0.0.1:0"))
-	t.Cleanup(k.Close)
-	dir := t.TempDir()
-	return &env{api: api, sink: k, dir: dir, state: filepath.Join(dir, "state.db")}
-}
-
-func (e *env) config(t *testing.T, extra map[string]any) string {
-	t.Helper()
-	c := map[string]any{"v_target": e.sink.URL(), "access_key_id": keyID, "secret_access_Key": secret,
-		"endpoint": e.api.URL(), "pull_hour": 2, "pull_zone": "Asia/Shanghai", "state_path": e.state,
-		"send_concurrency": 8}
-	for k, v := range extra {
-		c[k] = v
-	}
-	b, _ := json.Marshal(c)
-	p := filepath.Join(e.dir, fmt.Sprintf("config-%d.json", time.Now().UnixNano()))
-	require.NoError(t, os.WriteFile(p, b, 0o600))
-	return p
-}
+func newEnv(t *testing.T) *env { return harness.NewEnv(t, keyID, secret) }
 
 // daemon is the connector's daemon in this process, on a fake clock that a pump moves
 // forward whenever everything that waits, waits on the clock.
@@ -88,18 +48,18 @@ type daemon struct {
 	fc     *clockwork.FakeClock
 	shut   fx.Shutdowner
 	done   chan int
-	stderr *buffer
+	stderr *harness.Buffer
 	stop   context.CancelFunc
 	pumped chan struct{}
 }
 
-func startDaemon(t *testing.T, e *env, at time.Time, step time.Duration, args ...string) *daemon {
+func startDaemon(t *testing.T, e *env, at time.Time, step time.Duration, extra map[string]any, args ...string) *daemon {
 	t.Helper()
-	d := &daemon{fc: clockwork.NewFakeClockAt(at), done: make(chan int, 1), stderr: &buffer{}, pumped: make(chan struct{})}
-	var out buffer
-	cfg := e.config(t, nil)
+	d := &daemon{fc: clockwork.NewFakeClockAt(at), done: make(chan int, 1), stderr: &harness.Buffer{}, pumped: make(chan struct{})}
+	var out harness.Buffer
+	cfg := e.Config(t, withDefaults(extra))
 	go func() {
-		d.done <- cli.Main(append([]string{"--config", cfg}, args...), //nolint:gocritic
+		d.done <- cli.Main(append([]string{"--config", cfg}, args...),
 			cli.IO{Stdout: &out, Stderr: d.stderr, Lookup: func(string) (string, bool) { return "", false }},
 			fx.Decorate(func(clock.Clock) clock.Clock { return d.fc }),
 			fx.Populate(&d.shut))
@@ -116,6 +76,16 @@ func startDaemon(t *testing.T, e *env, at time.Time, step time.Duration, args ..
 		}
 	}()
 	return d
+}
+
+// withDefaults is the suite's config: fewer sends in flight than the default, so that
+// faults hit the middle of a day.
+func withDefaults(extra map[string]any) map[string]any {
+	c := map[string]any{"send_concurrency": 8}
+	for k, v := range extra {
+		c[k] = v
+	}
+	return c
 }
 
 // until waits (real time, bounded) for cond while the pump moves the fake clock.
@@ -142,12 +112,7 @@ func (d *daemon) shutdown(t *testing.T) {
 	}
 }
 
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
-}
+func tail(s string, n int) string { return harness.Tail(s, n) }
 
 // delivered is what the sink holds, per row subject.
 type delivered struct {
@@ -160,7 +125,7 @@ type delivered struct {
 // verify checks the guarantees for days and returns the counts for the report.
 func verify(t *testing.T, e *env, days []billing.Day) delivered {
 	t.Helper()
-	got := e.sink.Events()
+	got := e.Sink.Events()
 	res := delivered{events: len(got), bySubject: map[string][]sink.Received{}}
 	contentOf := map[string]string{} // id -> data
 	for _, r := range got {
@@ -188,8 +153,8 @@ func verify(t *testing.T, e *env, days []billing.Day) delivered {
 	// The latest revision of every row the fake has, for every day, and nothing else.
 	want := map[string]string{}
 	for _, d := range days {
-		for _, it := range e.api.Day(d.String()) {
-			r := rowOf(it)
+		for _, it := range e.API.Day(d.String()) {
+			r := harness.RowOf(it)
 			ev, err := job.NewEvent(r, job.Identity(r), 1, time.Now())
 			require.NoError(t, err)
 			want[ev.Subject()] = string(ev.Data())
@@ -222,21 +187,10 @@ func revisionOf(r sink.Received) (int, error) {
 	return 0, fmt.Errorf("revision %T", v)
 }
 
-func rowOf(it bssfake.Item) billing.Row {
-	return billing.Row{AdjustAmount: it.AdjustAmount, BillAccountID: it.BillAccountID, BillAccountName: it.BillAccountName,
-		BillingDate: it.BillingDate, BizType: it.BizType, CashAmount: it.CashAmount, CostUnit: it.CostUnit,
-		Currency: it.Currency, DeductedByCashCoupons: it.DeductedByCashCoupons, DeductedByCoupons: it.DeductedByCoupons,
-		DeductedByPrepaidCard: it.DeductedByPrepaidCard, InvoiceDiscount: it.InvoiceDiscount,
-		OutstandingAmount: it.OutstandingAmount, OwnerID: it.OwnerID, OwnerName: it.OwnerName,
-		PaymentAmount: it.PaymentAmount, PipCode: it.PipCode, PretaxAmount: it.PretaxAmount,
-		PretaxGrossAmount: it.PretaxGrossAmount, ProductCode: it.ProductCode, ProductName: it.ProductName,
-		SubscriptionType: it.SubscriptionType}
-}
-
 // checkState opens the state file (the connector has stopped) and checks it.
 func checkState(t *testing.T, e *env, complete []billing.Day) {
 	t.Helper()
-	st, err := state.Open(e.state, true)
+	st, err := state.Open(e.StatePath, true)
 	require.NoError(t, err)
 	require.NotNil(t, st)
 	defer st.Close()
@@ -251,7 +205,7 @@ func checkState(t *testing.T, e *env, complete []billing.Day) {
 // report prints the line of the closing note's table.
 func report(t *testing.T, name string, e *env, res delivered, rows int) {
 	t.Logf("FAULT %-44s rows %4d | sink requests %5d | events received %5d | distinct %5d | duplicates %3d",
-		name, rows, e.sink.Attempts(), res.events, res.distinct, res.duplicates)
+		name, rows, e.Sink.Attempts(), res.events, res.distinct, res.duplicates)
 }
 
 func nov(d int) billing.Day { return billing.Day{Year: 2026, Month: time.November, Day: d} }
@@ -263,30 +217,30 @@ func TestFaults_DaemonRidesOutAPIAndSinkFaults(t *testing.T) {
 		name   string
 		inject func(e *env)
 	}{
-		{"API throttling burst (8x Throttling.User)", func(e *env) { e.api.Inject(bssfake.Fault{Kind: bssfake.Throttle, Times: 8}) }},
+		{"API throttling burst (8x Throttling.User)", func(e *env) { e.API.Inject(bssfake.Fault{Kind: bssfake.Throttle, Times: 8}) }},
 		{"API 5xx (3x 503, 2x 500)", func(e *env) {
-			e.api.Inject(bssfake.Fault{Kind: bssfake.ServerError, Status: 503, Times: 3, Page: 2})
-			e.api.Inject(bssfake.Fault{Kind: bssfake.ServerError, Status: 500, Times: 2})
+			e.API.Inject(bssfake.Fault{Kind: bssfake.ServerError, Status: 503, Times: 3, Page: 2})
+			e.API.Inject(bssfake.Fault{Kind: bssfake.ServerError, Status: 500, Times: 2})
 		}},
-		{"API malformed JSON (3x)", func(e *env) { e.api.Inject(bssfake.Fault{Kind: bssfake.Malformed, Times: 3, Page: 2}) }},
-		{"API Success=false mid-pagination", func(e *env) { e.api.Inject(bssfake.Fault{Kind: bssfake.SuccessFalse, Times: 2, Page: 2}) }},
-		{"API TotalCount changing between pages", func(e *env) { e.api.Inject(bssfake.Fault{Kind: bssfake.WrongTotal, Delta: 7, Page: 2}) }},
-		{"API empty page before TotalCount", func(e *env) { e.api.Inject(bssfake.Fault{Kind: bssfake.EmptyPage, Page: 2}) }},
-		{"API down for the whole retry budget (20x 503)", func(e *env) { e.api.Inject(bssfake.Fault{Kind: bssfake.ServerError, Status: 503, Times: 20}) }},
-		{"sink 503 (200x)", func(e *env) { e.sink.FailNext(200, 503) }},
-		{"sink 429 (200x)", func(e *env) { e.sink.FailNext(200, 429) }},
+		{"API malformed JSON (3x)", func(e *env) { e.API.Inject(bssfake.Fault{Kind: bssfake.Malformed, Times: 3, Page: 2}) }},
+		{"API Success=false mid-pagination", func(e *env) { e.API.Inject(bssfake.Fault{Kind: bssfake.SuccessFalse, Times: 2, Page: 2}) }},
+		{"API TotalCount changing between pages", func(e *env) { e.API.Inject(bssfake.Fault{Kind: bssfake.WrongTotal, Delta: 7, Page: 2}) }},
+		{"API empty page before TotalCount", func(e *env) { e.API.Inject(bssfake.Fault{Kind: bssfake.EmptyPage, Page: 2}) }},
+		{"API down for the whole retry budget (20x 503)", func(e *env) { e.API.Inject(bssfake.Fault{Kind: bssfake.ServerError, Status: 503, Times: 20}) }},
+		{"sink 503 (200x)", func(e *env) { e.Sink.FailNext(200, 503) }},
+		{"sink 429 (200x)", func(e *env) { e.Sink.FailNext(200, 429) }},
 		{"sink timeouts (slower than the send timeout)", func(e *env) {
-			e.sink.SetDelay(40 * time.Second) // longer than the sender's 30 s timeout: in real time
-			go func() { time.Sleep(1500 * time.Millisecond); e.sink.SetDelay(0) }()
+			e.Sink.SetDelay(40 * time.Second) // longer than the sender's 30 s timeout: in real time
+			go func() { time.Sleep(1500 * time.Millisecond); e.Sink.SetDelay(0) }()
 		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
-			e.api.SetDay(nov(4).String(), bssfake.SampleDay(nov(4).String(), 420, 4))
+			e.API.SetDay(nov(4).String(), bssfake.SampleDay(nov(4).String(), 420, 4))
 			tc.inject(e)
-			d := startDaemon(t, e, time.Date(2026, 11, 5, 1, 50, 0, 0, sh), 10*time.Second)
-			d.until(t, "every row at the sink", func() bool { return len(distinctIDs(e.sink.Events())) >= 420 })
+			d := startDaemon(t, e, time.Date(2026, 11, 5, 1, 50, 0, 0, sh), 10*time.Second, nil)
+			d.until(t, "every row at the sink", func() bool { return len(distinctIDs(e.Sink.Events())) >= 420 })
 			d.until(t, "the day recorded done", func() bool { return strings.Contains(d.stderr.String(), `"msg":"day done","day":"2026-11-04"`) })
 			d.shutdown(t)
 			res := verify(t, e, []billing.Day{nov(4)})
@@ -296,35 +250,29 @@ func TestFaults_DaemonRidesOutAPIAndSinkFaults(t *testing.T) {
 	}
 }
 
-func distinctIDs(rs []sink.Received) map[string]bool {
-	m := map[string]bool{}
-	for _, r := range rs {
-		m[r.Event.ID()] = true
-	}
-	return m
-}
+func distinctIDs(rs []sink.Received) map[string]int { return harness.IDs(rs) }
 
 // The receiver is down for a simulated day: the day stays not done, the daemon retries on a
 // capped backoff (no tight loop), logs each failed attempt once with the count pending,
 // and delivers everything when the receiver is back.
 func TestFaults_ReceiverDownForADay(t *testing.T) {
 	e := newEnv(t)
-	e.api.SetDay(nov(4).String(), bssfake.SampleDay(nov(4).String(), 60, 5))
-	e.sink.FailNext(1<<30, 503)
+	e.API.SetDay(nov(4).String(), bssfake.SampleDay(nov(4).String(), 60, 5))
+	e.Sink.FailNext(1<<30, 503)
 	start := time.Date(2026, 11, 5, 1, 59, 0, 0, sh)
 	// Small clock steps: every step lets all waiting retries fire, so big steps would
 	// inflate how long one attempt takes in simulated time.
-	d := startDaemon(t, e, start, time.Second)
+	d := startDaemon(t, e, start, time.Second, nil)
 	d.until(t, "a simulated day of outage", func() bool { return d.fc.Now().Sub(start) > 24*time.Hour })
 	failedRuns := strings.Count(d.stderr.String(), `"msg":"day failed"`)
 	assert.GreaterOrEqual(t, failedRuns, 10, "retried through the day, not only at the next pull_hour")
 	assert.LessOrEqual(t, failedRuns, 45, "capped backoff: no tight loop")
 	assert.Contains(t, d.stderr.String(), `"pending":60`)
-	assert.Zero(t, e.sink.Len())
-	attemptsDown := e.sink.Attempts()
+	assert.Zero(t, e.Sink.Len())
+	attemptsDown := e.Sink.Attempts()
 
-	e.sink.FailNext(0, 0) // the receiver is back
-	d.until(t, "every row after the outage", func() bool { return len(distinctIDs(e.sink.Events())) >= 60 })
+	e.Sink.FailNext(0, 0) // the receiver is back
+	d.until(t, "every row after the outage", func() bool { return len(distinctIDs(e.Sink.Events())) >= 60 })
 	d.until(t, "the day recorded done", func() bool { return strings.Contains(d.stderr.String(), `"msg":"day done","day":"2026-11-04"`) })
 	d.shutdown(t)
 	res := verify(t, e, []billing.Day{nov(4)})
@@ -339,20 +287,20 @@ func TestFaults_ReceiverDownForADay(t *testing.T) {
 func TestFaults_MissedDaysAndALateCorrection(t *testing.T) {
 	e := newEnv(t)
 	for d := 4; d <= 8; d++ {
-		e.api.SetDay(nov(d).String(), bssfake.SampleDay(nov(d).String(), 30+d, uint64(d)))
+		e.API.SetDay(nov(d).String(), bssfake.SampleDay(nov(d).String(), 30+d, uint64(d)))
 	}
 	// First life: started Nov 5 01:50; pulls Nov 4, then Nov 5 on Nov 6; stopped.
-	d := startDaemon(t, e, time.Date(2026, 11, 5, 1, 50, 0, 0, sh), time.Minute)
+	d := startDaemon(t, e, time.Date(2026, 11, 5, 1, 50, 0, 0, sh), time.Minute, nil)
 	d.until(t, "Nov 5 done", func() bool { return strings.Contains(d.stderr.String(), `"msg":"day done","day":"2026-11-05"`) })
 	d.shutdown(t)
 
 	// Down until Nov 8 09:00. Meanwhile one row of Nov 5 was corrected.
-	items := e.api.Day(nov(5).String())
+	items := e.API.Day(nov(5).String())
 	items[3].PaymentAmount += 10
 	items[3].CashAmount += 10
-	e.api.SetDay(nov(5).String(), items)
+	e.API.SetDay(nov(5).String(), items)
 
-	d = startDaemon(t, e, time.Date(2026, 11, 8, 9, 0, 0, 0, sh), time.Minute)
+	d = startDaemon(t, e, time.Date(2026, 11, 8, 9, 0, 0, 0, sh), time.Minute, nil)
 	d.until(t, "Nov 6, 7 caught up", func() bool { return strings.Contains(d.stderr.String(), `"msg":"day done","day":"2026-11-07"`) })
 	assert.Equal(t, []string{"2026-11-06", "2026-11-07"}, doneOrder(d.stderr.String()), "oldest first, right at start")
 	// Nov 9 02:00: Nov 8, and Nov 5..7 again (settle_days 3): the correction is found.
@@ -375,7 +323,7 @@ func TestFaults_MissedDaysAndALateCorrection(t *testing.T) {
 	checkState(t, e, days)
 	total := 0
 	for _, dd := range days {
-		total += len(e.api.Day(dd.String()))
+		total += len(e.API.Day(dd.String()))
 	}
 	report(t, "days missed while down + a late correction", e, res, total)
 }

@@ -10,6 +10,15 @@ import (
 	"github.com/google/uuid"
 )
 
+// SeedExampleData is the data of the seed's example event, byte for byte as the connector
+// writes it for the seed's row.
+const SeedExampleData = `{"VanceSource":"cloud.alicloud.billing","VanceType":"alicloud.account_billing.daily",` +
+	`"AdjustAmount":0,"BillAccountID":"123456","BillAccountName":"aliyun23456","BillingDate":"2022-06-13",` +
+	`"BizType":"","CashAmount":0,"CostUnit":"","Currency":"CNY","DeductedByCashCoupons":0,"DeductedByCoupons":0,` +
+	`"DeductedByPrepaidCard":0,"InvoiceDiscount":0,"OutstandingAmount":0,"OwnerId":"123456","OwnerName":"aliyun23456",` +
+	`"PaymentAmount":0.23,"PipCode":"disk","PretaxAmount":0,"PretaxGrossAmount":0.2352,"ProductCode":"disk",` +
+	`"ProductName":"","SubscriptionType":"PayAsYouGo"}`
+
 // SeedDataKeys are the keys of the seed's event data, in order, with their JSON types.
 var SeedDataKeys = []struct {
 	Name   string

@@ -10,12 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-const good = `{"VanceSource":"cloud.alicloud.billing","VanceType":"alicloud.account_billing.daily",` +
-	`"AdjustAmount":0,"BillAccountID":"123456","BillAccountName":"aliyun23456","BillingDate":"2022-06-13",` +
-	`"BizType":"","CashAmount":0,"CostUnit":"","Currency":"CNY","DeductedByCashCoupons":0,"DeductedByCoupons":0,` +
-	`"DeductedByPrepaidCard":0,"InvoiceDiscount":0,"OutstandingAmount":0,"OwnerId":"123456","OwnerName":"aliyun23456",` +
-	`"PaymentAmount":0.23,"PipCode":"disk","PretaxAmount":0,"PretaxGrossAmount":0.2352,"ProductCode":"disk",` +
-	`"ProductName":"","SubscriptionType":"PayAsYouGo"}`
+const good = SeedExampleData
 
 func seedEvent(data string) event.Event {
 	e := event.New()
