@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/connector/billing"
 	"github.com/cloudbill/alicloud-billing-source/connector/cli"
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
+	"github.com/cloudbill/alicloud-billing-source/connector/state"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
 	"github.com/cloudbill/alicloud-billing-source/testing/harness"
 	"github.com/cloudbill/alicloud-billing-source/testing/sink"
@@ -257,4 +259,35 @@ func TestE2E_DaemonFiresAtPullHourInPullZone(t *testing.T) {
 	r := <-done
 	assert.Equal(t, 0, r.code, r.stderr)
 	assert.Contains(t, r.stderr, `"msg":"waiting for the next pull","at":"2026-11-06T02:00:00+08:00"`)
+}
+
+func TestE2E_DryRunCountsAndSendsNothing(t *testing.T) {
+	e := newEnv(t)
+	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 12, 2))
+	r := run(t, []string{"--config", e.Config(t, nil), "--once", "--date", day.String(), "--dry-run"})
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "2026-11-03: 12 rows: 12 new, 0 changed, 0 already delivered - dry run, nothing sent")
+	assert.Zero(t, e.Sink.Attempts())
+	_, err := os.Stat(e.StatePath)
+	assert.True(t, os.IsNotExist(err), "a dry run writes no state")
+
+	// After a real run, a dry run sees the rows as delivered.
+	require.Equal(t, 0, run(t, []string{"--config", e.Config(t, nil), "--once", "--date", day.String()}).code)
+	r = run(t, []string{"--config", e.Config(t, nil), "--once", "--date", day.String(), "--dry-run"})
+	assert.Contains(t, r.stdout, "12 rows: 0 new, 0 changed, 12 already delivered")
+	assert.Equal(t, 12, e.Sink.Len())
+
+	r = run(t, []string{"--config", e.Config(t, nil), "--dry-run"})
+	assert.Equal(t, 2, r.code, "a daemon cannot be a dry run")
+}
+
+func TestE2E_SecondProcessOnTheSameStateIsRefused(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.Config(t, nil)
+	hold, err := state.Open(e.StatePath, false)
+	require.NoError(t, err)
+	defer hold.Close()
+	r := run(t, []string{"--config", cfg, "--once", "--date", day.String()})
+	assert.Equal(t, 2, r.code)
+	assert.Contains(t, r.stderr, "in use by another connector process")
 }

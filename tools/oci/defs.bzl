@@ -21,9 +21,10 @@ def _oci_image_impl(ctx):
         inputs.append(f[0])
     dirs = []
     for d in ctx.attr.dirs:
-        path, _, owner = d.partition(":")
-        uid = int(owner) if owner else 0
-        dirs.append(struct(dest = path, src = "", mode = "0755", uid = uid, gid = uid))
+        parts = d.split(":")
+        uid = int(parts[1]) if len(parts) > 1 and parts[1] else 0
+        mode = parts[2] if len(parts) > 2 else "0755"
+        dirs.append(struct(dest = parts[0], src = "", mode = mode, uid = uid, gid = uid))
     ctx.actions.write(spec, json.encode(struct(
         files = files,
         dirs = dirs,
@@ -56,7 +57,7 @@ oci_image = rule(
         "binary": attr.label(executable = True, cfg = "target", mandatory = True, doc = "the program (static)"),
         "binary_path": attr.string(default = "/app", doc = "where the binary goes in the image"),
         "files": attr.label_keyed_string_dict(allow_files = True, doc = "file label -> path in the image"),
-        "dirs": attr.string_list(doc = "empty directories, as PATH or PATH:UID (owned by UID:UID)"),
+        "dirs": attr.string_list(doc = "empty directories, as PATH, PATH:UID (owned by UID:UID) or PATH:UID:MODE (octal)"),
         "entrypoint": attr.string_list(doc = "default: [binary_path]"),
         "cmd": attr.string_list(),
         "user": attr.string(doc = "UID:GID the process runs as"),
