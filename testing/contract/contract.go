@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudbill/alicloud-billing-source/connector/clock"
+
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/auth"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/auth/credentials"
@@ -31,6 +33,9 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
 )
+
+// wallClock is the connector's clock package: the one place that reads the time.
+var wallClock = clock.New()
 
 // Harness is one implementation of the API under test.
 type Harness struct {
@@ -115,7 +120,8 @@ func groupByProduct(t *testing.T, h Harness) {
 	grouped, err := c.QueryAccountBill(request(u, h.Day, 1, 20, true))
 	require.NoError(t, err)
 	if len(grouped.Data.Items.Item) == 0 {
-		t.Skip("the day has no rows")
+		require.False(t, h.Fake, "the fake day has rows")
+		t.Skip("real API (ALIBABA_CLOUD_ACCESS_KEY_ID account): the day has no rows, nothing to check")
 	}
 	for _, it := range grouped.Data.Items.Item {
 		assert.NotEmpty(t, it.ProductCode)
@@ -187,8 +193,8 @@ func handSigned(t *testing.T, h Harness) {
 	p := url.Values{}
 	for k, v := range map[string]string{
 		"Action": "QueryAccountBill", "Version": "2017-12-14", "Format": "JSON", "AccessKeyId": h.KeyID,
-		"SignatureMethod": "HMAC-SHA1", "SignatureVersion": "1.0", "SignatureNonce": strconv.FormatInt(time.Now().UnixNano(), 36) + "contract",
-		"Timestamp": time.Now().UTC().Format("2006-01-02T15:04:05Z"), "RegionId": h.RegionID,
+		"SignatureMethod": "HMAC-SHA1", "SignatureVersion": "1.0", "SignatureNonce": strconv.FormatInt(wallClock.Now().UnixNano(), 36) + "contract",
+		"Timestamp": wallClock.Now().UTC().Format("2006-01-02T15:04:05Z"), "RegionId": h.RegionID,
 		"BillingCycle": h.Day.Cycle(), "BillingDate": h.Day.String(), "Granularity": "DAILY",
 		"IsGroupByProduct": "true", "PageNum": "1", "PageSize": "1",
 	} {

@@ -11,7 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 
 	"github.com/stretchr/testify/require"
 
@@ -19,6 +20,9 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
 	"github.com/cloudbill/alicloud-billing-source/testing/sink"
 )
+
+// wallClock is the connector's clock package: the one place that reads the time.
+var wallClock = clock.New()
 
 // Buffer is a strings.Builder that the connector's logger and a test can share.
 type Buffer struct {
@@ -68,7 +72,7 @@ func (e *Env) Config(t testing.TB, extra map[string]any) string {
 	}
 	b, err := json.Marshal(c)
 	require.NoError(t, err)
-	p := filepath.Join(e.Dir, fmt.Sprintf("config-%d.json", time.Now().UnixNano()))
+	p := filepath.Join(e.Dir, fmt.Sprintf("config-%d.json", wallClock.Now().UnixNano()))
 	require.NoError(t, os.WriteFile(p, b, 0o600))
 	return p
 }

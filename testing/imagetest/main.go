@@ -20,10 +20,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cloudbill/alicloud-billing-source/connector/clock"
+
 	"github.com/cloudbill/alicloud-billing-source/connector/billing"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
 	"github.com/cloudbill/alicloud-billing-source/testing/sink"
 )
+
+// wallClock is the connector's clock package: the one place that reads the time.
+var wallClock = clock.New()
 
 const (
 	keyID  = "LTAI5tImageTest"
@@ -91,7 +96,7 @@ func run(tarball, image, docker string) int {
 }
 
 func (c *checker) check(name string, f func() error) {
-	start := time.Now()
+	start := wallClock.Now()
 	if err := f(); err != nil {
 		c.failed++
 		fmt.Printf("FAIL  %s (%s): %v\n", name, time.Since(start).Round(time.Millisecond), err)
@@ -108,7 +113,7 @@ func (c *checker) config(extra map[string]any) (string, error) {
 		cfg[k] = v
 	}
 	b, _ := json.Marshal(cfg)
-	p := filepath.Join(c.dir, fmt.Sprintf("config-%d.json", time.Now().UnixNano()))
+	p := filepath.Join(c.dir, fmt.Sprintf("config-%d.json", wallClock.Now().UnixNano()))
 	return p, os.WriteFile(p, b, 0o644) // readable by uid 65532 in the container
 }
 
@@ -130,7 +135,7 @@ func (c *checker) dockerRun(args ...string) (string, int, error) {
 // runContainer runs the image to completion without --rm (podman's Docker API reports
 // status 0 for failed --rm containers), then removes it.
 func (c *checker) runContainer(cfg string, args ...string) (string, int, error) {
-	name := fmt.Sprintf("imagetest-%d", time.Now().UnixNano())
+	name := fmt.Sprintf("imagetest-%d", wallClock.Now().UnixNano())
 	full := []string{"run", "--name", name, "--network", "host"}
 	if cfg != "" {
 		full = append(full, "-v", cfg+":/vance/config/config.json:ro")
@@ -246,7 +251,7 @@ func (c *checker) stateVolume() error {
 		return err
 	}
 	for i, want := range []string{`"new":30,"changed":0,"unchanged":0`, `"new":0,"changed":0,"unchanged":30`} {
-		name := fmt.Sprintf("imagetest-state-%d-%d", i, time.Now().UnixNano())
+		name := fmt.Sprintf("imagetest-state-%d-%d", i, wallClock.Now().UnixNano())
 		out, code, err := c.dockerRun("run", "--name", name, "--network", "host",
 			"-v", cfg+":/vance/config/config.json:ro", "-v", vol+":/var/lib/alicloud-billing-source",
 			c.image, "--once", "--date", day.String())
@@ -280,19 +285,19 @@ func (c *checker) daemonUIDAndStop() error {
 	if err != nil {
 		return err
 	}
-	name := fmt.Sprintf("imagetest-daemon-%d", time.Now().UnixNano())
+	name := fmt.Sprintf("imagetest-daemon-%d", wallClock.Now().UnixNano())
 	defer c.dockerRun("rm", "-f", name) //nolint:errcheck
 	if out, code, err := c.dockerRun("run", "-d", "--name", name, "--network", "host",
 		"-v", cfg+":/vance/config/config.json:ro", c.image); err != nil || code != 0 {
 		return fmt.Errorf("start: exit %d %v: %s", code, err, out)
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := wallClock.Now().Add(30 * time.Second)
 	for {
 		logs, _, _ := c.dockerRun("logs", name)
 		if strings.Contains(logs, "waiting for the next pull") {
 			break
 		}
-		if time.Now().After(deadline) {
+		if wallClock.Now().After(deadline) {
 			return fmt.Errorf("daemon did not start:\n%s", logs)
 		}
 		time.Sleep(200 * time.Millisecond)

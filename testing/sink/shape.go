@@ -6,9 +6,14 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cloudbill/alicloud-billing-source/connector/clock"
+
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
 )
+
+// wallClock is the connector's clock package: the one place that reads the time.
+var wallClock = clock.New()
 
 // SeedExampleData is the data of the seed's example event, byte for byte as the connector
 // writes it for the seed's row.
@@ -51,7 +56,7 @@ func CheckSeedShape(e event.Event) error {
 	if e.DataContentType() != "application/json" {
 		return fmt.Errorf("datacontenttype %q", e.DataContentType())
 	}
-	if e.Time().IsZero() || e.Time().After(time.Now().Add(time.Hour)) {
+	if e.Time().IsZero() || e.Time().After(wallClock.Now().Add(time.Hour)) {
 		return fmt.Errorf("time %v is not when the row was pulled", e.Time())
 	}
 	keys, values, err := orderedObject(e.Data())

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cloudbill/alicloud-billing-source/connector/clock"
+
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/billing"
@@ -20,6 +22,9 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
 	"github.com/cloudbill/alicloud-billing-source/testing/sink"
 )
+
+// wallClock is the connector's clock package: the one place that reads the time.
+var wallClock = clock.New()
 
 func main() {
 	days := flag.Int("days", 3, "how many days of sample bills to pull (ending yesterday)")
@@ -31,7 +36,7 @@ func main() {
 
 func run(days, rows int, quiet bool) int {
 	zone, _ := time.LoadLocation("Asia/Shanghai")
-	last := billing.Yesterday(time.Now(), zone)
+	last := billing.Yesterday(wallClock.Now(), zone)
 	first := last.AddDays(-(days - 1))
 
 	api := bssfake.New(bssfake.Options{Keys: map[string]string{"demo-key-id": "demo-key-secret"}})
