@@ -39,13 +39,26 @@ func startRunner(p runnerParams) {
 		"target", p.Config.Target.Redacted(), "endpoint", p.Config.Endpoint.String(),
 		"pull_hour", p.Config.PullHour, "pull_zone", p.Config.PullZone.String(),
 		"mode", modeName(p.Mode))
-	if !p.Mode.Once && !p.Mode.Range {
-		if p.Mode.Since != (billing.Day{}) {
-			p.Scheduler.CatchUpFrom(p.Mode.Since)
-		}
-		p.Scheduler.Lifecycle(p.Lifecycle, p.Shutdowner)
+	if p.Mode.Once || p.Mode.Range {
+		inBackground(p, func(ctx context.Context) int { return runDays(ctx, p) })
 		return
 	}
+	if p.Mode.Since != (billing.Day{}) {
+		p.Scheduler.CatchUpFrom(p.Mode.Since)
+	}
+	inBackground(p, func(ctx context.Context) int {
+		if err := p.Scheduler.Loop(ctx); err != nil { // the state cannot be read
+			p.Logger.Error("daemon stopped", "error", err.Error())
+			return ExitIncomplete
+		}
+		return ExitOK
+	})
+}
+
+// inBackground hooks work into the fx lifecycle without blocking it: OnStart launches it
+// with its own context, OnStop cancels that context and waits, bounded by the stop context.
+// Work that ends by itself shuts the application down with its exit status.
+func inBackground(p runnerParams, work func(ctx context.Context) int) {
 	var (
 		cancel context.CancelFunc
 		done   = make(chan struct{})
@@ -56,7 +69,7 @@ func startRunner(p runnerParams) {
 			ctx, cancel = context.WithCancel(context.Background())
 			go func() {
 				defer close(done)
-				code := runDays(ctx, p)
+				code := work(ctx)
 				p.Exit.code = code
 				if ctx.Err() == nil {
 					_ = p.Shutdowner.Shutdown(fx.ExitCode(code))

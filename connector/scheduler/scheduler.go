@@ -7,7 +7,6 @@ package scheduler
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sort"
 	"time"
@@ -245,36 +244,4 @@ func (s *Scheduler) sleepUntil(ctx context.Context, t time.Time) bool {
 		case <-s.clock.After(min(d, maxSleep)):
 		}
 	}
-}
-
-// Lifecycle starts the loop on fx's OnStart (without blocking) and stops it on OnStop.
-// A loop that ends by itself (the state cannot be read) shuts the application down.
-func (s *Scheduler) Lifecycle(lc fx.Lifecycle, sh fx.Shutdowner) {
-	var (
-		cancel context.CancelFunc
-		done   = make(chan struct{})
-	)
-	lc.Append(fx.Hook{
-		OnStart: func(context.Context) error {
-			var ctx context.Context
-			ctx, cancel = context.WithCancel(context.Background())
-			go func() {
-				defer close(done)
-				if err := s.Loop(ctx); err != nil {
-					s.log.Error("daemon stopped", "error", err.Error())
-					_ = sh.Shutdown(fx.ExitCode(1))
-				}
-			}()
-			return nil
-		},
-		OnStop: func(stop context.Context) error {
-			cancel()
-			select {
-			case <-done:
-				return nil
-			case <-stop.Done():
-				return errors.New("scheduler did not stop in time")
-			}
-		},
-	})
 }

@@ -52,7 +52,6 @@ func (r *Rejected) Error() string {
 // Sender sends events to one target.
 type Sender struct {
 	client      cloudevents.Client
-	target      string
 	structured  bool
 	concurrency int
 	policy      Policy
@@ -86,7 +85,7 @@ func New(p Params) (*Sender, error) {
 		return nil, fmt.Errorf("create CloudEvents client: %w", err)
 	}
 	return &Sender{
-		client: c, target: p.Config.Target.Redacted(), structured: p.Config.Structured,
+		client: c, structured: p.Config.Structured,
 		concurrency: p.Config.Concurrency, policy: pol, clock: p.Clock, log: p.Logger,
 	}, nil
 }
@@ -182,6 +181,3 @@ func (s *Sender) backoff(attempt int) time.Duration {
 	}
 	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 }
-
-// Target is the receiver's URL without user info, for logs.
-func (s *Sender) Target() string { return s.target }

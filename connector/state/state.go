@@ -51,8 +51,7 @@ var ErrLocked = errors.New("the state file is in use by another connector proces
 
 // Store is an open state file.
 type Store struct {
-	db   *bolt.DB
-	path string
+	db *bolt.DB
 }
 
 // Open opens (creating it and its directory when needed) the state file at path. With
@@ -73,7 +72,7 @@ func Open(path string, readOnly bool) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state: open %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path}
+	s := &Store{db: db}
 	if !readOnly {
 		if err := db.Update(func(tx *bolt.Tx) error {
 			m, err := tx.CreateBucketIfNotExists(bucketMeta)
@@ -95,9 +94,6 @@ func Open(path string, readOnly bool) (*Store, error) {
 	}
 	return s, nil
 }
-
-// Path is the file's path.
-func (s *Store) Path() string { return s.path }
 
 // Close closes the file.
 func (s *Store) Close() error { return s.db.Close() }

@@ -52,14 +52,12 @@ func run(t *testing.T, args []string, extra ...fx.Option) result {
 	return r
 }
 
-func ids(rs []sink.Received) map[string]int { return harness.IDs(rs) }
-
 // requireDayDelivered checks that the sink holds exactly one event per fake row, each in
 // the seed's shape, with the row's values.
 func requireDayDelivered(t *testing.T, e *env, day string, got []sink.Received) {
 	t.Helper()
 	rows := e.API.Day(day)
-	require.Len(t, ids(got), len(rows), "distinct events")
+	require.Len(t, harness.IDs(got), len(rows), "distinct events")
 	want := map[string]bssfake.Item{}
 	for _, r := range rows {
 		want[r.OwnerID+"/"+r.ProductCode+"/"+r.SubscriptionType] = r
@@ -100,10 +98,10 @@ func TestE2E_RerunGivesTheSameIDs(t *testing.T) {
 	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 40, 7))
 	args := []string{"--config", e.Config(t, nil), "--once", "--date", day.String()}
 	require.Equal(t, 0, run(t, args).code)
-	first := ids(e.Sink.Events())
+	first := harness.IDs(e.Sink.Events())
 	e.Sink.Reset()
 	require.Equal(t, 0, run(t, args).code)
-	assert.Equal(t, first, ids(e.Sink.Events()))
+	assert.Equal(t, first, harness.IDs(e.Sink.Events()))
 }
 
 func TestE2E_StructuredModeByConfig(t *testing.T) {
@@ -210,7 +208,7 @@ func TestE2E_RangeOldestFirstWithAProgressLinePerDay(t *testing.T) {
 		order = append(order, q.Params.Get("BillingDate"))
 	}
 	assert.Equal(t, []string{days[0].String(), days[1].String(), days[2].String()}, order)
-	assert.Equal(t, 33, len(ids(e.Sink.Events())))
+	assert.Equal(t, 33, len(harness.IDs(e.Sink.Events())))
 }
 
 func TestE2E_UndeliveredRowsExit1(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/connector/billing"
 	"github.com/cloudbill/alicloud-billing-source/connector/cli"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
+	"github.com/cloudbill/alicloud-billing-source/testing/harness"
 )
 
 // TestMain lets this test binary be the connector itself (cli.Main, the production
@@ -67,7 +68,7 @@ func TestFaults_KilledAtRandomPointsAndRestarted(t *testing.T) {
 			args := []string{"--catch-up-from", days[0].String()}
 
 			kills := 0
-			for ; kills < 12 && len(distinctIDs(e.Sink.Events())) < total; kills++ {
+			for ; kills < 12 && len(harness.IDs(e.Sink.Events())) < total; kills++ {
 				p := startConnector(t, cfg, args...)
 				time.Sleep(time.Duration(20+rng.IntN(250)) * time.Millisecond)
 				require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
@@ -84,7 +85,7 @@ func TestFaults_KilledAtRandomPointsAndRestarted(t *testing.T) {
 			p = startConnector(t, cfg, args...)
 			deadline := time.Now().Add(60 * time.Second)
 			for !strings.Contains(p.out.String(), `"msg":"waiting for the next pull"`) {
-				require.False(t, time.Now().After(deadline), "never finished:\n%s", tail(p.out.String(), 3000))
+				require.False(t, time.Now().After(deadline), "never finished:\n%s", harness.Tail(p.out.String(), 3000))
 				time.Sleep(20 * time.Millisecond)
 			}
 			require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))

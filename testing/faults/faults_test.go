@@ -93,7 +93,7 @@ func (d *daemon) until(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {
-		require.False(t, time.Now().After(deadline), "timed out waiting for %s; log:\n%s", what, tail(d.stderr.String(), 3000))
+		require.False(t, time.Now().After(deadline), "timed out waiting for %s; log:\n%s", what, harness.Tail(d.stderr.String(), 3000))
 		time.Sleep(2 * time.Millisecond)
 	}
 }
@@ -106,13 +106,11 @@ func (d *daemon) shutdown(t *testing.T) {
 	require.NoError(t, d.shut.Shutdown())
 	select {
 	case code := <-d.done:
-		assert.Equal(t, 0, code, tail(d.stderr.String(), 3000))
+		assert.Equal(t, 0, code, harness.Tail(d.stderr.String(), 3000))
 	case <-time.After(30 * time.Second):
 		t.Fatal("daemon did not stop")
 	}
 }
-
-func tail(s string, n int) string { return harness.Tail(s, n) }
 
 // delivered is what the sink holds, per row subject.
 type delivered struct {
@@ -240,7 +238,7 @@ func TestFaults_DaemonRidesOutAPIAndSinkFaults(t *testing.T) {
 			e.API.SetDay(nov(4).String(), bssfake.SampleDay(nov(4).String(), 420, 4))
 			tc.inject(e)
 			d := startDaemon(t, e, time.Date(2026, 11, 5, 1, 50, 0, 0, sh), 10*time.Second, nil)
-			d.until(t, "every row at the sink", func() bool { return len(distinctIDs(e.Sink.Events())) >= 420 })
+			d.until(t, "every row at the sink", func() bool { return len(harness.IDs(e.Sink.Events())) >= 420 })
 			d.until(t, "the day recorded done", func() bool { return strings.Contains(d.stderr.String(), `"msg":"day done","day":"2026-11-04"`) })
 			d.shutdown(t)
 			res := verify(t, e, []billing.Day{nov(4)})
@@ -249,8 +247,6 @@ func TestFaults_DaemonRidesOutAPIAndSinkFaults(t *testing.T) {
 		})
 	}
 }
-
-func distinctIDs(rs []sink.Received) map[string]int { return harness.IDs(rs) }
 
 // The receiver is down for a simulated day: the day stays not done, the daemon retries on a
 // capped backoff (no tight loop), logs each failed attempt once with the count pending,
@@ -272,7 +268,7 @@ func TestFaults_ReceiverDownForADay(t *testing.T) {
 	attemptsDown := e.Sink.Attempts()
 
 	e.Sink.FailNext(0, 0) // the receiver is back
-	d.until(t, "every row after the outage", func() bool { return len(distinctIDs(e.Sink.Events())) >= 60 })
+	d.until(t, "every row after the outage", func() bool { return len(harness.IDs(e.Sink.Events())) >= 60 })
 	d.until(t, "the day recorded done", func() bool { return strings.Contains(d.stderr.String(), `"msg":"day done","day":"2026-11-04"`) })
 	d.shutdown(t)
 	res := verify(t, e, []billing.Day{nov(4)})
