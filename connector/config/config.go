@@ -1,11 +1,15 @@
 // Package config loads the connector's config.json, applies environment overrides and
 // refuses bad values at start with a message that names the key and what is allowed.
+//
+// The file must be a regular file of at most MaxFileBytes holding exactly one JSON object
+// and nothing after it; keys are matched ignoring case, and a key written twice (in any
+// case) is refused rather than one copy silently winning. Every problem is an *Error, one
+// line that never holds a secret: URLs are shown through Redact.
 package config
 
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -28,8 +32,12 @@ const (
 	DefaultConcurrency = 16
 	DefaultCatchupDays = 31
 	DefaultSettleDays  = 3
-	// MaxDaysBack is how far back the API serves bills (18 months), in days.
+	// MaxDaysBack is how far back the API serves bills (18 months), in days: the most
+	// catchup_days may be, and the oldest day a command-line date may name.
 	MaxDaysBack = 540
+
+	maxConcurrency = 256 // send_concurrency
+	maxSettleDays  = 31  // settle_days
 )
 
 // DefaultStatePath is where the state file lives unless state_path says otherwise: the
@@ -99,18 +107,18 @@ func (e *Error) Error() string {
 
 // Keys documents every key the connector reads, for --help and the README.
 var Keys = []struct{ Name, Default, Help string }{
-	{"v_target", "(required)", "absolute http(s) URL of the CloudEvents receiver"},
+	{"v_target", "(required)", "absolute http(s)://host[:port][/path] URL of the CloudEvents receiver, port 1..65535; a user, password or query values in it are never printed"},
 	{"access_key_id", "(required*)", "AccessKey ID; *or ALIBABA_CLOUD_ACCESS_KEY_ID"},
 	{"secret_access_Key", "(required*)", "AccessKey secret (also secret_access_key); *or ALIBABA_CLOUD_ACCESS_KEY_SECRET"},
 	{"security_token", "", "STS token for temporary credentials; or ALIBABA_CLOUD_SECURITY_TOKEN"},
-	{"endpoint", DefaultEndpoint, "BSS OpenAPI host (https) or full URL; international: business.ap-southeast-1.aliyuncs.com"},
+	{"endpoint", DefaultEndpoint, "BSS OpenAPI host[:port] (https) or http(s)://host[:port] URL without path, query or user; international: business.ap-southeast-1.aliyuncs.com"},
 	{"pull_hour", strconv.Itoa(DefaultPullHour), "hour of the day (0..23) at which yesterday's bill is pulled"},
 	{"pull_zone", DefaultPullZone, "IANA time zone of pull_hour and of \"yesterday\""},
 	{"send_mode", "binary", "CloudEvents HTTP mode: binary or structured"},
-	{"send_concurrency", strconv.Itoa(DefaultConcurrency), "events in flight at once (1..256)"},
+	{"send_concurrency", strconv.Itoa(DefaultConcurrency), "events in flight at once (1.." + strconv.Itoa(maxConcurrency) + ")"},
 	{"state_path", "~/.local/state/alicloud-billing-source/state.db", "the state file: what was delivered, per day (the image: /var/lib/alicloud-billing-source/state.db)"},
-	{"catchup_days", strconv.Itoa(DefaultCatchupDays), "after downtime the daemon pulls the missed days, at most this many back (0..540)"},
-	{"settle_days", strconv.Itoa(DefaultSettleDays), "each daily run re-pulls this many earlier days for late corrections (0..31)"},
+	{"catchup_days", strconv.Itoa(DefaultCatchupDays), "after downtime the daemon pulls the missed days, at most this many back (0.." + strconv.Itoa(MaxDaysBack) + ", the API's 18 months)"},
+	{"settle_days", strconv.Itoa(DefaultSettleDays), "each daily run re-pulls this many earlier days for late corrections (0.." + strconv.Itoa(maxSettleDays) + ")"},
 }
 
 // Source says where to read from: an explicit path (from --config) and the environment.
@@ -131,17 +139,13 @@ func Load(src Source) (*Config, error) {
 	}
 	cfg := &Config{Source: path}
 	values := map[string]string{} // canonical key -> value as text
-	known := map[string]string{}  // lower-case key -> canonical key
-	for _, k := range Keys {
-		known[strings.ToLower(k.Name)] = k.Name
-	}
 	names := make([]string, 0, len(raw))
 	for k := range raw {
 		names = append(names, k)
 	}
 	sort.Strings(names)
 	for _, k := range names {
-		canon, ok := known[strings.ToLower(k)]
+		canon, ok := knownKey(k)
 		if !ok {
 			cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("unknown key %q in %s is ignored (known keys: %s)", k, path, keyList()))
 			continue
@@ -181,44 +185,22 @@ func Load(src Source) (*Config, error) {
 	return cfg, nil
 }
 
+// knownKey maps a key as written in the file to its name in Keys, ignoring case.
+func knownKey(k string) (string, bool) {
+	for _, kk := range Keys {
+		if strings.ToLower(kk.Name) == strings.ToLower(k) {
+			return kk.Name, true
+		}
+	}
+	return "", false
+}
+
 func keyList() string {
 	n := make([]string, len(Keys))
 	for i, k := range Keys {
 		n[i] = k.Name
 	}
 	return strings.Join(n, ", ")
-}
-
-func readFile(explicit string) (map[string]json.RawMessage, string, error) {
-	paths := DefaultPaths
-	if explicit != "" {
-		paths = []string{explicit}
-	}
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if errors.Is(err, os.ErrNotExist) && explicit == "" {
-			continue
-		}
-		if err != nil {
-			return nil, p, &Error{Problem: fmt.Sprintf("cannot read %s: %v", p, unwrapPath(err))}
-		}
-		raw := map[string]json.RawMessage{}
-		dec := json.NewDecoder(bytes.NewReader(b))
-		if err := dec.Decode(&raw); err != nil {
-			return nil, p, &Error{Problem: fmt.Sprintf("%s is not a JSON object: %v", p, err)}
-		}
-		return raw, p, nil
-	}
-	// No file: everything may still come from the environment.
-	return map[string]json.RawMessage{}, "", nil
-}
-
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 // scalar turns a JSON string, number or bool into text; other shapes are refused.
@@ -249,9 +231,9 @@ func (c *Config) apply(v map[string]string) error {
 	if t == "" {
 		return &Error{Key: "v_target", Problem: "is required: the absolute http(s) URL of the CloudEvents receiver, e.g. \"http://localhost:8081\" (or set V_TARGET)"}
 	}
-	u, err := url.Parse(t)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return &Error{Key: "v_target", Problem: fmt.Sprintf("%q is not an absolute http:// or https:// URL", t)}
+	u, err := parseTarget(t)
+	if err != nil {
+		return err
 	}
 	c.Target = u
 
@@ -310,8 +292,8 @@ func (c *Config) apply(v map[string]string) error {
 	c.Concurrency = DefaultConcurrency
 	if s, ok := v["send_concurrency"]; ok && s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 256 {
-			return &Error{Key: "send_concurrency", Problem: fmt.Sprintf("%q is not a whole number from 1 to 256", s)}
+		if err != nil || n < 1 || n > maxConcurrency {
+			return &Error{Key: "send_concurrency", Problem: fmt.Sprintf("%q is not a whole number from 1 to %d", s, maxConcurrency)}
 		}
 		c.Concurrency = n
 	}
@@ -321,7 +303,7 @@ func (c *Config) apply(v map[string]string) error {
 	if c.CatchupDays, err2 = intIn(v, "catchup_days", DefaultCatchupDays, 0, MaxDaysBack); err2 != nil {
 		return err2
 	}
-	if c.SettleDays, err2 = intIn(v, "settle_days", DefaultSettleDays, 0, 31); err2 != nil {
+	if c.SettleDays, err2 = intIn(v, "settle_days", DefaultSettleDays, 0, maxSettleDays); err2 != nil {
 		return err2
 	}
 	return nil
@@ -337,21 +319,4 @@ func intIn(v map[string]string, key string, def, lo, hi int) (int, error) {
 		return 0, &Error{Key: key, Problem: fmt.Sprintf("%q is not a whole number from %d to %d", s, lo, hi)}
 	}
 	return n, nil
-}
-
-func parseEndpoint(s string) (Endpoint, error) {
-	if s == "" {
-		return Endpoint{Scheme: "https", Host: DefaultEndpoint}, nil
-	}
-	if !strings.Contains(s, "://") {
-		if strings.ContainsAny(s, "/?# ") {
-			return Endpoint{}, &Error{Key: "endpoint", Problem: fmt.Sprintf("%q is neither a host name nor a full URL", s)}
-		}
-		return Endpoint{Scheme: "https", Host: s}, nil
-	}
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
-		return Endpoint{}, &Error{Key: "endpoint", Problem: fmt.Sprintf("%q is not a host (business.aliyuncs.com) or an http(s) URL without a path", s)}
-	}
-	return Endpoint{Scheme: u.Scheme, Host: u.Host}, nil
 }
