@@ -2,6 +2,9 @@ package state
 
 import (
 	"context"
+	"errors"
+	"io/fs"
+	"os"
 
 	"go.uber.org/fx"
 
@@ -10,17 +13,26 @@ import (
 
 // Options say how the process uses the state.
 type Options struct {
-	ReadOnly bool // --dry-run: read what is there, never write
+	ReadOnly bool // --dry-run: read a copy of what is there at start, never write, take no lock
 }
 
-// New opens the configured state file for the life of the application. With ReadOnly and
-// no file yet, it returns a nil *Store: the state is empty.
+// New returns the configured state file, opened when the application starts and closed
+// when it stops (see Open): a Store opened while fx builds the graph would stay open, and
+// locked, when a later constructor fails, since fx then runs no OnStop. With ReadOnly and
+// no file, it returns a nil *Store: the state is empty. Problems of the file are an
+// *Error from the start, one line to print as it is.
 func New(lc fx.Lifecycle, cfg *config.Config, o Options) (*Store, error) {
-	s, err := Open(cfg.StatePath, o.ReadOnly)
-	if err != nil || s == nil {
-		return nil, err
+	if o.ReadOnly {
+		fi, err := os.Stat(cfg.StatePath)
+		if errors.Is(err, fs.ErrNotExist) || err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
+			return nil, nil
+		}
 	}
-	lc.Append(fx.Hook{OnStop: func(context.Context) error { return s.Close() }})
+	s := &Store{path: cfg.StatePath, readOnly: o.ReadOnly}
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error { return s.open() },
+		OnStop:  func(context.Context) error { return s.Close() },
+	})
 	return s, nil
 }
 

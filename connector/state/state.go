@@ -2,15 +2,24 @@
 // row delivered (by row identity, with a content hash, its event id and revision) and
 // whether the day is complete. Every write is one fsynced transaction, so a crash leaves
 // the file as it was before or after a write, never half-way.
+//
+// The file is trusted only after it was checked: Open reads it with plain reads before
+// bbolt maps it (a truncated or damaged file would fault the process through the map),
+// runs bbolt's consistency check, and every transaction runs guarded, so that a file
+// damaged while open is an error, not a crash. Every problem of the file itself is one
+// *Error: one line naming state_path and what to do.
 package state
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -23,11 +32,20 @@ var (
 	bucketDays = []byte("days") // top level: one sub-bucket per day
 	keySince   = []byte("since")
 	keyDayMeta = []byte("meta")   // in a day's bucket
-	bucketRows = []byte("rows")   // in a day's bucket: identity -> Row
+	bucketRows = []byte("rows")   // in a day's bucket: row key (see rowKey) -> stored
 	keyVersion = []byte("schema") // in meta
 )
 
 const schema = "1"
+
+// fileLockWait bounds the wait for bbolt's own lock on the file. The lock file's lock is
+// taken first and fails at once; bbolt's lock only stops a process that does not take it
+// (an older connector, or the same file reached through another path).
+const fileLockWait = 100 * time.Millisecond
+
+// lockName is the lock file of the state file at path (see fileLock): beside it, named
+// after it, so that it stays when the state file is deleted or replaced.
+func lockName(path string) string { return path + ".lock" }
 
 // Row is what the state knows of one bill row.
 type Row struct {
@@ -46,72 +64,344 @@ type Day struct {
 	UpdatedAt time.Time `json:"updatedAt"`
 }
 
-// ErrLocked means another connector process has the state file open.
-var ErrLocked = errors.New("the state file is in use by another connector process")
-
-// Store is an open state file.
+// Store is an open state file. Its methods are safe for concurrent use.
 type Store struct {
-	db *bolt.DB
+	path     string      // state_path as configured
+	db       *bolt.DB    // nil until opened (New opens it at start)
+	file     *os.File    // the descriptor bbolt reads and writes (for a read-only Store, the copy's)
+	info     os.FileInfo // of the file at path when opened: Verify compares
+	readOnly bool
+	temp     string    // read-only: the copy, removed
+	lock     *fileLock // writable Stores: held until Close
+
+	broken atomic.Pointer[Error] // set when a guarded transaction found the file damaged
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
-// Open opens (creating it and its directory when needed) the state file at path. With
-// readOnly, a missing file is not created: Open returns (nil, nil) and callers treat the
-// state as empty.
+// Open opens the state file at path, after checking it (see the package comment).
+//
+// Writable (the daemon, --once, --from/--to), it creates the file and its directory when
+// needed, and takes an exclusive lock that fails at once (ErrLocked) while another
+// connector has the path open, even if the file was deleted or replaced since: the lock is
+// on a lock file beside it, path+".lock", created when missing and never removed, besides
+// bbolt's own lock on the file. Other state files in the same directory have locks of
+// their own. An empty file is a new state.
+//
+// Either way, something at path that is not a regular file (a named pipe, a socket, a
+// device; a symbolic link to a regular file is fine) is refused before it is read.
+//
+// With readOnly (--dry-run), a missing or empty file is not created: Open returns
+// (nil, nil) and callers treat the state as empty. Otherwise Open reads a consistent copy
+// of the file made at open (in TMPDIR, removed at once) and takes no lock: a dry run works
+// while a daemon runs, never stops one from starting or writing, and does not see writes
+// made after it opened.
+//
+// Problems of the file itself are an *Error.
 func Open(path string, readOnly bool) (*Store, error) {
-	if readOnly {
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			return nil, nil
-		}
-	} else if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("state: create the directory of %s: %w", path, err)
-	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, ReadOnly: readOnly})
-	if errors.Is(err, bolt.ErrTimeout) {
-		return nil, fmt.Errorf("state: %s: %w", path, ErrLocked)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("state: open %s: %w", path, err)
-	}
-	s := &Store{db: db}
-	if !readOnly {
-		if err := db.Update(func(tx *bolt.Tx) error {
-			m, err := tx.CreateBucketIfNotExists(bucketMeta)
-			if err != nil {
-				return err
-			}
-			if v := m.Get(keyVersion); v != nil && string(v) != schema {
-				return fmt.Errorf("schema %q, this connector reads %q", v, schema)
-			}
-			if err := m.Put(keyVersion, []byte(schema)); err != nil {
-				return err
-			}
-			_, err = tx.CreateBucketIfNotExists(bucketDays)
-			return err
-		}); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("state: %s: %w", path, err)
-		}
+	s := &Store{path: path, readOnly: readOnly}
+	if err := s.open(); err != nil || s.db == nil {
+		return nil, err
 	}
 	return s, nil
 }
 
-// Close closes the file.
-func (s *Store) Close() error { return s.db.Close() }
+// open opens the file of an unopened Store; a read-only Store without a file stays
+// unopened (and empty).
+func (s *Store) open() error {
+	if s.readOnly {
+		return s.openSnapshot()
+	}
+	return s.openWritable()
+}
+
+func (s *Store) openWritable() (err error) {
+	path := s.path
+	// Before anything is created or locked beside it (no /dev/null.lock).
+	if err := notRegularAt(path); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return errOS(path, "create its directory", err)
+	}
+	l, err := lock(path)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			l.release()
+		}
+	}()
+	f, info, err := openRegular(path, os.O_RDWR|os.O_CREATE)
+	if err != nil {
+		return err
+	}
+	if info.Size() > 0 { // an empty file is a new one: bbolt writes its first pages
+		if _, err := inspect(f, info.Size(), path); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	db, err := openBolt(path, f, false)
+	if err != nil {
+		return err
+	}
+	s.db, s.file, s.info = db, f, info
+	if err := s.init(); err != nil {
+		s.db.Close()
+		s.db = nil
+		return err
+	}
+	s.lock = l
+	return nil
+}
+
+// notRegularAt refuses what is at path when it is there and not a regular file (symbolic
+// links followed), before anything opens it: opening a named pipe for reading waits for a
+// writer. Other errors are left to the open that follows.
+func notRegularAt(path string) error {
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return errNotRegular(path, fi.Mode())
+	}
+	return nil
+}
+
+// openRegular opens path with flag, without waiting (what is at path may have changed
+// since notRegularAt), and refuses what it opened unless it is a regular file. Its errors
+// are *Error; a missing file is one that wraps fs.ErrNotExist.
+func openRegular(path string, flag int) (*os.File, os.FileInfo, error) {
+	f, err := os.OpenFile(path, flag|openNonblock, 0o600)
+	if err != nil {
+		if fi, serr := os.Stat(path); serr == nil && !fi.Mode().IsRegular() {
+			return nil, nil, errNotRegular(path, fi.Mode()) // a socket: ENXIO
+		}
+		return nil, nil, errOS(path, "open it", err)
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, errOS(path, "open it", err)
+	}
+	if !info.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, errNotRegular(path, info.Mode())
+	}
+	setBlocking(f)
+	return f, info, nil
+}
+
+// openBolt opens bbolt on f, an inspected file (or a new, empty one); bbolt owns f then.
+func openBolt(path string, f *os.File, readOnly bool) (*bolt.DB, error) {
+	var db *bolt.DB
+	_, err := guarded(path, f, func() error {
+		var err error
+		db, err = bolt.Open(path, 0o600, &bolt.Options{
+			Timeout:  fileLockWait,
+			ReadOnly: readOnly,
+			OpenFile: func(string, int, os.FileMode) (*os.File, error) { return f, nil },
+		})
+		return err
+	})
+	switch {
+	case err == nil:
+		return db, nil
+	case errors.Is(err, bolt.ErrTimeout):
+		err = errLocked(path, "it holds the state file's own lock", err)
+	case errors.Is(err, bolt.ErrInvalid), errors.Is(err, bolt.ErrChecksum), errors.Is(err, bolt.ErrVersionMismatch):
+		err = errCorrupt(path, "corrupted: "+shorten(err.Error()), err)
+	default:
+		var se *Error
+		if !errors.As(err, &se) {
+			err = errOS(path, "open it", err)
+		}
+	}
+	f.Close() // bbolt closed it, unless it panicked
+	return nil, err
+}
+
+// init checks the file with bbolt's own check and its schema, and creates the buckets.
+func (s *Store) init() error {
+	var problems []string
+	if err := s.view(func(tx *bolt.Tx) error {
+		for e := range tx.Check() {
+			problems = append(problems, e.Error())
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if len(problems) > 0 {
+		more := ""
+		if len(problems) > 1 {
+			more = fmt.Sprintf(" (and %d more problems)", len(problems)-1)
+		}
+		return errCorrupt(s.path, "corrupted: "+shorten(problems[0])+more, errors.New(problems[0]))
+	}
+	checkSchema := func(tx *bolt.Tx) error {
+		if m := tx.Bucket(bucketMeta); m != nil {
+			if v := m.Get(keyVersion); v != nil && string(v) != schema {
+				return &Error{
+					Path:    s.path,
+					Problem: fmt.Sprintf("schema %q, this connector reads schema %q", shorten(string(v)), schema),
+					Hint:    "run the connector version that wrote it, or " + moveAside(s.path),
+				}
+			}
+		}
+		return nil
+	}
+	if s.readOnly {
+		return s.view(checkSchema)
+	}
+	return s.write(func(tx *bolt.Tx) error {
+		if err := checkSchema(tx); err != nil {
+			return err
+		}
+		m, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if err := m.Put(keyVersion, []byte(schema)); err != nil {
+			return err
+		}
+		_, err = tx.CreateBucketIfNotExists(bucketDays)
+		return err
+	})
+}
+
+// Close closes the file and releases the lock.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		if s.db == nil {
+			return // never opened
+		}
+		s.closeErr = s.db.Close()
+		if s.temp != "" {
+			os.Remove(s.temp)
+		}
+		s.closeErr = errors.Join(s.closeErr, s.lock.release())
+	})
+	return s.closeErr
+}
+
+// Verify returns an *Error (wrapping ErrReplaced) when the file at state_path is no
+// longer the file this Store has open: deleted, or another file moved over it; or when
+// its lock file is no longer the one this Store locked. A process in that state must not
+// go on: what it writes lands in a file nobody will read, while another connector may
+// already use the path. Every write calls it first.
+func (s *Store) Verify() error {
+	fi, err := os.Stat(s.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return errReplaced(s.path, "was deleted while the connector ran", err)
+	case err != nil:
+		return errOS(s.path, "check it", err)
+	case !os.SameFile(fi, s.info):
+		return errReplaced(s.path, "was replaced by another file while the connector ran", nil)
+	}
+	if e := s.lock.verify(s.path); e != nil {
+		return e
+	}
+	return nil
+}
+
+// errNotOpen: a Store of New used before the application started.
+var errNotOpen = errors.New("state: the state file is not open yet")
+
+// view runs a read transaction, guarded.
+func (s *Store) view(fn func(*bolt.Tx) error) error {
+	if e := s.broken.Load(); e != nil {
+		return e
+	}
+	if s.db == nil {
+		if s.readOnly {
+			return nil // no file: the state is empty
+		}
+		return errNotOpen
+	}
+	return s.guard(func() error { return s.db.View(fn) })
+}
+
+// update runs a write transaction, guarded, after checking the file is still the one at
+// state_path.
+func (s *Store) update(fn func(*bolt.Tx) error) error {
+	if s.readOnly {
+		return errors.New("state: opened read-only (a dry run writes no state)")
+	}
+	if e := s.broken.Load(); e != nil {
+		return e
+	}
+	if s.db == nil {
+		return errNotOpen
+	}
+	if err := s.Verify(); err != nil {
+		return err
+	}
+	return s.write(fn)
+}
+
+// write runs a write transaction, guarded. What fn returns comes back as it is; a failed
+// commit (the disk) is an *Error.
+func (s *Store) write(fn func(*bolt.Tx) error) error {
+	var fnErr error
+	err := s.guard(func() error {
+		return s.db.Update(func(tx *bolt.Tx) error {
+			fnErr = fn(tx)
+			return fnErr
+		})
+	})
+	var se *Error
+	switch {
+	case errors.Is(fnErr, bolt.ErrIncompatibleValue):
+		return s.corrupt("a bucket of it is a plain value")
+	case err == nil || fnErr != nil || errors.As(err, &se):
+		return err
+	case errors.Is(err, bolt.ErrDatabaseNotOpen):
+		return fmt.Errorf("state: %w", err)
+	}
+	return errOS(s.path, "write it", err)
+}
+
+func (s *Store) guard(op func() error) error {
+	broken, err := guarded(s.path, s.file, op)
+	if broken {
+		var se *Error
+		if errors.As(err, &se) {
+			s.broken.CompareAndSwap(nil, se)
+		}
+	}
+	return err
+}
+
+// corrupt: a value in the file that does not decode.
+func (s *Store) corrupt(format string, a ...any) *Error {
+	return errCorrupt(s.path, "corrupted: "+fmt.Sprintf(format, a...), nil)
+}
+
+func (s *Store) decodeRow(day fmt.Stringer, identity string, v []byte) (stored, error) {
+	var r stored
+	if err := json.Unmarshal(v, &r); err != nil {
+		return r, s.corrupt("row %s of %s does not decode: %s", quoteID(identity), day, shorten(err.Error()))
+	}
+	return r, nil
+}
 
 // Since is the first day the daemon is responsible for (catch-up never goes before it).
 func (s *Store) Since() (billing.Day, bool, error) {
 	var d billing.Day
 	var ok bool
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		m := tx.Bucket(bucketMeta)
 		if m == nil {
 			return nil
 		}
 		if v := m.Get(keySince); v != nil {
 			var err error
-			d, err = billing.ParseDay(string(v))
-			ok = err == nil
-			return err
+			if d, err = billing.ParseDay(string(v)); err != nil {
+				return s.corrupt("since %q: %s", shorten(string(v)), err)
+			}
+			ok = true
 		}
 		return nil
 	})
@@ -120,25 +410,30 @@ func (s *Store) Since() (billing.Day, bool, error) {
 
 // SetSince records the first day the daemon is responsible for.
 func (s *Store) SetSince(d billing.Day) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketMeta).Put(keySince, []byte(d.String()))
+	return s.update(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bucketMeta)
+		if m == nil {
+			return bolt.ErrIncompatibleValue
+		}
+		return m.Put(keySince, []byte(d.String()))
 	})
 }
 
-// Rows returns what the state knows of a day's rows, by identity.
+// Rows returns what the state knows of a day's rows, by identity (as given to Plan,
+// whatever its length).
 func (s *Store) Rows(day billing.Day) (map[string]Row, error) {
 	out := map[string]Row{}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		b := dayBucket(tx, day)
 		if b == nil || b.Bucket(bucketRows) == nil {
 			return nil
 		}
 		return b.Bucket(bucketRows).ForEach(func(k, v []byte) error {
-			var r Row
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("row %q of %s: %w", k, day, err)
+			r, err := s.decodeRow(day, string(k), v)
+			if err != nil {
+				return err
 			}
-			out[string(k)] = r
+			out[identityOf(k, r)] = r.Row
 			return nil
 		})
 	})
@@ -151,15 +446,14 @@ func (s *Store) Plan(day billing.Day, rows map[string]Row) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		b, err := createDay(tx, day)
 		if err != nil {
 			return err
 		}
 		rb := b.Bucket(bucketRows)
 		for _, k := range sortedKeys(rows) {
-			v, _ := json.Marshal(rows[k])
-			if err := rb.Put([]byte(k), v); err != nil {
+			if err := putRow(rb, k, rows[k]); err != nil {
 				return err
 			}
 		}
@@ -172,24 +466,22 @@ func (s *Store) Delivered(day billing.Day, identities []string) error {
 	if len(identities) == 0 {
 		return nil
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		b, err := createDay(tx, day)
 		if err != nil {
 			return err
 		}
 		rb := b.Bucket(bucketRows)
 		for _, k := range identities {
-			v := rb.Get([]byte(k))
-			if v == nil {
-				return fmt.Errorf("state: %s: row %q was delivered but never planned", day, k)
-			}
-			var r Row
-			if err := json.Unmarshal(v, &r); err != nil {
+			r, ok, err := s.getRow(rb, day, k)
+			if err != nil {
 				return err
 			}
+			if !ok {
+				return fmt.Errorf("state: %s: row %s was delivered but never planned", day, quoteID(k))
+			}
 			r.Delivered = true
-			nv, _ := json.Marshal(r)
-			if err := rb.Put([]byte(k), nv); err != nil {
+			if err := putRow(rb, k, r); err != nil {
 				return err
 			}
 		}
@@ -200,13 +492,15 @@ func (s *Store) Delivered(day billing.Day, identities []string) error {
 // DayInfo returns what the state knows of a day.
 func (s *Store) DayInfo(day billing.Day) (Day, error) {
 	var d Day
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		b := dayBucket(tx, day)
 		if b == nil {
 			return nil
 		}
 		if v := b.Get(keyDayMeta); v != nil {
-			return json.Unmarshal(v, &d)
+			if err := json.Unmarshal(v, &d); err != nil {
+				return s.corrupt("the record of %s does not decode: %s", day, shorten(err.Error()))
+			}
 		}
 		return nil
 	})
@@ -217,7 +511,7 @@ func (s *Store) DayInfo(day billing.Day) (Day, error) {
 // every identity in present has a delivered row with the hash given: the check runs in the
 // same transaction as the write.
 func (s *Store) SetDayInfo(day billing.Day, info Day, present map[string]string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		b, err := createDay(tx, day)
 		if err != nil {
 			return err
@@ -225,14 +519,19 @@ func (s *Store) SetDayInfo(day billing.Day, info Day, present map[string]string)
 		if info.Complete {
 			rb := b.Bucket(bucketRows)
 			for k, hash := range present {
-				var r Row
-				v := rb.Get([]byte(k))
-				if v == nil || json.Unmarshal(v, &r) != nil || !r.Delivered || r.Hash != hash {
-					return fmt.Errorf("state: %s cannot be complete: row %q is not delivered", day, k)
+				r, ok, err := s.getRow(rb, day, k)
+				if err != nil {
+					return err
+				}
+				if !ok || !r.Delivered || r.Hash != hash {
+					return fmt.Errorf("state: %s cannot be complete: row %s is not delivered", day, quoteID(k))
 				}
 			}
 		}
-		v, _ := json.Marshal(info)
+		v, err := json.Marshal(info)
+		if err != nil {
+			return err
+		}
 		return b.Put(keyDayMeta, v)
 	})
 }
@@ -240,7 +539,7 @@ func (s *Store) SetDayInfo(day billing.Day, info Day, present map[string]string)
 // Days lists the days the state knows, oldest first.
 func (s *Store) Days() ([]billing.Day, error) {
 	var out []billing.Day
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		db := tx.Bucket(bucketDays)
 		if db == nil {
 			return nil
@@ -248,7 +547,7 @@ func (s *Store) Days() ([]billing.Day, error) {
 		return db.ForEach(func(k, _ []byte) error {
 			d, err := billing.ParseDay(string(k))
 			if err != nil {
-				return err
+				return s.corrupt("day %q: %s", shorten(string(k)), err)
 			}
 			out = append(out, d)
 			return nil
@@ -278,9 +577,9 @@ func (s *Store) Check() error {
 		if len(rows) < info.Rows {
 			return fmt.Errorf("%s is complete with %d rows but only %d are recorded", d, info.Rows, len(rows))
 		}
-		for k, r := range rows {
-			if !r.Delivered {
-				return fmt.Errorf("%s is complete but row %q is not delivered", d, k)
+		for _, k := range sortedKeys(rows) {
+			if !rows[k].Delivered {
+				return fmt.Errorf("%s is complete but row %s is not delivered", d, quoteID(k))
 			}
 		}
 	}
@@ -296,7 +595,11 @@ func dayBucket(tx *bolt.Tx, day billing.Day) *bolt.Bucket {
 }
 
 func createDay(tx *bolt.Tx, day billing.Day) (*bolt.Bucket, error) {
-	b, err := tx.Bucket(bucketDays).CreateBucketIfNotExists([]byte(day.String()))
+	days := tx.Bucket(bucketDays)
+	if days == nil {
+		return nil, bolt.ErrIncompatibleValue
+	}
+	b, err := days.CreateBucketIfNotExists([]byte(day.String()))
 	if err != nil {
 		return nil, err
 	}

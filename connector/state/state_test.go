@@ -1,11 +1,14 @@
 package state
 
 import (
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/billing"
 )
@@ -55,19 +58,20 @@ func TestStore_DeliveredWithoutPlanIsAnError(t *testing.T) {
 	require.ErrorContains(t, s.Delivered(day, []string{"ghost"}), "never planned")
 }
 
-func TestStore_SecondProcessIsToldTheFileIsInUse(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.db")
-	s, err := Open(path, false)
-	require.NoError(t, err)
-	defer s.Close()
-	_, err = Open(path, false)
-	require.ErrorIs(t, err, ErrLocked)
-}
-
 func TestStore_ReadOnlyWithoutAFileIsEmpty(t *testing.T) {
 	s, err := Open(filepath.Join(t.TempDir(), "missing.db"), true)
 	require.NoError(t, err)
 	assert.Nil(t, s)
+
+	// Nor with an empty one (created, never written): neither is created or written.
+	path := filepath.Join(t.TempDir(), "empty.db")
+	require.NoError(t, os.WriteFile(path, nil, 0o600))
+	s, err = Open(path, true)
+	require.NoError(t, err)
+	assert.Nil(t, s)
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Zero(t, fi.Size())
 }
 
 func TestStore_CheckFindsAnInconsistentDay(t *testing.T) {
@@ -78,4 +82,105 @@ func TestStore_CheckFindsAnInconsistentDay(t *testing.T) {
 	// Written complete without the check (as a buggy writer would): Check notices.
 	require.NoError(t, s.SetDayInfo(day, Day{Complete: true, Rows: 1}, nil))
 	require.ErrorContains(t, s.Check(), "not delivered")
+}
+
+func TestStore_LongIdentityIsKeptUnderItsHash(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path, false)
+	require.NoError(t, err)
+	huge := `["2026-11-03","` + strings.Repeat("x", 1<<20) + `"]` // a 1 MB string field in the identity
+	atLimit := strings.Repeat("y", MaxKeyLen)
+	overLimit := strings.Repeat("y", MaxKeyLen+1)
+	rows := map[string]Row{
+		huge:      {Hash: "h1", ID: "id-huge", Revision: 1},
+		atLimit:   {Hash: "h2", ID: "id-at", Revision: 1},
+		overLimit: {Hash: "h3", ID: "id-over", Revision: 2},
+		"short":   {Hash: "h4", ID: "id-short", Revision: 1},
+	}
+	require.NoError(t, s.Plan(day, rows))
+	require.NoError(t, s.Delivered(day, []string{huge, atLimit, overLimit, "short"}))
+	present := map[string]string{huge: "h1", atLimit: "h2", overLimit: "h3", "short": "h4"}
+	require.NoError(t, s.SetDayInfo(day, Day{Complete: true, Rows: 4}, present))
+	require.NoError(t, s.Close())
+
+	for _, readOnly := range []bool{false, true} {
+		s, err = Open(path, readOnly)
+		require.NoError(t, err)
+		got, err := s.Rows(day)
+		require.NoError(t, err)
+		require.Len(t, got, 4)
+		assert.Equal(t, Row{Hash: "h1", ID: "id-huge", Revision: 1, Delivered: true}, got[huge], "the identity comes back whole")
+		assert.Equal(t, Row{Hash: "h3", ID: "id-over", Revision: 2, Delivered: true}, got[overLimit])
+		assert.True(t, got[atLimit].Delivered)
+		require.NoError(t, s.Check())
+		require.NoError(t, s.Close())
+	}
+
+	// In the file, only the short identities are keys; the others are hashes.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	require.NoError(t, err)
+	defer db.Close()
+	require.NoError(t, db.View(func(tx *bolt.Tx) error {
+		return dayBucket(tx, day).Bucket(bucketRows).ForEach(func(k, _ []byte) error {
+			assert.LessOrEqual(t, len(k), MaxKeyLen)
+			return nil
+		})
+	}))
+}
+
+func TestStore_IdentitiesThatLookHashedOrAreEmptyKeepTheirOwnRows(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "state.db"), false)
+	require.NoError(t, err)
+	defer s.Close()
+	long := strings.Repeat("z", 1000)
+	k, hashed := rowKey(long)
+	require.True(t, hashed)
+	rows := map[string]Row{
+		long:      {Hash: "long", ID: "1", Revision: 1},
+		string(k): {Hash: "looks hashed", ID: "2", Revision: 1}, // the very key of long
+		"":        {Hash: "empty", ID: "3", Revision: 1},        // bbolt refuses empty keys
+	}
+	require.NoError(t, s.Plan(day, rows))
+	require.NoError(t, s.Delivered(day, []string{""}))
+	got, err := s.Rows(day)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]Row{
+		long:      {Hash: "long", ID: "1", Revision: 1},
+		string(k): {Hash: "looks hashed", ID: "2", Revision: 1},
+		"":        {Hash: "empty", ID: "3", Revision: 1, Delivered: true},
+	}, got)
+}
+
+func TestStore_MessagesCutLongIdentitiesShort(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "state.db"), false)
+	require.NoError(t, err)
+	defer s.Close()
+	huge := strings.Repeat("q", 1<<20)
+	err = s.Delivered(day, []string{huge})
+	require.ErrorContains(t, err, `row "`+strings.Repeat("q", 64)+`"... (1048576 bytes) was delivered but never planned`)
+	assert.Less(t, len(err.Error()), 200)
+}
+
+func TestStore_ValueThatDoesNotDecodeIsAnError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path, false)
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.Plan(day, map[string]Row{"a": {Hash: "h", ID: "x", Revision: 1}}))
+	require.NoError(t, s.write(func(tx *bolt.Tx) error {
+		b := dayBucket(tx, day)
+		if err := b.Bucket(bucketRows).Put([]byte("a"), []byte("{not json")); err != nil {
+			return err
+		}
+		return b.Put(keyDayMeta, []byte("[]"))
+	}))
+	for _, err := range []error{
+		func() error { _, err := s.Rows(day); return err }(),
+		func() error { _, err := s.DayInfo(day); return err }(),
+		s.Delivered(day, []string{"a"}),
+		s.SetDayInfo(day, Day{Complete: true}, map[string]string{"a": "h"}),
+	} {
+		require.ErrorIs(t, err, ErrCorrupt)
+		assert.True(t, strings.HasPrefix(err.Error(), "state_path "+path+": corrupted: "), err.Error())
+	}
 }

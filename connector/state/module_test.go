@@ -1,0 +1,75 @@
+package state
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxtest"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/config"
+)
+
+func TestNew_OpensOnStartAndClosesOnStop(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	lc := fxtest.NewLifecycle(t)
+	s, err := New(lc, &config.Config{StatePath: path}, Options{})
+	require.NoError(t, err)
+	require.NotNil(t, s)
+	require.ErrorIs(t, s.SetSince(day), errNotOpen)
+
+	lc.RequireStart()
+	require.NoError(t, s.SetSince(day))
+	_, err = openAtOnce(t, path)
+	require.ErrorIs(t, err, ErrLocked)
+
+	lc.RequireStop()
+	other, err := openAtOnce(t, path)
+	require.NoError(t, err)
+	since, ok, err := other.Since()
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Equal(t, day, since)
+	require.NoError(t, other.Close())
+}
+
+func TestModule_ConstructorFailingAfterTheStateLeavesItUnlocked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	app := fx.New(
+		fx.NopLogger,
+		fx.Supply(&config.Config{StatePath: path}, Options{}),
+		Module,
+		fx.Invoke(func(*Store) error { return errors.New("--date is in the future") }),
+	)
+	require.Error(t, app.Err())
+	s, err := openAtOnce(t, path)
+	require.NoError(t, err, "fx runs no OnStop after a failed constructor: nothing may hold the lock")
+	require.NoError(t, s.Close())
+}
+
+func TestModule_StartFailsWithTheOneLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	hold, err := Open(path, false)
+	require.NoError(t, err)
+	defer hold.Close()
+	app := fxtest.New(t, fx.Supply(&config.Config{StatePath: path}, Options{}), Module, fx.Invoke(func(*Store) {}))
+	err = app.Start(t.Context())
+	var se *Error
+	require.ErrorAs(t, err, &se)
+	assert.ErrorIs(t, err, ErrLocked)
+}
+
+func TestNew_ReadOnlyWithoutAFileIsNil(t *testing.T) {
+	lc := fxtest.NewLifecycle(t)
+	s, err := New(lc, &config.Config{StatePath: filepath.Join(t.TempDir(), "missing.db")}, Options{ReadOnly: true})
+	require.NoError(t, err)
+	assert.Nil(t, s)
+	lc.RequireStart().RequireStop()
+}
+
+func TestModule_GraphIsComplete(t *testing.T) {
+	require.NoError(t, fx.ValidateApp(fx.Supply(&config.Config{}, Options{}), Module, fx.Invoke(func(*Store) {})))
+}

@@ -1,0 +1,134 @@
+package state
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+)
+
+// snapshotAttempts bounds the copies a read-only Open makes of a file being written.
+const snapshotAttempts = 5
+
+// copied runs after each copy; tests commit there to land writes during a copy.
+var copied = func() {}
+
+// openSnapshot opens a read-only Store on a copy of the file (see Open); without a file
+// (or with an empty one) it leaves the Store unopened: empty. A running daemon
+// may commit while the copy is made: bbolt never overwrites, in the commit after the one
+// a meta names, the pages that meta reaches, so the copy is consistent when at most one
+// commit landed after the meta it holds. Otherwise it copies again.
+func (s *Store) openSnapshot() error {
+	path := s.path
+	// A named pipe would block the open, /dev/zero would be copied forever.
+	if err := notRegularAt(path); err != nil {
+		return err
+	}
+	src, info, err := openRegular(path, os.O_RDONLY)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if info.Size() == 0 {
+		return nil // created and not yet written: as empty as a missing file
+	}
+
+	tmp, err := os.CreateTemp("", "alicloud-billing-state-*.db")
+	if err != nil {
+		return errTemp(path, err)
+	}
+	name := tmp.Name()
+	keep := false
+	defer func() {
+		if !keep {
+			tmp.Close()
+			os.Remove(name)
+		}
+	}()
+	for attempt := 1; ; attempt++ {
+		before := lastTxid(src, info.Size())
+		n, err := copyFile(tmp, src)
+		if err != nil {
+			return err.withPath(path)
+		}
+		lay, verr := inspect(tmp, n, path)
+		copied()
+		after := lastTxid(src, n)
+		if verr == nil && after <= lay.txid+1 {
+			break
+		}
+		if verr != nil && after == before {
+			return verr // damaged, not moving
+		}
+		if attempt == snapshotAttempts {
+			return &Error{Path: path, Problem: fmt.Sprintf("changed more than once while it was being read, %d times", attempt), Hint: "run again"}
+		}
+	}
+
+	db, err := openBolt(path, tmp, true)
+	if err != nil {
+		return err
+	}
+	keep = true
+	os.Remove(name) // the map and the descriptor keep the copy; nothing is left behind
+	s.db, s.file, s.info, s.temp = db, tmp, info, name
+	if err := s.init(); err != nil {
+		s.db.Close()
+		s.db = nil
+		return err
+	}
+	return nil
+}
+
+// copyErr is a failed copy: reading the state file, or writing the copy.
+type copyErr struct {
+	read bool
+	err  error
+}
+
+func (c *copyErr) withPath(path string) error {
+	if c.read {
+		return errOS(path, "read it", c.err)
+	}
+	return errTemp(path, c.err)
+}
+
+// copyFile copies src, to its current end, over dst.
+func copyFile(dst, src *os.File) (int64, *copyErr) {
+	if err := dst.Truncate(0); err != nil {
+		return 0, &copyErr{err: err}
+	}
+	if _, err := dst.Seek(0, io.SeekStart); err != nil {
+		return 0, &copyErr{err: err}
+	}
+	buf := make([]byte, 1<<20)
+	var n int64
+	for {
+		r, rerr := src.ReadAt(buf, n)
+		if r > 0 {
+			if _, err := dst.Write(buf[:r]); err != nil {
+				return n, &copyErr{err: err}
+			}
+			n += int64(r)
+		}
+		if errors.Is(rerr, io.EOF) {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, &copyErr{read: true, err: rerr}
+		}
+	}
+}
+
+func errTemp(path string, err error) *Error {
+	return &Error{
+		Path:    path,
+		Problem: "cannot copy it for a read-only run: " + errnoText(err),
+		Hint:    "set TMPDIR to a writable directory with room for a copy of it",
+		Err:     err,
+	}
+}
