@@ -1,13 +1,22 @@
 // Package billing reads the daily account bill from the BSS OpenAPI (QueryAccountBill)
 // with the Alibaba Cloud Go SDK: every page, paced under the API's rate limit, with
 // retries on throttling and service faults, and errors that say what to fix.
+//
+// It trusts the endpoint no further than it must: answers are capped at MaxResponseBytes,
+// redirects are refused, error answers the SDK would panic on are replaced (and a panic of
+// the SDK is an error, not the end of the process), a success answer must hold Data and
+// its TotalCount, pages are checked against each other (ErrInconsistent), and the API's
+// text is cleaned of credentials and control characters before it reaches an error or a
+// log. The SDK's own debug printing (DEBUG=sdk) is switched off for the process.
 package billing
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
@@ -23,10 +32,28 @@ import (
 
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
+	"github.com/cloudbill/alicloud-billing-source/connector/retry"
 )
 
 // PageSize is the largest page QueryAccountBill serves.
 const PageSize = 300
+
+// MaxTotalCount is the most rows a day's product-grouped bill is believed to have: one row
+// per member account, product and subscription type, so a million rows would be e.g.
+// 20,000 member accounts using 25 products each in both payment modes. A larger TotalCount
+// is taken for a broken answer and fails the day, rather than be read for hours into memory.
+const MaxTotalCount = 1_000_000
+
+// preallocRows bounds the rows allocated ahead from TotalCount (which the API, not this
+// code, controls); beyond it the slice grows as rows actually arrive.
+const preallocRows = 10 * PageSize
+
+// ErrInconsistent marks a day whose answers contradict each other or the API's rules: a
+// TotalCount below zero or above MaxTotalCount, a page with more rows than asked for, a
+// page that is not the one asked for or repeats an earlier one, an empty page before
+// TotalCount is reached, more rows than TotalCount (which stayed the same). The day fails, naming what was wrong, rather than deliver a
+// partial or inflated bill; errors.Is(err, ErrInconsistent) finds it.
+var ErrInconsistent = errors.New("inconsistent answer")
 
 // Row is one line of the daily bill, grouped by product, as the API returns it.
 type Row struct {
@@ -70,7 +97,7 @@ func rowOf(it bssopenapi.Item) Row {
 // Policy sets retries, pacing and timeouts. The zero value is replaced by DefaultPolicy.
 type Policy struct {
 	Attempts       int           // calls per page before giving up (throttling, 5xx, timeouts)
-	BaseBackoff    time.Duration // first wait; doubles each attempt, with full jitter
+	BaseBackoff    time.Duration // first wait; doubles each attempt, with jitter (retry.Backoff)
 	MaxBackoff     time.Duration
 	RequestsPerSec float64 // pacing, below the API's 10/s per account
 	ReadTimeout    time.Duration
@@ -92,6 +119,7 @@ type Client struct {
 	log     *slog.Logger
 	policy  Policy
 	limiter *rate.Limiter
+	redact  *redactor
 }
 
 // Params are the inputs of New.
@@ -101,27 +129,37 @@ type Params struct {
 	Clock     clock.Clock
 	Logger    *slog.Logger
 	Policy    *Policy           `optional:"true"`
-	Transport http.RoundTripper `name:"billing" optional:"true"` // tests: httpmock
+	Transport http.RoundTripper `name:"billing" optional:"true"` // tests: httpmock, a TLS test server's roots
 }
 
 // New builds a client for the configured endpoint and credentials.
-func New(p Params) (*Client, error) {
+//
+// Every request goes through a guard under the SDK (whatever the transport): bodies are
+// limited to MaxResponseBytes and a 3xx answer is an error, never followed. As the guard
+// is not an *http.Transport, the SDK leaves the transport alone (it would otherwise
+// replace its dialer and TLS settings); the read timeout still applies, through the
+// SDK's http.Client.
+func New(p Params) (*Client, error) { return newClient(p, false) }
+
+// newClient is New; rawErrorBodies turns the guard's check of error answers off (tests).
+func newClient(p Params, rawErrorBodies bool) (*Client, error) {
 	pol := DefaultPolicy
 	if p.Policy != nil {
 		pol = *p.Policy
 	}
-	cfg := sdk.NewConfig().WithScheme(strings.ToUpper(p.Config.Endpoint.Scheme)).WithAutoRetry(false)
-	if p.Transport != nil {
-		cfg.Transport = p.Transport
-	} else {
-		cfg.HttpTransport = &http.Transport{
-			Proxy:               http.ProxyFromEnvironment,
-			DialContext:         (&net.Dialer{Timeout: pol.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext,
-			TLSHandshakeTimeout: pol.ConnectTimeout,
-			MaxIdleConnsPerHost: 4,
-			IdleConnTimeout:     90 * time.Second,
+	next := p.Transport
+	if next == nil {
+		next = &http.Transport{
+			Proxy:                  http.ProxyFromEnvironment,
+			DialContext:            (&net.Dialer{Timeout: pol.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout:    pol.ConnectTimeout,
+			MaxIdleConnsPerHost:    4,
+			IdleConnTimeout:        90 * time.Second,
+			MaxResponseHeaderBytes: 1 << 20,
 		}
 	}
+	cfg := sdk.NewConfig().WithScheme(strings.ToUpper(p.Config.Endpoint.Scheme)).WithAutoRetry(false)
+	cfg.Transport = guard{next: next, limit: MaxResponseBytes, rawErrorBodies: rawErrorBodies}
 	var cred auth.Credential
 	if p.Config.SecurityToken != "" {
 		cred = credentials.NewStsTokenCredential(p.Config.AccessKeyID, p.Config.AccessKeySecret.Reveal(), p.Config.SecurityToken.Reveal())
@@ -135,6 +173,7 @@ func New(p Params) (*Client, error) {
 	return &Client{
 		sdk: c, ep: p.Config.Endpoint, clock: p.Clock, log: p.Logger, policy: pol,
 		limiter: rate.NewLimiter(rate.Limit(pol.RequestsPerSec), 1),
+		redact:  newRedactor(p.Config.AccessKeyID, p.Config.AccessKeySecret.Reveal(), p.Config.SecurityToken.Reveal()),
 	}, nil
 }
 
@@ -166,8 +205,19 @@ func (c *Client) FetchDay(ctx context.Context, day Day) ([]Row, error) {
 
 // fetchPages reads pages 1..n. changed is true when TotalCount moved between pages, in which
 // case rows may have shifted across page boundaries and the caller reads the day again.
+//
+// Each page is checked against the request and the pages before it (see ErrInconsistent).
+// A repeated page is found by the SHA-256 of its items' JSON: a page whose items are, in
+// order and in every field, those of an earlier page of the same read is an API serving
+// the same page again (as one that ignores PageNum does), never new rows. A product-grouped
+// bill has one row per owner, product and subscription type, so two distinct full pages
+// cannot be equal.
 func (c *Client) fetchPages(ctx context.Context, day Day) (rows []Row, changed bool, err error) {
+	inconsistent := func(page int, format string, args ...any) error {
+		return fmt.Errorf("query bill %s page %d: %w: %s", day, page, ErrInconsistent, fmt.Sprintf(format, args...))
+	}
 	total := -1
+	seen := map[[sha256.Size]byte]int{} // page hash -> page number
 	for page := 1; ; page++ {
 		if err := ctx.Err(); err != nil {
 			return nil, false, err
@@ -176,26 +226,114 @@ func (c *Client) fetchPages(ctx context.Context, day Day) (rows []Row, changed b
 		if err != nil {
 			return nil, false, fmt.Errorf("query bill %s page %d: %w", day, page, err)
 		}
+		items := data.Items.Item
+		switch {
+		case data.TotalCount < 0:
+			return nil, false, inconsistent(page, "TotalCount is %d, below zero", data.TotalCount)
+		case data.TotalCount > MaxTotalCount:
+			return nil, false, inconsistent(page, "TotalCount is %d, above the %d rows a day's bill can have", data.TotalCount, MaxTotalCount)
+		case data.PageNum != 0 && data.PageNum != page:
+			return nil, false, inconsistent(page, "asked for page %d, the answer is page %d", page, data.PageNum)
+		case len(items) > PageSize:
+			return nil, false, inconsistent(page, "%d rows on a page of at most %d", len(items), PageSize)
+		}
 		if total == -1 {
 			total = data.TotalCount
-			rows = make([]Row, 0, total)
+			rows = make([]Row, 0, min(total, preallocRows))
 		} else if data.TotalCount != total {
 			return nil, true, nil
 		}
-		for _, it := range data.Items.Item {
+		if len(items) > 0 {
+			h, err := pageHash(items)
+			if err != nil {
+				return nil, false, fmt.Errorf("query bill %s page %d: %w", day, page, err)
+			}
+			if prev, ok := seen[h]; ok {
+				return nil, false, inconsistent(page, "page %d repeats page %d (the same %d rows); the API may ignore PageNum", page, prev, len(items))
+			}
+			seen[h] = page
+		}
+		for _, it := range items {
 			rows = append(rows, rowOf(it))
 		}
-		c.log.Debug("page read", "day", day.String(), "page", page, "rows", len(data.Items.Item), "total", total)
+		c.log.Debug("page read", "day", day.String(), "page", page, "rows", len(items), "total", total)
 		switch {
 		case len(rows) == total:
 			return rows, false, nil
+		case len(rows) > total && page == 1:
+			return nil, false, inconsistent(page, "page has %d items but TotalCount is %d", len(items), total)
 		case len(rows) > total:
-			return nil, true, nil
-		case len(data.Items.Item) == 0:
+			// TotalCount is the same on every page so far (a change is a re-read, above):
+			// the pages hold more rows than the answers say the day has.
+			return nil, false, inconsistent(page, "%d rows read by this page (%d on it) but TotalCount is %d", len(rows), len(items), total)
+		case len(items) == 0:
 			// TotalCount promises more, but the page is empty: never report a partial day.
-			return nil, false, fmt.Errorf("query bill %s page %d: empty page with %d of %d rows read; the API's data is inconsistent, try later", day, page, len(rows), total)
+			return nil, false, inconsistent(page, "empty page with %d of %d rows read; try later", len(rows), total)
 		}
 	}
+}
+
+// checkPage returns what is wrong with a successful answer the SDK parsed, or "". The SDK
+// decodes into structs, where a missing member is a zero: {"Success":true}, or Data null,
+// would read as a day with TotalCount 0 and no rows, and be recorded complete. So the
+// body the SDK parsed (the same bytes: not read, nor copied, again) is looked at once
+// more, by member names as the SDK matches them (exactly, case included): Data must be an
+// object with TotalCount an integer, and this reading and the SDK's must agree on
+// TotalCount and on the number of items (they would not if the SDK read a repeated
+// member otherwise).
+func (c *Client) checkPage(resp *bssopenapi.QueryAccountBillResponse) string {
+	shape := func(what string, err error) string {
+		return c.redact.clean("the answer's "+what+" is not in the API's shape: "+err.Error(), maxMessage)
+	}
+	var top, data, items map[string]rawRef
+	if err := json.Unmarshal(resp.GetHttpContentBytes(), &top); err != nil {
+		return shape("body", err)
+	}
+	if d := top["Data"]; d == nil || string(d) == "null" {
+		return "the answer says Success but has no Data"
+	}
+	if err := json.Unmarshal(top["Data"], &data); err != nil {
+		return shape("Data", err)
+	}
+	var total int64
+	if tc := data["TotalCount"]; tc == nil || string(tc) == "null" {
+		return "the answer says Success but its Data has no TotalCount"
+	} else if err := json.Unmarshal(tc, &total); err != nil {
+		return shape("TotalCount", err)
+	}
+	var list []struct{} // counts the items, keeps nothing
+	if it := data["Items"]; it != nil {
+		if err := json.Unmarshal(it, &items); err != nil {
+			return shape("Items", err)
+		}
+		if err := json.Unmarshal(items["Item"], &list); items["Item"] != nil && err != nil {
+			return shape("Items.Item", err)
+		}
+	}
+	if total != int64(resp.Data.TotalCount) || len(list) != len(resp.Data.Items.Item) {
+		return fmt.Sprintf("the answer reads as TotalCount %d with %d items, and as TotalCount %d with %d items (repeated members?)",
+			total, len(list), resp.Data.TotalCount, len(resp.Data.Items.Item))
+	}
+	return ""
+}
+
+// rawRef is a JSON value as a slice of the document it is in (json.RawMessage copies).
+type rawRef []byte
+
+func (r *rawRef) UnmarshalJSON(b []byte) error {
+	*r = b
+	return nil
+}
+
+// pageHash identifies a page by its items, in order and in every field.
+func pageHash(items []bssopenapi.Item) ([sha256.Size]byte, error) {
+	h := sha256.New()
+	if err := json.NewEncoder(h).Encode(items); err != nil {
+		return [sha256.Size]byte{}, fmt.Errorf("hash page: %w", err)
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum, nil
 }
 
 // queryPage calls QueryAccountBill for one page, pacing and retrying as the policy says.
@@ -210,14 +348,21 @@ func (c *Client) queryPage(ctx context.Context, day Day, page int) (*bssopenapi.
 		case err != nil && ctx.Err() != nil:
 			return nil, ctx.Err()
 		case err != nil:
-			apiErr = classify(err)
+			apiErr = c.redact.classify(err)
 		case !resp.Success:
-			kind, hint := classifyCode(resp.Code, resp.GetHttpStatus())
-			if resp.Code == "" {
+			code := c.redact.clean(resp.Code, maxCode)
+			kind, hint := classifyCode(code, resp.GetHttpStatus())
+			if code == "" {
 				kind = Retryable
 			}
-			apiErr = &APIError{Kind: kind, Code: orDefault(resp.Code, "Success=false"), Message: resp.Message, RequestID: resp.RequestId, HTTPStatus: resp.GetHttpStatus(), Hint: hint}
+			apiErr = &APIError{Kind: kind, Code: orDefault(code, "Success=false"), Message: c.redact.clean(withoutStringToSign(resp.Message), maxMessage),
+				RequestID: c.redact.clean(resp.RequestId, maxID), HTTPStatus: resp.GetHttpStatus(), Hint: hint}
 		default:
+			if msg := c.checkPage(resp); msg != "" {
+				apiErr = &APIError{Kind: Retryable, Code: unexpectedResponse, Message: msg,
+					RequestID: c.redact.clean(resp.RequestId, maxID), HTTPStatus: resp.GetHttpStatus()}
+				break
+			}
 			return &resp.Data, nil
 		}
 		if !apiErr.Retryable() || attempt >= c.policy.Attempts {
@@ -226,13 +371,11 @@ func (c *Client) queryPage(ctx context.Context, day Day, page int) (*bssopenapi.
 			}
 			return nil, apiErr
 		}
-		wait := c.backoff(attempt)
+		wait := retry.Backoff{Base: c.policy.BaseBackoff, Max: c.policy.MaxBackoff}.Delay(attempt)
 		c.log.Warn("bill query failed, retrying", "day", day.String(), "page", page, "code", apiErr.Code,
 			"request_id", apiErr.RequestID, "attempt", attempt, "wait", wait.String())
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-c.clock.After(wait):
+		if err := retry.Sleep(ctx, c.clock, wait); err != nil {
+			return nil, err
 		}
 	}
 }
@@ -244,17 +387,9 @@ func orDefault(s, d string) string {
 	return s
 }
 
-// backoff is exponential with full jitter: a random wait in [base*2^(n-1)/2, base*2^(n-1)], capped.
-func (c *Client) backoff(attempt int) time.Duration {
-	d := c.policy.BaseBackoff << (attempt - 1)
-	if d > c.policy.MaxBackoff || d <= 0 {
-		d = c.policy.MaxBackoff
-	}
-	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
-}
-
 // call runs one SDK request. The SDK takes no context: the call runs on its own goroutine
-// and is abandoned (it ends by its own timeouts) when ctx is cancelled.
+// and is abandoned (it ends by its own timeouts) when ctx is cancelled. A panic on that
+// goroutine is an sdkPanic error (classified as a retryable UnexpectedResponse).
 func (c *Client) call(ctx context.Context, day Day, page int) (*bssopenapi.QueryAccountBillResponse, error) {
 	req := bssopenapi.CreateQueryAccountBillRequest()
 	req.Scheme = c.ep.Scheme
@@ -280,6 +415,13 @@ func (c *Client) call(ctx context.Context, day Day, page int) (*bssopenapi.Query
 	}
 	done := make(chan result, 1)
 	go func() {
+		defer func() {
+			// The SDK panics on some answers (NewServerError's unchecked type assertions,
+			// which the guard screens for); no answer may end the process.
+			if p := recover(); p != nil {
+				done <- result{nil, &sdkPanic{value: p}}
+			}
+		}()
 		resp, err := c.sdk.QueryAccountBill(req)
 		done <- result{resp, err}
 	}()

@@ -29,14 +29,40 @@ var fastPolicy = billing.Policy{Attempts: 4, BaseBackoff: time.Millisecond, MaxB
 
 func newClient(t *testing.T, endpoint, id, secret string, pol billing.Policy, rt http.RoundTripper) *billing.Client {
 	t.Helper()
-	u, err := url.Parse(endpoint)
-	require.NoError(t, err)
-	cfg := &config.Config{AccessKeyID: id, AccessKeySecret: config.Secret(secret),
-		Endpoint: config.Endpoint{Scheme: u.Scheme, Host: u.Host}}
-	c, err := billing.New(billing.Params{Config: cfg, Clock: clockwork.NewRealClock(),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Policy: &pol, Transport: rt})
+	return newClientWith(t, clientOpts{endpoint: endpoint, id: id, secret: secret, pol: pol, rt: rt})
+}
+
+// clientOpts are the inputs of a test client; zero values are "none" (logs discarded,
+// the real clock, no STS token, the production transport).
+type clientOpts struct {
+	endpoint, id, secret, token string
+	pol                         billing.Policy
+	rt                          http.RoundTripper
+	log                         io.Writer
+	clock                       clockwork.Clock
+}
+
+func newClientWith(t testing.TB, o clientOpts) *billing.Client {
+	c, err := buildClient(o)
 	require.NoError(t, err)
 	return c
+}
+
+func buildClient(o clientOpts) (*billing.Client, error) {
+	u, err := url.Parse(o.endpoint)
+	if err != nil {
+		return nil, err
+	}
+	if o.log == nil {
+		o.log = io.Discard
+	}
+	if o.clock == nil {
+		o.clock = clockwork.NewRealClock()
+	}
+	cfg := &config.Config{AccessKeyID: o.id, AccessKeySecret: config.Secret(o.secret), SecurityToken: config.Secret(o.token),
+		Endpoint: config.Endpoint{Scheme: u.Scheme, Host: u.Host}}
+	return billing.New(billing.Params{Config: cfg, Clock: o.clock,
+		Logger: slog.New(slog.NewJSONHandler(o.log, &slog.HandlerOptions{Level: slog.LevelDebug})), Policy: &o.pol, Transport: o.rt})
 }
 
 func startFake(t *testing.T, opts bssfake.Options) *bssfake.Server {

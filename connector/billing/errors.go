@@ -1,10 +1,13 @@
 package billing
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"runtime"
 	"strings"
 
 	sdkerrors "github.com/aliyun/alibaba-cloud-sdk-go/sdk/errors"
@@ -14,12 +17,18 @@ import (
 type Kind int
 
 const (
-	// Retryable errors (throttling, 5xx, timeouts, garbled replies) are tried again with backoff.
+	// Retryable errors (throttling, 5xx, timeouts, garbled or too large replies) are tried
+	// again with backoff.
 	Retryable Kind = iota
 	// Credentials errors (unknown key, bad signature, no permission) end the run: fix the config.
 	Credentials
 	// Request errors (bad parameters, a day outside the 18 months the API keeps) end the run.
 	Request
+	// Setup errors are an endpoint that retrying cannot fix: a TLS certificate that is not
+	// trusted, not valid for the host or expired, a port that does not speak TLS, or an
+	// endpoint that redirects. They end the run: fix the configuration (or the machine's
+	// trust store or clock).
+	Setup
 )
 
 func (k Kind) String() string {
@@ -28,6 +37,8 @@ func (k Kind) String() string {
 		return "retryable"
 	case Credentials:
 		return "credentials"
+	case Setup:
+		return "setup"
 	default:
 		return "request"
 	}
@@ -64,6 +75,11 @@ func (e *APIError) Error() string {
 // Retryable reports whether trying again may help.
 func (e *APIError) Retryable() bool { return e.Kind == Retryable }
 
+// NeedsConfigFix reports whether the error is the configuration's (credentials, the
+// endpoint, TLS): every further day would fail the same way until someone fixes it. The
+// CLI exits with its configuration status (2) for these.
+func (e *APIError) NeedsConfigFix() bool { return e.Kind == Credentials || e.Kind == Setup }
+
 // rule is one row of the classification table: the first match wins.
 type rule struct {
 	prefix string // error code prefix
@@ -72,6 +88,7 @@ type rule struct {
 }
 
 var rules = []rule{
+	{unexpectedResponse, Retryable, ""}, // the guard's stand-in for an unreadable error answer
 	{"Throttling", Retryable, ""},
 	{"ServiceUnavailable", Retryable, ""},
 	{"InternalError", Retryable, ""},
@@ -101,29 +118,41 @@ func classifyCode(code string, status int) (Kind, string) {
 	return Request, ""
 }
 
-// classify turns an SDK error into an APIError.
-func classify(err error) *APIError {
+// classify turns an SDK error into an APIError. Every text that came from the API, the
+// SDK or the network passes through r.clean: no credential, control character or
+// unbounded string reaches the error.
+func (r *redactor) classify(err error) *APIError {
+	var sp *sdkPanic
+	if errors.As(err, &sp) {
+		return &APIError{Kind: Retryable, Code: unexpectedResponse, Message: r.clean(sp.Error(), maxMessage)}
+	}
+	var re *redirectError
+	if errors.As(err, &re) {
+		return &APIError{Kind: Setup, Code: "Redirect", HTTPStatus: re.status, Message: r.clean(re.Error(), maxMessage),
+			Hint: "set endpoint to the right host"}
+	}
+	var te *tooLargeError
+	if errors.As(err, &te) {
+		return &APIError{Kind: Retryable, Code: "ResponseTooLarge", Message: te.Error()}
+	}
 	var se *sdkerrors.ServerError
 	if errors.As(err, &se) {
-		kind, hint := classifyCode(se.ErrorCode(), se.HttpStatus())
-		msg := se.Message()
-		code := se.ErrorCode()
+		code := r.clean(se.ErrorCode(), maxCode)
+		kind, hint := classifyCode(code, se.HttpStatus())
 		if code == "" { // not the API's JSON: a proxy page, a garbled body
-			code = "UnexpectedResponse"
+			code = unexpectedResponse
 			kind = Retryable
-			msg = truncate(msg, 200)
 		}
-		return &APIError{Kind: kind, Code: code, Message: msg, RequestID: se.RequestId(), HTTPStatus: se.HttpStatus(), Hint: hint}
+		return &APIError{Kind: kind, Code: code, Message: r.clean(withoutStringToSign(se.Message()), maxMessage),
+			RequestID: r.clean(se.RequestId(), maxID), HTTPStatus: se.HttpStatus(), Hint: hint}
+	}
+	if code, hint, ok := tlsProblem(err); ok {
+		return &APIError{Kind: Setup, Code: code, Message: r.clean(tlsCause(err).Error(), maxMessage), Hint: hint}
 	}
 	var ce *sdkerrors.ClientError
 	if errors.As(err, &ce) {
 		// Timeouts, refused connections and unreadable JSON: the service may answer next time.
-		kind := Retryable
-		hint := ""
-		if isTLS(ce.OriginError()) {
-			kind, hint = Request, "the endpoint's TLS certificate is not trusted"
-		}
-		return &APIError{Kind: kind, Code: ce.ErrorCode(), Message: truncate(ce.Message(), 200), Hint: hint}
+		return &APIError{Kind: Retryable, Code: r.clean(ce.ErrorCode(), maxCode), Message: r.clean(ce.Message(), maxMessage)}
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
@@ -132,23 +161,88 @@ func classify(err error) *APIError {
 		if u, perr := url.Parse(ue.URL); perr == nil {
 			host = u.Host
 		}
-		return &APIError{Kind: Retryable, Code: "NetworkError", Message: fmt.Sprintf("%s %s: %v", ue.Op, host, ue.Err)}
+		return &APIError{Kind: Retryable, Code: "NetworkError", Message: r.clean(fmt.Sprintf("%s %s: %v", ue.Op, host, ue.Err), maxMessage)}
 	}
 	var ne net.Error
 	if errors.As(err, &ne) {
-		return &APIError{Kind: Retryable, Code: "NetworkError", Message: ne.Error()}
+		return &APIError{Kind: Retryable, Code: "NetworkError", Message: r.clean(ne.Error(), maxMessage)}
 	}
-	return &APIError{Kind: Retryable, Code: "Error", Message: truncate(err.Error(), 200)}
+	return &APIError{Kind: Retryable, Code: "Error", Message: r.clean(err.Error(), maxMessage)}
 }
 
-func isTLS(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "x509:")
+// sdkPanic is a panic of the SDK while it handled an answer.
+type sdkPanic struct{ value any }
+
+// Error names the panic without its value unless it is the runtime's own (a type
+// assertion, an index out of range: types and numbers, never the answer's text).
+func (e *sdkPanic) Error() string {
+	if re, ok := e.value.(runtime.Error); ok {
+		return "the SDK could not read the endpoint's answer: " + truncate(oneLine(re.Error()), maxPanic)
+	}
+	return "the SDK could not read the endpoint's answer (it panicked; the panic's value is not shown)"
 }
 
-func truncate(s string, n int) string {
-	s = strings.TrimSpace(s)
-	if len(s) <= n {
-		return s
+// maxPanic bounds the runtime's text in an sdkPanic.
+const maxPanic = 120
+
+// stringToSignQuote introduces, in the API's SignatureDoesNotMatch and IncompleteSignature
+// messages, the string the server signed: every request parameter, the AccessKey ID and
+// the STS token among them. It helps only to debug a signer, so it is dropped whole (and
+// would be redacted if it were not).
+const stringToSignQuote = "server string to sign is:"
+
+func withoutStringToSign(msg string) string {
+	if i := strings.Index(msg, stringToSignQuote); i >= 0 {
+		return msg[:i] + "(the string the server signed is not shown)"
 	}
-	return s[:n] + "..."
+	return msg
+}
+
+// tlsProblem recognises the TLS failures that no retry can fix, with what to do about them.
+// The SDK's ClientError does not unwrap, so its origin error is searched too.
+func tlsProblem(err error) (code, hint string, ok bool) {
+	err = tlsCause(err)
+	var (
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+		record   tls.RecordHeaderError
+		verify   *tls.CertificateVerificationError
+	)
+	switch {
+	case errors.As(err, &unknown):
+		return "TLSUnknownAuthority", "the endpoint's certificate is not signed by a trusted authority: " +
+			"check endpoint, and if a TLS-inspecting proxy is in the way, add its CA to the system's trust store", true
+	case errors.As(err, &hostname):
+		return "TLSHostMismatch", "the endpoint's certificate is not valid for its host name: check endpoint " +
+			"(business.aliyuncs.com or business.ap-southeast-1.aliyuncs.com)", true
+	case errors.As(err, &invalid) && (invalid.Reason == x509.Expired):
+		return "TLSCertificateExpired", "the endpoint's certificate is expired or not yet valid: " +
+			"check this machine's clock (NTP) and endpoint", true
+	case errors.As(err, &invalid):
+		return "TLSCertificateInvalid", "the endpoint's certificate cannot be used: check endpoint", true
+	case errors.As(err, &record), strings.Contains(err.Error(), httpToHTTPS):
+		return "TLSNotSpoken", "the endpoint does not speak TLS on this port: check endpoint's scheme and port", true
+	case errors.As(err, &verify):
+		return "TLSVerification", "the endpoint's certificate failed verification: check endpoint", true
+	}
+	return "", "", false
+}
+
+// httpToHTTPS is how net/http reports a plain HTTP answer to a TLS handshake: it replaces
+// the tls.RecordHeaderError with an untyped error, so only its text tells.
+const httpToHTTPS = "server gave HTTP response to HTTPS client"
+
+// tlsCause is the error to inspect for TLS failures: the SDK's ClientError's origin when
+// there is one.
+func tlsCause(err error) error {
+	var ce *sdkerrors.ClientError
+	if errors.As(err, &ce) && ce.OriginError() != nil {
+		return ce.OriginError()
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err // never the URL: its query is signed
+	}
+	return err
 }

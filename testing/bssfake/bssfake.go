@@ -21,6 +21,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 )
 
 // API facts the fake enforces.
@@ -69,9 +71,41 @@ const (
 	SuccessFalse                  // 200 with Success=false, Code InternalError
 	WrongTotal                    // 200 with TotalCount off by Delta
 	EmptyPage                     // 200 with no items but the true TotalCount
+
+	// RepeatPage answers 200 with the items of page Of (default 1) and the PageNum that
+	// was asked for: an API that ignores PageNum but echoes it.
+	RepeatPage
+	// IgnorePageNum answers 200 with page Of (default 1), its items and its PageNum,
+	// whatever page was asked for.
+	IgnorePageNum
+	// SetTotal answers 200 with TotalCount set to Total (zero, negative or huge).
+	SetTotal
+	// OversizePage answers 200 with Delta (default 1) more items than PageSize asked for.
+	OversizePage
+	// HugeBody answers 200 with the page's JSON followed by white space up to Size bytes
+	// in all, streamed from a small buffer: without a Content-Length, or with one when
+	// DeclareLength. The document stays valid JSON, so only a size limit stops a reader.
+	HugeBody
+	// Redirect answers Status (default 302) with Location set to Location (default
+	// "http://redirect.invalid") followed by the request's path and signed query, as a
+	// moved host would.
+	Redirect
+	// SignatureMismatch answers 400 SignatureDoesNotMatch, quoting the string the server
+	// signed as the real API does (its values, AccessKeyId and any SecurityToken
+	// included, percent-encoded twice), even when the signature was right.
+	SignatureMismatch
+	// ErrorReply answers Status (default 400) with the API's error JSON carrying Code
+	// and Message verbatim (control characters and escape sequences included).
+	ErrorReply
+	// RawReply answers Status (default 400) with Body byte for byte, as
+	// application/json: error answers whose members have other types than the API's
+	// (a number for Code, a string for AccessDeniedDetail), or success answers that lack
+	// what the API always sends (Data, TotalCount).
+	RawReply
 )
 
 // Fault is injected into the next Times matching requests (Page 0 matches any page).
+// Fields beyond Kind, Times and Page apply to the kinds that name them.
 type Fault struct {
 	Kind   FaultKind
 	Times  int
@@ -79,6 +113,15 @@ type Fault struct {
 	Status int
 	Delay  time.Duration
 	Delta  int
+
+	Of            int    // RepeatPage, IgnorePageNum: the page served (default 1)
+	Total         int    // SetTotal: the TotalCount answered
+	Size          int64  // HugeBody: the body's length in bytes
+	DeclareLength bool   // HugeBody: send a Content-Length
+	Location      string // Redirect: scheme and host the redirect names
+	Code          string // ErrorReply
+	Message       string // ErrorReply
+	Body          string // RawReply: the body, verbatim
 }
 
 // Request is what the fake recorded of one request.
@@ -93,7 +136,7 @@ type Request struct {
 type Options struct {
 	// Keys maps AccessKey IDs to secrets; default {"testid": "testsecret"}.
 	Keys map[string]string
-	// Now is the server's clock for the timestamp window; default time.Now.
+	// Now is the server's clock for the timestamp window; default the real clock.
 	Now func() time.Time
 	// RateLimit, when > 0, answers Throttling.User to requests beyond this many per second.
 	RateLimit int
@@ -122,7 +165,7 @@ func New(opts Options) *Server {
 		opts.Keys = map[string]string{"testid": "testsecret"}
 	}
 	if opts.Now == nil {
-		opts.Now = time.Now
+		opts.Now = clock.New().Now
 	}
 	if opts.AccountID == "" {
 		opts.AccountID, opts.AccountName = "1234567890123456", "billing-fake@example.com"
@@ -301,18 +344,67 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.record(rec)
 			writeJSON(w, 200, response{Code: "InternalError", Message: "The request processing has failed due to some unknown error.", RequestID: requestID(), Success: false})
 			return
+		case Redirect:
+			st := f.Status
+			if st == 0 {
+				st = http.StatusFound
+			}
+			loc := f.Location
+			if loc == "" {
+				loc = "http://redirect.invalid"
+			}
+			rec.Status, rec.Code = st, "Redirect"
+			s.record(rec)
+			w.Header().Set("Location", strings.TrimSuffix(loc, "/")+r.URL.RequestURI())
+			w.WriteHeader(st)
+			return
+		case SignatureMismatch:
+			fail(400, "SignatureDoesNotMatch", signatureMismatch(r.Method, params))
+			return
+		case ErrorReply:
+			st := f.Status
+			if st == 0 {
+				st = 400
+			}
+			fail(st, f.Code, f.Message)
+			return
+		case RawReply:
+			st := f.Status
+			if st == 0 {
+				st = 400
+			}
+			rec.Status, rec.Code = st, "RawReply"
+			s.record(rec)
+			w.Header().Set("Content-Type", "application/json;charset=utf-8")
+			w.WriteHeader(st)
+			_, _ = w.Write([]byte(f.Body))
+			return
 		}
 	}
 
 	day := params.Get("BillingDate")
+	served := page // the page whose items are served
+	if hasFault && (f.Kind == RepeatPage || f.Kind == IgnorePageNum) {
+		served = max(f.Of, 1)
+	}
+	extra := 0
+	if hasFault && f.Kind == OversizePage {
+		extra = max(f.Delta, 1)
+	}
 	s.mu.Lock()
 	all := s.days[day]
 	total := len(all)
 	var items []Item
-	if start := (page - 1) * size; start < total {
+	if start := (served - 1) * size; start < total {
 		items = append(items, all[start:min(start+size, total)]...)
 	}
 	s.mu.Unlock()
+	if extra > 0 {
+		for i := 0; len(items) < size+extra; i++ { // rows that are not in the day
+			items = append(items, Item{BillingDate: day, Currency: "CNY", OwnerID: "1234567890123456",
+				ProductCode: fmt.Sprintf("extra-%d", i), SubscriptionType: "PayAsYouGo"})
+		}
+	}
 	if params.Get("IsGroupByProduct") != "true" {
 		for i := range items { // these are only filled when grouping by product
 			items[i].ProductCode, items[i].ProductName, items[i].SubscriptionType = "", "", ""
@@ -321,19 +413,54 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if hasFault && f.Kind == WrongTotal {
 		total += f.Delta
 	}
+	if hasFault && f.Kind == SetTotal {
+		total = f.Total
+	}
 	if hasFault && f.Kind == EmptyPage {
 		items = nil
 	}
+	pageNum := page
+	if hasFault && f.Kind == IgnorePageNum {
+		pageNum = served
+	}
 	resp := response{Code: "Success", Message: "Successful!", RequestID: requestID(), Success: true}
 	resp.Data = data{AccountID: s.opts.AccountID, AccountName: s.opts.AccountName, BillingCycle: params.Get("BillingCycle"),
-		PageNum: page, PageSize: size, TotalCount: total}
+		PageNum: pageNum, PageSize: size, TotalCount: total}
 	resp.Data.Items.Item = items
 	if resp.Data.Items.Item == nil {
 		resp.Data.Items.Item = []Item{}
 	}
 	rec.Status, rec.Rows = 200, len(items)
+	if hasFault && f.Kind == HugeBody {
+		rec.Code = "HugeBody"
+		s.record(rec)
+		writeHuge(w, resp, f.Size, f.DeclareLength)
+		return
+	}
 	s.record(rec)
 	writeJSON(w, 200, resp)
+}
+
+// writeHuge writes v's JSON padded with spaces to size bytes, from a fixed buffer.
+func writeHuge(w http.ResponseWriter, v any, size int64, declare bool) {
+	body, _ := json.Marshal(v)
+	w.Header().Set("Content-Type", "application/json;charset=utf-8")
+	if declare {
+		w.Header().Set("Content-Length", strconv.FormatInt(max(size, int64(len(body))), 10))
+	}
+	w.WriteHeader(200)
+	if _, err := w.Write(body); err != nil {
+		return
+	}
+	pad := make([]byte, 64<<10)
+	for i := range pad {
+		pad[i] = ' '
+	}
+	for left := size - int64(len(body)); left > 0; left -= int64(len(pad)) {
+		if _, err := w.Write(pad[:min(left, int64(len(pad)))]); err != nil {
+			return // the client stopped reading
+		}
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -418,7 +545,7 @@ func (s *Server) authenticate(p url.Values) (int, string, string) {
 	if !hmac.Equal([]byte(want), []byte(p.Get("Signature"))) {
 		// The method may have been GET; the service signs with the request's method.
 		if !hmac.Equal([]byte(Sign("GET", p, secret)), []byte(p.Get("Signature"))) {
-			return 400, "SignatureDoesNotMatch", "Specified signature is not matched with our calculation."
+			return 400, "SignatureDoesNotMatch", signatureMismatch("POST", p)
 		}
 	}
 	s.mu.Lock()
@@ -431,9 +558,23 @@ func (s *Server) authenticate(p url.Values) (int, string, string) {
 	return 0, "", ""
 }
 
+// signatureMismatch is the API's SignatureDoesNotMatch message: it quotes the string the
+// server signed, AccessKeyId and SecurityToken included.
+func signatureMismatch(method string, p url.Values) string {
+	return "Specified signature is not matched with our calculation. server string to sign is:" + StringToSign(method, p)
+}
+
 // Sign computes the RPC signature of params (without "Signature") as the API defines it:
-// HMAC-SHA1 with key secret+"&" over METHOD&%2F&percentEncode(sorted canonical query).
+// HMAC-SHA1 with key secret+"&" over StringToSign.
 func Sign(method string, params url.Values, secret string) string {
+	mac := hmac.New(sha1.New, []byte(secret+"&"))
+	mac.Write([]byte(StringToSign(method, params)))
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// StringToSign is what the RPC signature signs: METHOD&%2F&percentEncode(sorted canonical
+// query of params without "Signature"). Its values are percent-encoded twice.
+func StringToSign(method string, params url.Values) string {
 	keys := make([]string, 0, len(params))
 	for k := range params {
 		if k != "Signature" {
@@ -448,10 +589,7 @@ func Sign(method string, params url.Values, secret string) string {
 		}
 		b.WriteString(percentEncode(k) + "=" + percentEncode(params.Get(k)))
 	}
-	toSign := method + "&" + percentEncode("/") + "&" + percentEncode(b.String())
-	mac := hmac.New(sha1.New, []byte(secret+"&"))
-	mac.Write([]byte(toSign))
-	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	return method + "&" + percentEncode("/") + "&" + percentEncode(b.String())
 }
 
 // percentEncode is RFC 3986 encoding as the API specifies it (space as %20, ~ kept).

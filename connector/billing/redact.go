@@ -1,0 +1,259 @@
+package billing
+
+import (
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Bounds on the API's text in errors and logs: enough for any message the API documents,
+// short enough that a hostile or broken endpoint cannot fill a terminal or a log line.
+const (
+	maxMessage = 300
+	maxCode    = 80
+	maxID      = 80
+)
+
+// keptIDPrefix is how much of the AccessKey ID stays readable in redacted text: its first
+// 4 characters, which name the kind of key ("LTAI" for a RAM user's key, "STS." for a
+// temporary one) but not the key. IDs of 8 characters or fewer are hidden whole.
+const keptIDPrefix = 4
+
+const redacted = "[redacted]"
+
+// redactor cleans text that came from the API or the SDK before it reaches an error or a
+// log: it hides the connector's credentials and anything shaped like one, and strips
+// what a terminal would interpret.
+//
+// Known values (the AccessKey ID, the secret, the STS token) are replaced as they are,
+// percent-encoded once and twice (the API's SignatureDoesNotMatch message quotes the
+// string it signed, whose values are encoded twice), with any of the encoders in use
+// (query, path and the RPC signature's RFC 3986 encoding) and hex digits in either case,
+// with '+' turned into ' ' (a query decoded that was never encoded), and cut short: any
+// prefix of minKnownPrefix characters or more of one of these forms is hidden.
+// Values after the keys AccessKeyId, AccessKeySecret, SecurityToken, BearerToken and
+// Signature (joined by "=", ":", "%3D", "%253D" or white space) are hidden too, whoever's
+// they are, and URL queries are dropped.
+type redactor struct {
+	known []knownForm // longest first
+}
+
+// knownForm is one form of a known credential and what replaces it.
+type knownForm struct{ text, repl string }
+
+// minKnownPrefix is the shortest prefix of a known credential's form that is hidden as the
+// credential (an API that quotes a value cut short): long enough that ordinary text never
+// matches by chance, short enough that what is left shows too little to be of use.
+const minKnownPrefix = 16
+
+func newRedactor(id, secret, token string) *redactor {
+	var known []knownForm
+	add := func(v, repl string) {
+		if v == "" {
+			return
+		}
+		for _, e := range encodings(v) {
+			known = append(known, knownForm{e, repl})
+		}
+	}
+	add(secret, redacted)
+	add(token, redacted)
+	idRepl := redacted
+	if len(id) > 2*keptIDPrefix {
+		idRepl = id[:keptIDPrefix] + redacted
+	}
+	add(id, idRepl)
+	// Longest first: where two forms match at a position, the longest (the encoded one) wins.
+	sort.SliceStable(known, func(i, j int) bool { return len(known[i].text) > len(known[j].text) })
+	return &redactor{known: known}
+}
+
+// encodings are the forms v may take in the API's text, as clean sees it (after oneLine).
+func encodings(v string) []string {
+	encoders := []func(string) string{url.QueryEscape, url.PathEscape, rpcEncode}
+	set := map[string]bool{}
+	for _, base := range []string{v, oneLine(v), oneLine(strings.ReplaceAll(v, "+", " "))} {
+		if base == "" {
+			continue
+		}
+		set[base] = true
+		for _, e1 := range encoders {
+			once := e1(base)
+			set[once] = true
+			for _, e2 := range encoders {
+				set[e2(once)] = true
+			}
+		}
+	}
+	for s := range set {
+		set[hexEscape.ReplaceAllStringFunc(s, strings.ToLower)] = true
+	}
+	out := make([]string, 0, len(set))
+	for s := range set {
+		out = append(out, s)
+	}
+	sort.Strings(out) // deterministic
+	return out
+}
+
+var hexEscape = regexp.MustCompile(`%[0-9A-F]{2}`)
+
+// rpcEncode is the percent-encoding of the RPC signature (RFC 3986: space as %20, ~ kept).
+func rpcEncode(s string) string {
+	e := url.QueryEscape(s)
+	e = strings.ReplaceAll(e, "+", "%20")
+	e = strings.ReplaceAll(e, "*", "%2A")
+	return strings.ReplaceAll(e, "%7E", "~")
+}
+
+var (
+	// keyed finds a credential's value after its name. A value runs over base64 and
+	// token characters and percent-escapes, and ends at "&" or its encoding "%26" (or
+	// white space).
+	keyed = regexp.MustCompile(`(?i)(AccessKeyId|AccessKeySecret|SecurityToken|BearerToken|Signature)` +
+		`("?\s*[=:]\s*"?|%(?:25)*3D|\s+)` +
+		`((?:[A-Za-z0-9+/=._~-]|%(?:25)*(?:[013-9A-Fa-f][0-9A-Fa-f]|2[0-57-9A-Fa-f]))+)`)
+	// plainWord is a value after a key and white space that is a word of the message, not
+	// a credential: a few lower-case letters, which no key, secret, token or signature is.
+	plainWord = regexp.MustCompile(`^[a-z]{1,12}$`)
+	// keyName is a value that is itself a key.
+	keyName = regexp.MustCompile(`(?i)^(AccessKeyId|AccessKeySecret|SecurityToken|BearerToken|Signature)`)
+	// urlQuery is the query of a URL in text.
+	urlQuery = regexp.MustCompile(`(?i)(\bhttps?://[^\s?#"'<>]+)\?[^\s"'<>]*`)
+)
+
+// clean makes s safe for an error or a log line: one line without control characters or
+// escape sequences, no credentials, at most max bytes.
+func (r *redactor) clean(s string, max int) string {
+	s = oneLine(s) // first: a control character inside a secret must not hide it
+	s = r.hideKnown(s)
+	s = hideKeyed(s)
+	s = urlQuery.ReplaceAllString(s, "$1?[query hidden]")
+	return truncate(s, max) // last: never cut a secret before it is hidden
+}
+
+// hideKeyed hides the values keyed finds. A value after white space is kept when it is
+// a word of the message ("SecurityToken is expired", "signature does not match") or
+// another key ("x-acs-bearertoken BearerToken: v"), and the search goes on after the key.
+func hideKeyed(s string) string {
+	var b strings.Builder
+	last := 0
+	for pos := 0; pos < len(s); {
+		m := keyed.FindStringSubmatchIndex(s[pos:])
+		if m == nil {
+			break
+		}
+		key, sep, val := s[pos+m[2]:pos+m[3]], s[pos+m[4]:pos+m[5]], s[pos+m[6]:pos+m[7]]
+		if strings.TrimSpace(sep) == "" && (plainWord.MatchString(val) || keyName.MatchString(val)) {
+			pos += m[3]
+			continue
+		}
+		b.WriteString(s[last : pos+m[0]])
+		b.WriteString(key + sep)
+		switch {
+		case !strings.EqualFold(key, "AccessKeyId"):
+			b.WriteString(redacted)
+		case len(val) <= keptIDPrefix:
+			b.WriteString(val)
+		default:
+			b.WriteString(val[:keptIDPrefix] + redacted)
+		}
+		last = pos + m[1]
+		pos = last
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// hideKnown replaces every known form, and every prefix of one of minKnownPrefix
+// characters or more, by its replacement. Overlapping matches are hidden as one.
+func (r *redactor) hideKnown(s string) string {
+	type span struct {
+		start, end int
+		repl       string
+	}
+	var spans []span
+	for _, f := range r.known {
+		anchor := f.text[:min(len(f.text), minKnownPrefix)]
+		for i := 0; i < len(s); {
+			j := strings.Index(s[i:], anchor)
+			if j < 0 {
+				break
+			}
+			start := i + j
+			n := len(anchor)
+			for n < len(f.text) && start+n < len(s) && s[start+n] == f.text[n] {
+				n++
+			}
+			spans = append(spans, span{start, start + n, f.repl})
+			i = start + 1
+		}
+	}
+	if len(spans) == 0 {
+		return s
+	}
+	// By start, the longest first (and of equal ones the longer form's, by r.known's order).
+	sort.SliceStable(spans, func(i, j int) bool {
+		if spans[i].start != spans[j].start {
+			return spans[i].start < spans[j].start
+		}
+		return spans[i].end > spans[j].end
+	})
+	var b strings.Builder
+	last := 0
+	for k := 0; k < len(spans); {
+		sp := spans[k]
+		end := sp.end
+		for k++; k < len(spans) && spans[k].start < end; k++ {
+			end = max(end, spans[k].end)
+		}
+		b.WriteString(s[last:sp.start])
+		b.WriteString(sp.repl)
+		last = end
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// escapes are terminal escape sequences: CSI (colours, cursor moves), OSC (titles,
+// hyperlinks), the 8-bit CSI, character set selections (ESC ( B) and other two-byte escapes.
+var escapes = regexp.MustCompile(`\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x{9b}[0-?]*[ -/]*[@-~]|\x1b[ -/]+[0-~]?|\x1b[@-_]`)
+
+// oneLine drops escape sequences, control and bidirectional-override characters and
+// invalid UTF-8, and folds all white space into single spaces.
+func oneLine(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = escapes.ReplaceAllString(s, "")
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case unicode.IsSpace(r):
+			return ' '
+		case unicode.IsControl(r), unicode.Is(unicode.Bidi_Control, r):
+			return -1
+		}
+		return r
+	}, s)
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// sanitize is oneLine and truncate, for text that holds no credential (a host name).
+func sanitize(s string, max int) string { return truncate(oneLine(s), max) }
+
+// truncate cuts s to at most n bytes on a character boundary, marking the cut.
+func truncate(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "..."
+}
