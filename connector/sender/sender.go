@@ -1,14 +1,19 @@
 // Package sender delivers CloudEvents to v_target over HTTP with the CloudEvents Go SDK:
 // binary mode by default, bounded concurrency, retries with exponential backoff on
 // undelivered events, 429 and 5xx; other 4xx are rejections reported with their status.
+//
+// Three things are never retried: a redirect other than 307/308 (following it would turn
+// the POST into a GET and lose the event), TLS that cannot work (a certificate the sender
+// does not trust, an https:// v_target on a port without TLS, a handshake the receiver
+// refuses), and a 4xx. The first two are a *ConfigError. A circuit breaker shared by all Send calls
+// stops sending while the receiver is down, so that a day fails in minutes rather than
+// hours (ErrReceiverUnavailable). No error or log line holds v_target's userinfo or query.
 package sender
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -23,30 +28,72 @@ import (
 
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
+	"github.com/cloudbill/alicloud-billing-source/connector/retry"
 )
 
-// Policy sets retries and timeouts. The zero value is replaced by DefaultPolicy.
+// Defaults of the circuit breaker (see Policy).
+const (
+	// DefaultBreakAfter caps the consecutive failed attempts that open the breaker, which
+	// are otherwise three per send in flight (at least 3): 48 at the default 16 sends in
+	// flight, 3 at one. Three waves, so that a receiver restarting for a second or two (each
+	// send failing once or twice, 0.5 to 2 s of backoff) does not trip it, and so that it
+	// trips after about three attempts' time whatever the concurrency.
+	DefaultBreakAfter = 50
+	// DefaultCooldown is how long the breaker stays open before one probe event is sent.
+	DefaultCooldown = 30 * time.Second
+	// DefaultOutageBudget is how long one Send waits on an open breaker before it fails
+	// its remaining events with ErrReceiverUnavailable: a day is reported failed after a
+	// few minutes of outage, not after every event's retries.
+	DefaultOutageBudget = 3 * time.Minute
+)
+
+// Policy sets retries, the circuit breaker and timeouts. A zero field takes DefaultPolicy's.
 type Policy struct {
 	Attempts    int           // tries per event (undelivered, 429, 5xx)
 	BaseBackoff time.Duration // doubles each attempt, with jitter
 	MaxBackoff  time.Duration
-	Timeout     time.Duration // one HTTP request
+	Timeout     time.Duration // one HTTP request, redirects included
+
+	BreakAfter   int           // at most this many consecutive outage failures (undelivered, 429, 5xx) open the breaker: 3 per send in flight, at least 3
+	Cooldown     time.Duration // open breaker: wait before one probe
+	OutageBudget time.Duration // open breaker: wait before a Send fails its remaining events
 }
 
-// DefaultPolicy is what production uses: about 2 minutes of retries per event.
-var DefaultPolicy = Policy{Attempts: 8, BaseBackoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second, Timeout: 30 * time.Second}
+// DefaultPolicy is what production uses: about 2 minutes of retries per event, and a
+// Send fails the rest of its events after the breaker stayed open 3 minutes.
+var DefaultPolicy = Policy{Attempts: 8, BaseBackoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second, Timeout: 30 * time.Second,
+	BreakAfter: DefaultBreakAfter, Cooldown: DefaultCooldown, OutageBudget: DefaultOutageBudget}
+
+func (p Policy) withDefaults() Policy {
+	d := DefaultPolicy
+	if p.Attempts <= 0 {
+		p.Attempts = d.Attempts
+	}
+	if p.BaseBackoff <= 0 {
+		p.BaseBackoff = d.BaseBackoff
+	}
+	if p.MaxBackoff <= 0 {
+		p.MaxBackoff = d.MaxBackoff
+	}
+	if p.Timeout <= 0 {
+		p.Timeout = d.Timeout
+	}
+	if p.BreakAfter <= 0 {
+		p.BreakAfter = d.BreakAfter
+	}
+	if p.Cooldown <= 0 {
+		p.Cooldown = d.Cooldown
+	}
+	if p.OutageBudget <= 0 {
+		p.OutageBudget = d.OutageBudget
+	}
+	return p
+}
 
 // Failure is one event that was not delivered.
 type Failure struct {
 	ID  string
 	Err error
-}
-
-// Rejected is a NACK that retrying cannot fix (a 4xx other than 429).
-type Rejected struct{ Status int }
-
-func (r *Rejected) Error() string {
-	return fmt.Sprintf("rejected by the receiver with HTTP %d", r.Status)
 }
 
 // Sender sends events to one target.
@@ -55,6 +102,9 @@ type Sender struct {
 	structured  bool
 	concurrency int
 	policy      Policy
+	backoff     retry.Backoff
+	breaker     *breaker
+	redact      redactor
 	clock       clock.Clock
 	log         *slog.Logger
 }
@@ -72,28 +122,53 @@ type Params struct {
 func New(p Params) (*Sender, error) {
 	pol := DefaultPolicy
 	if p.Policy != nil {
-		pol = *p.Policy
+		pol = p.Policy.withDefaults()
 	}
+	red := newRedactor(p.Config.Target)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = p.Config.Concurrency
-	proto, err := cehttp.New(cehttp.WithTarget(p.Config.Target.String()), cehttp.WithClient(http.Client{Transport: tr, Timeout: pol.Timeout}))
+	hc := http.Client{Transport: tr, Timeout: pol.Timeout, CheckRedirect: red.checkRedirect}
+	proto, err := cehttp.New(cehttp.WithTarget(p.Config.Target.String()), cehttp.WithClient(hc))
 	if err != nil {
-		return nil, fmt.Errorf("create CloudEvents HTTP protocol: %w", err)
+		return nil, fmt.Errorf("create CloudEvents HTTP protocol: %s", red.scrub(err.Error()))
 	}
 	c, err := cloudevents.NewClient(proto)
 	if err != nil {
 		return nil, fmt.Errorf("create CloudEvents client: %w", err)
 	}
 	return &Sender{
-		client: c, structured: p.Config.Structured,
-		concurrency: p.Config.Concurrency, policy: pol, clock: p.Clock, log: p.Logger,
+		client: c, structured: p.Config.Structured, concurrency: p.Config.Concurrency,
+		policy: pol, backoff: retry.Backoff{Base: pol.BaseBackoff, Max: pol.MaxBackoff},
+		breaker: newBreaker(p.Clock, pol, p.Config.Concurrency, p.Logger), redact: red, clock: p.Clock, log: p.Logger,
 	}, nil
 }
 
+// run is one Send call.
+type run struct {
+	ctx   context.Context         // the caller's: HTTP requests use it, so a stop does not cut them
+	wait  context.Context         // ends with ctx or when the run stops: backoffs and the breaker wait on it
+	stop  context.CancelCauseFunc // fails every event not yet delivered with the cause
+	start time.Time
+}
+
+// err is why no more attempts start: ctx's error, or the cause the run stopped with.
+func (r *run) err() error {
+	if err := r.ctx.Err(); err != nil {
+		return err
+	}
+	if r.wait.Err() != nil {
+		return context.Cause(r.wait)
+	}
+	return nil
+}
+
 // Send delivers every event, at most `concurrency` at once, and returns the ones that
-// could not be delivered. It returns early only when ctx ends; events not tried by then
-// are reported as failed with ctx's error. onAck, when not nil, is called (from the
-// sending goroutines) with the id of every acknowledged event as soon as it is.
+// could not be delivered. onAck, when not nil, is called (from the sending goroutines)
+// with the id of every acknowledged event as soon as it is.
+//
+// Send returns early, failing the events not delivered yet, when ctx ends (with ctx's
+// error), when the circuit breaker stays open longer than Policy.OutageBudget (an error
+// that Is ErrReceiverUnavailable), or at the first *ConfigError (the same error for all).
 func (s *Sender) Send(ctx context.Context, events []event.Event, onAck func(id string)) []Failure {
 	// The CloudEvents SDK logs through a zap logger from the context: silence it, we log here.
 	ctx = cecontext.WithLogger(ctx, zap.NewNop().Sugar())
@@ -102,6 +177,9 @@ func (s *Sender) Send(ctx context.Context, events []event.Event, onAck func(id s
 	} else {
 		ctx = cloudevents.WithEncodingBinary(ctx)
 	}
+	wait, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	r := &run{ctx: ctx, wait: wait, stop: stop, start: s.clock.Now()}
 	var (
 		mu       sync.Mutex
 		failures []Failure
@@ -118,7 +196,7 @@ func (s *Sender) Send(ctx context.Context, events []event.Event, onAck func(id s
 				if i >= len(events) {
 					return
 				}
-				if err := s.sendOne(ctx, events[i]); err != nil {
+				if err := s.sendOne(r, events[i]); err != nil {
 					mu.Lock()
 					failures = append(failures, Failure{ID: events[i].ID(), Err: err})
 					mu.Unlock()
@@ -132,52 +210,45 @@ func (s *Sender) Send(ctx context.Context, events []event.Event, onAck func(id s
 	return failures
 }
 
-func (s *Sender) sendOne(ctx context.Context, e event.Event) error {
+func (s *Sender) sendOne(r *run, e event.Event) error {
 	for attempt := 1; ; attempt++ {
-		if err := ctx.Err(); err != nil {
+		if err := r.err(); err != nil {
 			return err
 		}
-		res := s.client.Send(ctx, e)
-		if cloudevents.IsACK(res) {
-			return nil
+		probe, err := s.breaker.acquire(r.wait, r.start)
+		if err != nil {
+			if r.err() == nil { // the outage budget is spent: fail the rest of this Send
+				r.stop(err)
+			}
+			return r.err()
 		}
-		err := classify(res)
-		var rej *Rejected
-		if errors.As(err, &rej) {
+		o, err := s.classify(r.ctx, s.client.Send(r.ctx, e))
+		s.breaker.record(probe, o, err)
+		switch o {
+		case delivered:
+			return nil
+		case aborted:
+			return err
+		case answered:
+			if _, ok := err.(*ConfigError); ok {
+				r.stop(err) // every other event would fail the same way
+			}
 			return err
 		}
 		if attempt >= s.policy.Attempts {
-			return fmt.Errorf("gave up after %d attempts: %w", attempt, err)
+			return fmt.Errorf("%w: gave up after %s: %w", ErrReceiverUnavailable, plural(attempt, "attempt"), err)
 		}
-		wait := s.backoff(attempt)
+		wait := s.backoff.Delay(attempt)
 		s.log.Debug("send failed, retrying", "id", e.ID(), "attempt", attempt, "wait", wait.String(), "error", err.Error())
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-s.clock.After(wait):
+		if err := retry.Sleep(r.wait, s.clock, wait); err != nil {
+			return r.err()
 		}
 	}
 }
 
-// classify keeps "undelivered" (no response) apart from a NACK with a status.
-func classify(res error) error {
-	var hr *cehttp.Result
-	if errors.As(res, &hr) {
-		switch {
-		case hr.StatusCode == http.StatusTooManyRequests || hr.StatusCode >= 500:
-			return fmt.Errorf("receiver answered HTTP %d", hr.StatusCode)
-		case hr.StatusCode >= 400:
-			return &Rejected{Status: hr.StatusCode}
-		}
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
 	}
-	// No HTTP answer at all (refused, reset, timed out): the event was not delivered.
-	return fmt.Errorf("undelivered: %w", res)
-}
-
-func (s *Sender) backoff(attempt int) time.Duration {
-	d := s.policy.BaseBackoff << (attempt - 1)
-	if d > s.policy.MaxBackoff || d <= 0 {
-		d = s.policy.MaxBackoff
-	}
-	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+	return fmt.Sprintf("%d %ss", n, what)
 }

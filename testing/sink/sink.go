@@ -1,6 +1,7 @@
 // Package sink is a recording CloudEvents receiver built on the CloudEvents Go SDK's
 // HTTP binding. It accepts binary and structured mode, stores what it got, can be told to fail
-// (503, 429) or be slow, and has helpers that check the seed's event shape.
+// (503, 429), to redirect, to drop the connection or to be slow, and has helpers that check
+// the seed's event shape.
 package sink
 
 import (
@@ -20,15 +21,32 @@ type Received struct {
 	Structured bool // application/cloudevents+json, else binary mode
 }
 
-// Sink records events. Create with New, then Start.
+// Request is one HTTP request the sink got, whatever it answered.
+type Request struct {
+	Method string
+	URI    string // path and query
+	User   string // the basic-auth user name, "" without one
+}
+
+// Sink records events. Create with New, then Start (or serve Handler yourself).
+//
+// The next requests can be told to fail; each request takes the first of DropNext,
+// RedirectNext and FailNext that still has requests to spoil, and DelayNext adds to that.
 type Sink struct {
-	mu        sync.Mutex
-	got       []Received
-	failNext  int
-	failCode  int
-	delay     time.Duration
-	attempts  int
-	onReceive func(event.Event)
+	mu           sync.Mutex
+	got          []Received
+	requests     []Request
+	failNext     int
+	failCode     int
+	redirectNext int
+	redirectCode int
+	redirectTo   string
+	dropNext     int
+	delayNext    int
+	delayNextBy  time.Duration
+	delay        time.Duration
+	attempts     int
+	onReceive    func(event.Event)
 
 	srv *http.Server
 	ln  net.Listener
@@ -47,10 +65,14 @@ func (s *Sink) Start(addr string) error {
 		return err
 	}
 	s.ln = ln
-	s.srv = &http.Server{Handler: http.HandlerFunc(s.serve), ReadHeaderTimeout: 10 * time.Second}
+	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.srv.Serve(ln) }()
 	return nil
 }
+
+// Handler is the sink's HTTP handler, for serving it from elsewhere (an httptest TLS
+// server) instead of Start.
+func (s *Sink) Handler() http.Handler { return http.HandlerFunc(s.serve) }
 
 // URL is the v_target to configure.
 func (s *Sink) URL() string { return "http://" + s.ln.Addr().String() }
@@ -69,6 +91,30 @@ func (s *Sink) FailNext(n, status int) {
 	s.failNext, s.failCode = n, status
 }
 
+// RedirectNext answers the next n requests with status (301, 302, 303, 307, 308, ...) and
+// a Location header of location, before reading them.
+func (s *Sink) RedirectNext(n, status int, location string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.redirectNext, s.redirectCode, s.redirectTo = n, status, location
+}
+
+// DropNext closes the connection of the next n requests without an answer: the sender
+// sees no response at all.
+func (s *Sink) DropNext(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dropNext = n
+}
+
+// DelayNext makes the next n answers wait d (or until the client gives up), on top of
+// SetDelay.
+func (s *Sink) DelayNext(n int, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.delayNext, s.delayNextBy = n, d
+}
+
 // SetDelay makes every answer wait d.
 func (s *Sink) SetDelay(d time.Duration) {
 	s.mu.Lock()
@@ -81,6 +127,14 @@ func (s *Sink) Attempts() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.attempts
+}
+
+// Requests returns a copy of every HTTP request received, failed ones included, in
+// arrival order.
+func (s *Sink) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
 }
 
 // Events returns a copy of the accepted events, in arrival order.
@@ -105,15 +159,30 @@ func (s *Sink) Len() int {
 func (s *Sink) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.got, s.attempts = nil, 0
+	s.got, s.requests, s.attempts = nil, nil, 0
 }
 
 func (s *Sink) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.attempts++
+	user, _, _ := r.BasicAuth()
+	s.requests = append(s.requests, Request{Method: r.Method, URI: r.URL.RequestURI(), User: user})
 	delay := s.delay
-	fail := 0
-	if s.failNext > 0 {
+	if s.delayNext > 0 {
+		s.delayNext--
+		delay += s.delayNextBy
+	}
+	var drop bool
+	var fail, redirect int
+	var location string
+	switch {
+	case s.dropNext > 0:
+		s.dropNext--
+		drop = true
+	case s.redirectNext > 0:
+		s.redirectNext--
+		redirect, location = s.redirectCode, s.redirectTo
+	case s.failNext > 0:
 		s.failNext--
 		fail = s.failCode
 	}
@@ -125,7 +194,20 @@ func (s *Sink) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if fail != 0 {
+	switch {
+	case drop:
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				_ = conn.Close()
+				return
+			}
+		}
+		panic(http.ErrAbortHandler) // HTTP/2: the server resets the stream
+	case redirect != 0:
+		w.Header().Set("Location", location)
+		w.WriteHeader(redirect)
+		return
+	case fail != 0:
 		http.Error(w, "injected failure", fail)
 		return
 	}
