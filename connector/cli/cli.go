@@ -10,7 +10,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -36,9 +39,6 @@ const (
 // Version is set at link time (-X) by the image build.
 var Version = "dev"
 
-// maxRangeDays bounds --from/--to: the API keeps 18 months.
-const maxRangeDays = 550
-
 // Mode is what the command line asked for.
 type Mode struct {
 	Once     bool
@@ -58,7 +58,14 @@ type IO struct {
 
 // Main runs the connector with args (without the program name) and returns the exit
 // status. extra options are appended to the application (tests: fx.Replace a fake clock).
+//
+// SIGINT and SIGTERM are handled from Main's first instruction: a signal that arrives
+// while the configuration is read or the application starts is a clean stop too (the
+// daemon exits 0, a one-off run that did not deliver everything 1).
 func Main(args []string, stdio IO, extra ...fx.Option) int {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
 	fs := flag.NewFlagSet("connector", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	var (
@@ -115,6 +122,9 @@ func Main(args []string, stdio IO, extra ...fx.Option) int {
 		}
 		mode.Since = d
 	}
+	// Until the application's logger exists, this one (the same format and stream) speaks.
+	early := logging.New(logging.Options{Writer: stdio.Stderr, Verbose: *verbose})
+	early.Debug("connector starting", "version", Version, "mode", modeName(mode), "pid", os.Getpid())
 
 	path := *cfgPath
 	if path != "" && !strings.HasPrefix(path, "/") {
@@ -123,34 +133,94 @@ func Main(args []string, stdio IO, extra ...fx.Option) int {
 			path = wd + "/" + path
 		}
 	}
-	exit := &exitCode{code: ExitOK}
+	// A stop before the work began: nothing was delivered, nothing was left half-done.
+	stoppedEarly := func(sig os.Signal) int {
+		early.Info("stopped before the work began", "signal", sig.String())
+		if mode.Once || mode.Range {
+			return ExitIncomplete
+		}
+		return ExitOK
+	}
+	exit := &exitCode{}
 	app := fx.New(Options(config.Source{Path: path, Lookup: stdio.Lookup}, stdio, mode, *verbose, exit), fx.Options(extra...))
 	if err := app.Err(); err != nil {
-		var ce *config.Error
-		if errors.As(err, &ce) {
-			fmt.Fprintf(stdio.Stderr, "connector: %v\n", ce)
-			return ExitConfig
-		}
-		fmt.Fprintf(stdio.Stderr, "connector: cannot start: %v\n", err)
-		return ExitConfig
+		return startFailure(stdio.Stderr, err)
 	}
+	select {
+	case sig := <-sigs:
+		return stoppedEarly(sig)
+	default:
+	}
+	// A signal during the start cancels it (a start hook may wait, e.g. on a state file).
 	startCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if err := app.Start(startCtx); err != nil {
-		fmt.Fprintf(stdio.Stderr, "connector: cannot start: %v\n", err)
-		return ExitConfig
+	var startSig os.Signal
+	watched := make(chan struct{})
+	started := make(chan struct{})
+	go func() {
+		defer close(watched)
+		select {
+		case startSig = <-sigs:
+			cancel()
+		case <-started:
+		}
+	}()
+	startErr := app.Start(startCtx)
+	close(started)
+	<-watched
+	if startErr != nil || startSig != nil {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = app.Stop(stopCtx)
+		if startSig != nil {
+			return stoppedEarly(startSig)
+		}
+		return startFailure(stdio.Stderr, startErr)
 	}
-	sig := <-app.Wait() // SIGINT/SIGTERM, or the run's own Shutdown with its exit code
+	code := -1
+	select {
+	case sig := <-sigs:
+		early.Info("stopping", "signal", sig.String())
+	case s := <-app.Wait(): // the run's own Shutdown with its exit code (or fx's own signal relay)
+		code = s.ExitCode
+	}
+	// Signals during the stop are absorbed: the stop is bounded by its own timeout.
 	stopCtx, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel2()
 	if err := app.Stop(stopCtx); err != nil {
 		fmt.Fprintf(stdio.Stderr, "connector: stop: %v\n", err)
 	}
-	if sig.ExitCode != 0 {
-		return sig.ExitCode
+	if code > 0 {
+		return code
 	}
 	return exit.get()
 }
+
+// startFailure prints why the application could not start as one line and returns the
+// exit status: the first configuration, state or usage problem in fx's error chain alone,
+// without the wiring around it.
+func startFailure(w io.Writer, err error) int {
+	var ce *config.Error
+	var se *state.Error
+	var ue *usageError
+	switch {
+	case errors.As(err, &ue):
+		fmt.Fprintf(w, "connector: %v\nRun 'connector --help' for usage.\n", ue)
+	case errors.As(err, &ce):
+		fmt.Fprintf(w, "connector: %v\n", ce)
+	case errors.As(err, &se):
+		fmt.Fprintf(w, "connector: %v\n", se)
+	default:
+		fmt.Fprintf(w, "connector: cannot start: %v\n", err)
+	}
+	return ExitConfig
+}
+
+// usageError is a command line that the configuration makes impossible (a date the API
+// does not keep, for instance).
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
 
 // Options are the application: the modules of every concern, the casts from their
 // concrete types to the small interfaces their users declare, and the run of the mode.
@@ -216,9 +286,6 @@ func parseMode(once bool, date, from, to string) (Mode, string) {
 		if t.Before(f) {
 			return m, fmt.Sprintf("--to %s is before --from %s", t, f)
 		}
-		if f.AddDays(maxRangeDays).Before(t) {
-			return m, fmt.Sprintf("--from/--to spans more than %d days; the API keeps 18 months", maxRangeDays)
-		}
 		m.From, m.To, m.Range = f, t, true
 	}
 	return m, ""
@@ -245,7 +312,9 @@ Flags:
   --config PATH   config.json to read (default: /vance/config/config.json, then ./config.json)
   --once          pull one day and exit
   --date DAY      the day for --once
-  --from, --to    the first and last day of a range (at most 550 days)
+  --from, --to    the first and last day of a range
+                  (--date, --from, --to, --catch-up-from: not after today in pull_zone and
+                  at most 540 days back, the 18 months that the API keeps)
   --dry-run       with --once or --from/--to: fetch and print counts, send nothing, write no state
   --catch-up-from DAY   daemon: also pull the days from DAY on that the state has not delivered
   --verbose       debug logs, including fx's start-up events
@@ -281,7 +350,8 @@ func nilIfNone(s *state.Store) job.State {
 	return s
 }
 
-// exitCode carries the run's verdict to Main.
-type exitCode struct{ code int }
+// exitCode carries the run's verdict to Main (written by the run's goroutine).
+type exitCode struct{ code atomic.Int32 }
 
-func (e *exitCode) get() int { return e.code }
+func (e *exitCode) get() int     { return int(e.code.Load()) }
+func (e *exitCode) set(code int) { e.code.Store(int32(code)) }

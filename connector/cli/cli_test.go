@@ -3,11 +3,13 @@ package cli
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx"
 
+	"github.com/cloudbill/alicloud-billing-source/connector/billing"
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
 )
 
@@ -38,10 +40,35 @@ func TestParseMode(t *testing.T) {
 		{false, "2026-11-02", "", "", "--date needs --once"},
 		{false, "", "2026-10-30", "", "go together"},
 		{false, "", "2026-11-02", "2026-10-30", "is before"},
-		{false, "", "2024-01-01", "2026-11-02", "18 months"},
 		{true, "02/11/2026", "", "", "YYYY-MM-DD"},
 	} {
 		_, msg := parseMode(c.once, c.date, c.from, c.to)
 		assert.Contains(t, msg, c.s, "%+v", c)
+	}
+}
+
+func TestCheckDays_RefusesTheFutureAndWhatTheAPINoLongerKeeps(t *testing.T) {
+	today := billing.Day{Year: 2026, Month: time.November, Day: 27}
+	ok := []Mode{
+		{Once: true, HasDate: true, Date: today},
+		{Once: true, HasDate: true, Date: today.AddDays(-540)},
+		{Range: true, From: today.AddDays(-540), To: today},
+		{Since: today.AddDays(-540)},
+		{}, {Once: true},
+	}
+	for _, m := range ok {
+		assert.NoError(t, checkDays(m, today), "%+v", m)
+	}
+	bad := map[string]Mode{
+		"--date 2026-11-28 is in the future":   {Once: true, HasDate: true, Date: today.AddDays(1)},
+		"--date 2025-06-04 is older than":      {Once: true, HasDate: true, Date: today.AddDays(-541)},
+		"--from 2025-06-04 is older than":      {Range: true, From: today.AddDays(-541), To: today},
+		"--to 2026-11-28 is in the future":     {Range: true, From: today, To: today.AddDays(1)},
+		"--catch-up-from 2025-06-04 is older ": {Since: today.AddDays(-541)},
+	}
+	for want, m := range bad {
+		err := checkDays(m, today)
+		require.Error(t, err, want)
+		assert.Contains(t, err.Error(), want)
 	}
 }

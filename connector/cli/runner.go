@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"go.uber.org/fx"
 
@@ -13,6 +14,8 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
 	"github.com/cloudbill/alicloud-billing-source/connector/job"
 	"github.com/cloudbill/alicloud-billing-source/connector/scheduler"
+	"github.com/cloudbill/alicloud-billing-source/connector/sender"
+	"github.com/cloudbill/alicloud-billing-source/connector/state"
 )
 
 type runnerParams struct {
@@ -35,24 +38,73 @@ func startRunner(p runnerParams) {
 	for _, w := range p.Config.Warnings {
 		p.Logger.Warn(w)
 	}
-	p.Logger.Info("connector starting", "version", Version, "config", p.Config.Source,
-		"target", p.Config.Target.Redacted(), "endpoint", p.Config.Endpoint.String(),
-		"pull_hour", p.Config.PullHour, "pull_zone", p.Config.PullZone.String(),
-		"mode", modeName(p.Mode))
+	// Said once everything started (the state file is open): a start that fails says only why.
+	p.Lifecycle.Append(fx.StartHook(func() {
+		p.Logger.Info("connector configured", "config", p.Config.Source,
+			"target", config.Redact(p.Config.Target), "endpoint", p.Config.Endpoint.String(),
+			"pull_hour", p.Config.PullHour, "pull_zone", p.Config.PullZone.String(),
+			"state_path", p.Config.StatePath)
+	}))
 	if p.Mode.Once || p.Mode.Range {
-		inBackground(p, func(ctx context.Context) int { return runDays(ctx, p) })
+		inBackground(p, func(ctx context.Context) int {
+			if code, ok := daysAllowed(p); !ok {
+				return code
+			}
+			return runDays(ctx, p)
+		})
 		return
 	}
 	if p.Mode.Since != (billing.Day{}) {
 		p.Scheduler.CatchUpFrom(p.Mode.Since)
 	}
 	inBackground(p, func(ctx context.Context) int {
-		if err := p.Scheduler.Loop(ctx); err != nil { // the state cannot be read
+		if code, ok := daysAllowed(p); !ok {
+			return code
+		}
+		if err := p.Scheduler.Loop(ctx); err != nil { // the state cannot be read or written
 			p.Logger.Error("daemon stopped", "error", err.Error())
-			return ExitIncomplete
+			return max(ExitIncomplete, exitFor(err))
 		}
 		return ExitOK
 	})
+}
+
+// daysAllowed checks the mode's days against what the API serves, printing the usage
+// error when they are not (exit status 2).
+func daysAllowed(p runnerParams) (int, bool) {
+	err := checkDays(p.Mode, billing.DayOf(p.Clock.Now().In(p.Config.PullZone)))
+	if err == nil {
+		return ExitOK, true
+	}
+	fmt.Fprintf(p.IO.Stderr, "connector: %v\nRun 'connector --help' for usage.\n", err)
+	return ExitConfig, false
+}
+
+// checkDays refuses days the API cannot serve: after today (in pull_zone) or more than
+// config.MaxDaysBack days back (the API keeps 18 months).
+func checkDays(m Mode, today billing.Day) error {
+	oldest := today.AddDays(-config.MaxDaysBack)
+	check := func(flag string, d billing.Day) error {
+		switch {
+		case today.Before(d):
+			return &usageError{fmt.Sprintf("%s %s is in the future (today is %s in pull_zone)", flag, d, today)}
+		case d.Before(oldest):
+			return &usageError{fmt.Sprintf("%s %s is older than the %d days (18 months) the API keeps; the oldest day is %s", flag, d, config.MaxDaysBack, oldest)}
+		}
+		return nil
+	}
+	var err error
+	switch {
+	case m.HasDate:
+		err = check("--date", m.Date)
+	case m.Range:
+		if err = check("--from", m.From); err == nil {
+			err = check("--to", m.To)
+		}
+	case m.Since != (billing.Day{}):
+		err = check("--catch-up-from", m.Since)
+	}
+	return err
 }
 
 // inBackground hooks work into the fx lifecycle without blocking it: OnStart launches it
@@ -70,7 +122,7 @@ func inBackground(p runnerParams, work func(ctx context.Context) int) {
 			go func() {
 				defer close(done)
 				code := work(ctx)
-				p.Exit.code = code
+				p.Exit.set(code)
 				if ctx.Err() == nil {
 					_ = p.Shutdowner.Shutdown(fx.ExitCode(code))
 				}
@@ -83,7 +135,7 @@ func inBackground(p runnerParams, work func(ctx context.Context) int) {
 			case <-done:
 				return nil
 			case <-stop.Done():
-				p.Exit.code = ExitIncomplete
+				p.Exit.set(ExitIncomplete)
 				return errors.New("the run did not stop in time")
 			}
 		},
@@ -146,11 +198,11 @@ func runDays(ctx context.Context, p runnerParams) int {
 			p.Logger.Info("day done", rep.Attrs()...)
 		}
 		if p.Mode.DryRun {
-			fmt.Fprintf(p.IO.Stdout, "[%d/%d] %s: %d rows: %d new, %d changed, %d already delivered - %s\n",
-				i+1, len(days), day, rep.Fetched, rep.New, rep.Changed, rep.Unchanged, status)
+			fmt.Fprintf(p.IO.Stdout, "[%d/%d] %s: %d rows: %d new, %d changed, %d pending delivery, %d already delivered - %s\n",
+				i+1, len(days), day, rep.Fetched, rep.New, rep.Changed, rep.Pending, rep.Unchanged, safe(status))
 		} else if p.Mode.Range {
 			fmt.Fprintf(p.IO.Stdout, "[%d/%d] %s: %d fetched, %d delivered, %d failed in %s - %s\n",
-				i+1, len(days), day, rep.Fetched, rep.Delivered, rep.Failed, rep.Duration.Round(1e6), status)
+				i+1, len(days), day, rep.Fetched, rep.Delivered, rep.Failed, rep.Duration.Round(1e6), safe(status))
 		}
 		if ctx.Err() != nil || code == ExitConfig {
 			break // credentials or permissions: every further day would fail the same way
@@ -163,12 +215,30 @@ func runDays(ctx context.Context, p runnerParams) int {
 	return code
 }
 
-// exitFor maps a day's error to the exit status: credentials that the API refused are a
-// configuration problem (2); everything else means rows were not delivered (1).
+// exitFor maps a day's error to the exit status: what only a change of the configuration
+// can fix (credentials the API refused, a TLS certificate that is not trusted, a redirect,
+// the state file) is 2; everything else means rows were not delivered (1).
 func exitFor(err error) int {
 	var ae *billing.APIError
-	if errors.As(err, &ae) && ae.Kind == billing.Credentials {
+	var se *state.Error
+	switch {
+	case errors.As(err, &ae) && ae.NeedsConfigFix(): // credentials, TLS, a redirecting endpoint
+		return ExitConfig
+	case errors.As(err, &se):
+		return ExitConfig
+	case errors.As(err, new(*sender.ConfigError)): // the receiver's TLS, a redirecting v_target
 		return ExitConfig
 	}
 	return ExitIncomplete
+}
+
+// safe keeps a line for the terminal printable: control characters (from API messages, say)
+// become U+FFFD, so that nothing can move the cursor or change the terminal's state.
+func safe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return '\uFFFD'
+		}
+		return r
+	}, s)
 }

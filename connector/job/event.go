@@ -68,7 +68,8 @@ func DataOf(r billing.Row) Data {
 
 // Identity names the bill line a row is about: the same line on every pull of the day,
 // whatever its amounts. (The API has no row id: with IsGroupByProduct a line is one
-// product and billing mode of one owner on one day.)
+// product and billing mode of one owner on one day.) Its length is not bounded here: the
+// state stores long identities under a hash of them.
 func Identity(r billing.Row) string {
 	b, _ := json.Marshal([]string{r.BillingDate, r.BillAccountID, r.OwnerID, r.ProductCode, r.PipCode,
 		r.SubscriptionType, r.BizType, r.CostUnit, r.ProductName, r.Currency})

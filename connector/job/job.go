@@ -59,6 +59,7 @@ type Report struct {
 	New       int // rows never seen before
 	Changed   int // rows whose content changed since delivered: sent as a new revision
 	Unchanged int // rows delivered before with this content (not sent again by the daemon)
+	Pending   int // rows planned before with this content but not acknowledged yet
 	Sent      int // events sent (delivered + failed)
 	Delivered int
 	Failed    int
@@ -71,7 +72,7 @@ func (r Report) Complete() bool { return r.Failed == 0 && r.Delivered == r.Sent 
 // Attrs are the report as log attributes.
 func (r Report) Attrs() []any {
 	return []any{"day", r.Day.String(), "fetched", r.Fetched, "new", r.New, "changed", r.Changed,
-		"unchanged", r.Unchanged, "delivered", r.Delivered, "failed", r.Failed, "duration", r.Duration.Round(time.Millisecond).String()}
+		"unchanged", r.Unchanged, "pending", r.Pending, "delivered", r.Delivered, "failed", r.Failed, "duration", r.Duration.Round(time.Millisecond).String()}
 }
 
 // ErrUndelivered is returned (wrapped) when some rows were not delivered.
@@ -155,7 +156,7 @@ func (j *Job) Run(ctx context.Context, day billing.Day, mode Mode) (Report, erro
 	rep.Sent, rep.Failed, rep.Delivered = len(events.list), len(failures), acks.count
 	rep.Duration = j.clock.Now().Sub(start)
 	if len(failures) > 0 {
-		err := fmt.Errorf("%s: %d of %d rows not delivered (first: %s: %v): %w",
+		err := fmt.Errorf("%s: %d of %d rows not delivered (first: %s: %w): %w",
 			day, len(failures), len(events.list), failures[0].ID, failures[0].Err, ErrUndelivered)
 		j.recordFailure(day, rep, err, true)
 		return rep, err
@@ -253,11 +254,13 @@ func (j *Job) prepare(ctx context.Context, day billing.Day, mode Mode) (Report, 
 		switch {
 		case seen && rec.Hash == it.hash:
 			rev = rec.Revision
-			if rec.Delivered {
-				rep.Unchanged++
-				if mode == Incremental {
-					continue
-				}
+			if !rec.Delivered {
+				rep.Pending++
+				break
+			}
+			rep.Unchanged++
+			if mode == Incremental {
+				continue
 			}
 		case seen:
 			rev = rec.Revision + 1

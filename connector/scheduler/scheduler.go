@@ -7,6 +7,7 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sort"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
 	"github.com/cloudbill/alicloud-billing-source/connector/job"
+	"github.com/cloudbill/alicloud-billing-source/connector/retry"
 	"github.com/cloudbill/alicloud-billing-source/connector/state"
 )
 
@@ -24,11 +26,8 @@ import (
 // within the hour instead of after a full day.
 const maxSleep = time.Hour
 
-// Retry backoff of failed days: 1 minute doubling to 1 hour.
-const (
-	retryBase = time.Minute
-	retryMax  = time.Hour
-)
+// retryBackoff spaces the retries of failed days: 1 minute doubling to 1 hour (with jitter).
+var retryBackoff = retry.Backoff{Base: time.Minute, Max: time.Hour}
 
 // Runner runs one billing day (job.Job).
 type Runner interface {
@@ -183,7 +182,11 @@ func (s *Scheduler) Loop(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			if !s.runDay(ctx, day) {
+			ok, err := s.runDay(ctx, day)
+			if err != nil {
+				return err
+			}
+			if !ok {
 				failed++
 			}
 		}
@@ -192,8 +195,8 @@ func (s *Scheduler) Loop(ctx context.Context) error {
 		}
 		wake := nextFire
 		if failed > 0 {
-			wait := min(retryBase<<min(failStreak, 10), retryMax)
 			failStreak++
+			wait := retryBackoff.Delay(failStreak)
 			if retry := s.clock.Now().Add(wait); retry.Before(wake) {
 				wake = retry
 			}
@@ -213,13 +216,19 @@ func (s *Scheduler) Loop(ctx context.Context) error {
 }
 
 // runDay runs one day and logs the outcome once; it reports whether the day is complete.
-func (s *Scheduler) runDay(ctx context.Context, day billing.Day) bool {
+// A state-file problem (the file deleted or replaced, a write refused) is returned: the
+// daemon cannot keep its promises without its state and stops.
+func (s *Scheduler) runDay(ctx context.Context, day billing.Day) (bool, error) {
 	rep, err := s.run.Run(ctx, day, job.Incremental)
+	var se *state.Error
+	if errors.As(err, &se) {
+		return false, se
+	}
 	switch {
 	case err != nil && ctx.Err() != nil:
 		s.log.Warn("day abandoned at shutdown, not done", rep.Attrs()...)
 	case err != nil:
-		s.log.Error("day failed", append(rep.Attrs(), "pending", rep.Failed, "error", err.Error())...)
+		s.log.Error("day failed", append(rep.Attrs(), "error", err.Error())...)
 	default:
 		s.log.Info("day done", rep.Attrs()...)
 	}
@@ -229,7 +238,7 @@ func (s *Scheduler) runDay(ctx context.Context, day billing.Day) bool {
 	if err == nil {
 		s.done[day] = true
 	}
-	return err == nil
+	return err == nil, nil
 }
 
 func (s *Scheduler) sleepUntil(ctx context.Context, t time.Time) bool {
@@ -238,10 +247,8 @@ func (s *Scheduler) sleepUntil(ctx context.Context, t time.Time) bool {
 		if d <= 0 {
 			return true
 		}
-		select {
-		case <-ctx.Done():
+		if retry.Sleep(ctx, s.clock, min(d, maxSleep)) != nil {
 			return false
-		case <-s.clock.After(min(d, maxSleep)):
 		}
 	}
 }

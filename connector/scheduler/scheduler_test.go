@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -181,7 +182,7 @@ func TestScheduler_StopAbandonsTheDayInFlight(t *testing.T) {
 // current round done. No real sleeping.
 func waitForWait(t *testing.T, fc *clockwork.FakeClock) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	require.NoError(t, fc.BlockUntilContext(ctx, 1), "scheduler is not waiting")
 }
@@ -244,9 +245,10 @@ func TestScheduler_FailedDayIsRetriedOnABackoffNotTomorrow(t *testing.T) {
 	for i := 1; i < len(at); i++ {
 		gaps = append(gaps, at[i].Sub(at[i-1]))
 	}
-	// Retries 1, 2 and 4 minutes apart (the test steps the clock coarsely: at most +3m).
+	// Retries about 1, 2 and 4 minutes apart, each jittered into its upper half (the test
+	// steps the clock coarsely: at most +3m).
 	for i, g := range gaps {
-		assert.GreaterOrEqual(t, g, time.Minute<<i, "retry %d", i+1)
+		assert.GreaterOrEqual(t, g, (time.Minute<<i)/2, "retry %d", i+1)
 		assert.Less(t, g, time.Minute<<i+4*time.Minute, "retry %d", i+1)
 	}
 }
@@ -289,4 +291,35 @@ func TestScheduler_CatchUpFromFlagMovesSinceBack(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, ok)
 	assert.Equal(t, "2026-11-05", since.String())
+}
+
+// The state file deleted under the running daemon: the first write fails with the state's
+// one-line error and the daemon stops instead of delivering without its memory (and next
+// to a second daemon that may have started on the same path).
+func TestScheduler_StopsWhenTheStateFileIsDeleted(t *testing.T) {
+	sh := zone(t, "Asia/Shanghai")
+	path := filepath.Join(t.TempDir(), "state.db")
+	st, err := state.Open(path, false)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	cfg := &config.Config{PullHour: 2, PullZone: sh, CatchupDays: 3}
+	s, _, r := newSchedulerWith(t, time.Date(2026, 11, 5, 2, 30, 0, 0, sh), cfg, st)
+	require.NoError(t, st.SetSince(billing.Day{Year: 2026, Month: time.November, Day: 1}))
+	require.NoError(t, os.Remove(path))
+
+	done := make(chan error, 1)
+	go func() { done <- s.Loop(context.Background()) }()
+	timeout := time.NewTimer(90 * time.Second)
+	defer timeout.Stop()
+	select {
+	case err = <-done:
+	case <-timeout.C:
+		t.Fatal("the daemon kept running without its state file")
+	}
+	var se *state.Error
+	require.ErrorAs(t, err, &se)
+	require.ErrorIs(t, err, state.ErrReplaced)
+	assert.Contains(t, err.Error(), "state_path "+path)
+	got, _ := r.got()
+	assert.LessOrEqual(t, len(got), 1, "no further day is run without the state")
 }

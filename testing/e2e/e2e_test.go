@@ -32,7 +32,9 @@ const (
 	secret = "e2e-Secret-Never-Printed-9f8e7d"
 )
 
-var day = billing.Day{Year: 2026, Month: time.November, Day: 3}
+// day is a day the API serves: three weeks ago (the connector refuses days in the future
+// and days older than the 18 months the API keeps).
+var day = billing.DayOf(time.Now().UTC()).AddDays(-21)
 
 type env = harness.Env
 
@@ -90,7 +92,7 @@ func TestE2E_650RowDayOverThreePagesArrivesCompleteInTheSeedsShape(t *testing.T)
 	}
 	assert.Len(t, e.API.Requests(), 3, "650 rows are 3 pages of 300")
 	assert.Contains(t, r.stderr, `"msg":"day done"`)
-	assert.Contains(t, r.stderr, `"fetched":650,"new":650,"changed":0,"unchanged":0,"delivered":650,"failed":0`)
+	assert.Contains(t, r.stderr, `"fetched":650,"new":650,"changed":0,"unchanged":0,"pending":0,"delivered":650,"failed":0`)
 }
 
 func TestE2E_RerunGivesTheSameIDs(t *testing.T) {
@@ -246,9 +248,7 @@ func TestE2E_DaemonFiresAtPullHourInPullZone(t *testing.T) {
 	require.NoError(t, fc.BlockUntilContext(ctx, 1))
 	assert.Zero(t, e.Sink.Len(), "nothing before the hour")
 	fc.Advance(time.Minute) // 02:00
-	for e.Sink.Len() < 25 && ctx.Err() == nil {
-		time.Sleep(5 * time.Millisecond) // real loopback I/O, not the schedule
-	}
+	e.WaitDistinct(t, 25, nil)
 	requireDayDelivered(t, e, yesterday, e.Sink.Events())
 	// Then it waits for tomorrow's 02:00.
 	require.NoError(t, fc.BlockUntilContext(ctx, 1))
@@ -264,7 +264,7 @@ func TestE2E_DryRunCountsAndSendsNothing(t *testing.T) {
 	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 12, 2))
 	r := run(t, []string{"--config", e.Config(t, nil), "--once", "--date", day.String(), "--dry-run"})
 	require.Equal(t, 0, r.code, r.stderr)
-	assert.Contains(t, r.stdout, "2026-11-03: 12 rows: 12 new, 0 changed, 0 already delivered - dry run, nothing sent")
+	assert.Contains(t, r.stdout, day.String()+": 12 rows: 12 new, 0 changed, 0 pending delivery, 0 already delivered - dry run, nothing sent")
 	assert.Zero(t, e.Sink.Attempts())
 	_, err := os.Stat(e.StatePath)
 	assert.True(t, os.IsNotExist(err), "a dry run writes no state")
@@ -272,7 +272,7 @@ func TestE2E_DryRunCountsAndSendsNothing(t *testing.T) {
 	// After a real run, a dry run sees the rows as delivered.
 	require.Equal(t, 0, run(t, []string{"--config", e.Config(t, nil), "--once", "--date", day.String()}).code)
 	r = run(t, []string{"--config", e.Config(t, nil), "--once", "--date", day.String(), "--dry-run"})
-	assert.Contains(t, r.stdout, "12 rows: 0 new, 0 changed, 12 already delivered")
+	assert.Contains(t, r.stdout, "12 rows: 0 new, 0 changed, 0 pending delivery, 12 already delivered")
 	assert.Equal(t, 12, e.Sink.Len())
 
 	r = run(t, []string{"--config", e.Config(t, nil), "--dry-run"})
@@ -288,4 +288,71 @@ func TestE2E_SecondProcessOnTheSameStateIsRefused(t *testing.T) {
 	r := run(t, []string{"--config", cfg, "--once", "--date", day.String()})
 	assert.Equal(t, 2, r.code)
 	assert.Contains(t, r.stderr, "in use by another connector process")
+}
+
+// A dry run shows the rows that were planned but never acknowledged (a receiver that
+// rejected them): they are pending, not "already delivered" and not "new".
+func TestE2E_DryRunShowsPendingRows(t *testing.T) {
+	e := newEnv(t)
+	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 9, 3))
+	e.Sink.FailNext(1000, 400) // every row planned, none acknowledged
+	require.Equal(t, 1, run(t, []string{"--config", e.Config(t, nil), "--once", "--date", day.String()}).code)
+	r := run(t, []string{"--config", e.Config(t, nil), "--once", "--date", day.String(), "--dry-run"})
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "9 rows: 0 new, 0 changed, 9 pending delivery, 0 already delivered")
+}
+
+// Days the API does not serve are refused before anything is called, with the limit that
+// --help states.
+func TestE2E_DaysOutsideWhatTheAPIKeepsAreRefused(t *testing.T) {
+	e := newEnv(t)
+	today := billing.DayOf(time.Now().In(mustZone(t, "Asia/Shanghai")))
+	cases := map[string][]string{
+		"tomorrow":          {"--once", "--date", today.AddDays(1).String()},
+		"541 days back":     {"--once", "--date", today.AddDays(-541).String()},
+		"range into future": {"--from", today.AddDays(-2).String(), "--to", today.AddDays(2).String()},
+		"range too old":     {"--from", today.AddDays(-600).String(), "--to", today.AddDays(-1).String()},
+		"catch-up too old":  {"--catch-up-from", today.AddDays(-700).String()},
+	}
+	for name, args := range cases {
+		t.Run(name, func(t *testing.T) {
+			r := run(t, append([]string{"--config", e.Config(t, nil)}, args...))
+			assert.Equal(t, 2, r.code, r.stderr)
+			assert.Regexp(t, `in the future|older than the 540 days`, r.stderr)
+			assert.Contains(t, r.stderr, "connector --help")
+			assert.Empty(t, e.API.Requests())
+		})
+	}
+	// The oldest day the API keeps is accepted.
+	oldest := today.AddDays(-540)
+	e.API.SetDay(oldest.String(), bssfake.SampleDay(oldest.String(), 2, 1))
+	r := run(t, []string{"--config", e.Config(t, nil), "--once", "--date", oldest.String()})
+	assert.Equal(t, 0, r.code, r.stderr)
+	help := run(t, []string{"--help"})
+	assert.Contains(t, help.stdout, "at most 540 days back")
+}
+
+// A row with a 1 MB field (hostile or broken API data) is delivered like any other: the
+// state's keys stay bounded, so the day does not become undeliverable.
+func TestE2E_RowWithAHugeFieldIsDelivered(t *testing.T) {
+	e := newEnv(t)
+	items := bssfake.SampleDay(day.String(), 3, 5)
+	items[1].ProductName = strings.Repeat("x", 1<<20)
+	items[2].CostUnit = strings.Repeat("y", 70<<10)
+	e.API.SetDay(day.String(), items)
+	args := []string{"--config", e.Config(t, nil), "--once", "--date", day.String()}
+	r := run(t, args)
+	require.Equal(t, 0, r.code, harness.Tail(r.stderr, 2000))
+	requireDayDelivered(t, e, day.String(), e.Sink.Events())
+	// Pulled again: the same ids, nothing new.
+	first := harness.IDs(e.Sink.Events())
+	e.Sink.Reset()
+	require.Equal(t, 0, run(t, args).code)
+	assert.Equal(t, first, harness.IDs(e.Sink.Events()))
+}
+
+func mustZone(t *testing.T, name string) *time.Location {
+	loc, err := time.LoadLocation(name)
+	require.NoError(t, err)
+	return loc
 }

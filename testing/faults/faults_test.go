@@ -10,9 +10,9 @@ package faults
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +25,8 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/connector/cli"
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 	"github.com/cloudbill/alicloud-billing-source/connector/job"
+	"github.com/cloudbill/alicloud-billing-source/connector/scheduler"
+	"github.com/cloudbill/alicloud-billing-source/connector/sender"
 	"github.com/cloudbill/alicloud-billing-source/connector/state"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
 	"github.com/cloudbill/alicloud-billing-source/testing/harness"
@@ -43,26 +45,42 @@ type env = harness.Env
 func newEnv(t *testing.T) *env { return harness.NewEnv(t, keyID, secret) }
 
 // daemon is the connector's daemon in this process, on a fake clock that a pump moves
-// forward whenever everything that waits, waits on the clock.
+// forward whenever everything that waits, waits on the clock. Its runs' reports are
+// collected through the scheduler's hook: the tests assert on them and on the sink, never
+// on log text.
 type daemon struct {
+	e      *env
 	fc     *clockwork.FakeClock
 	shut   fx.Shutdowner
 	done   chan int
 	stderr *harness.Buffer
 	stop   context.CancelFunc
 	pumped chan struct{}
+
+	mu      sync.Mutex
+	reports []run
 }
 
-func startDaemon(t *testing.T, e *env, at time.Time, step time.Duration, extra map[string]any, args ...string) *daemon {
+// run is one run of a day, as the scheduler reported it, at (fake) time At.
+type run struct {
+	job.Report
+	Err error
+	At  time.Time
+}
+
+func startDaemon(t *testing.T, e *env, at time.Time, step time.Duration, extra map[string]any, args []string, opts ...fx.Option) *daemon {
 	t.Helper()
-	d := &daemon{fc: clockwork.NewFakeClockAt(at), done: make(chan int, 1), stderr: &harness.Buffer{}, pumped: make(chan struct{})}
-	var out harness.Buffer
+	d := &daemon{e: e, fc: clockwork.NewFakeClockAt(at), done: make(chan int, 1), stderr: e.Log(), pumped: make(chan struct{})}
+	out := e.Log()
 	cfg := e.Config(t, withDefaults(extra))
 	go func() {
 		d.done <- cli.Main(append([]string{"--config", cfg}, args...),
-			cli.IO{Stdout: &out, Stderr: d.stderr, Lookup: func(string) (string, bool) { return "", false }},
-			fx.Decorate(func(clock.Clock) clock.Clock { return d.fc }),
-			fx.Populate(&d.shut))
+			cli.IO{Stdout: out, Stderr: d.stderr, Lookup: func(string) (string, bool) { return "", false }},
+			append([]fx.Option{
+				fx.Decorate(func(clock.Clock) clock.Clock { return d.fc }),
+				fx.Invoke(func(s *scheduler.Scheduler) { s.OnRun(d.record) }),
+				fx.Populate(&d.shut),
+			}, opts...)...)
 	}()
 	ctx, cancel := context.WithCancel(context.Background())
 	d.stop = cancel
@@ -73,9 +91,34 @@ func startDaemon(t *testing.T, e *env, at time.Time, step time.Duration, extra m
 				return
 			}
 			d.fc.Advance(step)
+			e.Changed.Notify()
 		}
 	}()
 	return d
+}
+
+func (d *daemon) record(rep job.Report, err error) {
+	d.mu.Lock()
+	d.reports = append(d.reports, run{rep, err, d.fc.Now()})
+	d.mu.Unlock()
+	d.e.Changed.Notify()
+}
+
+// runs returns a copy of the reports so far.
+func (d *daemon) runs() []run {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]run(nil), d.reports...)
+}
+
+// doneRun is the first successful run of day, if any.
+func (d *daemon) doneRun(day billing.Day) (run, bool) {
+	for _, r := range d.runs() {
+		if r.Day == day && r.Err == nil {
+			return r, true
+		}
+	}
+	return run{}, false
 }
 
 // withDefaults is the suite's config: fewer sends in flight than the default, so that
@@ -88,14 +131,17 @@ func withDefaults(extra map[string]any) map[string]any {
 	return c
 }
 
-// until waits (real time, bounded) for cond while the pump moves the fake clock.
+// until waits (real time, bounded) for cond while the pump moves the fake clock; cond is
+// checked again on every event (a report, a log line, an event at the sink, a clock step).
 func (d *daemon) until(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		require.False(t, time.Now().After(deadline), "timed out waiting for %s; log:\n%s", what, harness.Tail(d.stderr.String(), 3000))
-		time.Sleep(2 * time.Millisecond)
-	}
+	d.e.Changed.Wait(t, what, d.stderr, cond)
+}
+
+// untilDone waits for a successful run of day.
+func (d *daemon) untilDone(t *testing.T, day billing.Day) {
+	t.Helper()
+	d.until(t, day.String()+" done", func() bool { _, ok := d.doneRun(day); return ok })
 }
 
 func (d *daemon) shutdown(t *testing.T) {
@@ -104,10 +150,12 @@ func (d *daemon) shutdown(t *testing.T) {
 	<-d.pumped
 	require.NotNil(t, d.shut)
 	require.NoError(t, d.shut.Shutdown())
+	timeout := time.NewTimer(harness.Deadline)
+	defer timeout.Stop()
 	select {
 	case code := <-d.done:
 		assert.Equal(t, 0, code, harness.Tail(d.stderr.String(), 3000))
-	case <-time.After(30 * time.Second):
+	case <-timeout.C:
 		t.Fatal("daemon did not stop")
 	}
 }
@@ -185,11 +233,15 @@ func revisionOf(r sink.Received) (int, error) {
 	return 0, fmt.Errorf("revision %T", v)
 }
 
-// checkState opens the state file (the connector has stopped) and checks it.
+// checkState opens the state file (the connector has stopped) and checks it. No file is
+// consistent when no day is expected complete (a connector stopped before it made one).
 func checkState(t *testing.T, e *env, complete []billing.Day) {
 	t.Helper()
 	st, err := state.Open(e.StatePath, true)
 	require.NoError(t, err)
+	if st == nil && len(complete) == 0 {
+		return
+	}
 	require.NotNil(t, st)
 	defer st.Close()
 	require.NoError(t, st.Check())
@@ -214,32 +266,49 @@ func TestFaults_DaemonRidesOutAPIAndSinkFaults(t *testing.T) {
 	cases := []struct {
 		name   string
 		inject func(e *env)
+		step   time.Duration // the fake clock's step (default 10 s)
+		opts   []fx.Option
 	}{
-		{"API throttling burst (8x Throttling.User)", func(e *env) { e.API.Inject(bssfake.Fault{Kind: bssfake.Throttle, Times: 8}) }},
+		{"API throttling burst (8x Throttling.User)", func(e *env) { e.API.Inject(bssfake.Fault{Kind: bssfake.Throttle, Times: 8}) }, 0, nil},
 		{"API 5xx (3x 503, 2x 500)", func(e *env) {
 			e.API.Inject(bssfake.Fault{Kind: bssfake.ServerError, Status: 503, Times: 3, Page: 2})
 			e.API.Inject(bssfake.Fault{Kind: bssfake.ServerError, Status: 500, Times: 2})
-		}},
-		{"API malformed JSON (3x)", func(e *env) { e.API.Inject(bssfake.Fault{Kind: bssfake.Malformed, Times: 3, Page: 2}) }},
-		{"API Success=false mid-pagination", func(e *env) { e.API.Inject(bssfake.Fault{Kind: bssfake.SuccessFalse, Times: 2, Page: 2}) }},
-		{"API TotalCount changing between pages", func(e *env) { e.API.Inject(bssfake.Fault{Kind: bssfake.WrongTotal, Delta: 7, Page: 2}) }},
-		{"API empty page before TotalCount", func(e *env) { e.API.Inject(bssfake.Fault{Kind: bssfake.EmptyPage, Page: 2}) }},
-		{"API down for the whole retry budget (20x 503)", func(e *env) { e.API.Inject(bssfake.Fault{Kind: bssfake.ServerError, Status: 503, Times: 20}) }},
-		{"sink 503 (200x)", func(e *env) { e.Sink.FailNext(200, 503) }},
-		{"sink 429 (200x)", func(e *env) { e.Sink.FailNext(200, 429) }},
+		}, 0, nil},
+		{"API malformed JSON (3x)", func(e *env) { e.API.Inject(bssfake.Fault{Kind: bssfake.Malformed, Times: 3, Page: 2}) }, 0, nil},
+		{"API Success=false mid-pagination", func(e *env) { e.API.Inject(bssfake.Fault{Kind: bssfake.SuccessFalse, Times: 2, Page: 2}) }, 0, nil},
+		{"API TotalCount changing between pages", func(e *env) { e.API.Inject(bssfake.Fault{Kind: bssfake.WrongTotal, Delta: 7, Page: 2}) }, 0, nil},
+		{"API empty page before TotalCount", func(e *env) { e.API.Inject(bssfake.Fault{Kind: bssfake.EmptyPage, Page: 2}) }, 0, nil},
+		{"API down for the whole retry budget (20x 503)", func(e *env) { e.API.Inject(bssfake.Fault{Kind: bssfake.ServerError, Status: 503, Times: 20}) }, 0, nil},
+		// Fewer failures in a row than open the circuit breaker: per-event retries.
+		{"sink 503 (20x)", func(e *env) { e.Sink.FailNext(20, 503) }, 0, nil},
+		{"sink 429 (20x)", func(e *env) { e.Sink.FailNext(20, 429) }, 0, nil},
+		// An outage: the breaker opens, probes, and sending resumes when the receiver is back.
+		{"sink 503 for 2 simulated hours", func(e *env) { e.Sink.FailNext(1<<30, 503) }, 30 * time.Second, nil},
 		{"sink timeouts (slower than the send timeout)", func(e *env) {
-			e.Sink.SetDelay(40 * time.Second) // longer than the sender's 30 s timeout: in real time
-			go func() { time.Sleep(1500 * time.Millisecond); e.Sink.SetDelay(0) }()
-		}},
+			e.Sink.SetDelay(40 * time.Second) // longer than the sender's timeout (1 s here): in real time
+			// The receiver recovers after a while; whenever that is, every row must arrive.
+			time.AfterFunc(1500*time.Millisecond, func() { e.Sink.SetDelay(0) })
+		}, 0, []fx.Option{fx.Supply(&sender.Policy{Timeout: time.Second})}}, // a real-time HTTP timeout: short
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
 			e.API.SetDay(nov(4).String(), bssfake.SampleDay(nov(4).String(), 420, 4))
 			tc.inject(e)
-			d := startDaemon(t, e, time.Date(2026, 11, 5, 1, 50, 0, 0, sh), 10*time.Second, nil)
-			d.until(t, "every row at the sink", func() bool { return len(harness.IDs(e.Sink.Events())) >= 420 })
-			d.until(t, "the day recorded done", func() bool { return strings.Contains(d.stderr.String(), `"msg":"day done","day":"2026-11-04"`) })
+			step := tc.step
+			if step == 0 {
+				step = 10 * time.Second
+			}
+			start := time.Date(2026, 11, 5, 1, 50, 0, 0, sh)
+			d := startDaemon(t, e, start, step, nil, nil, tc.opts...)
+			if strings.Contains(tc.name, "2 simulated hours") {
+				d.until(t, "2 hours of outage", func() bool { return d.fc.Now().Sub(start) > 2*time.Hour })
+				require.Zero(t, e.Sink.Len())
+				assert.Less(t, e.Sink.Attempts(), 200, "the breaker stops hammering the receiver")
+				e.Sink.FailNext(0, 0)
+			}
+			d.until(t, "every row at the sink", func() bool { return e.Distinct() >= 420 })
+			d.untilDone(t, nov(4))
 			d.shutdown(t)
 			res := verify(t, e, []billing.Day{nov(4)})
 			checkState(t, e, []billing.Day{nov(4)})
@@ -258,18 +327,22 @@ func TestFaults_ReceiverDownForADay(t *testing.T) {
 	start := time.Date(2026, 11, 5, 1, 59, 0, 0, sh)
 	// Small clock steps: every step lets all waiting retries fire, so big steps would
 	// inflate how long one attempt takes in simulated time.
-	d := startDaemon(t, e, start, time.Second, nil)
+	d := startDaemon(t, e, start, time.Second, nil, nil)
 	d.until(t, "a simulated day of outage", func() bool { return d.fc.Now().Sub(start) > 24*time.Hour })
-	failedRuns := strings.Count(d.stderr.String(), `"msg":"day failed"`)
+	failedRuns := 0
+	for _, r := range d.runs() {
+		require.Error(t, r.Err, "no run can succeed while the receiver is down")
+		assert.Equal(t, 60, r.Failed, "every row reported pending")
+		failedRuns++
+	}
 	assert.GreaterOrEqual(t, failedRuns, 10, "retried through the day, not only at the next pull_hour")
-	assert.LessOrEqual(t, failedRuns, 45, "capped backoff: no tight loop")
-	assert.Contains(t, d.stderr.String(), `"pending":60`)
+	assert.LessOrEqual(t, failedRuns, 60, "capped backoff: no tight loop")
 	assert.Zero(t, e.Sink.Len())
 	attemptsDown := e.Sink.Attempts()
 
 	e.Sink.FailNext(0, 0) // the receiver is back
-	d.until(t, "every row after the outage", func() bool { return len(harness.IDs(e.Sink.Events())) >= 60 })
-	d.until(t, "the day recorded done", func() bool { return strings.Contains(d.stderr.String(), `"msg":"day done","day":"2026-11-04"`) })
+	d.until(t, "every row after the outage", func() bool { return e.Distinct() >= 60 })
+	d.untilDone(t, nov(4))
 	d.shutdown(t)
 	res := verify(t, e, []billing.Day{nov(4)})
 	checkState(t, e, []billing.Day{nov(4)})
@@ -286,8 +359,8 @@ func TestFaults_MissedDaysAndALateCorrection(t *testing.T) {
 		e.API.SetDay(nov(d).String(), bssfake.SampleDay(nov(d).String(), 30+d, uint64(d)))
 	}
 	// First life: started Nov 5 01:50; pulls Nov 4, then Nov 5 on Nov 6; stopped.
-	d := startDaemon(t, e, time.Date(2026, 11, 5, 1, 50, 0, 0, sh), time.Minute, nil)
-	d.until(t, "Nov 5 done", func() bool { return strings.Contains(d.stderr.String(), `"msg":"day done","day":"2026-11-05"`) })
+	d := startDaemon(t, e, time.Date(2026, 11, 5, 1, 50, 0, 0, sh), time.Minute, nil, nil)
+	d.untilDone(t, nov(5))
 	d.shutdown(t)
 
 	// Down until Nov 8 09:00. Meanwhile one row of Nov 5 was corrected.
@@ -296,14 +369,35 @@ func TestFaults_MissedDaysAndALateCorrection(t *testing.T) {
 	items[3].CashAmount += 10
 	e.API.SetDay(nov(5).String(), items)
 
-	d = startDaemon(t, e, time.Date(2026, 11, 8, 9, 0, 0, 0, sh), time.Minute, nil)
-	d.until(t, "Nov 6, 7 caught up", func() bool { return strings.Contains(d.stderr.String(), `"msg":"day done","day":"2026-11-07"`) })
-	assert.Equal(t, []string{"2026-11-06", "2026-11-07"}, doneOrder(d.stderr.String()), "oldest first, right at start")
+	d = startDaemon(t, e, time.Date(2026, 11, 8, 9, 0, 0, 0, sh), time.Minute, nil, nil)
+	d.untilDone(t, nov(7))
+	var order []string
+	for _, r := range d.runs() {
+		order = append(order, r.Day.String())
+	}
+	assert.Equal(t, []string{"2026-11-06", "2026-11-07"}, order, "oldest first, right at start")
 	// Nov 9 02:00: Nov 8, and Nov 5..7 again (settle_days 3): the correction is found.
-	d.until(t, "Nov 8 done", func() bool { return strings.Contains(d.stderr.String(), `"msg":"day done","day":"2026-11-08"`) })
+	d.untilDone(t, nov(8))
 	d.shutdown(t)
-	assert.Contains(t, d.stderr.String(), `"day":"2026-11-05","fetched":35,"new":0,"changed":1,"unchanged":34`)
-	assert.Contains(t, d.stderr.String(), `"day":"2026-11-06","fetched":36,"new":0,"changed":0,"unchanged":36,"delivered":0`)
+	var settled5, settled6 []job.Report
+	nextPull := time.Date(2026, 11, 10, 2, 0, 0, 0, sh) // the pump may reach it before the shutdown
+	for _, r := range d.runs() {
+		if !r.At.Before(nextPull) {
+			continue
+		}
+		require.NoError(t, r.Err)
+		switch r.Day {
+		case nov(5):
+			settled5 = append(settled5, r.Report)
+		case nov(6):
+			settled6 = append(settled6, r.Report)
+		}
+	}
+	require.Len(t, settled5, 1, "Nov 5 re-pulled once, in the settle window")
+	assert.Equal(t, [4]int{35, 0, 1, 34}, [4]int{settled5[0].Fetched, settled5[0].New, settled5[0].Changed, settled5[0].Unchanged})
+	assert.Equal(t, 1, settled5[0].Delivered, "only the corrected row is sent")
+	require.Len(t, settled6, 2, "Nov 6 caught up, then re-pulled in the settle window")
+	assert.Equal(t, [5]int{36, 0, 0, 36, 0}, [5]int{settled6[1].Fetched, settled6[1].New, settled6[1].Changed, settled6[1].Unchanged, settled6[1].Delivered})
 
 	days := []billing.Day{nov(4), nov(5), nov(6), nov(7), nov(8)}
 	res := verify(t, e, days)
@@ -324,14 +418,45 @@ func TestFaults_MissedDaysAndALateCorrection(t *testing.T) {
 	report(t, "days missed while down + a late correction", e, res, total)
 }
 
-func doneOrder(log string) []string {
-	var order []string
-	for _, l := range strings.Split(log, "\n") {
-		if strings.Contains(l, `"msg":"day done"`) {
-			var v struct{ Day string }
-			_ = json.Unmarshal([]byte(l), &v)
-			order = append(order, v.Day)
-		}
+// While the receiver refuses everything, a large day is reported failed within minutes
+// (of simulated time), not after hours of per-event retries; the receiver sees a bounded
+// number of requests (the circuit breaker), and the next due day is tried too instead of
+// waiting behind the first. When the receiver is back, everything arrives.
+func TestFaults_ReceiverOutageFailsDaysInMinutesAndStarvesNone(t *testing.T) {
+	e := newEnv(t)
+	for _, d := range []billing.Day{nov(3), nov(4)} {
+		e.API.SetDay(d.String(), bssfake.SampleDay(d.String(), 3000, uint64(d.Day)))
 	}
-	return order
+	e.Sink.FailNext(1<<30, 503)
+	start := time.Date(2026, 11, 5, 2, 0, 0, 0, sh)
+	d := startDaemon(t, e, start, time.Second, nil, []string{"--catch-up-from", nov(3).String()})
+	failedAt := func(day billing.Day) (time.Time, bool) {
+		for _, r := range d.runs() {
+			if r.Day == day && r.Err != nil {
+				return r.At, true
+			}
+		}
+		return time.Time{}, false
+	}
+	d.until(t, "both days reported failed", func() bool {
+		_, ok3 := failedAt(nov(3))
+		_, ok4 := failedAt(nov(4))
+		return ok3 && ok4
+	})
+	at3, _ := failedAt(nov(3))
+	at4, _ := failedAt(nov(4))
+	assert.Less(t, at3.Sub(start), 10*time.Minute, "a 3000-row day is reported failed in minutes")
+	assert.Less(t, at4.Sub(start), 15*time.Minute, "the second day is not starved behind the first")
+	assert.Less(t, e.Sink.Attempts(), 300, "the breaker stops hammering the receiver (6000 rows)")
+	for _, r := range d.runs() {
+		require.ErrorIs(t, r.Err, sender.ErrReceiverUnavailable)
+	}
+
+	e.Sink.FailNext(0, 0) // the receiver is back: a probe, then everything
+	d.until(t, "every row after the outage", func() bool { return e.Distinct() >= 6000 })
+	d.untilDone(t, nov(4))
+	d.shutdown(t)
+	res := verify(t, e, []billing.Day{nov(3), nov(4)})
+	checkState(t, e, []billing.Day{nov(3), nov(4)})
+	report(t, "receiver down: days failed in minutes, none starved", e, res, 6000)
 }

@@ -1,19 +1,19 @@
 // Package harness is what the end-to-end and fault-injection suites share: the fake BSS
-// API and the recording sink started on loopback, a config.json for them, and small
-// helpers to read what arrived.
+// API and the recording sink started on loopback, a config.json for them, the connector as
+// a real subprocess, and waits on events (a log line, the sink's count) with a deadline,
+// never on sleeps.
 package harness
 
 import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
-	"github.com/cloudbill/alicloud-billing-source/connector/clock"
-
+	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/billing"
@@ -21,20 +21,78 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/testing/sink"
 )
 
-// wallClock is the connector's clock package: the one place that reads the time.
-var wallClock = clock.New()
+// Deadline bounds every wait of the suites: long enough for a loaded 2-core machine,
+// short enough that a hang fails the test well inside its Bazel timeout.
+const Deadline = 90 * time.Second
 
-// Buffer is a strings.Builder that the connector's logger and a test can share.
-type Buffer struct {
+// Signal wakes the waiters whenever something they may wait for has changed.
+type Signal struct {
 	mu sync.Mutex
-	b  strings.Builder
+	ch chan struct{}
 }
 
-func (b *Buffer) Write(p []byte) (int, error) { b.mu.Lock(); defer b.mu.Unlock(); return b.b.Write(p) }
-func (b *Buffer) String() string              { b.mu.Lock(); defer b.mu.Unlock(); return b.b.String() }
+// NewSignal returns a Signal.
+func NewSignal() *Signal { return &Signal{ch: make(chan struct{})} }
+
+// Notify wakes every current waiter.
+func (s *Signal) Notify() {
+	s.mu.Lock()
+	close(s.ch)
+	s.ch = make(chan struct{})
+	s.mu.Unlock()
+}
+
+func (s *Signal) changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ch
+}
+
+// Wait returns once cond holds, checking it again on every Notify; it fails the test at the
+// Deadline with what it waited for and the end of log (when log is not nil).
+func (s *Signal) Wait(t testing.TB, what string, log *Buffer, cond func() bool) {
+	t.Helper()
+	timeout := time.NewTimer(Deadline)
+	defer timeout.Stop()
+	for {
+		ch := s.changed()
+		if cond() {
+			return
+		}
+		select {
+		case <-ch:
+		case <-timeout.C:
+			tail := ""
+			if log != nil {
+				tail = Tail(log.String(), 3000)
+			}
+			require.FailNow(t, "timed out waiting for "+what, "log:\n%s", tail)
+		}
+	}
+}
+
+// Buffer is a log that the connector and a test can share: safe for concurrent use, and
+// every write notifies its Signal.
+type Buffer struct {
+	mu     sync.Mutex
+	b      strings.Builder
+	Signal *Signal // notified on every write; may be nil
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	n, err := b.b.Write(p)
+	b.mu.Unlock()
+	if b.Signal != nil {
+		b.Signal.Notify()
+	}
+	return n, err
+}
+
+func (b *Buffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.b.String() }
 
 // Env is a fake BSS API and a recording sink on loopback, and a directory for configs and
-// the state file.
+// the state file. Changed is notified on every event the sink accepts.
 type Env struct {
 	API       *bssfake.Server
 	Sink      *sink.Sink
@@ -42,6 +100,7 @@ type Env struct {
 	StatePath string
 	KeyID     string
 	Secret    string
+	Changed   *Signal
 }
 
 // NewEnv starts both fakes; they stop when the test ends.
@@ -50,12 +109,17 @@ func NewEnv(t testing.TB, keyID, secret string) *Env {
 	api := bssfake.New(bssfake.Options{Keys: map[string]string{keyID: secret}})
 	require.NoError(t, api.Start("127.0.0.1:0"))
 	t.Cleanup(func() { _ = api.Close() })
+	changed := NewSignal()
 	k := sink.New()
+	k.OnReceive(func(event.Event) { changed.Notify() })
 	require.NoError(t, k.Start("127.0.0.1:0"))
 	t.Cleanup(k.Close)
 	dir := t.TempDir()
-	return &Env{API: api, Sink: k, Dir: dir, StatePath: filepath.Join(dir, "state.db"), KeyID: keyID, Secret: secret}
+	return &Env{API: api, Sink: k, Dir: dir, StatePath: dir + "/state.db", KeyID: keyID, Secret: secret, Changed: changed}
 }
+
+// Log returns a Buffer for a connector's output whose writes wake this Env's waiters.
+func (e *Env) Log() *Buffer { return &Buffer{Signal: e.Changed} }
 
 // Config writes a config.json with the seed's keys (note secret_access_Key) for this
 // environment; extra overrides keys, and a nil value removes one.
@@ -72,9 +136,21 @@ func (e *Env) Config(t testing.TB, extra map[string]any) string {
 	}
 	b, err := json.Marshal(c)
 	require.NoError(t, err)
-	p := filepath.Join(e.Dir, fmt.Sprintf("config-%d.json", wallClock.Now().UnixNano()))
-	require.NoError(t, os.WriteFile(p, b, 0o600))
-	return p
+	f, err := os.CreateTemp(e.Dir, "config-*.json")
+	require.NoError(t, err)
+	_, err = f.Write(b)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	return f.Name()
+}
+
+// Distinct is the number of distinct event ids the sink holds.
+func (e *Env) Distinct() int { return len(IDs(e.Sink.Events())) }
+
+// WaitDistinct waits until the sink holds at least n distinct events.
+func (e *Env) WaitDistinct(t testing.TB, n int, log *Buffer) {
+	t.Helper()
+	e.Changed.Wait(t, fmt.Sprintf("%d distinct events at the sink", n), log, func() bool { return e.Distinct() >= n })
 }
 
 // IDs counts the events per id.
