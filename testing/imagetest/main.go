@@ -27,9 +27,6 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/testing/sink"
 )
 
-// wallClock is the connector's clock package: the one place that reads the time.
-var wallClock = clock.New()
-
 const (
 	keyID  = "LTAI5tImageTest"
 	secret = "image-test-secret-do-not-print"
@@ -37,6 +34,7 @@ const (
 )
 
 type checker struct {
+	clock         clock.Clock // the connector's clock package: the one place that reads the time
 	docker, image string
 	dir           string
 	api           *bssfake.Server
@@ -54,7 +52,7 @@ func main() {
 }
 
 func run(tarball, image, docker string) int {
-	c := &checker{docker: docker, image: image}
+	c := &checker{docker: docker, image: image, clock: clock.New()}
 	if tarball != "" {
 		if out, err := exec.Command(docker, "load", "-i", tarball).CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "imagetest: docker load -i %s: %v\n%s", tarball, err, out)
@@ -96,7 +94,7 @@ func run(tarball, image, docker string) int {
 }
 
 func (c *checker) check(name string, f func() error) {
-	start := wallClock.Now()
+	start := c.clock.Now()
 	if err := f(); err != nil {
 		c.failed++
 		fmt.Printf("FAIL  %s (%s): %v\n", name, time.Since(start).Round(time.Millisecond), err)
@@ -113,7 +111,7 @@ func (c *checker) config(extra map[string]any) (string, error) {
 		cfg[k] = v
 	}
 	b, _ := json.Marshal(cfg)
-	p := filepath.Join(c.dir, fmt.Sprintf("config-%d.json", wallClock.Now().UnixNano()))
+	p := filepath.Join(c.dir, fmt.Sprintf("config-%d.json", c.clock.Now().UnixNano()))
 	return p, os.WriteFile(p, b, 0o644) // readable by uid 65532 in the container
 }
 
@@ -135,7 +133,7 @@ func (c *checker) dockerRun(args ...string) (string, int, error) {
 // runContainer runs the image to completion without --rm (podman's Docker API reports
 // status 0 for failed --rm containers), then removes it.
 func (c *checker) runContainer(cfg string, args ...string) (string, int, error) {
-	name := fmt.Sprintf("imagetest-%d", wallClock.Now().UnixNano())
+	name := fmt.Sprintf("imagetest-%d", c.clock.Now().UnixNano())
 	full := []string{"run", "--name", name, "--network", "host"}
 	if cfg != "" {
 		full = append(full, "-v", cfg+":/vance/config/config.json:ro")
@@ -177,7 +175,7 @@ func (c *checker) imageConfig() error {
 }
 
 func (c *checker) deliversEveryRow() error {
-	day := billing.Day{Year: 2026, Month: time.November, Day: 3}
+	day := c.recentDay(0)
 	c.api.SetDay(day.String(), bssfake.SampleDay(day.String(), rows, 11))
 	c.sink.Reset()
 	cfg, err := c.config(nil)
@@ -202,7 +200,7 @@ func (c *checker) deliversEveryRow() error {
 	if len(ids) != rows {
 		return fmt.Errorf("sink got %d distinct events, want %d:\n%s", len(ids), rows, out)
 	}
-	if !strings.Contains(out, `"fetched":650,"new":650,"changed":0,"unchanged":0,"delivered":650,"failed":0`) {
+	if !strings.Contains(out, `"fetched":650,"new":650,"changed":0,"unchanged":0,"pending":0,"delivered":650,"failed":0`) {
 		return fmt.Errorf("no day-done log line with the counts:\n%s", out)
 	}
 	return nil
@@ -237,7 +235,7 @@ func (c *checker) badConfig() error {
 // stateVolume runs --once twice with the state volume on a host directory: the state file
 // is written there (by uid 65532) and the second run sees the rows as already delivered.
 func (c *checker) stateVolume() error {
-	day := billing.Day{Year: 2026, Month: time.November, Day: 4}
+	day := c.recentDay(1)
 	c.api.SetDay(day.String(), bssfake.SampleDay(day.String(), 30, 12))
 	vol := filepath.Join(c.dir, "state")
 	if err := os.MkdirAll(vol, 0o755); err != nil {
@@ -251,7 +249,7 @@ func (c *checker) stateVolume() error {
 		return err
 	}
 	for i, want := range []string{`"new":30,"changed":0,"unchanged":0`, `"new":0,"changed":0,"unchanged":30`} {
-		name := fmt.Sprintf("imagetest-state-%d-%d", i, wallClock.Now().UnixNano())
+		name := fmt.Sprintf("imagetest-state-%d-%d", i, c.clock.Now().UnixNano())
 		out, code, err := c.dockerRun("run", "--name", name, "--network", "host",
 			"-v", cfg+":/vance/config/config.json:ro", "-v", vol+":/var/lib/alicloud-billing-source",
 			c.image, "--once", "--date", day.String())
@@ -285,19 +283,19 @@ func (c *checker) daemonUIDAndStop() error {
 	if err != nil {
 		return err
 	}
-	name := fmt.Sprintf("imagetest-daemon-%d", wallClock.Now().UnixNano())
+	name := fmt.Sprintf("imagetest-daemon-%d", c.clock.Now().UnixNano())
 	defer c.dockerRun("rm", "-f", name) //nolint:errcheck
 	if out, code, err := c.dockerRun("run", "-d", "--name", name, "--network", "host",
 		"-v", cfg+":/vance/config/config.json:ro", c.image); err != nil || code != 0 {
 		return fmt.Errorf("start: exit %d %v: %s", code, err, out)
 	}
-	deadline := wallClock.Now().Add(30 * time.Second)
+	deadline := c.clock.Now().Add(30 * time.Second)
 	for {
 		logs, _, _ := c.dockerRun("logs", name)
 		if strings.Contains(logs, "waiting for the next pull") {
 			break
 		}
-		if wallClock.Now().After(deadline) {
+		if c.clock.Now().After(deadline) {
 			return fmt.Errorf("daemon did not start:\n%s", logs)
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -331,4 +329,10 @@ func (c *checker) daemonUIDAndStop() error {
 		return fmt.Errorf("exit status after SIGTERM %s, want 0:\n%s", strings.TrimSpace(exitOut), logs)
 	}
 	return nil
+}
+
+// recentDay is a day the API serves (the connector refuses days older than 18 months):
+// three weeks ago, plus n.
+func (c *checker) recentDay(n int) billing.Day {
+	return billing.DayOf(c.clock.Now().UTC()).AddDays(-21 + n)
 }

@@ -63,7 +63,8 @@ func run(rows, days, perDay, concurrency int) error {
 	quiet := cli.IO{Stdout: io.Discard, Stderr: io.Discard, Lookup: func(string) (string, bool) { return "", false }}
 
 	// One large day.
-	big := billing.Day{Year: 2026, Month: time.October, Day: 1}
+	// Days the API serves: the connector refuses days older than 18 months.
+	big := billing.DayOf(wallClock.Now().UTC()).AddDays(-40)
 	api.SetDay(big.String(), bssfake.SampleDay(big.String(), rows, 1))
 	start := wallClock.Now()
 	if code := cli.Main([]string{"--config", cfg, "--once", "--date", big.String()}, quiet); code != 0 {
@@ -79,7 +80,7 @@ func run(rows, days, perDay, concurrency int) error {
 
 	// A range of days, the API throttling above 10 requests/s.
 	k.Reset()
-	first := billing.Day{Year: 2026, Month: time.September, Day: 1}
+	first := big.AddDays(-days - 1)
 	last := first.AddDays(days - 1)
 	for d := first; !last.Before(d); d = d.AddDays(1) {
 		api.SetDay(d.String(), bssfake.SampleDay(d.String(), perDay, uint64(d.Day)))
