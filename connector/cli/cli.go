@@ -315,7 +315,8 @@ Flags:
   --from, --to    the first and last day of a range
                   (--date, --from, --to, --catch-up-from: not after today in pull_zone and
                   at most 540 days back, the 18 months that the API keeps)
-  --dry-run       with --once or --from/--to: fetch and print counts, send nothing, write no state
+  --dry-run       with --once or --from/--to: fetch and print counts (new, changed, pending
+                  delivery, already delivered); send nothing, write no state
   --catch-up-from DAY   daemon: also pull the days from DAY on that the state has not delivered
   --verbose       debug logs, including fx's start-up events
   --version       print the version
@@ -336,7 +337,12 @@ and ALIBABA_CLOUD_SECURITY_TOKEN. Secrets are never printed.
 Exit status:
   0  every row delivered (daemon: stopped by SIGINT/SIGTERM)
   1  some rows were not delivered, or the API kept failing
-  2  bad configuration or usage, or the API refused the credentials
+  2  what only a change of configuration fixes: bad configuration or usage, credentials
+     the API refused, a TLS certificate that is not trusted, an endpoint or receiver that
+     redirects (301/302/303), a problem with the state file
+
+config.json must be a regular file of at most 1 MiB holding one JSON object, each key
+once (two spellings of a key that differ only in case are refused).
 
 Logs are JSON lines on stderr; --from/--to also print one progress line per day on stdout.
 `)
