@@ -151,23 +151,17 @@ func Main(args []string, stdio IO, extra ...fx.Option) int {
 		return stoppedEarly(sig)
 	default:
 	}
-	// A signal during the start cancels it (a start hook may wait, e.g. on a state file).
+	// A signal during the start lets the start finish (its hooks do not block; the timeout
+	// bounds them), then stops: cancelling the start would make fx roll it back with a
+	// context that is already done, leaving hooks half-stopped.
 	startCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	var startSig os.Signal
-	watched := make(chan struct{})
-	started := make(chan struct{})
-	go func() {
-		defer close(watched)
-		select {
-		case startSig = <-sigs:
-			cancel()
-		case <-started:
-		}
-	}()
 	startErr := app.Start(startCtx)
-	close(started)
-	<-watched
+	var startSig os.Signal
+	select {
+	case startSig = <-sigs:
+	default:
+	}
 	if startErr != nil || startSig != nil {
 		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

@@ -12,9 +12,6 @@ import (
 	"github.com/google/uuid"
 )
 
-// wallClock is the connector's clock package: the one place that reads the time.
-var wallClock = clock.New()
-
 // SeedExampleData is the data of the seed's example event, byte for byte as the connector
 // writes it for the seed's row.
 const SeedExampleData = `{"VanceSource":"cloud.alicloud.billing","VanceType":"alicloud.account_billing.daily",` +
@@ -56,7 +53,8 @@ func CheckSeedShape(e event.Event) error {
 	if e.DataContentType() != "application/json" {
 		return fmt.Errorf("datacontenttype %q", e.DataContentType())
 	}
-	if e.Time().IsZero() || e.Time().After(wallClock.Now().Add(time.Hour)) {
+	// The connector's clock package: the one place that reads the time.
+	if e.Time().IsZero() || e.Time().After(clock.New().Now().Add(time.Hour)) {
 		return fmt.Errorf("time %v is not when the row was pulled", e.Time())
 	}
 	keys, values, err := orderedObject(e.Data())
