@@ -156,24 +156,21 @@ func Main(args []string, stdio IO, extra ...fx.Option) int {
 	// context that is already done, leaving hooks half-stopped.
 	startCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	startErr := app.Start(startCtx)
-	var startSig os.Signal
-	select {
-	case startSig = <-sigs:
-	default:
-	}
-	if startErr != nil || startSig != nil {
+	if err := app.Start(startCtx); err != nil {
 		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		_ = app.Stop(stopCtx)
-		if startSig != nil {
-			return stoppedEarly(startSig)
+		select {
+		case sig := <-sigs:
+			return stoppedEarly(sig)
+		default:
+			return startFailure(stdio.Stderr, err)
 		}
-		return startFailure(stdio.Stderr, startErr)
 	}
+	// From here the run's own verdict counts: a day stopped half-way says so (exit 1).
 	code := -1
 	select {
-	case sig := <-sigs:
+	case sig := <-sigs: // also one that came during the start
 		early.Info("stopping", "signal", sig.String())
 	case s := <-app.Wait(): // the run's own Shutdown with its exit code (or fx's own signal relay)
 		code = s.ExitCode
