@@ -130,6 +130,7 @@ type Params struct {
 	Logger    *slog.Logger
 	Policy    *Policy           `optional:"true"`
 	Transport http.RoundTripper `name:"billing" optional:"true"` // tests: httpmock, a TLS test server's roots
+	Lifecycle fx.Lifecycle      `optional:"true"`                // closes the kept-alive connections on stop
 }
 
 // New builds a client for the configured endpoint and credentials.
@@ -157,6 +158,9 @@ func newClient(p Params, rawErrorBodies bool) (*Client, error) {
 			IdleConnTimeout:        90 * time.Second,
 			MaxResponseHeaderBytes: 1 << 20,
 		}
+	}
+	if ci, ok := next.(interface{ CloseIdleConnections() }); ok && p.Lifecycle != nil {
+		p.Lifecycle.Append(fx.StopHook(ci.CloseIdleConnections))
 	}
 	cfg := sdk.NewConfig().WithScheme(strings.ToUpper(p.Config.Endpoint.Scheme)).WithAutoRetry(false)
 	cfg.Transport = guard{next: next, limit: MaxResponseBytes, rawErrorBodies: rawErrorBodies}
@@ -197,7 +201,7 @@ func (c *Client) FetchDay(ctx context.Context, day Day) ([]Row, error) {
 			return rows, nil
 		}
 		if restart >= c.policy.Restarts {
-			return nil, fmt.Errorf("query bill %s: TotalCount kept changing while paging (%d re-reads); the bill is being updated, try later", day, restart)
+			return nil, fmt.Errorf("query bill %s: the bill kept changing while paging (TotalCount or the order of its rows; %d re-reads); it is being updated, try later", day, restart)
 		}
 		c.log.Warn("bill changed while paging, reading the day again from page 1", "day", day.String(), "restart", restart+1)
 	}
@@ -217,7 +221,8 @@ func (c *Client) fetchPages(ctx context.Context, day Day) (rows []Row, changed b
 		return fmt.Errorf("query bill %s page %d: %w: %s", day, page, ErrInconsistent, fmt.Sprintf(format, args...))
 	}
 	total := -1
-	seen := map[[sha256.Size]byte]int{} // page hash -> page number
+	seen := map[[sha256.Size]byte]int{}     // page hash -> page number
+	rowsSeen := map[[sha256.Size]byte]int{} // row hash -> the first page it was on
 	for page := 1; ; page++ {
 		if err := ctx.Err(); err != nil {
 			return nil, false, err
@@ -254,6 +259,17 @@ func (c *Client) fetchPages(ctx context.Context, day Day) (rows []Row, changed b
 			seen[h] = page
 		}
 		for _, it := range items {
+			// A row already read on an earlier page: the bill was re-sorted under us (with
+			// TotalCount unchanged), so some other row may have been skipped. Read again.
+			h, err := rowHash(it)
+			if err != nil {
+				return nil, false, fmt.Errorf("query bill %s page %d: %w", day, page, err)
+			}
+			if p, ok := rowsSeen[h]; ok && p < page {
+				c.log.Warn("a row of an earlier page came again: the bill moved while paging", "day", day.String(), "page", page, "earlier_page", p)
+				return nil, true, nil
+			}
+			rowsSeen[h] = page
 			rows = append(rows, rowOf(it))
 		}
 		c.log.Debug("page read", "day", day.String(), "page", page, "rows", len(items), "total", total)
@@ -431,4 +447,13 @@ func (c *Client) call(ctx context.Context, day Day, page int) (*bssopenapi.Query
 	case r := <-done:
 		return r.resp, r.err
 	}
+}
+
+// rowHash names one row's content, to notice a row that comes again on a later page.
+func rowHash(it bssopenapi.Item) ([sha256.Size]byte, error) {
+	b, err := json.Marshal(it)
+	if err != nil {
+		return [sha256.Size]byte{}, fmt.Errorf("hash row: %w", err)
+	}
+	return sha256.Sum256(b), nil
 }

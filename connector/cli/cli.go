@@ -170,10 +170,15 @@ func Main(args []string, stdio IO, extra ...fx.Option) int {
 	// From here the run's own verdict counts: a day stopped half-way says so (exit 1).
 	code := -1
 	select {
-	case sig := <-sigs: // also one that came during the start
+	case sig := <-sigs: // one that came during the start
 		early.Info("stopping", "signal", sig.String())
-	case s := <-app.Wait(): // the run's own Shutdown with its exit code (or fx's own signal relay)
-		code = s.ExitCode
+	default:
+		select {
+		case sig := <-sigs:
+			early.Info("stopping", "signal", sig.String())
+		case s := <-app.Wait(): // the run's own Shutdown with its exit code (or fx's own signal relay)
+			code = s.ExitCode
+		}
 	}
 	// Signals during the stop are absorbed: the stop is bounded by its own timeout.
 	stopCtx, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)

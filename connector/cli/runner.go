@@ -34,7 +34,11 @@ type runnerParams struct {
 
 // startRunner hooks the chosen mode into the fx lifecycle. Hooks never block: the work runs
 // on its own goroutine with a context that OnStop cancels.
-func startRunner(p runnerParams) {
+func startRunner(p runnerParams) error {
+	// Before anything starts (the state file is opened at the start): a usage error only.
+	if err := checkDays(p.Mode, billing.DayOf(p.Clock.Now().In(p.Config.PullZone))); err != nil {
+		return err
+	}
 	for _, w := range p.Config.Warnings {
 		p.Logger.Warn(w)
 	}
@@ -46,38 +50,20 @@ func startRunner(p runnerParams) {
 			"state_path", p.Config.StatePath)
 	}))
 	if p.Mode.Once || p.Mode.Range {
-		inBackground(p, func(ctx context.Context) int {
-			if code, ok := daysAllowed(p); !ok {
-				return code
-			}
-			return runDays(ctx, p)
-		})
-		return
+		inBackground(p, func(ctx context.Context) int { return runDays(ctx, p) })
+		return nil
 	}
 	if p.Mode.Since != (billing.Day{}) {
 		p.Scheduler.CatchUpFrom(p.Mode.Since)
 	}
 	inBackground(p, func(ctx context.Context) int {
-		if code, ok := daysAllowed(p); !ok {
-			return code
-		}
 		if err := p.Scheduler.Loop(ctx); err != nil { // the state cannot be read or written
 			p.Logger.Error("daemon stopped", "error", err.Error())
 			return max(ExitIncomplete, exitFor(err))
 		}
 		return ExitOK
 	})
-}
-
-// daysAllowed checks the mode's days against what the API serves, printing the usage
-// error when they are not (exit status 2).
-func daysAllowed(p runnerParams) (int, bool) {
-	err := checkDays(p.Mode, billing.DayOf(p.Clock.Now().In(p.Config.PullZone)))
-	if err == nil {
-		return ExitOK, true
-	}
-	fmt.Fprintf(p.IO.Stderr, "connector: %v\nRun 'connector --help' for usage.\n", err)
-	return ExitConfig, false
+	return nil
 }
 
 // checkDays refuses days the API cannot serve: after today (in pull_zone) or more than

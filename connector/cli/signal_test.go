@@ -2,6 +2,7 @@ package cli
 
 import (
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -40,7 +41,7 @@ func signalTestConfig(t *testing.T) string {
 // stopAt runs Main with a hold at one point of its start; when Main reaches it, the test
 // sends SIGTERM to its own process (Main's handler must already be in place, or the test
 // binary dies), then releases the hold. It returns Main's exit status.
-func stopAt(t *testing.T, args []string, lookup func(hold func()) func(string) (string, bool), extra func(hold func()) fx.Option) int {
+func stopAt(t *testing.T, args []string, want string, lookup func(hold func()) func(string) (string, bool), extra func(hold func()) fx.Option) int {
 	t.Helper()
 	reached := make(chan struct{})
 	release := make(chan struct{})
@@ -69,14 +70,22 @@ func stopAt(t *testing.T, args []string, lookup func(hold func()) func(string) (
 	case <-timeout.C:
 		t.Fatal("Main never reached the hold")
 	}
+	// The runtime hands a signal to every channel that asked for it at once: when the
+	// test's own channel has it, Main's has it too, and Main finds it right after the hold.
+	mine := make(chan os.Signal, 1)
+	signal.Notify(mine, syscall.SIGTERM)
+	defer signal.Stop(mine)
 	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
-	// Main's handler has the signal once the runtime delivered it; the hold then lets Main
-	// go on and find it. Release after a moment of the runtime's own signal delivery is not
-	// needed: Main checks for the signal after the hold in both places.
+	select {
+	case <-mine:
+	case <-timeout.C:
+		t.Fatal("the signal never came")
+	}
 	close(release)
 	select {
 	case code := <-done:
 		assert.NotContains(t, out.String(), "signal-secret")
+		assert.Contains(t, out.String(), want, "stopped at the point the signal came")
 		return code
 	case <-timeout.C:
 		t.Fatal("Main did not return")
@@ -91,8 +100,9 @@ func TestMain_SignalWhileTheConfigIsReadIsACleanStop(t *testing.T) {
 		return func(string) (string, bool) { hold(); return "", false }
 	}
 	cfg := signalTestConfig(t)
-	assert.Equal(t, ExitIncomplete, stopAt(t, []string{"--config", cfg, "--once"}, inConfig, nil))
-	assert.Equal(t, ExitOK, stopAt(t, []string{"--config", cfg}, inConfig, nil))
+	const early = `"msg":"stopped before the work began","signal":"terminated"`
+	assert.Equal(t, ExitIncomplete, stopAt(t, []string{"--config", cfg, "--once"}, early, inConfig, nil))
+	assert.Equal(t, ExitOK, stopAt(t, []string{"--config", cfg}, early, inConfig, nil))
 }
 
 // SIGTERM while the start hooks run: the start finishes, then it is a clean stop (the state
@@ -104,6 +114,7 @@ func TestMain_SignalDuringTheStartIsACleanStop(t *testing.T) {
 		})
 	}
 	cfg := signalTestConfig(t)
-	assert.Equal(t, ExitIncomplete, stopAt(t, []string{"--config", cfg, "--once"}, nil, inStart))
-	assert.Equal(t, ExitOK, stopAt(t, []string{"--config", cfg}, nil, inStart))
+	const stopping = `"msg":"stopping","signal":"terminated"`
+	assert.Equal(t, ExitIncomplete, stopAt(t, []string{"--config", cfg, "--once"}, stopping, nil, inStart))
+	assert.Equal(t, ExitOK, stopAt(t, []string{"--config", cfg}, stopping, nil, inStart))
 }

@@ -112,10 +112,11 @@ type Sender struct {
 // Params are the inputs of New.
 type Params struct {
 	fx.In
-	Config *config.Config
-	Clock  clock.Clock
-	Logger *slog.Logger
-	Policy *Policy `optional:"true"`
+	Config    *config.Config
+	Clock     clock.Clock
+	Logger    *slog.Logger
+	Policy    *Policy      `optional:"true"`
+	Lifecycle fx.Lifecycle `optional:"true"` // closes the kept-alive connections on stop
 }
 
 // New builds a sender for the configured target.
@@ -128,6 +129,9 @@ func New(p Params) (*Sender, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = p.Config.Concurrency
 	hc := http.Client{Transport: tr, Timeout: pol.Timeout, CheckRedirect: red.checkRedirect}
+	if p.Lifecycle != nil {
+		p.Lifecycle.Append(fx.StopHook(tr.CloseIdleConnections))
+	}
 	proto, err := cehttp.New(cehttp.WithTarget(p.Config.Target.String()), cehttp.WithClient(hc))
 	if err != nil {
 		return nil, fmt.Errorf("create CloudEvents HTTP protocol: %s", red.scrub(err.Error()))

@@ -457,6 +457,19 @@ func (s *Store) Plan(day billing.Day, rows map[string]Row) error {
 				return err
 			}
 		}
+		// Rows planned and not yet acknowledged: the day is no longer complete, in the same
+		// transaction, so that a crash before the acknowledgements leaves it due.
+		if v := b.Get(keyDayMeta); v != nil {
+			var d Day
+			if err := json.Unmarshal(v, &d); err != nil {
+				return s.corrupt("the record of %s does not decode: %s", day, shorten(err.Error()))
+			}
+			if d.Complete {
+				d.Complete = false
+				nv, _ := json.Marshal(d)
+				return b.Put(keyDayMeta, nv)
+			}
+		}
 		return nil
 	})
 }

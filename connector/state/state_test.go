@@ -184,3 +184,23 @@ func TestStore_ValueThatDoesNotDecodeIsAnError(t *testing.T) {
 		assert.True(t, strings.HasPrefix(err.Error(), "state_path "+path+": corrupted: "), err.Error())
 	}
 }
+
+// A plan on a complete day (a correction about to be sent) makes the day not complete in
+// the same transaction: a crash before the acknowledgement leaves it due, not done.
+func TestStore_PlanOnACompleteDayMakesItDueAgain(t *testing.T) {
+	st, err := Open(filepath.Join(t.TempDir(), "state.db"), false)
+	require.NoError(t, err)
+	defer st.Close()
+	day := billing.Day{Year: 2026, Month: 10, Day: 1}
+	require.NoError(t, st.Plan(day, map[string]Row{"r1": {Hash: "h1", ID: "id1", Revision: 1}}))
+	require.NoError(t, st.Delivered(day, []string{"r1"}))
+	require.NoError(t, st.SetDayInfo(day, Day{Complete: true, Rows: 1}, map[string]string{"r1": "h1"}))
+	require.NoError(t, st.Check())
+
+	require.NoError(t, st.Plan(day, map[string]Row{"r1": {Hash: "h2", ID: "id2", Revision: 2}}))
+	info, err := st.DayInfo(day)
+	require.NoError(t, err)
+	assert.False(t, info.Complete, "a planned, unacknowledged correction: the day is due again")
+	assert.Equal(t, 1, info.Rows)
+	require.NoError(t, st.Check(), "the file stays consistent at every step")
+}

@@ -308,11 +308,13 @@ func TestE2E_DaysOutsideWhatTheAPIKeepsAreRefused(t *testing.T) {
 	e := newEnv(t)
 	today := billing.DayOf(time.Now().In(mustZone(t, "Asia/Shanghai")))
 	cases := map[string][]string{
-		"tomorrow":          {"--once", "--date", today.AddDays(1).String()},
-		"541 days back":     {"--once", "--date", today.AddDays(-541).String()},
-		"range into future": {"--from", today.AddDays(-2).String(), "--to", today.AddDays(2).String()},
-		"range too old":     {"--from", today.AddDays(-600).String(), "--to", today.AddDays(-1).String()},
-		"catch-up too old":  {"--catch-up-from", today.AddDays(-700).String()},
+		// Two days off where one would do: the test's "today" and the connector's may fall on
+		// either side of midnight.
+		"the day after tomorrow": {"--once", "--date", today.AddDays(2).String()},
+		"542 days back":          {"--once", "--date", today.AddDays(-542).String()},
+		"range into future":      {"--from", today.AddDays(-2).String(), "--to", today.AddDays(3).String()},
+		"range too old":          {"--from", today.AddDays(-600).String(), "--to", today.AddDays(-1).String()},
+		"catch-up too old":       {"--catch-up-from", today.AddDays(-700).String()},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -323,8 +325,10 @@ func TestE2E_DaysOutsideWhatTheAPIKeepsAreRefused(t *testing.T) {
 			assert.Empty(t, e.API.Requests())
 		})
 	}
-	// The oldest day the API keeps is accepted.
-	oldest := today.AddDays(-540)
+	_, err := os.Stat(e.StatePath)
+	assert.True(t, os.IsNotExist(err), "a usage error opens no state file")
+	// The oldest day the API keeps (give or take midnight) is accepted.
+	oldest := today.AddDays(-539)
 	e.API.SetDay(oldest.String(), bssfake.SampleDay(oldest.String(), 2, 1))
 	r := run(t, []string{"--config", e.Config(t, nil), "--once", "--date", oldest.String()})
 	assert.Equal(t, 0, r.code, r.stderr)
