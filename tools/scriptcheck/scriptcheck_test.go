@@ -41,7 +41,7 @@ func TestScripts_NameNoNetworkAddress(t *testing.T) {
 }
 
 func TestHosts_FindsArchiveAddressesAndSkipsPatternsAndLoopback(t *testing.T) {
-	assert.Equal(t, []string{"http://deb.debian.org/debian"}, hosts(`echo "${m:-http://deb.debian.org/debian}"`))
+	assert.Equal(t, []string{"http://mirror.example/debian"}, hosts(`echo "${m:-http://mirror.example/debian}"`))
 	assert.Equal(t, []string{"https://proxy.example/x"}, hosts("GOPROXY=https://proxy.example/x go mod download"))
 	assert.Empty(t, hosts(`grep -oE 'https?://[^ ]+/debian/?( |$)'`))
 	assert.Empty(t, hosts("curl http://127.0.0.1:8080/ http://localhost/ http://[::1]:9/"))
