@@ -248,23 +248,27 @@ func (c *Client) fetchPages(ctx context.Context, day Day) (rows []Row, changed b
 		} else if data.TotalCount != total {
 			return nil, true, nil
 		}
-		if len(items) > 0 {
-			h, err := pageHash(items)
-			if err != nil {
+		// Each row is hashed once; the page's hash is the hash of its rows' hashes.
+		rowHashes := make([][sha256.Size]byte, len(items))
+		pageSum := sha256.New()
+		for i, it := range items {
+			if rowHashes[i], err = rowHash(it); err != nil {
 				return nil, false, fmt.Errorf("query bill %s page %d: %w", day, page, err)
 			}
+			pageSum.Write(rowHashes[i][:])
+		}
+		if len(items) > 0 {
+			var h [sha256.Size]byte
+			pageSum.Sum(h[:0])
 			if prev, ok := seen[h]; ok {
 				return nil, false, inconsistent(page, "page %d repeats page %d (the same %d rows); the API may ignore PageNum", page, prev, len(items))
 			}
 			seen[h] = page
 		}
-		for _, it := range items {
+		for i, it := range items {
 			// A row already read on an earlier page: the bill was re-sorted under us (with
 			// TotalCount unchanged), so some other row may have been skipped. Read again.
-			h, err := rowHash(it)
-			if err != nil {
-				return nil, false, fmt.Errorf("query bill %s page %d: %w", day, page, err)
-			}
+			h := rowHashes[i]
 			if p, ok := rowsSeen[h]; ok && p < page {
 				c.log.Warn("a row of an earlier page came again: the bill moved while paging", "day", day.String(), "page", page, "earlier_page", p)
 				return nil, true, nil
@@ -339,17 +343,6 @@ type rawRef []byte
 func (r *rawRef) UnmarshalJSON(b []byte) error {
 	*r = b
 	return nil
-}
-
-// pageHash identifies a page by its items, in order and in every field.
-func pageHash(items []bssopenapi.Item) ([sha256.Size]byte, error) {
-	h := sha256.New()
-	if err := json.NewEncoder(h).Encode(items); err != nil {
-		return [sha256.Size]byte{}, fmt.Errorf("hash page: %w", err)
-	}
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
-	return sum, nil
 }
 
 // queryPage calls QueryAccountBill for one page, pacing and retrying as the policy says.

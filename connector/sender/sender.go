@@ -66,28 +66,22 @@ var DefaultPolicy = Policy{Attempts: 8, BaseBackoff: 500 * time.Millisecond, Max
 
 func (p Policy) withDefaults() Policy {
 	d := DefaultPolicy
-	if p.Attempts <= 0 {
-		p.Attempts = d.Attempts
-	}
-	if p.BaseBackoff <= 0 {
-		p.BaseBackoff = d.BaseBackoff
-	}
-	if p.MaxBackoff <= 0 {
-		p.MaxBackoff = d.MaxBackoff
-	}
-	if p.Timeout <= 0 {
-		p.Timeout = d.Timeout
-	}
-	if p.BreakAfter <= 0 {
-		p.BreakAfter = d.BreakAfter
-	}
-	if p.Cooldown <= 0 {
-		p.Cooldown = d.Cooldown
-	}
-	if p.OutageBudget <= 0 {
-		p.OutageBudget = d.OutageBudget
-	}
+	p.Attempts = orDefault(p.Attempts, d.Attempts)
+	p.BaseBackoff = orDefault(p.BaseBackoff, d.BaseBackoff)
+	p.MaxBackoff = orDefault(p.MaxBackoff, d.MaxBackoff)
+	p.Timeout = orDefault(p.Timeout, d.Timeout)
+	p.BreakAfter = orDefault(p.BreakAfter, d.BreakAfter)
+	p.Cooldown = orDefault(p.Cooldown, d.Cooldown)
+	p.OutageBudget = orDefault(p.OutageBudget, d.OutageBudget)
 	return p
+}
+
+// orDefault is v, or d when v is not set (zero or below).
+func orDefault[T int | time.Duration](v, d T) T {
+	if v <= 0 {
+		return d
+	}
+	return v
 }
 
 // Failure is one event that was not delivered.
