@@ -30,6 +30,7 @@ import (
 	"go.uber.org/fx"
 	"golang.org/x/time/rate"
 
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
 	"github.com/cloudbill/alicloud-billing-source/connector/retry"
@@ -191,7 +192,7 @@ func region(host string) string {
 
 // FetchDay returns every row of the day's bill, reading every page. It fails rather than
 // return a partial day.
-func (c *Client) FetchDay(ctx context.Context, day Day) ([]Row, error) {
+func (c *Client) FetchDay(ctx context.Context, day calendar.Day) ([]Row, error) {
 	for restart := 0; ; restart++ {
 		rows, changed, err := c.fetchPages(ctx, day)
 		if err != nil {
@@ -216,7 +217,7 @@ func (c *Client) FetchDay(ctx context.Context, day Day) ([]Row, error) {
 // the same page again (as one that ignores PageNum does), never new rows. A product-grouped
 // bill has one row per owner, product and subscription type, so two distinct full pages
 // cannot be equal.
-func (c *Client) fetchPages(ctx context.Context, day Day) (rows []Row, changed bool, err error) {
+func (c *Client) fetchPages(ctx context.Context, day calendar.Day) (rows []Row, changed bool, err error) {
 	inconsistent := func(page int, format string, args ...any) error {
 		return fmt.Errorf("query bill %s page %d: %w: %s", day, page, ErrInconsistent, fmt.Sprintf(format, args...))
 	}
@@ -346,7 +347,7 @@ func (r *rawRef) UnmarshalJSON(b []byte) error {
 }
 
 // queryPage calls QueryAccountBill for one page, pacing and retrying as the policy says.
-func (c *Client) queryPage(ctx context.Context, day Day, page int) (*bssopenapi.DataInQueryAccountBill, error) {
+func (c *Client) queryPage(ctx context.Context, day calendar.Day, page int) (*bssopenapi.DataInQueryAccountBill, error) {
 	for attempt := 1; ; attempt++ {
 		if err := c.limiter.Wait(ctx); err != nil {
 			return nil, err
@@ -399,7 +400,7 @@ func orDefault(s, d string) string {
 // call runs one SDK request. The SDK takes no context: the call runs on its own goroutine
 // and is abandoned (it ends by its own timeouts) when ctx is cancelled. A panic on that
 // goroutine is an sdkPanic error (classified as a retryable UnexpectedResponse).
-func (c *Client) call(ctx context.Context, day Day, page int) (*bssopenapi.QueryAccountBillResponse, error) {
+func (c *Client) call(ctx context.Context, day calendar.Day, page int) (*bssopenapi.QueryAccountBillResponse, error) {
 	req := bssopenapi.CreateQueryAccountBillRequest()
 	req.Scheme = c.ep.Scheme
 	req.Domain = c.ep.Host

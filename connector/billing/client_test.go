@@ -17,11 +17,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/billing"
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
 )
 
-var day = billing.Day{Year: 2026, Month: time.November, Day: 3}
+var day = calendar.Day{Year: 2026, Month: time.November, Day: 3}
 
 // fastPolicy keeps the production shape with waits short enough for tests.
 var fastPolicy = billing.Policy{Attempts: 4, BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,

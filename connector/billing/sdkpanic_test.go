@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
 )
@@ -83,7 +84,7 @@ func TestFetchDay_SDKPanicOnAnErrorAnswerIsRecovered(t *testing.T) {
 			}, true)
 			require.NoError(t, err)
 
-			_, err = c.FetchDay(context.Background(), Day{Year: 2026, Month: time.November, Day: 3})
+			_, err = c.FetchDay(context.Background(), calendar.Day{Year: 2026, Month: time.November, Day: 3})
 			var ae *APIError
 			require.ErrorAs(t, err, &ae)
 			assert.Equal(t, "UnexpectedResponse", ae.Code)

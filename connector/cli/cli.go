@@ -20,6 +20,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/billing"
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
 	"github.com/cloudbill/alicloud-billing-source/connector/job"
@@ -42,12 +43,12 @@ var Version = "dev"
 // Mode is what the command line asked for.
 type Mode struct {
 	Once     bool
-	Date     billing.Day // --date, zero: yesterday in pull_zone
+	Date     calendar.Day // --date, zero: yesterday in pull_zone
 	HasDate  bool
-	From, To billing.Day // --from/--to
+	From, To calendar.Day // --from/--to
 	Range    bool
-	DryRun   bool        // --dry-run: fetch and count, send nothing, write no state
-	Since    billing.Day // --catch-up-from (daemon)
+	DryRun   bool         // --dry-run: fetch and count, send nothing, write no state
+	Since    calendar.Day // --catch-up-from (daemon)
 }
 
 // IO are the process's streams and environment.
@@ -116,7 +117,7 @@ func Main(args []string, stdio IO, extra ...fx.Option) int {
 		if mode.Once || mode.Range {
 			return usageErr("--catch-up-from is for the daemon; use --from/--to for a one-off range")
 		}
-		d, err := billing.ParseDay(*since)
+		d, err := calendar.Parse(*since)
 		if err != nil {
 			return usageErr("--catch-up-from: %v", err)
 		}
@@ -264,18 +265,18 @@ func parseMode(once bool, date, from, to string) (Mode, string) {
 	}
 	m.Once = once
 	if date != "" {
-		d, err := billing.ParseDay(date)
+		d, err := calendar.Parse(date)
 		if err != nil {
 			return m, "--date: " + err.Error()
 		}
 		m.Date, m.HasDate = d, true
 	}
 	if from != "" {
-		f, err := billing.ParseDay(from)
+		f, err := calendar.Parse(from)
 		if err != nil {
 			return m, "--from: " + err.Error()
 		}
-		t, err := billing.ParseDay(to)
+		t, err := calendar.Parse(to)
 		if err != nil {
 			return m, "--to: " + err.Error()
 		}

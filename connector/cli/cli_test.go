@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx"
 
-	"github.com/cloudbill/alicloud-billing-source/connector/billing"
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
 )
 
@@ -48,7 +48,7 @@ func TestParseMode(t *testing.T) {
 }
 
 func TestCheckDays_RefusesTheFutureAndWhatTheAPINoLongerKeeps(t *testing.T) {
-	today := billing.Day{Year: 2026, Month: time.November, Day: 27}
+	today := calendar.Day{Year: 2026, Month: time.November, Day: 27}
 	ok := []Mode{
 		{Once: true, HasDate: true, Date: today},
 		{Once: true, HasDate: true, Date: today.AddDays(-540)},

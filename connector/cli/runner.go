@@ -10,6 +10,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/billing"
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
 	"github.com/cloudbill/alicloud-billing-source/connector/job"
@@ -36,7 +37,7 @@ type runnerParams struct {
 // on its own goroutine with a context that OnStop cancels.
 func startRunner(p runnerParams) error {
 	// Before anything starts (the state file is opened at the start): a usage error only.
-	if err := checkDays(p.Mode, billing.DayOf(p.Clock.Now().In(p.Config.PullZone))); err != nil {
+	if err := checkDays(p.Mode, calendar.Of(p.Clock.Now().In(p.Config.PullZone))); err != nil {
 		return err
 	}
 	for _, w := range p.Config.Warnings {
@@ -53,7 +54,7 @@ func startRunner(p runnerParams) error {
 		inBackground(p, func(ctx context.Context) int { return runDays(ctx, p) })
 		return nil
 	}
-	if p.Mode.Since != (billing.Day{}) {
+	if p.Mode.Since != (calendar.Day{}) {
 		p.Scheduler.CatchUpFrom(p.Mode.Since)
 	}
 	inBackground(p, func(ctx context.Context) int {
@@ -68,9 +69,9 @@ func startRunner(p runnerParams) error {
 
 // checkDays refuses days the API cannot serve: after today (in pull_zone) or more than
 // config.MaxDaysBack days back (the API keeps 18 months).
-func checkDays(m Mode, today billing.Day) error {
+func checkDays(m Mode, today calendar.Day) error {
 	oldest := today.AddDays(-config.MaxDaysBack)
-	check := func(flag string, d billing.Day) error {
+	check := func(flag string, d calendar.Day) error {
 		switch {
 		case today.Before(d):
 			return &usageError{fmt.Sprintf("%s %s is in the future (today is %s in pull_zone)", flag, d, today)}
@@ -87,7 +88,7 @@ func checkDays(m Mode, today billing.Day) error {
 		if err = check("--from", m.From); err == nil {
 			err = check("--to", m.To)
 		}
-	case m.Since != (billing.Day{}):
+	case m.Since != (calendar.Day{}):
 		err = check("--catch-up-from", m.Since)
 	}
 	return err
@@ -141,12 +142,12 @@ func modeName(m Mode) string {
 
 // runDays runs --once or --from/--to and returns the exit status.
 func runDays(ctx context.Context, p runnerParams) int {
-	var days []billing.Day
+	var days []calendar.Day
 	switch {
 	case p.Mode.Once && p.Mode.HasDate:
-		days = []billing.Day{p.Mode.Date}
+		days = []calendar.Day{p.Mode.Date}
 	case p.Mode.Once:
-		days = []billing.Day{billing.Yesterday(p.Clock.Now(), p.Config.PullZone)}
+		days = []calendar.Day{calendar.Yesterday(p.Clock.Now(), p.Config.PullZone)}
 	default:
 		for d := p.Mode.From; !p.Mode.To.Before(d); d = d.AddDays(1) {
 			days = append(days, d)

@@ -14,13 +14,14 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/billing"
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/sender"
 	"github.com/cloudbill/alicloud-billing-source/connector/state"
 )
 
 // Fetcher reads a day's bill (billing.Client).
 type Fetcher interface {
-	FetchDay(ctx context.Context, day billing.Day) ([]billing.Row, error)
+	FetchDay(ctx context.Context, day calendar.Day) ([]billing.Row, error)
 }
 
 // Publisher delivers events and returns those it could not deliver (sender.Sender).
@@ -35,11 +36,11 @@ type Clock interface {
 
 // State remembers what was delivered (state.Store). A nil State remembers nothing.
 type State interface {
-	Rows(day billing.Day) (map[string]state.Row, error)
-	Plan(day billing.Day, rows map[string]state.Row) error
-	Delivered(day billing.Day, identities []string) error
-	DayInfo(day billing.Day) (state.Day, error)
-	SetDayInfo(day billing.Day, info state.Day, present map[string]string) error
+	Rows(day calendar.Day) (map[string]state.Row, error)
+	Plan(day calendar.Day, rows map[string]state.Row) error
+	Delivered(day calendar.Day, identities []string) error
+	DayInfo(day calendar.Day) (state.Day, error)
+	SetDayInfo(day calendar.Day, info state.Day, present map[string]string) error
 }
 
 // Mode says which rows a run sends.
@@ -54,7 +55,7 @@ const (
 
 // Report is what one day's run did.
 type Report struct {
-	Day       billing.Day
+	Day       calendar.Day
 	Fetched   int // rows the API returned
 	New       int // rows never seen before
 	Changed   int // rows whose content changed since delivered: sent as a new revision
@@ -133,7 +134,7 @@ func (j *Job) items(rows []billing.Row) ([]item, error) {
 
 // Run pulls one day and delivers its rows as the mode says. The error is non-nil when the
 // day was not read completely or a row was not delivered; the report has the counts.
-func (j *Job) Run(ctx context.Context, day billing.Day, mode Mode) (Report, error) {
+func (j *Job) Run(ctx context.Context, day calendar.Day, mode Mode) (Report, error) {
 	start := j.clock.Now()
 	rep, events, plan, present, err := j.prepare(ctx, day, mode)
 	if err != nil {
@@ -179,7 +180,7 @@ const ackBatch = 50
 type ackLog struct {
 	mu       sync.Mutex
 	state    State
-	day      billing.Day
+	day      calendar.Day
 	identity map[string]string
 	pending  []string
 	count    int
@@ -213,7 +214,7 @@ func (a *ackLog) flushLocked() {
 }
 
 // DryRun fetches the day and counts what Run would send, without sending or writing.
-func (j *Job) DryRun(ctx context.Context, day billing.Day, mode Mode) (Report, error) {
+func (j *Job) DryRun(ctx context.Context, day calendar.Day, mode Mode) (Report, error) {
 	start := j.clock.Now()
 	rep, events, _, _, err := j.prepare(ctx, day, mode)
 	rep.Sent = len(events.list)
@@ -226,7 +227,7 @@ type eventSet struct {
 	identity map[string]string // event id -> row identity
 }
 
-func (j *Job) prepare(ctx context.Context, day billing.Day, mode Mode) (Report, eventSet, map[string]state.Row, map[string]string, error) {
+func (j *Job) prepare(ctx context.Context, day calendar.Day, mode Mode) (Report, eventSet, map[string]state.Row, map[string]string, error) {
 	rep := Report{Day: day}
 	set := eventSet{identity: map[string]string{}}
 	rows, err := j.fetch.FetchDay(ctx, day)
@@ -283,7 +284,7 @@ func (j *Job) prepare(ctx context.Context, day billing.Day, mode Mode) (Report, 
 
 // recordFailure notes a failed run. With undelivered rows the day is not complete (the
 // daemon retries it); a failed pull leaves the day as complete as it was.
-func (j *Job) recordFailure(day billing.Day, rep Report, err error, undelivered bool) {
+func (j *Job) recordFailure(day calendar.Day, rep Report, err error, undelivered bool) {
 	if j.state == nil {
 		return
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/billing"
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/job"
 	"github.com/cloudbill/alicloud-billing-source/connector/sender"
 	"github.com/cloudbill/alicloud-billing-source/testing/sink"
@@ -101,7 +102,7 @@ type fetcher struct {
 	err  error
 }
 
-func (f fetcher) FetchDay(context.Context, billing.Day) ([]billing.Row, error) { return f.rows, f.err }
+func (f fetcher) FetchDay(context.Context, calendar.Day) ([]billing.Row, error) { return f.rows, f.err }
 
 type publisher struct {
 	got  []event.Event
@@ -121,7 +122,7 @@ func (p *publisher) Send(_ context.Context, evs []event.Event, onAck func(string
 	return f
 }
 
-var day = billing.Day{Year: 2022, Month: 6, Day: 13}
+var day = calendar.Day{Year: 2022, Month: 6, Day: 13}
 
 func newJob(f job.Fetcher, p job.Publisher, st job.State) *job.Job {
 	return job.New(job.Params{Fetcher: f, Publisher: p, State: st, Clock: clockwork.NewFakeClockAt(pulled),

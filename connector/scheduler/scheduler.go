@@ -14,7 +14,7 @@ import (
 
 	"go.uber.org/fx"
 
-	"github.com/cloudbill/alicloud-billing-source/connector/billing"
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
 	"github.com/cloudbill/alicloud-billing-source/connector/job"
@@ -31,14 +31,14 @@ var retryBackoff = retry.Backoff{Base: time.Minute, Max: time.Hour}
 
 // Runner runs one billing day (job.Job).
 type Runner interface {
-	Run(ctx context.Context, day billing.Day, mode job.Mode) (job.Report, error)
+	Run(ctx context.Context, day calendar.Day, mode job.Mode) (job.Report, error)
 }
 
 // State is what the scheduler reads of the state (state.Store).
 type State interface {
-	Since() (billing.Day, bool, error)
-	SetSince(billing.Day) error
-	DayInfo(billing.Day) (state.Day, error)
+	Since() (calendar.Day, bool, error)
+	SetSince(calendar.Day) error
+	DayInfo(calendar.Day) (state.Day, error)
 }
 
 // Scheduler decides which days to run when.
@@ -52,8 +52,8 @@ type Scheduler struct {
 	settle   int
 	log      *slog.Logger
 	fired    func(job.Report, error) // test hook, called after every run
-	fromFlag billing.Day             // --catch-up-from
-	done     map[billing.Day]bool    // days completed by this process (when there is no state)
+	fromFlag calendar.Day            // --catch-up-from
+	done     map[calendar.Day]bool   // days completed by this process (when there is no state)
 }
 
 // Params are the inputs of New.
@@ -69,19 +69,19 @@ type Params struct {
 // New builds a Scheduler for the configured pull_hour, pull_zone, catchup_days and settle_days.
 func New(p Params) *Scheduler {
 	return &Scheduler{run: p.Runner, state: p.State, clock: p.Clock, hour: p.Config.PullHour, zone: p.Config.PullZone,
-		catchup: p.Config.CatchupDays, settle: p.Config.SettleDays, log: p.Logger, done: map[billing.Day]bool{}}
+		catchup: p.Config.CatchupDays, settle: p.Config.SettleDays, log: p.Logger, done: map[calendar.Day]bool{}}
 }
 
 // OnRun registers a function called after each run of a day (for tests and metrics).
 func (s *Scheduler) OnRun(f func(job.Report, error)) { s.fired = f }
 
 // CatchUpFrom makes the daemon also responsible for the days from d on (--catch-up-from).
-func (s *Scheduler) CatchUpFrom(d billing.Day) { s.fromFlag = d }
+func (s *Scheduler) CatchUpFrom(d calendar.Day) { s.fromFlag = d }
 
 // FirstRun is the first scheduled pull of a daemon started at now: today's pull_hour if it
 // is still ahead (the original connector skipped that day), else tomorrow's.
 func (s *Scheduler) FirstRun(now time.Time) time.Time {
-	today := billing.DayOf(now.In(s.zone))
+	today := calendar.Of(now.In(s.zone))
 	if t := today.At(s.hour, s.zone); now.Before(t) {
 		return t
 	}
@@ -89,15 +89,15 @@ func (s *Scheduler) FirstRun(now time.Time) time.Time {
 }
 
 // LatestDue is the last day whose pull time (the next day at pull_hour) has come at now.
-func (s *Scheduler) LatestDue(now time.Time) billing.Day {
-	return billing.DayOf(s.FirstRun(now).In(s.zone)).AddDays(-2)
+func (s *Scheduler) LatestDue(now time.Time) calendar.Day {
+	return calendar.Of(s.FirstRun(now).In(s.zone)).AddDays(-2)
 }
 
 // since returns the first day the daemon is responsible for, recording it on first start.
-func (s *Scheduler) since(now time.Time) (billing.Day, error) {
-	first := billing.DayOf(s.FirstRun(now).In(s.zone)).AddDays(-1) // what the first pull pulls
+func (s *Scheduler) since(now time.Time) (calendar.Day, error) {
+	first := calendar.Of(s.FirstRun(now).In(s.zone)).AddDays(-1) // what the first pull pulls
 	if s.state == nil {
-		if s.fromFlag != (billing.Day{}) && s.fromFlag.Before(first) {
+		if s.fromFlag != (calendar.Day{}) && s.fromFlag.Before(first) {
 			return s.fromFlag, nil
 		}
 		return first, nil
@@ -109,7 +109,7 @@ func (s *Scheduler) since(now time.Time) (billing.Day, error) {
 	if !ok {
 		d = first
 	}
-	if s.fromFlag != (billing.Day{}) && s.fromFlag.Before(d) {
+	if s.fromFlag != (calendar.Day{}) && s.fromFlag.Before(d) {
 		d = s.fromFlag
 	}
 	if !ok || d != first {
@@ -120,7 +120,7 @@ func (s *Scheduler) since(now time.Time) (billing.Day, error) {
 	return d, nil
 }
 
-func (s *Scheduler) complete(d billing.Day) bool {
+func (s *Scheduler) complete(d calendar.Day) bool {
 	if s.state == nil {
 		return s.done[d]
 	}
@@ -131,16 +131,16 @@ func (s *Scheduler) complete(d billing.Day) bool {
 // Due lists the days to run at now, oldest first: incomplete days of the catch-up window
 // (from since, at most catchup_days back, never beyond the API's 18 months), and, when
 // settling, the settle_days before the latest due day.
-func (s *Scheduler) Due(now time.Time, since billing.Day, settling bool) []billing.Day {
+func (s *Scheduler) Due(now time.Time, since calendar.Day, settling bool) []calendar.Day {
 	latest := s.LatestDue(now)
 	oldest := latest.AddDays(-(max(s.catchup, 1) - 1)) // the latest due day always runs
-	if limit := billing.DayOf(now.In(s.zone)).AddDays(-config.MaxDaysBack); oldest.Before(limit) {
+	if limit := calendar.Of(now.In(s.zone)).AddDays(-config.MaxDaysBack); oldest.Before(limit) {
 		oldest = limit
 	}
 	if oldest.Before(since) {
 		oldest = since
 	}
-	set := map[billing.Day]bool{}
+	set := map[calendar.Day]bool{}
 	for d := oldest; !latest.Before(d); d = d.AddDays(1) {
 		if !s.complete(d) {
 			set[d] = true
@@ -153,7 +153,7 @@ func (s *Scheduler) Due(now time.Time, since billing.Day, settling bool) []billi
 			}
 		}
 	}
-	days := make([]billing.Day, 0, len(set))
+	days := make([]calendar.Day, 0, len(set))
 	for d := range set {
 		days = append(days, d)
 	}
@@ -203,14 +203,14 @@ func (s *Scheduler) Loop(ctx context.Context) error {
 			s.log.Warn("days not complete, retrying", "pending_days", failed, "attempt", failStreak, "at", wake.Format(time.RFC3339))
 		} else {
 			failStreak = 0
-			s.log.Info("waiting for the next pull", "at", wake.Format(time.RFC3339), "day", billing.DayOf(wake.In(s.zone)).AddDays(-1).String())
+			s.log.Info("waiting for the next pull", "at", wake.Format(time.RFC3339), "day", calendar.Of(wake.In(s.zone)).AddDays(-1).String())
 		}
 		if !s.sleepUntil(ctx, wake) {
 			return nil
 		}
 		if !s.clock.Now().Before(nextFire) {
 			settling = true
-			nextFire = billing.DayOf(nextFire.In(s.zone)).AddDays(1).At(s.hour, s.zone)
+			nextFire = calendar.Of(nextFire.In(s.zone)).AddDays(1).At(s.hour, s.zone)
 		}
 	}
 }
@@ -218,7 +218,7 @@ func (s *Scheduler) Loop(ctx context.Context) error {
 // runDay runs one day and logs the outcome once; it reports whether the day is complete.
 // A state-file problem (the file deleted or replaced, a write refused) is returned: the
 // daemon cannot keep its promises without its state and stops.
-func (s *Scheduler) runDay(ctx context.Context, day billing.Day) (bool, error) {
+func (s *Scheduler) runDay(ctx context.Context, day calendar.Day) (bool, error) {
 	rep, err := s.run.Run(ctx, day, job.Incremental)
 	var se *state.Error
 	if errors.As(err, &se) {

@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cloudbill/alicloud-billing-source/connector/billing"
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
 	"github.com/cloudbill/alicloud-billing-source/connector/job"
 	"github.com/cloudbill/alicloud-billing-source/connector/scheduler"
@@ -33,7 +33,7 @@ type runner struct {
 	ran   chan struct{}
 }
 
-func (r *runner) Run(ctx context.Context, day billing.Day, mode job.Mode) (job.Report, error) {
+func (r *runner) Run(ctx context.Context, day calendar.Day, mode job.Mode) (job.Report, error) {
 	r.mu.Lock()
 	r.days = append(r.days, day.String())
 	r.at = append(r.at, r.clock.Now())
@@ -187,7 +187,7 @@ func waitForWait(t *testing.T, fc *clockwork.FakeClock) {
 	require.NoError(t, fc.BlockUntilContext(ctx, 1), "scheduler is not waiting")
 }
 
-func days(from billing.Day, n int) []string {
+func days(from calendar.Day, n int) []string {
 	out := make([]string, n)
 	for i := range out {
 		out[i] = from.AddDays(i).String()
@@ -198,7 +198,7 @@ func days(from billing.Day, n int) []string {
 func TestScheduler_CatchesUpMissedDaysOldestFirstThenSettles(t *testing.T) {
 	sh := zone(t, "Asia/Shanghai")
 	st := openState(t)
-	nov := func(d int) billing.Day { return billing.Day{Year: 2026, Month: time.November, Day: d} }
+	nov := func(d int) calendar.Day { return calendar.Day{Year: 2026, Month: time.November, Day: d} }
 	require.NoError(t, st.SetSince(nov(1)))
 	for d := 1; d <= 3; d++ {
 		require.NoError(t, st.SetDayInfo(nov(d), state.Day{Complete: true}, nil))
@@ -256,7 +256,7 @@ func TestScheduler_FailedDayIsRetriedOnABackoffNotTomorrow(t *testing.T) {
 func TestScheduler_CatchUpIsBoundedByCatchupDaysAndTheAPIsHistory(t *testing.T) {
 	sh := zone(t, "Asia/Shanghai")
 	now := time.Date(2026, 11, 20, 12, 0, 0, 0, sh)
-	latest := billing.Day{Year: 2026, Month: time.November, Day: 19}
+	latest := calendar.Day{Year: 2026, Month: time.November, Day: 19}
 	for _, tc := range []struct {
 		catchup, sinceBack, want int
 	}{
@@ -281,7 +281,7 @@ func TestScheduler_CatchUpFromFlagMovesSinceBack(t *testing.T) {
 	st := openState(t)
 	cfg := &config.Config{PullHour: 2, PullZone: sh, CatchupDays: 31}
 	s, fc, r := newSchedulerWith(t, time.Date(2026, 11, 8, 10, 0, 0, 0, sh), cfg, st)
-	s.CatchUpFrom(billing.Day{Year: 2026, Month: time.November, Day: 5})
+	s.CatchUpFrom(calendar.Day{Year: 2026, Month: time.November, Day: 5})
 	stop := runLoop(t, s)
 	defer stop()
 	waitForWait(t, fc)
@@ -304,7 +304,7 @@ func TestScheduler_StopsWhenTheStateFileIsDeleted(t *testing.T) {
 	t.Cleanup(func() { _ = st.Close() })
 	cfg := &config.Config{PullHour: 2, PullZone: sh, CatchupDays: 3}
 	s, _, r := newSchedulerWith(t, time.Date(2026, 11, 5, 2, 30, 0, 0, sh), cfg, st)
-	require.NoError(t, st.SetSince(billing.Day{Year: 2026, Month: time.November, Day: 1}))
+	require.NoError(t, st.SetSince(calendar.Day{Year: 2026, Month: time.November, Day: 1}))
 	require.NoError(t, os.Remove(path))
 
 	done := make(chan error, 1)

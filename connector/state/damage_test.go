@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/cloudbill/alicloud-billing-source/connector/billing"
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 )
 
 // realDB writes a small real state file with every kind of page: metas, a freelist, free
@@ -26,7 +26,7 @@ func realDB(t *testing.T) string {
 	require.NoError(t, err)
 	require.NoError(t, s.SetSince(day))
 	for n := 1; n <= 3; n++ {
-		d := billing.Day{Year: 2026, Month: 10, Day: n}
+		d := calendar.Day{Year: 2026, Month: 10, Day: n}
 		require.NoError(t, s.Plan(d, map[string]Row{"a": {Hash: "h", ID: "a1", Revision: 1}, "b": {Hash: "h", ID: "b1", Revision: 1}}))
 		require.NoError(t, s.Delivered(d, []string{"a", "b"}))
 		require.NoError(t, s.SetDayInfo(d, Day{Complete: true, Rows: 2, Attempts: 1}, map[string]string{"a": "h", "b": "h"}))

@@ -20,7 +20,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/cloudbill/alicloud-billing-source/connector/billing"
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 )
 
 // Cases that could crash the process (a fault through bbolt's memory map, a bbolt panic
@@ -230,7 +230,7 @@ func probe(i int, path string) {
 			emit(reportOf(i, mode+step, err))
 		}
 		if !readOnly {
-			d := billing.Day{Year: 2031, Month: 1, Day: 2}
+			d := calendar.Day{Year: 2031, Month: 1, Day: 2}
 			if err := s.Plan(d, map[string]Row{"probe": {Hash: "h", ID: "i", Revision: 1}}); err != nil {
 				emit(reportOf(i, "plan", err))
 			} else if err := s.Delivered(d, []string{"probe"}); err != nil {

@@ -24,7 +24,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/cloudbill/alicloud-billing-source/connector/billing"
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 )
 
 var (
@@ -388,8 +388,8 @@ func (s *Store) decodeRow(day fmt.Stringer, identity string, v []byte) (stored, 
 }
 
 // Since is the first day the daemon is responsible for (catch-up never goes before it).
-func (s *Store) Since() (billing.Day, bool, error) {
-	var d billing.Day
+func (s *Store) Since() (calendar.Day, bool, error) {
+	var d calendar.Day
 	var ok bool
 	err := s.view(func(tx *bolt.Tx) error {
 		m := tx.Bucket(bucketMeta)
@@ -398,7 +398,7 @@ func (s *Store) Since() (billing.Day, bool, error) {
 		}
 		if v := m.Get(keySince); v != nil {
 			var err error
-			if d, err = billing.ParseDay(string(v)); err != nil {
+			if d, err = calendar.Parse(string(v)); err != nil {
 				return s.corrupt("since %q: %s", shorten(string(v)), err)
 			}
 			ok = true
@@ -409,7 +409,7 @@ func (s *Store) Since() (billing.Day, bool, error) {
 }
 
 // SetSince records the first day the daemon is responsible for.
-func (s *Store) SetSince(d billing.Day) error {
+func (s *Store) SetSince(d calendar.Day) error {
 	return s.update(func(tx *bolt.Tx) error {
 		m := tx.Bucket(bucketMeta)
 		if m == nil {
@@ -421,7 +421,7 @@ func (s *Store) SetSince(d billing.Day) error {
 
 // Rows returns what the state knows of a day's rows, by identity (as given to Plan,
 // whatever its length).
-func (s *Store) Rows(day billing.Day) (map[string]Row, error) {
+func (s *Store) Rows(day calendar.Day) (map[string]Row, error) {
 	out := map[string]Row{}
 	err := s.view(func(tx *bolt.Tx) error {
 		b := dayBucket(tx, day)
@@ -442,7 +442,7 @@ func (s *Store) Rows(day billing.Day) (map[string]Row, error) {
 
 // Plan records, before they are sent, the events about to be delivered: their ids and
 // revisions are then fixed, so that a crash and a resend reuse them.
-func (s *Store) Plan(day billing.Day, rows map[string]Row) error {
+func (s *Store) Plan(day calendar.Day, rows map[string]Row) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -475,7 +475,7 @@ func (s *Store) Plan(day billing.Day, rows map[string]Row) error {
 }
 
 // Delivered marks the planned events of these identities as acknowledged.
-func (s *Store) Delivered(day billing.Day, identities []string) error {
+func (s *Store) Delivered(day calendar.Day, identities []string) error {
 	if len(identities) == 0 {
 		return nil
 	}
@@ -503,7 +503,7 @@ func (s *Store) Delivered(day billing.Day, identities []string) error {
 }
 
 // DayInfo returns what the state knows of a day.
-func (s *Store) DayInfo(day billing.Day) (Day, error) {
+func (s *Store) DayInfo(day calendar.Day) (Day, error) {
 	var d Day
 	err := s.view(func(tx *bolt.Tx) error {
 		b := dayBucket(tx, day)
@@ -523,7 +523,7 @@ func (s *Store) DayInfo(day billing.Day) (Day, error) {
 // SetDayInfo records what a run of the day found. A day may only be recorded complete when
 // every identity in present has a delivered row with the hash given: the check runs in the
 // same transaction as the write.
-func (s *Store) SetDayInfo(day billing.Day, info Day, present map[string]string) error {
+func (s *Store) SetDayInfo(day calendar.Day, info Day, present map[string]string) error {
 	return s.update(func(tx *bolt.Tx) error {
 		b, err := createDay(tx, day)
 		if err != nil {
@@ -550,15 +550,15 @@ func (s *Store) SetDayInfo(day billing.Day, info Day, present map[string]string)
 }
 
 // Days lists the days the state knows, oldest first.
-func (s *Store) Days() ([]billing.Day, error) {
-	var out []billing.Day
+func (s *Store) Days() ([]calendar.Day, error) {
+	var out []calendar.Day
 	err := s.view(func(tx *bolt.Tx) error {
 		db := tx.Bucket(bucketDays)
 		if db == nil {
 			return nil
 		}
 		return db.ForEach(func(k, _ []byte) error {
-			d, err := billing.ParseDay(string(k))
+			d, err := calendar.Parse(string(k))
 			if err != nil {
 				return s.corrupt("day %q: %s", shorten(string(k)), err)
 			}
@@ -599,7 +599,7 @@ func (s *Store) Check() error {
 	return nil
 }
 
-func dayBucket(tx *bolt.Tx, day billing.Day) *bolt.Bucket {
+func dayBucket(tx *bolt.Tx, day calendar.Day) *bolt.Bucket {
 	db := tx.Bucket(bucketDays)
 	if db == nil {
 		return nil
@@ -607,7 +607,7 @@ func dayBucket(tx *bolt.Tx, day billing.Day) *bolt.Bucket {
 	return db.Bucket([]byte(day.String()))
 }
 
-func createDay(tx *bolt.Tx, day billing.Day) (*bolt.Bucket, error) {
+func createDay(tx *bolt.Tx, day calendar.Day) (*bolt.Bucket, error) {
 	days := tx.Bucket(bucketDays)
 	if days == nil {
 		return nil, bolt.ErrIncompatibleValue

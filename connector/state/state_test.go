@@ -10,10 +10,10 @@ import (
 	"github.com/stretchr/testify/require"
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/cloudbill/alicloud-billing-source/connector/billing"
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 )
 
-var day = billing.Day{Year: 2026, Month: 11, Day: 3}
+var day = calendar.Day{Year: 2026, Month: 11, Day: 3}
 
 func TestStore_PlanDeliverCompleteSurvivesReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sub", "state.db")
@@ -47,7 +47,7 @@ func TestStore_PlanDeliverCompleteSurvivesReopen(t *testing.T) {
 	assert.Equal(t, Row{Hash: "h1", ID: "id-a", Revision: 1, Delivered: true}, rows["a"])
 	days, err := s.Days()
 	require.NoError(t, err)
-	assert.Equal(t, []billing.Day{day}, days)
+	assert.Equal(t, []calendar.Day{day}, days)
 	require.NoError(t, s.Check())
 }
 
@@ -191,7 +191,7 @@ func TestStore_PlanOnACompleteDayMakesItDueAgain(t *testing.T) {
 	st, err := Open(filepath.Join(t.TempDir(), "state.db"), false)
 	require.NoError(t, err)
 	defer st.Close()
-	day := billing.Day{Year: 2026, Month: 10, Day: 1}
+	day := calendar.Day{Year: 2026, Month: 10, Day: 1}
 	require.NoError(t, st.Plan(day, map[string]Row{"r1": {Hash: "h1", ID: "id1", Revision: 1}}))
 	require.NoError(t, st.Delivered(day, []string{"r1"}))
 	require.NoError(t, st.SetDayInfo(day, Day{Complete: true, Rows: 1}, map[string]string{"r1": "h1"}))

@@ -30,6 +30,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/billing"
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
 )
@@ -42,8 +43,8 @@ type Harness struct {
 	Endpoint    string // full URL: https://business.aliyuncs.com or http://127.0.0.1:PORT
 	KeyID       string
 	Secret      string
-	Day         billing.Day // a day whose bill is read
-	MinRows     int         // the day has at least this many rows (pagination needs > 1 page to be tested fully)
+	Day         calendar.Day // a day whose bill is read
+	MinRows     int          // the day has at least this many rows (pagination needs > 1 page to be tested fully)
 	RegionID    string
 	Fake        bool // checks only a fake can offer (exact row counts)
 	ExactRows   int  // with Fake: the day's exact number of rows
@@ -71,7 +72,7 @@ func sdkClient(t *testing.T, h Harness, id, secret string) (*bssopenapi.Client, 
 	return c, u
 }
 
-func request(u *url.URL, day billing.Day, page, size int, group bool) *bssopenapi.QueryAccountBillRequest {
+func request(u *url.URL, day calendar.Day, page, size int, group bool) *bssopenapi.QueryAccountBillRequest {
 	r := bssopenapi.CreateQueryAccountBillRequest()
 	r.Scheme, r.Domain = u.Scheme, u.Host
 	r.BillingCycle = day.Cycle()

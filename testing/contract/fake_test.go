@@ -6,7 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/cloudbill/alicloud-billing-source/connector/billing"
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
 	"github.com/cloudbill/alicloud-billing-source/testing/contract"
 )
@@ -14,7 +14,7 @@ import (
 // TestContract_Fake runs the contract suite against bssfake: what the connector assumes of
 // the API holds for the fake that every other test uses.
 func TestContract_Fake(t *testing.T) {
-	day := billing.Day{Year: 2026, Month: time.October, Day: 31}
+	day := calendar.Day{Year: 2026, Month: time.October, Day: 31}
 	contract.Run(t, func(t *testing.T) contract.Harness {
 		f := bssfake.New(bssfake.Options{Keys: map[string]string{"LTAIcontract": "contract-secret"}})
 		f.SetDay(day.String(), bssfake.SampleDay(day.String(), 321, 9))

@@ -18,7 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx"
 
-	"github.com/cloudbill/alicloud-billing-source/connector/billing"
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/cli"
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 	"github.com/cloudbill/alicloud-billing-source/connector/state"
@@ -34,7 +34,7 @@ const (
 
 // day is a day the API serves: three weeks ago (the connector refuses days in the future
 // and days older than the 18 months the API keeps).
-var day = billing.DayOf(time.Now().UTC()).AddDays(-21)
+var day = calendar.Of(time.Now().UTC()).AddDays(-21)
 
 type env = harness.Env
 
@@ -194,7 +194,7 @@ func TestE2E_UsageErrorsExit2AndHelpAnswers(t *testing.T) {
 
 func TestE2E_RangeOldestFirstWithAProgressLinePerDay(t *testing.T) {
 	e := newEnv(t)
-	days := []billing.Day{day, day.AddDays(1), day.AddDays(2)}
+	days := []calendar.Day{day, day.AddDays(1), day.AddDays(2)}
 	for i, d := range days {
 		e.API.SetDay(d.String(), bssfake.SampleDay(d.String(), 10+i, uint64(i)))
 	}
@@ -306,7 +306,7 @@ func TestE2E_DryRunShowsPendingRows(t *testing.T) {
 // --help states.
 func TestE2E_DaysOutsideWhatTheAPIKeepsAreRefused(t *testing.T) {
 	e := newEnv(t)
-	today := billing.DayOf(time.Now().In(mustZone(t, "Asia/Shanghai")))
+	today := calendar.Of(time.Now().In(mustZone(t, "Asia/Shanghai")))
 	cases := map[string][]string{
 		// Two days off where one would do: the test's "today" and the connector's may fall on
 		// either side of midnight.

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cloudbill/alicloud-billing-source/connector/billing"
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/cli"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
 	"github.com/cloudbill/alicloud-billing-source/testing/harness"
@@ -37,9 +37,9 @@ const (
 
 // threeDueDays serves three days that are due now (pull_hour 0 in UTC), so that a daemon
 // catches up on them at once, and returns them with their total row count.
-func threeDueDays(e *env, seed uint64) ([]billing.Day, int) {
-	today := billing.DayOf(time.Now().UTC())
-	days := []billing.Day{today.AddDays(-3), today.AddDays(-2), today.AddDays(-1)}
+func threeDueDays(e *env, seed uint64) ([]calendar.Day, int) {
+	today := calendar.Of(time.Now().UTC())
+	days := []calendar.Day{today.AddDays(-3), today.AddDays(-2), today.AddDays(-1)}
 	total := 0
 	for i, d := range days {
 		n := 150 + 40*i

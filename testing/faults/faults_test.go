@@ -21,7 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx"
 
-	"github.com/cloudbill/alicloud-billing-source/connector/billing"
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/cli"
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 	"github.com/cloudbill/alicloud-billing-source/connector/job"
@@ -112,7 +112,7 @@ func (d *daemon) runs() []run {
 }
 
 // doneRun is the first successful run of day, if any.
-func (d *daemon) doneRun(day billing.Day) (run, bool) {
+func (d *daemon) doneRun(day calendar.Day) (run, bool) {
 	for _, r := range d.runs() {
 		if r.Day == day && r.Err == nil {
 			return r, true
@@ -139,7 +139,7 @@ func (d *daemon) until(t *testing.T, what string, cond func() bool) {
 }
 
 // untilDone waits for a successful run of day.
-func (d *daemon) untilDone(t *testing.T, day billing.Day) {
+func (d *daemon) untilDone(t *testing.T, day calendar.Day) {
 	t.Helper()
 	d.until(t, day.String()+" done", func() bool { _, ok := d.doneRun(day); return ok })
 }
@@ -169,7 +169,7 @@ type delivered struct {
 }
 
 // verify checks the guarantees for days and returns the counts for the report.
-func verify(t *testing.T, e *env, days []billing.Day) delivered {
+func verify(t *testing.T, e *env, days []calendar.Day) delivered {
 	t.Helper()
 	got := e.Sink.Events()
 	res := delivered{events: len(got), bySubject: map[string][]sink.Received{}}
@@ -235,7 +235,7 @@ func revisionOf(r sink.Received) (int, error) {
 
 // checkState opens the state file (the connector has stopped) and checks it. No file is
 // consistent when no day is expected complete (a connector stopped before it made one).
-func checkState(t *testing.T, e *env, complete []billing.Day) {
+func checkState(t *testing.T, e *env, complete []calendar.Day) {
 	t.Helper()
 	st, err := state.Open(e.StatePath, true)
 	require.NoError(t, err)
@@ -258,7 +258,7 @@ func report(t *testing.T, name string, e *env, res delivered, rows int) {
 		name, rows, e.Sink.Attempts(), res.events, res.distinct, res.duplicates)
 }
 
-func nov(d int) billing.Day { return billing.Day{Year: 2026, Month: time.November, Day: d} }
+func nov(d int) calendar.Day { return calendar.Day{Year: 2026, Month: time.November, Day: d} }
 
 // A daemon started at 01:50 (Shanghai) on Nov 5 pulls Nov 4 at 02:00 under each API and
 // sink fault and rides it out.
@@ -310,8 +310,8 @@ func TestFaults_DaemonRidesOutAPIAndSinkFaults(t *testing.T) {
 			d.until(t, "every row at the sink", func() bool { return e.Distinct() >= 420 })
 			d.untilDone(t, nov(4))
 			d.shutdown(t)
-			res := verify(t, e, []billing.Day{nov(4)})
-			checkState(t, e, []billing.Day{nov(4)})
+			res := verify(t, e, []calendar.Day{nov(4)})
+			checkState(t, e, []calendar.Day{nov(4)})
 			report(t, tc.name, e, res, 420)
 		})
 	}
@@ -344,8 +344,8 @@ func TestFaults_ReceiverDownForADay(t *testing.T) {
 	d.until(t, "every row after the outage", func() bool { return e.Distinct() >= 60 })
 	d.untilDone(t, nov(4))
 	d.shutdown(t)
-	res := verify(t, e, []billing.Day{nov(4)})
-	checkState(t, e, []billing.Day{nov(4)})
+	res := verify(t, e, []calendar.Day{nov(4)})
+	checkState(t, e, []calendar.Day{nov(4)})
 	t.Logf("receiver down for %s of simulated time: %d day attempts, %d sink requests refused", 24*time.Hour, failedRuns, attemptsDown)
 	report(t, "sink down for a simulated day", e, res, 60)
 }
@@ -399,7 +399,7 @@ func TestFaults_MissedDaysAndALateCorrection(t *testing.T) {
 	require.Len(t, settled6, 2, "Nov 6 caught up, then re-pulled in the settle window")
 	assert.Equal(t, [5]int{36, 0, 0, 36, 0}, [5]int{settled6[1].Fetched, settled6[1].New, settled6[1].Changed, settled6[1].Unchanged, settled6[1].Delivered})
 
-	days := []billing.Day{nov(4), nov(5), nov(6), nov(7), nov(8)}
+	days := []calendar.Day{nov(4), nov(5), nov(6), nov(7), nov(8)}
 	res := verify(t, e, days)
 	var revised int
 	for _, evs := range res.bySubject {
@@ -424,13 +424,13 @@ func TestFaults_MissedDaysAndALateCorrection(t *testing.T) {
 // waiting behind the first. When the receiver is back, everything arrives.
 func TestFaults_ReceiverOutageFailsDaysInMinutesAndStarvesNone(t *testing.T) {
 	e := newEnv(t)
-	for _, d := range []billing.Day{nov(3), nov(4)} {
+	for _, d := range []calendar.Day{nov(3), nov(4)} {
 		e.API.SetDay(d.String(), bssfake.SampleDay(d.String(), 3000, uint64(d.Day)))
 	}
 	e.Sink.FailNext(1<<30, 503)
 	start := time.Date(2026, 11, 5, 2, 0, 0, 0, sh)
 	d := startDaemon(t, e, start, time.Second, nil, []string{"--catch-up-from", nov(3).String()})
-	failedAt := func(day billing.Day) (time.Time, bool) {
+	failedAt := func(day calendar.Day) (time.Time, bool) {
 		for _, r := range d.runs() {
 			if r.Day == day && r.Err != nil {
 				return r.At, true
@@ -456,7 +456,7 @@ func TestFaults_ReceiverOutageFailsDaysInMinutesAndStarvesNone(t *testing.T) {
 	d.until(t, "every row after the outage", func() bool { return e.Distinct() >= 6000 })
 	d.untilDone(t, nov(4))
 	d.shutdown(t)
-	res := verify(t, e, []billing.Day{nov(3), nov(4)})
-	checkState(t, e, []billing.Day{nov(3), nov(4)})
+	res := verify(t, e, []calendar.Day{nov(3), nov(4)})
+	checkState(t, e, []calendar.Day{nov(3), nov(4)})
 	report(t, "receiver down: days failed in minutes, none starved", e, res, 6000)
 }

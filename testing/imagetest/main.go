@@ -22,7 +22,7 @@ import (
 
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 
-	"github.com/cloudbill/alicloud-billing-source/connector/billing"
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
 	"github.com/cloudbill/alicloud-billing-source/testing/sink"
 )
@@ -333,6 +333,6 @@ func (c *checker) daemonUIDAndStop() error {
 
 // recentDay is a day the API serves (the connector refuses days older than 18 months):
 // three weeks ago, plus n.
-func (c *checker) recentDay(n int) billing.Day {
-	return billing.DayOf(c.clock.Now().UTC()).AddDays(-21 + n)
+func (c *checker) recentDay(n int) calendar.Day {
+	return calendar.Of(c.clock.Now().UTC()).AddDays(-21 + n)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/billing"
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/cli"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
 	"github.com/cloudbill/alicloud-billing-source/testing/sink"
@@ -64,7 +65,7 @@ func run(rows, days, perDay, concurrency int) error {
 
 	// One large day.
 	// Days the API serves: the connector refuses days older than 18 months.
-	big := billing.DayOf(wallClock.Now().UTC()).AddDays(-40)
+	big := calendar.Of(wallClock.Now().UTC()).AddDays(-40)
 	api.SetDay(big.String(), bssfake.SampleDay(big.String(), rows, 1))
 	start := wallClock.Now()
 	if code := cli.Main([]string{"--config", cfg, "--once", "--date", big.String()}, quiet); code != 0 {

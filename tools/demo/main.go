@@ -17,7 +17,7 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"github.com/cloudbill/alicloud-billing-source/connector/billing"
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/cli"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
 	"github.com/cloudbill/alicloud-billing-source/testing/sink"
@@ -36,7 +36,7 @@ func main() {
 
 func run(days, rows int, quiet bool) int {
 	zone, _ := time.LoadLocation("Asia/Shanghai")
-	last := billing.Yesterday(wallClock.Now(), zone)
+	last := calendar.Yesterday(wallClock.Now(), zone)
 	first := last.AddDays(-(days - 1))
 
 	api := bssfake.New(bssfake.Options{Keys: map[string]string{"demo-key-id": "demo-key-secret"}})

@@ -14,7 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/cloudbill/alicloud-billing-source/connector/billing"
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/testing/contract"
 )
 
@@ -28,10 +28,10 @@ func TestContract_RealAPI(t *testing.T) {
 		endpoint = e
 	}
 	sh, _ := time.LoadLocation("Asia/Shanghai")
-	day := billing.Yesterday(time.Now(), sh).AddDays(-1) // settled for about a day
+	day := calendar.Yesterday(time.Now(), sh).AddDays(-1) // settled for about a day
 	if d := os.Getenv("CONTRACT_DAY"); d != "" {
 		var err error
-		day, err = billing.ParseDay(d)
+		day, err = calendar.Parse(d)
 		require.NoError(t, err)
 	}
 	contract.Run(t, func(t *testing.T) contract.Harness {

@@ -1,4 +1,7 @@
-package billing
+// Package calendar is the billing day: a calendar date without a zone, as the BSS API names
+// it (BillingDate YYYY-MM-DD, BillingCycle YYYY-MM). It has no dependencies, so that every
+// package can name a day without importing the SDK.
+package calendar
 
 import (
 	"fmt"
@@ -12,29 +15,29 @@ type Day struct {
 	Day   int
 }
 
-// ParseDay parses YYYY-MM-DD.
-func ParseDay(s string) (Day, error) {
+// Parse parses YYYY-MM-DD.
+func Parse(s string) (Day, error) {
 	t, err := time.Parse(time.DateOnly, s)
 	if err != nil {
 		return Day{}, fmt.Errorf("%q is not a date in the form YYYY-MM-DD", s)
 	}
-	return DayOf(t), nil
+	return Of(t), nil
 }
 
-// DayOf is the calendar date of t in t's location.
-func DayOf(t time.Time) Day {
+// Of is the calendar date of t in t's location.
+func Of(t time.Time) Day {
 	y, m, d := t.Date()
 	return Day{y, m, d}
 }
 
 // Yesterday is the day before now, reckoned in loc.
 func Yesterday(now time.Time, loc *time.Location) Day {
-	return DayOf(now.In(loc)).AddDays(-1)
+	return Of(now.In(loc)).AddDays(-1)
 }
 
 // AddDays returns the day n days later (earlier for negative n).
 func (d Day) AddDays(n int) Day {
-	return DayOf(time.Date(d.Year, d.Month, d.Day+n, 12, 0, 0, 0, time.UTC))
+	return Of(time.Date(d.Year, d.Month, d.Day+n, 12, 0, 0, 0, time.UTC))
 }
 
 // Before reports whether d is earlier than o.
