@@ -13,6 +13,7 @@ package billing
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,10 +27,11 @@ import (
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/auth"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/auth/credentials"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
+	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/responses"
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/bssopenapi"
 	"go.uber.org/fx"
-	"golang.org/x/time/rate"
 
+	"github.com/cloudbill/alicloud-billing-source/connector/bill"
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
@@ -45,10 +47,6 @@ const PageSize = 300
 // is taken for a broken answer and fails the day, rather than be read for hours into memory.
 const MaxTotalCount = 1_000_000
 
-// preallocRows bounds the rows allocated ahead from TotalCount (which the API, not this
-// code, controls); beyond it the slice grows as rows actually arrive.
-const preallocRows = 10 * PageSize
-
 // ErrInconsistent marks a day whose answers contradict each other or the API's rules: a
 // TotalCount below zero or above MaxTotalCount, a page with more rows than asked for, a
 // page that is not the one asked for or repeats an earlier one, an empty page before
@@ -56,31 +54,8 @@ const preallocRows = 10 * PageSize
 // partial or inflated bill; errors.Is(err, ErrInconsistent) finds it.
 var ErrInconsistent = errors.New("inconsistent answer")
 
-// Row is one line of the daily bill, grouped by product, as the API returns it.
-type Row struct {
-	AdjustAmount          float64
-	BillAccountID         string
-	BillAccountName       string
-	BillingDate           string
-	BizType               string
-	CashAmount            float64
-	CostUnit              string
-	Currency              string
-	DeductedByCashCoupons float64
-	DeductedByCoupons     float64
-	DeductedByPrepaidCard float64
-	InvoiceDiscount       float64
-	OutstandingAmount     float64
-	OwnerID               string
-	OwnerName             string
-	PaymentAmount         float64
-	PipCode               string
-	PretaxAmount          float64
-	PretaxGrossAmount     float64
-	ProductCode           string
-	ProductName           string
-	SubscriptionType      string
-}
+// Row is one line of the account bill (the one definition is bill.AccountRow).
+type Row = bill.AccountRow
 
 func rowOf(it bssopenapi.Item) Row {
 	return Row{
@@ -100,27 +75,27 @@ type Policy struct {
 	Attempts       int           // calls per page before giving up (throttling, 5xx, timeouts)
 	BaseBackoff    time.Duration // first wait; doubles each attempt, with jitter (retry.Backoff)
 	MaxBackoff     time.Duration
-	RequestsPerSec float64 // pacing, below the API's 10/s per account
+	RequestsPerSec float64 // the pacing's ceiling (api_qps); it starts there and adapts (see pacer)
 	ReadTimeout    time.Duration
 	ConnectTimeout time.Duration
-	Restarts       int // times a day is re-read from page 1 when TotalCount changes under us
+	Restarts       int // times a bill is read again from its start (it changed under us, a NextToken expired)
 }
 
-// DefaultPolicy is what production uses.
+// DefaultPolicy is what production uses; RequestsPerSec is api_qps.
 var DefaultPolicy = Policy{
 	Attempts: 8, BaseBackoff: time.Second, MaxBackoff: 30 * time.Second,
-	RequestsPerSec: 8, ReadTimeout: 30 * time.Second, ConnectTimeout: 10 * time.Second, Restarts: 3,
+	RequestsPerSec: config.DefaultAPIQPS, ReadTimeout: 30 * time.Second, ConnectTimeout: 10 * time.Second, Restarts: 3,
 }
 
 // Client reads bills. Safe for use by one day at a time.
 type Client struct {
-	sdk     *bssopenapi.Client
-	ep      config.Endpoint
-	clock   clock.Clock
-	log     *slog.Logger
-	policy  Policy
-	limiter *rate.Limiter
-	redact  *redactor
+	sdk    *bssopenapi.Client
+	ep     config.Endpoint
+	clock  clock.Clock
+	log    *slog.Logger
+	policy Policy
+	pace   *pacer
+	redact *redactor
 }
 
 // Params are the inputs of New.
@@ -146,6 +121,9 @@ func New(p Params) (*Client, error) { return newClient(p, false) }
 // newClient is New; rawErrorBodies turns the guard's check of error answers off (tests).
 func newClient(p Params, rawErrorBodies bool) (*Client, error) {
 	pol := DefaultPolicy
+	if p.Config.APIQPS > 0 {
+		pol.RequestsPerSec = p.Config.APIQPS
+	}
 	if p.Policy != nil {
 		pol = *p.Policy
 	}
@@ -177,8 +155,8 @@ func newClient(p Params, rawErrorBodies bool) (*Client, error) {
 	}
 	return &Client{
 		sdk: c, ep: p.Config.Endpoint, clock: p.Clock, log: p.Logger, policy: pol,
-		limiter: rate.NewLimiter(rate.Limit(pol.RequestsPerSec), 1),
-		redact:  newRedactor(p.Config.AccessKeyID, p.Config.AccessKeySecret.Reveal(), p.Config.SecurityToken.Reveal()),
+		pace:   newPacer(clock.New(), pol.RequestsPerSec), // real time, whatever clock the retries use
+		redact: newRedactor(p.Config.AccessKeyID, p.Config.AccessKeySecret.Reveal(), p.Config.SecurityToken.Reveal()),
 	}, nil
 }
 
@@ -190,106 +168,144 @@ func region(host string) string {
 	return "cn-hangzhou"
 }
 
-// FetchDay returns every row of the day's bill, reading every page. It fails rather than
-// return a partial day.
-func (c *Client) FetchDay(ctx context.Context, day calendar.Day) ([]Row, error) {
+// Page is one page of a bill, read and checked (bill.Page).
+type Page = bill.Page
+
+// Stream reads the day's bill of the kind page by page, and calls fn with each page as soon
+// as it is read and checked, before the next is asked for: memory holds one page, not a
+// day. When the bill has to be read again from its start (its TotalCount or its order
+// changed while paging, or the API refused a NextToken as expired), the next page is page
+// 1 of the next Read: rows given before may come again, and the caller treats them as it
+// treats rows of an earlier pull. fn's error ends the read and is returned as it is.
+//
+// It fails rather than end early: an error means the bill was not read to its end.
+func (c *Client) Stream(ctx context.Context, kind bill.Kind, day calendar.Day, fn func(Page) error) error {
+	read := func(n int) (bool, error) { return c.streamAccount(ctx, day, n, fn) }
+	if kind == bill.Instance {
+		read = func(n int) (bool, error) { return c.streamInstance(ctx, day, n, fn) }
+	}
 	for restart := 0; ; restart++ {
-		rows, changed, err := c.fetchPages(ctx, day)
-		if err != nil {
-			return nil, err
-		}
-		if !changed {
-			return rows, nil
+		again, err := read(restart + 1)
+		if err != nil || !again {
+			return err
 		}
 		if restart >= c.policy.Restarts {
-			return nil, fmt.Errorf("query bill %s: the bill kept changing while paging (TotalCount or the order of its rows; %d re-reads); it is being updated, try later", day, restart)
+			return fmt.Errorf("query %s bill %s: the bill kept changing while paging (%d re-reads); it is being updated, try later", kind, day, restart)
 		}
-		c.log.Warn("bill changed while paging, reading the day again from page 1", "day", day.String(), "restart", restart+1)
 	}
 }
 
-// fetchPages reads pages 1..n. changed is true when TotalCount moved between pages, in which
-// case rows may have shifted across page boundaries and the caller reads the day again.
+// FetchDay returns every row of the day's account bill, as Stream reads it (rows of a
+// read that had to start again are dropped).
+func (c *Client) FetchDay(ctx context.Context, day calendar.Day) ([]Row, error) {
+	var rows []Row
+	read := 0
+	err := c.Stream(ctx, bill.Account, day, func(p Page) error {
+		if p.Read != read {
+			rows, read = rows[:0], p.Read
+		}
+		for _, r := range p.Rows {
+			rows = append(rows, r.(Row))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+// streamAccount reads QueryAccountBill's pages 1..n. again is true when TotalCount moved
+// between pages, or a row of an earlier page came again, in which case rows may have
+// shifted across page boundaries and the day is read again.
 //
-// Each page is checked against the request and the pages before it (see ErrInconsistent).
-// A repeated page is found by the SHA-256 of its items' JSON: a page whose items are, in
-// order and in every field, those of an earlier page of the same read is an API serving
-// the same page again (as one that ignores PageNum does), never new rows. A product-grouped
-// bill has one row per owner, product and subscription type, so two distinct full pages
-// cannot be equal.
-func (c *Client) fetchPages(ctx context.Context, day calendar.Day) (rows []Row, changed bool, err error) {
+// Each page is checked against the request and the pages before it (see ErrInconsistent)
+// before fn sees it. A repeated page is found by a hash of its items: a page whose items
+// are, in order and in every field, those of an earlier page of the same read is an API
+// serving the same page again (as one that ignores PageNum does), never new rows. A
+// product-grouped bill has one row per owner, product and subscription type, so two
+// distinct full pages cannot be equal.
+func (c *Client) streamAccount(ctx context.Context, day calendar.Day, read int, fn func(Page) error) (again bool, err error) {
 	inconsistent := func(page int, format string, args ...any) error {
 		return fmt.Errorf("query bill %s page %d: %w: %s", day, page, ErrInconsistent, fmt.Sprintf(format, args...))
 	}
-	total := -1
-	seen := map[[sha256.Size]byte]int{}     // page hash -> page number
-	rowsSeen := map[[sha256.Size]byte]int{} // row hash -> the first page it was on
+	total, count := -1, 0
+	seen := map[uint64]int{}     // page hash -> page number
+	rowsSeen := map[uint64]int{} // row hash -> the first page it was on
 	for page := 1; ; page++ {
 		if err := ctx.Err(); err != nil {
-			return nil, false, err
+			return false, err
 		}
-		data, err := c.queryPage(ctx, day, page)
+		data, err := c.accountPage(ctx, day, page)
 		if err != nil {
-			return nil, false, fmt.Errorf("query bill %s page %d: %w", day, page, err)
+			return false, fmt.Errorf("query bill %s page %d: %w", day, page, err)
 		}
 		items := data.Items.Item
 		switch {
 		case data.TotalCount < 0:
-			return nil, false, inconsistent(page, "TotalCount is %d, below zero", data.TotalCount)
+			return false, inconsistent(page, "TotalCount is %d, below zero", data.TotalCount)
 		case data.TotalCount > MaxTotalCount:
-			return nil, false, inconsistent(page, "TotalCount is %d, above the %d rows a day's bill can have", data.TotalCount, MaxTotalCount)
+			return false, inconsistent(page, "TotalCount is %d, above the %d rows a day's bill can have", data.TotalCount, MaxTotalCount)
 		case data.PageNum != 0 && data.PageNum != page:
-			return nil, false, inconsistent(page, "asked for page %d, the answer is page %d", page, data.PageNum)
+			return false, inconsistent(page, "asked for page %d, the answer is page %d", page, data.PageNum)
 		case len(items) > PageSize:
-			return nil, false, inconsistent(page, "%d rows on a page of at most %d", len(items), PageSize)
+			return false, inconsistent(page, "%d rows on a page of at most %d", len(items), PageSize)
 		}
 		if total == -1 {
 			total = data.TotalCount
-			rows = make([]Row, 0, min(total, preallocRows))
 		} else if data.TotalCount != total {
-			return nil, true, nil
+			c.log.Warn("bill changed while paging, reading the day again from page 1", "bill", "account", "day", day.String(), "read", read+1)
+			return true, nil
 		}
 		// Each row is hashed once; the page's hash is the hash of its rows' hashes.
-		rowHashes := make([][sha256.Size]byte, len(items))
+		rowHashes := make([]uint64, len(items))
 		pageSum := sha256.New()
 		for i, it := range items {
-			if rowHashes[i], err = rowHash(it); err != nil {
-				return nil, false, fmt.Errorf("query bill %s page %d: %w", day, page, err)
+			h, err := rowHash(it)
+			if err != nil {
+				return false, fmt.Errorf("query bill %s page %d: %w", day, page, err)
 			}
-			pageSum.Write(rowHashes[i][:])
+			pageSum.Write(h[:])
+			rowHashes[i] = binary.BigEndian.Uint64(h[:8])
 		}
 		if len(items) > 0 {
-			var h [sha256.Size]byte
-			pageSum.Sum(h[:0])
+			h := binary.BigEndian.Uint64(pageSum.Sum(nil)[:8])
 			if prev, ok := seen[h]; ok {
-				return nil, false, inconsistent(page, "page %d repeats page %d (the same %d rows); the API may ignore PageNum", page, prev, len(items))
+				return false, inconsistent(page, "page %d repeats page %d (the same %d rows); the API may ignore PageNum", page, prev, len(items))
 			}
 			seen[h] = page
 		}
+		rows := make([]bill.Row, len(items))
 		for i, it := range items {
 			// A row already read on an earlier page: the bill was re-sorted under us (with
 			// TotalCount unchanged), so some other row may have been skipped. Read again.
 			h := rowHashes[i]
 			if p, ok := rowsSeen[h]; ok && p < page {
-				c.log.Warn("a row of an earlier page came again: the bill moved while paging", "day", day.String(), "page", page, "earlier_page", p)
-				return nil, true, nil
+				c.log.Warn("a row of an earlier page came again: the bill moved while paging; reading the day again from page 1",
+					"bill", "account", "day", day.String(), "page", page, "earlier_page", p)
+				return true, nil
 			}
 			rowsSeen[h] = page
-			rows = append(rows, rowOf(it))
+			rows[i] = rowOf(it)
 		}
-		c.log.Debug("page read", "day", day.String(), "page", page, "rows", len(items), "total", total)
+		count += len(items)
 		switch {
-		case len(rows) == total:
-			return rows, false, nil
-		case len(rows) > total && page == 1:
-			return nil, false, inconsistent(page, "page has %d items but TotalCount is %d", len(items), total)
-		case len(rows) > total:
+		case count > total && page == 1:
+			return false, inconsistent(page, "page has %d items but TotalCount is %d", len(items), total)
+		case count > total:
 			// TotalCount is the same on every page so far (a change is a re-read, above):
 			// the pages hold more rows than the answers say the day has.
-			return nil, false, inconsistent(page, "%d rows read by this page (%d on it) but TotalCount is %d", len(rows), len(items), total)
-		case len(items) == 0:
+			return false, inconsistent(page, "%d rows read by this page (%d on it) but TotalCount is %d", count, len(items), total)
+		case count < total && len(items) == 0:
 			// TotalCount promises more, but the page is empty: never report a partial day.
-			return nil, false, inconsistent(page, "empty page with %d of %d rows read; try later", len(rows), total)
+			return false, inconsistent(page, "empty page with %d of %d rows read; try later", count, total)
+		}
+		c.log.Debug("page read", "bill", "account", "day", day.String(), "page", page, "rows", len(items), "total", total)
+		if err := fn(Page{Rows: rows, Number: page, Read: read, Total: total}); err != nil {
+			return false, err
+		}
+		if count == total {
+			return false, nil
 		}
 	}
 }
@@ -346,34 +362,76 @@ func (r *rawRef) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// queryPage calls QueryAccountBill for one page, pacing and retrying as the policy says.
-func (c *Client) queryPage(ctx context.Context, day calendar.Day, page int) (*bssopenapi.DataInQueryAccountBill, error) {
+// accountPage calls QueryAccountBill for one page.
+func (c *Client) accountPage(ctx context.Context, day calendar.Day, page int) (*bssopenapi.DataInQueryAccountBill, error) {
+	resp, err := c.query(ctx, []any{"bill", "account", "day", day.String(), "page", page}, func() (requests.AcsRequest, responses.AcsResponse) {
+		req := bssopenapi.CreateQueryAccountBillRequest()
+		req.BillingCycle = day.Cycle()
+		req.BillingDate = day.String()
+		req.Granularity = "DAILY"
+		req.IsGroupByProduct = requests.NewBoolean(true)
+		req.PageNum = requests.NewInteger(page)
+		req.PageSize = requests.NewInteger(PageSize)
+		return req, bssopenapi.CreateQueryAccountBillResponse()
+	}, func(r responses.AcsResponse) string { return c.checkPage(r.(*bssopenapi.QueryAccountBillResponse)) })
+	if err != nil {
+		return nil, err
+	}
+	return &resp.(*bssopenapi.QueryAccountBillResponse).Data, nil
+}
+
+// answerOf is what every BSS answer says of itself.
+func answerOf(r responses.AcsResponse) (success bool, code, message, requestID string) {
+	switch a := r.(type) {
+	case *bssopenapi.QueryAccountBillResponse:
+		return a.Success, a.Code, a.Message, a.RequestId
+	case *bssopenapi.DescribeInstanceBillResponse:
+		return a.Success, a.Code, a.Message, a.RequestId
+	}
+	return false, "", "", ""
+}
+
+// query calls the API until it answers with success and an answer that check accepts
+// (check returns what is wrong, or ""), pacing and retrying as the policy says. what are
+// log attributes naming the page. Throttling slows the pacer down and is retried after
+// one of its intervals; other retryable errors back off exponentially.
+func (c *Client) query(ctx context.Context, what []any, build func() (requests.AcsRequest, responses.AcsResponse),
+	check func(responses.AcsResponse) string) (responses.AcsResponse, error) {
 	for attempt := 1; ; attempt++ {
-		if err := c.limiter.Wait(ctx); err != nil {
+		if err := c.pace.Wait(ctx); err != nil {
 			return nil, err
 		}
-		resp, err := c.call(ctx, day, page)
+		req, resp := build()
+		err := c.call(ctx, req, resp)
 		var apiErr *APIError
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return nil, ctx.Err()
 		case err != nil:
 			apiErr = c.redact.classify(err)
-		case !resp.Success:
-			code := c.redact.clean(resp.Code, maxCode)
-			kind, hint := classifyCode(code, resp.GetHttpStatus())
-			if code == "" {
-				kind = Retryable
-			}
-			apiErr = &APIError{Kind: kind, Code: orDefault(code, "Success=false"), Message: c.redact.clean(withoutStringToSign(resp.Message), maxMessage),
-				RequestID: c.redact.clean(resp.RequestId, maxID), HTTPStatus: resp.GetHttpStatus(), Hint: hint}
 		default:
-			if msg := c.checkPage(resp); msg != "" {
-				apiErr = &APIError{Kind: Retryable, Code: unexpectedResponse, Message: msg,
-					RequestID: c.redact.clean(resp.RequestId, maxID), HTTPStatus: resp.GetHttpStatus()}
+			success, code, message, requestID := answerOf(resp)
+			if !success {
+				code = c.redact.clean(code, maxCode)
+				kind, hint := classifyCode(code, resp.GetHttpStatus())
+				if code == "" {
+					kind = Retryable
+				}
+				apiErr = &APIError{Kind: kind, Code: orDefault(code, "Success=false"), Message: c.redact.clean(withoutStringToSign(message), maxMessage),
+					RequestID: c.redact.clean(requestID, maxID), HTTPStatus: resp.GetHttpStatus(), Hint: hint}
 				break
 			}
-			return &resp.Data, nil
+			if msg := check(resp); msg != "" {
+				apiErr = &APIError{Kind: Retryable, Code: unexpectedResponse, Message: msg,
+					RequestID: c.redact.clean(requestID, maxID), HTTPStatus: resp.GetHttpStatus()}
+				break
+			}
+			c.pace.OK()
+			return resp, nil
+		}
+		throttled := strings.HasPrefix(apiErr.Code, "Throttling")
+		if throttled {
+			c.pace.Throttled()
 		}
 		if !apiErr.Retryable() || attempt >= c.policy.Attempts {
 			if apiErr.Retryable() {
@@ -382,8 +440,11 @@ func (c *Client) queryPage(ctx context.Context, day calendar.Day, page int) (*bs
 			return nil, apiErr
 		}
 		wait := retry.Backoff{Base: c.policy.BaseBackoff, Max: c.policy.MaxBackoff}.Delay(attempt)
-		c.log.Warn("bill query failed, retrying", "day", day.String(), "page", page, "code", apiErr.Code,
-			"request_id", apiErr.RequestID, "attempt", attempt, "wait", wait.String())
+		if throttled {
+			wait = 0 // the pacer, slowed down, spaces the retry
+		}
+		c.log.Warn("bill query failed, retrying", append(what, "code", apiErr.Code,
+			"request_id", apiErr.RequestID, "attempt", attempt, "wait", wait.String(), "rate", c.pace.Rate())...)
 		if err := retry.Sleep(ctx, c.clock, wait); err != nil {
 			return nil, err
 		}
@@ -400,16 +461,9 @@ func orDefault(s, d string) string {
 // call runs one SDK request. The SDK takes no context: the call runs on its own goroutine
 // and is abandoned (it ends by its own timeouts) when ctx is cancelled. A panic on that
 // goroutine is an sdkPanic error (classified as a retryable UnexpectedResponse).
-func (c *Client) call(ctx context.Context, day calendar.Day, page int) (*bssopenapi.QueryAccountBillResponse, error) {
-	req := bssopenapi.CreateQueryAccountBillRequest()
-	req.Scheme = c.ep.Scheme
-	req.Domain = c.ep.Host
-	req.BillingCycle = day.Cycle()
-	req.BillingDate = day.String()
-	req.Granularity = "DAILY"
-	req.IsGroupByProduct = requests.NewBoolean(true)
-	req.PageNum = requests.NewInteger(page)
-	req.PageSize = requests.NewInteger(PageSize)
+func (c *Client) call(ctx context.Context, req requests.AcsRequest, resp responses.AcsResponse) error {
+	req.SetScheme(c.ep.Scheme)
+	req.SetDomain(c.ep.Host)
 	timeout := c.policy.ReadTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		if left := dl.Sub(c.clock.Now()); left < timeout && left > 0 {
@@ -419,27 +473,22 @@ func (c *Client) call(ctx context.Context, day calendar.Day, page int) (*bssopen
 	req.SetReadTimeout(timeout)
 	req.SetConnectTimeout(c.policy.ConnectTimeout)
 
-	type result struct {
-		resp *bssopenapi.QueryAccountBillResponse
-		err  error
-	}
-	done := make(chan result, 1)
+	done := make(chan error, 1)
 	go func() {
 		defer func() {
 			// The SDK panics on some answers (NewServerError's unchecked type assertions,
 			// which the guard screens for); no answer may end the process.
 			if p := recover(); p != nil {
-				done <- result{nil, &sdkPanic{value: p}}
+				done <- &sdkPanic{value: p}
 			}
 		}()
-		resp, err := c.sdk.QueryAccountBill(req)
-		done <- result{resp, err}
+		done <- c.sdk.DoAction(req, resp)
 	}()
 	select {
 	case <-ctx.Done():
-		return nil, ctx.Err()
-	case r := <-done:
-		return r.resp, r.err
+		return ctx.Err()
+	case err := <-done:
+		return err
 	}
 }
 

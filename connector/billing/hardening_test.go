@@ -347,7 +347,7 @@ func TestFetchDay_ItemTextIsDeliveredAsTheAPISentIt(t *testing.T) {
 func TestFetchDay_RetryWaitsOnTheInjectedClock(t *testing.T) {
 	f := startFake(t, bssfake.Options{})
 	f.SetDay(day.String(), bssfake.SampleDay(day.String(), 5, 16))
-	f.Inject(bssfake.Fault{Kind: bssfake.Throttle})
+	f.Inject(bssfake.Fault{Kind: bssfake.ServerError}) // backs off (throttling is spaced by the pacer instead)
 	fc := clockwork.NewFakeClock()
 	pol := fastPolicy
 	c := newClientWith(t, clientOpts{endpoint: f.URL(), id: "testid", secret: "testsecret", pol: pol, clock: fc})

@@ -237,13 +237,8 @@ func Options(src config.Source, stdio IO, mode Mode, verbose bool, exit *exitCod
 		scheduler.Module,
 		state.Module,
 		fx.Provide(
-			func(s *state.Store) job.State { return nilIfNone(s) },
-			func(s *state.Store) scheduler.State {
-				if s == nil {
-					return nil
-				}
-				return s
-			},
+			func(s *state.Store) job.State { return s },
+			func(s *state.Store) scheduler.State { return s },
 			func(c *billing.Client) job.Fetcher { return c },
 			func(s *sender.Sender) job.Publisher { return s },
 			func(c clock.Clock) job.Clock { return c },
@@ -343,14 +338,6 @@ once (two spellings of a key that differ only in case are refused).
 
 Logs are JSON lines on stderr; --from/--to also print one progress line per day on stdout.
 `)
-}
-
-// nilIfNone keeps a nil *state.Store (dry run, no file yet) a nil interface.
-func nilIfNone(s *state.Store) job.State {
-	if s == nil {
-		return nil
-	}
-	return s
 }
 
 // exitCode carries the run's verdict to Main (written by the run's goroutine).

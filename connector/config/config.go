@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -19,6 +20,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/bill"
 )
 
 // DefaultPaths are searched, in order, when no --config flag is given.
@@ -36,7 +39,11 @@ const (
 	// catchup_days may be, and the oldest day a command-line date may name.
 	MaxDaysBack = 540
 
+	// DefaultAPIQPS is api_qps: the BSS OpenAPI's documented 10 requests per second per account.
+	DefaultAPIQPS = 10.0
+
 	maxConcurrency = 256 // send_concurrency
+	maxAPIQPS      = 100 // api_qps
 	maxSettleDays  = 31  // settle_days
 )
 
@@ -68,6 +75,8 @@ type Config struct {
 	StatePath       string         // state_path
 	CatchupDays     int            // catchup_days
 	SettleDays      int            // settle_days
+	Bills           []bill.Kind    // bills, in bill.Kinds order
+	APIQPS          float64        // api_qps
 	Source          string         // the file the values came from ("" when none)
 	Warnings        []string       // unknown keys and other non-fatal findings
 }
@@ -119,6 +128,8 @@ var Keys = []struct{ Name, Default, Help string }{
 	{"state_path", "~/.local/state/alicloud-billing-source/state.db", "the state file: what was delivered, per day (the image: /var/lib/alicloud-billing-source/state.db)"},
 	{"catchup_days", strconv.Itoa(DefaultCatchupDays), "after downtime the daemon pulls the missed days, at most this many back (0.." + strconv.Itoa(MaxDaysBack) + ", the API's 18 months)"},
 	{"settle_days", strconv.Itoa(DefaultSettleDays), "each daily run re-pulls this many earlier days for late corrections (0.." + strconv.Itoa(maxSettleDays) + ")"},
+	{"bills", `["account"]`, `which bills to deliver: "account" (QueryAccountBill by product, type alicloud.account_billing.daily) and/or "instance" (DescribeInstanceBill by billing item, type alicloud.instance_billing.daily); a JSON array, or a comma-separated string (BILLS=account,instance)`},
+	{"api_qps", "10", "most BSS API requests per second (0.1.." + strconv.Itoa(maxAPIQPS) + "); the connector starts there, halves on throttling and recovers"},
 }
 
 // Source says where to read from: an explicit path (from --config) and the environment.
@@ -220,9 +231,49 @@ func scalar(key string, m json.RawMessage) (string, error) {
 		return strconv.FormatBool(t), nil
 	case nil:
 		return "", nil
-	default:
-		return "", &Error{Key: key, Problem: "must be a string or a number, not an object or array"}
+	case []interface{}:
+		if key != "bills" {
+			break
+		}
+		parts := make([]string, len(t))
+		for i, e := range t {
+			s, ok := e.(string)
+			if !ok || strings.Contains(s, ",") {
+				return "", &Error{Key: key, Problem: "must be an array of bill names (strings without commas)"}
+			}
+			parts[i] = strings.TrimSpace(s)
+		}
+		if len(parts) == 0 {
+			return "", &Error{Key: key, Problem: `is an empty list; name at least one bill: ["account"], ["instance"] or both`}
+		}
+		return strings.Join(parts, ","), nil
 	}
+	return "", &Error{Key: key, Problem: "must be a string or a number, not an object or array"}
+}
+
+// parseBills reads bills: comma-separated names, each once.
+func parseBills(s string) ([]bill.Kind, error) {
+	if strings.TrimSpace(s) == "" {
+		return []bill.Kind{bill.Account}, nil
+	}
+	want := map[bill.Kind]bool{}
+	for _, p := range strings.Split(s, ",") {
+		k, err := bill.ParseKind(strings.TrimSpace(p))
+		if err != nil {
+			return nil, &Error{Key: "bills", Problem: err.Error()}
+		}
+		if want[k] {
+			return nil, &Error{Key: "bills", Problem: fmt.Sprintf("%q is listed twice", k)}
+		}
+		want[k] = true
+	}
+	var out []bill.Kind
+	for _, k := range bill.Kinds {
+		if want[k] {
+			out = append(out, k)
+		}
+	}
+	return out, nil
 }
 
 func (c *Config) apply(v map[string]string) error {
@@ -305,6 +356,17 @@ func (c *Config) apply(v map[string]string) error {
 	}
 	if c.SettleDays, err2 = intIn(v, "settle_days", DefaultSettleDays, 0, maxSettleDays); err2 != nil {
 		return err2
+	}
+	if c.Bills, err2 = parseBills(v["bills"]); err2 != nil {
+		return err2
+	}
+	c.APIQPS = DefaultAPIQPS
+	if q, ok := v["api_qps"]; ok && q != "" {
+		f, err := strconv.ParseFloat(q, 64)
+		if err != nil || math.IsNaN(f) || f < 0.1 || f > maxAPIQPS {
+			return &Error{Key: "api_qps", Problem: fmt.Sprintf("%q is not a number from 0.1 to %d (requests per second)", q, maxAPIQPS)}
+		}
+		c.APIQPS = f
 	}
 	return nil
 }

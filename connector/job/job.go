@@ -1,5 +1,7 @@
-// Package job is one billing day: fetch every row, build the seed's event for each,
-// deliver them all, and report the counts.
+// Package job is one billing day: stream every page of each configured bill, build the
+// seed's event for each row, deliver them while later pages are read, and report the
+// counts. Memory holds a few pages, whatever the rows per day: the state (a per-day
+// state.Pull) remembers each page's plan and the acknowledgements.
 package job
 
 import (
@@ -13,20 +15,20 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"go.uber.org/fx"
 
-	"github.com/cloudbill/alicloud-billing-source/connector/billing"
+	"github.com/cloudbill/alicloud-billing-source/connector/bill"
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
-	"github.com/cloudbill/alicloud-billing-source/connector/sender"
+	"github.com/cloudbill/alicloud-billing-source/connector/config"
 	"github.com/cloudbill/alicloud-billing-source/connector/state"
 )
 
-// Fetcher reads a day's bill (billing.Client).
+// Fetcher reads a day's bill page by page (billing.Client).
 type Fetcher interface {
-	FetchDay(ctx context.Context, day calendar.Day) ([]billing.Row, error)
+	Stream(ctx context.Context, kind bill.Kind, day calendar.Day, fn func(bill.Page) error) error
 }
 
-// Publisher delivers events and returns those it could not deliver (sender.Sender).
+// Publisher delivers the events of a channel until it is closed (sender.Sender).
 type Publisher interface {
-	Send(ctx context.Context, events []event.Event, onAck func(id string)) []sender.Failure
+	Stream(ctx context.Context, events <-chan event.Event, result func(id string, err error))
 }
 
 // Clock reads the time.
@@ -34,13 +36,10 @@ type Clock interface {
 	Now() time.Time
 }
 
-// State remembers what was delivered (state.Store). A nil State remembers nothing.
+// State remembers what was delivered (state.Store): one Pull per bill and day.
 type State interface {
-	Rows(day calendar.Day) (map[string]state.Row, error)
-	Plan(day calendar.Day, rows map[string]state.Row) error
-	Delivered(day calendar.Day, identities []string) error
-	DayInfo(day calendar.Day) (state.Day, error)
-	SetDayInfo(day calendar.Day, info state.Day, present map[string]string) error
+	Pull(kind string, day calendar.Day) (*state.Pull, error)
+	ReadPull(kind string, day calendar.Day) (*state.Pull, error)
 }
 
 // Mode says which rows a run sends.
@@ -53,10 +52,11 @@ const (
 	Explicit
 )
 
-// Report is what one day's run did.
+// Report is what one day's run did, over its bills.
 type Report struct {
 	Day       calendar.Day
-	Fetched   int // rows the API returned
+	Bills     []bill.Kind
+	Fetched   int // rows the API returned (in the last read of each bill)
 	New       int // rows never seen before
 	Changed   int // rows whose content changed since delivered: sent as a new revision
 	Unchanged int // rows delivered before with this content (not sent again by the daemon)
@@ -64,20 +64,51 @@ type Report struct {
 	Sent      int // events sent (delivered + failed)
 	Delivered int
 	Failed    int
+	Pages     int // pages read
 	Duration  time.Duration
 }
 
 // Complete reports whether every row of the day is delivered.
 func (r Report) Complete() bool { return r.Failed == 0 && r.Delivered == r.Sent }
 
+func (r *Report) add(o Report) {
+	r.Bills = append(r.Bills, o.Bills...)
+	r.Fetched += o.Fetched
+	r.New += o.New
+	r.Changed += o.Changed
+	r.Unchanged += o.Unchanged
+	r.Pending += o.Pending
+	r.Sent += o.Sent
+	r.Delivered += o.Delivered
+	r.Failed += o.Failed
+	r.Pages += o.Pages
+}
+
 // Attrs are the report as log attributes.
 func (r Report) Attrs() []any {
-	return []any{"day", r.Day.String(), "fetched", r.Fetched, "new", r.New, "changed", r.Changed,
-		"unchanged", r.Unchanged, "pending", r.Pending, "delivered", r.Delivered, "failed", r.Failed, "duration", r.Duration.Round(time.Millisecond).String()}
+	attrs := []any{"day", r.Day.String()}
+	if len(r.Bills) > 1 || len(r.Bills) == 1 && r.Bills[0] != bill.Account {
+		names := make([]string, len(r.Bills))
+		for i, b := range r.Bills {
+			names[i] = string(b)
+		}
+		attrs = append(attrs, "bills", names)
+	}
+	return append(attrs, "fetched", r.Fetched, "new", r.New, "changed", r.Changed,
+		"unchanged", r.Unchanged, "pending", r.Pending, "delivered", r.Delivered, "failed", r.Failed, "duration", r.Duration.Round(time.Millisecond).String())
 }
 
 // ErrUndelivered is returned (wrapped) when some rows were not delivered.
 var ErrUndelivered = errors.New("not all rows delivered")
+
+// QueueEvents is how many built events wait for a sender at most: with the page being
+// planned and the events in flight, what memory holds of a day.
+const QueueEvents = 600
+
+// ackBatch is the most acknowledgements recorded in one state transaction: a crash resends
+// at most about this many rows (with their ids). Fewer are recorded at once when the
+// acknowledgements come slower than the disk writes them.
+const ackBatch = 256
 
 // Job runs billing days.
 type Job struct {
@@ -86,217 +117,299 @@ type Job struct {
 	state   State
 	clock   Clock
 	log     *slog.Logger
+	bills   []bill.Kind
 }
 
 // Params are the inputs of New.
 type Params struct {
 	fx.In
+	Config    *config.Config
 	Fetcher   Fetcher
 	Publisher Publisher
-	State     State `optional:"true"`
+	State     State
 	Clock     Clock
 	Logger    *slog.Logger
 }
 
-// New builds a Job.
+// New builds a Job for the configured bills.
 func New(p Params) *Job {
-	return &Job{fetch: p.Fetcher, publish: p.Publisher, state: p.State, clock: p.Clock, log: p.Logger}
-}
-
-// item is one fetched row with its identity and content.
-type item struct {
-	row      billing.Row
-	identity string
-	hash     string
-}
-
-func (j *Job) items(rows []billing.Row) ([]item, error) {
-	out := make([]item, 0, len(rows))
-	seen := make(map[string]int, len(rows))
-	for _, r := range rows {
-		id := Identity(r)
-		// Two rows with the same identity (the API should never send that): the later ones
-		// get their occurrence number, so that neither overwrites the other.
-		if n := seen[id]; n > 0 {
-			seen[id] = n + 1
-			id = fmt.Sprintf("%s#%d", id, n+1)
-		} else {
-			seen[id] = 1
-		}
-		h, _, err := ContentHash(DataOf(r))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, item{row: r, identity: id, hash: h})
+	bills := p.Config.Bills
+	if len(bills) == 0 {
+		bills = []bill.Kind{bill.Account}
 	}
-	return out, nil
+	return &Job{fetch: p.Fetcher, publish: p.Publisher, state: p.State, clock: p.Clock, log: p.Logger, bills: bills}
 }
 
-// Run pulls one day and delivers its rows as the mode says. The error is non-nil when the
-// day was not read completely or a row was not delivered; the report has the counts.
+// Bills are the bills a day runs.
+func (j *Job) Bills() []bill.Kind { return j.bills }
+
+// Run pulls one day's bills and delivers their rows as the mode says. The error is
+// non-nil when a bill was not read completely or a row was not delivered; the report has
+// the counts. A bill that fails does not stop the next.
 func (j *Job) Run(ctx context.Context, day calendar.Day, mode Mode) (Report, error) {
-	start := j.clock.Now()
-	rep, events, plan, present, err := j.prepare(ctx, day, mode)
-	if err != nil {
-		// Nothing was sent: what was delivered before stays delivered, a complete day complete.
-		rep.Duration = j.clock.Now().Sub(start)
-		j.recordFailure(day, rep, err, false)
-		return rep, err
-	}
-	if j.state != nil {
-		// Ids and revisions are fixed before anything is sent: a crash and a resend reuse them.
-		if err := j.state.Plan(day, plan); err != nil {
-			return rep, fmt.Errorf("record the plan of %s: %w", day, err)
-		}
-	}
-	acks := &ackLog{state: j.state, day: day, identity: events.identity}
-	failures := j.publish.Send(ctx, events.list, acks.add)
-	if err := acks.flush(); err != nil {
-		return rep, fmt.Errorf("record deliveries of %s: %w", day, err)
-	}
-	rep.Sent, rep.Failed, rep.Delivered = len(events.list), len(failures), acks.count
-	rep.Duration = j.clock.Now().Sub(start)
-	if len(failures) > 0 {
-		err := fmt.Errorf("%s: %d of %d rows not delivered (first: %s: %w): %w",
-			day, len(failures), len(events.list), failures[0].ID, failures[0].Err, ErrUndelivered)
-		j.recordFailure(day, rep, err, true)
-		return rep, err
-	}
-	if j.state != nil {
-		prev, _ := j.state.DayInfo(day)
-		info := state.Day{Complete: true, Rows: rep.Fetched, Attempts: prev.Attempts + 1, UpdatedAt: j.clock.Now().UTC()}
-		if err := j.state.SetDayInfo(day, info, present); err != nil {
-			return rep, fmt.Errorf("record %s as complete: %w", day, err)
-		}
-	}
-	return rep, nil
+	return j.run(ctx, day, mode, false)
 }
 
-// ackBatch is how many acknowledgements are recorded in one state transaction while a day
-// is sent: a crash resends at most about this many rows (with their ids).
-const ackBatch = 50
-
-// ackLog records acknowledged rows in the state as they come, in batches.
-type ackLog struct {
-	mu       sync.Mutex
-	state    State
-	day      calendar.Day
-	identity map[string]string
-	pending  []string
-	count    int
-	err      error
-}
-
-func (a *ackLog) add(id string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.count++
-	a.pending = append(a.pending, a.identity[id])
-	if len(a.pending) >= ackBatch {
-		a.flushLocked()
-	}
-}
-
-func (a *ackLog) flush() error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.flushLocked()
-	return a.err
-}
-
-func (a *ackLog) flushLocked() {
-	if a.state == nil || len(a.pending) == 0 || a.err != nil {
-		a.pending = a.pending[:0]
-		return
-	}
-	a.err = a.state.Delivered(a.day, a.pending)
-	a.pending = a.pending[:0]
-}
-
-// DryRun fetches the day and counts what Run would send, without sending or writing.
+// DryRun reads the day's bills and counts what Run would send, without sending or writing.
 func (j *Job) DryRun(ctx context.Context, day calendar.Day, mode Mode) (Report, error) {
+	return j.run(ctx, day, mode, true)
+}
+
+func (j *Job) run(ctx context.Context, day calendar.Day, mode Mode, dry bool) (Report, error) {
 	start := j.clock.Now()
-	rep, events, _, _, err := j.prepare(ctx, day, mode)
-	rep.Sent = len(events.list)
-	rep.Duration = j.clock.Now().Sub(start)
-	return rep, err
-}
-
-type eventSet struct {
-	list     []event.Event
-	identity map[string]string // event id -> row identity
-}
-
-func (j *Job) prepare(ctx context.Context, day calendar.Day, mode Mode) (Report, eventSet, map[string]state.Row, map[string]string, error) {
 	rep := Report{Day: day}
-	set := eventSet{identity: map[string]string{}}
-	rows, err := j.fetch.FetchDay(ctx, day)
-	if err != nil {
-		return rep, set, nil, nil, err
-	}
-	rep.Fetched = len(rows)
-	items, err := j.items(rows)
-	if err != nil {
-		return rep, set, nil, nil, fmt.Errorf("build events of %s: %w", day, err)
-	}
-	known := map[string]state.Row{}
-	if j.state != nil {
-		if known, err = j.state.Rows(day); err != nil {
-			return rep, set, nil, nil, fmt.Errorf("read the state of %s: %w", day, err)
-		}
-	}
-	pulled := j.clock.Now().UTC()
-	plan := map[string]state.Row{}
-	present := make(map[string]string, len(items))
-	for _, it := range items {
-		present[it.identity] = it.hash
-		rec, seen := known[it.identity]
-		rev := 1
-		switch {
-		case seen && rec.Hash == it.hash:
-			rev = rec.Revision
-			if !rec.Delivered {
-				rep.Pending++
+	var errs []error
+	for _, kind := range j.bills {
+		r, err := j.runBill(ctx, kind, day, mode, dry)
+		rep.add(r)
+		if err != nil {
+			errs = append(errs, err)
+			if ctx.Err() != nil {
 				break
 			}
-			rep.Unchanged++
-			if mode == Incremental {
-				continue
-			}
-		case seen:
-			rev = rec.Revision + 1
-			rep.Changed++
-		default:
-			rep.New++
 		}
-		e, err := NewEvent(it.row, it.identity, rev, pulled)
-		if err != nil {
-			return rep, set, nil, nil, fmt.Errorf("build events of %s: %w", day, err)
-		}
-		if !seen || rec.Hash != it.hash {
-			plan[it.identity] = state.Row{Hash: it.hash, ID: e.ID(), Revision: rev}
-		}
-		set.list = append(set.list, e)
-		set.identity[e.ID()] = it.identity
 	}
-	return rep, set, plan, present, nil
+	rep.Duration = j.clock.Now().Sub(start)
+	return rep, errors.Join(errs...)
+}
+
+// dayRun is one bill's day being run.
+type dayRun struct {
+	j      *Job
+	kind   bill.Kind
+	day    calendar.Day
+	mode   Mode
+	dry    bool
+	pull   *state.Pull
+	pulled time.Time
+	read   int
+	rep    Report
+	events chan event.Event
+	acks   chan state.Ack
+
+	mu        sync.Mutex
+	inflight  map[string]string // event id -> row identity, for events not yet answered
+	delivered int
+	failed    int
+	firstFail error
+	ackErr    error
+}
+
+func (j *Job) runBill(ctx context.Context, kind bill.Kind, day calendar.Day, mode Mode, dry bool) (Report, error) {
+	r := &dayRun{j: j, kind: kind, day: day, mode: mode, dry: dry, pulled: j.clock.Now().UTC(),
+		rep: Report{Day: day, Bills: []bill.Kind{kind}}, inflight: map[string]string{}}
+	name := kind.DayName(day)
+	start := j.state.Pull
+	if dry {
+		start = j.state.ReadPull
+	}
+	pull, err := start(string(kind), day)
+	if err != nil {
+		return r.rep, fmt.Errorf("start the pull of %s: %w", name, err)
+	}
+	r.pull = pull
+	var sending, acking sync.WaitGroup
+	if !dry {
+		r.events = make(chan event.Event, QueueEvents)
+		r.acks = make(chan state.Ack, QueueEvents)
+		acking.Add(1)
+		go func() { defer acking.Done(); r.recordAcks() }()
+		sending.Add(1)
+		go func() { defer sending.Done(); j.publish.Stream(ctx, r.events, r.result) }()
+	}
+	fetchErr := j.fetch.Stream(ctx, kind, day, func(p bill.Page) error { return r.page(ctx, p) })
+	if !dry {
+		close(r.events)
+		sending.Wait()
+		close(r.acks)
+		acking.Wait()
+	}
+	r.rep.Delivered, r.rep.Failed = r.delivered, r.failed
+	r.rep.Sent = r.delivered + r.failed
+	if dry {
+		return r.rep, fetchErr
+	}
+	now := j.clock.Now()
+	switch {
+	case r.ackErr != nil:
+		return r.rep, fmt.Errorf("record deliveries of %s: %w", name, r.ackErr)
+	case r.failed > 0:
+		err := fmt.Errorf("%s: %d of %d rows not delivered (first: %w): %w", name, r.failed, r.rep.Sent, r.firstFail, ErrUndelivered)
+		if fetchErr != nil {
+			err = errors.Join(fetchErr, err)
+		}
+		r.recordFailure(err, true, now)
+		return r.rep, err
+	case fetchErr != nil:
+		r.recordFailure(fetchErr, false, now)
+		return r.rep, fetchErr
+	}
+	if err := pull.Finish(r.rep.Fetched, now); err != nil {
+		return r.rep, fmt.Errorf("record %s as complete: %w", name, err)
+	}
+	return r.rep, nil
 }
 
 // recordFailure notes a failed run. With undelivered rows the day is not complete (the
-// daemon retries it); a failed pull leaves the day as complete as it was.
-func (j *Job) recordFailure(day calendar.Day, rep Report, err error, undelivered bool) {
-	if j.state == nil {
+// daemon retries it); a failed read leaves the day as complete as it was.
+func (r *dayRun) recordFailure(err error, undelivered bool, now time.Time) {
+	if serr := r.pull.Fail(err, undelivered, r.rep.Fetched, now); serr != nil {
+		r.j.log.Error("record the failed day in the state", "bill", string(r.kind), "day", r.day.String(), "error", serr.Error())
+	}
+}
+
+// page plans one page in the state and queues its events. It runs on the reading
+// goroutine: while it waits for room in the queue, the next page is not asked for.
+func (r *dayRun) page(ctx context.Context, p bill.Page) error {
+	if p.Read != r.read {
+		if r.read != 0 {
+			// The bill is read again from its start: a new pull, and the counts of the
+			// abandoned read do not count.
+			if err := r.pull.Restart(); err != nil {
+				return fmt.Errorf("restart the pull of %s: %w", r.kind.DayName(r.day), err)
+			}
+			r.rep.Fetched, r.rep.New, r.rep.Changed, r.rep.Unchanged, r.rep.Pending = 0, 0, 0, 0, 0
+		}
+		r.read = p.Read
+	}
+	r.rep.Pages++
+	r.rep.Fetched += len(p.Rows)
+	ids, err := r.identities(p.Rows)
+	if err != nil {
+		return err
+	}
+	known, err := r.pull.Known(ids)
+	if err != nil {
+		return fmt.Errorf("read the state of %s: %w", r.kind.DayName(r.day), err)
+	}
+	plan := make(map[string]state.Row, len(p.Rows))
+	send := make([]event.Event, 0, len(p.Rows))
+	sendIDs := make([]string, 0, len(p.Rows)) // the row identity of each event in send
+	for i, row := range p.Rows {
+		body, hash, err := Body(row)
+		if err != nil {
+			return fmt.Errorf("build events of %s: %w", r.kind.DayName(r.day), err)
+		}
+		k := known[i]
+		rev, resend := 1, true
+		switch {
+		case k.Found && k.Hash == hash:
+			rev = k.Revision
+			if !k.Delivered {
+				r.rep.Pending++
+				break
+			}
+			r.rep.Unchanged++
+			resend = r.mode == Explicit
+		case k.Found:
+			rev = k.Revision + 1
+			r.rep.Changed++
+		default:
+			r.rep.New++
+		}
+		e := newEvent(row, ids[i], body, rev, r.pulled)
+		plan[ids[i]] = state.Row{Hash: hash, ID: e.ID(), Revision: rev, Delivered: k.Found && k.Hash == hash && k.Delivered}
+		if resend {
+			send, sendIDs = append(send, e), append(sendIDs, ids[i])
+		}
+	}
+	if r.dry {
+		r.delivered += len(send) // what a run would send
+		return nil
+	}
+	// Ids and revisions are fixed before anything is sent: a crash and a resend reuse them.
+	if err := r.pull.Plan(plan); err != nil {
+		return fmt.Errorf("record the plan of %s: %w", r.kind.DayName(r.day), err)
+	}
+	for i, e := range send {
+		r.mu.Lock()
+		r.inflight[e.ID()] = sendIDs[i]
+		r.mu.Unlock()
+		select {
+		case r.events <- e:
+		case <-ctx.Done():
+			r.mu.Lock()
+			delete(r.inflight, e.ID())
+			r.mu.Unlock()
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// identities are the rows' identities; a row whose identity an earlier row of this pull
+// has (the API should never send that) gets its occurrence number, "#2" and on, so that
+// neither overwrites the other.
+func (r *dayRun) identities(rows []bill.Row) ([]string, error) {
+	ids := make([]string, len(rows))
+	inPage := make(map[string]bool, len(rows))
+	for i, row := range rows {
+		ids[i] = Identity(row)
+	}
+	known, err := r.pull.Known(ids)
+	if err != nil {
+		return nil, fmt.Errorf("read the state of %s: %w", r.kind.DayName(r.day), err)
+	}
+	for i, base := range ids {
+		id := base
+		taken := known[i].ThisPull || inPage[id]
+		for n := 2; taken; n++ {
+			id = fmt.Sprintf("%s#%d", base, n)
+			k, err := r.pull.Known([]string{id})
+			if err != nil {
+				return nil, fmt.Errorf("read the state of %s: %w", r.kind.DayName(r.day), err)
+			}
+			taken = k[0].ThisPull || inPage[id]
+		}
+		ids[i] = id
+		inPage[id] = true
+	}
+	return ids, nil
+}
+
+// result is called by the sender for every event.
+func (r *dayRun) result(id string, err error) {
+	r.mu.Lock()
+	identity := r.inflight[id]
+	delete(r.inflight, id)
+	if err != nil {
+		r.failed++
+		if r.firstFail == nil {
+			r.firstFail = fmt.Errorf("%s: %w", id, err)
+		}
+		r.mu.Unlock()
 		return
 	}
-	prev, _ := j.state.DayInfo(day)
-	info := prev
-	info.Attempts++
-	info.LastError = err.Error()
-	info.UpdatedAt = j.clock.Now().UTC()
-	if undelivered {
-		info.Complete, info.Rows = false, rep.Fetched
-	}
-	if serr := j.state.SetDayInfo(day, info, nil); serr != nil {
-		j.log.Error("record the failed day in the state", "day", day.String(), "error", serr.Error())
+	r.delivered++
+	r.mu.Unlock()
+	r.acks <- state.Ack{Identity: identity, ID: id}
+}
+
+// recordAcks writes acknowledgements as they come, as many per transaction as arrived
+// while the last one was written (at most ackBatch).
+func (r *dayRun) recordAcks() {
+	batch := make([]state.Ack, 0, ackBatch)
+	for a := range r.acks {
+		batch = append(batch[:0], a)
+	more:
+		for len(batch) < ackBatch {
+			select {
+			case a, ok := <-r.acks:
+				if !ok {
+					break more
+				}
+				batch = append(batch, a)
+			default:
+				break more
+			}
+		}
+		if r.ackErr != nil {
+			continue // keep draining: the senders must not block
+		}
+		if err := r.pull.Ack(batch); err != nil {
+			r.mu.Lock()
+			r.ackErr = err
+			r.mu.Unlock()
+		}
 	}
 }

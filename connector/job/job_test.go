@@ -14,10 +14,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cloudbill/alicloud-billing-source/connector/bill"
 	"github.com/cloudbill/alicloud-billing-source/connector/billing"
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
+	"github.com/cloudbill/alicloud-billing-source/connector/config"
 	"github.com/cloudbill/alicloud-billing-source/connector/job"
-	"github.com/cloudbill/alicloud-billing-source/connector/sender"
 	"github.com/cloudbill/alicloud-billing-source/testing/sink"
 )
 
@@ -88,7 +89,7 @@ func TestEventID_IsAVersion5UUIDThatDoesNotDependOnTime(t *testing.T) {
 
 func TestRun_IdenticalRowsStillGetDistinctIDs(t *testing.T) {
 	p := &publisher{}
-	_, err := newJob(fetcher{rows: []billing.Row{seedRow, seedRow, seedRow}}, p, nil).Run(context.Background(), day, job.Explicit)
+	_, err := newJob(fetcher{rows: []billing.Row{seedRow, seedRow, seedRow}}, p, openState(t)).Run(context.Background(), day, job.Explicit)
 	require.NoError(t, err)
 	ids := map[string]bool{}
 	for _, e := range p.got {
@@ -97,42 +98,77 @@ func TestRun_IdenticalRowsStillGetDistinctIDs(t *testing.T) {
 	assert.Len(t, ids, 3)
 }
 
+// fetcher serves rows in pages of pageSize (default 2), then err.
 type fetcher struct {
-	rows []billing.Row
-	err  error
+	rows     []billing.Row
+	err      error
+	pageSize int
 }
 
-func (f fetcher) FetchDay(context.Context, calendar.Day) ([]billing.Row, error) { return f.rows, f.err }
+func (f fetcher) Stream(_ context.Context, kind bill.Kind, _ calendar.Day, fn func(bill.Page) error) error {
+	if kind != bill.Account {
+		return errors.New("only the account bill is configured")
+	}
+	size := f.pageSize
+	if size == 0 {
+		size = 2
+	}
+	for i, n := 0, 1; i < len(f.rows) || i == 0; i, n = i+size, n+1 {
+		page := bill.Page{Number: n, Read: 1, Total: len(f.rows)}
+		for _, r := range f.rows[i:min(i+size, len(f.rows))] {
+			page.Rows = append(page.Rows, r)
+		}
+		if err := fn(page); err != nil {
+			return err
+		}
+		if len(f.rows) == 0 {
+			break
+		}
+	}
+	return f.err
+}
+
+// collect takes every event of a Stream call, then answers them with send's failures.
+func collect(events <-chan event.Event, result func(string, error), send func([]event.Event) map[string]error) []event.Event {
+	var evs []event.Event
+	for e := range events {
+		evs = append(evs, e)
+	}
+	fails := send(evs)
+	for _, e := range evs {
+		result(e.ID(), fails[e.ID()])
+	}
+	return evs
+}
 
 type publisher struct {
 	got  []event.Event
 	fail int
 }
 
-func (p *publisher) Send(_ context.Context, evs []event.Event, onAck func(string)) []sender.Failure {
-	p.got = append(p.got, evs...)
-	var f []sender.Failure
-	for i, e := range evs {
-		if i < p.fail {
-			f = append(f, sender.Failure{ID: e.ID(), Err: errors.New("boom")})
-		} else if onAck != nil {
-			onAck(e.ID())
+func (p *publisher) Stream(_ context.Context, events <-chan event.Event, result func(string, error)) {
+	p.got = append(p.got, collect(events, result, func(evs []event.Event) map[string]error {
+		f := map[string]error{}
+		for i, e := range evs {
+			if i < p.fail {
+				f[e.ID()] = errors.New("boom")
+			}
 		}
-	}
-	return f
+		return f
+	})...)
 }
 
 var day = calendar.Day{Year: 2022, Month: 6, Day: 13}
 
 func newJob(f job.Fetcher, p job.Publisher, st job.State) *job.Job {
-	return job.New(job.Params{Fetcher: f, Publisher: p, State: st, Clock: clockwork.NewFakeClockAt(pulled),
+	return job.New(job.Params{Config: &config.Config{}, Fetcher: f, Publisher: p, State: st, Clock: clockwork.NewFakeClockAt(pulled),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 }
 
 func TestRun_DeliversEveryRowAndCounts(t *testing.T) {
 	rows := []billing.Row{seedRow, {BillingDate: "2022-06-13", ProductCode: "ecs", OwnerID: "1"}}
 	p := &publisher{}
-	rep, err := newJob(fetcher{rows: rows}, p, nil).Run(context.Background(), day, job.Explicit)
+	rep, err := newJob(fetcher{rows: rows}, p, openState(t)).Run(context.Background(), day, job.Explicit)
 	require.NoError(t, err)
 	assert.Equal(t, 2, rep.Fetched)
 	assert.Equal(t, 2, rep.Delivered)
@@ -142,7 +178,7 @@ func TestRun_DeliversEveryRowAndCounts(t *testing.T) {
 
 func TestRun_UndeliveredRowsFailTheDay(t *testing.T) {
 	p := &publisher{fail: 1}
-	rep, err := newJob(fetcher{rows: []billing.Row{seedRow}}, p, nil).Run(context.Background(), day, job.Explicit)
+	rep, err := newJob(fetcher{rows: []billing.Row{seedRow}}, p, openState(t)).Run(context.Background(), day, job.Explicit)
 	require.ErrorIs(t, err, job.ErrUndelivered)
 	assert.Equal(t, 1, rep.Failed)
 	assert.False(t, rep.Complete())
@@ -150,7 +186,7 @@ func TestRun_UndeliveredRowsFailTheDay(t *testing.T) {
 
 func TestRun_FetchErrorSendsNothing(t *testing.T) {
 	p := &publisher{}
-	_, err := newJob(fetcher{err: errors.New("api down")}, p, nil).Run(context.Background(), day, job.Explicit)
+	_, err := newJob(fetcher{err: errors.New("api down")}, p, openState(t)).Run(context.Background(), day, job.Explicit)
 	require.Error(t, err)
 	assert.Empty(t, p.got)
 }

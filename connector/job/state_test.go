@@ -2,6 +2,7 @@ package job_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -12,7 +13,6 @@ import (
 
 	"github.com/cloudbill/alicloud-billing-source/connector/billing"
 	"github.com/cloudbill/alicloud-billing-source/connector/job"
-	"github.com/cloudbill/alicloud-billing-source/connector/sender"
 	"github.com/cloudbill/alicloud-billing-source/connector/state"
 )
 
@@ -22,17 +22,16 @@ type recorder struct {
 	fail  map[string]bool
 }
 
-func (r *recorder) Send(_ context.Context, evs []event.Event, onAck func(string)) []sender.Failure {
-	r.calls = append(r.calls, evs)
-	var out []sender.Failure
-	for _, e := range evs {
-		if r.fail[e.ID()] {
-			out = append(out, sender.Failure{ID: e.ID(), Err: errors.New("receiver down")})
-		} else if onAck != nil {
-			onAck(e.ID())
+func (r *recorder) Stream(_ context.Context, events <-chan event.Event, result func(string, error)) {
+	r.calls = append(r.calls, collect(events, result, func(evs []event.Event) map[string]error {
+		out := map[string]error{}
+		for _, e := range evs {
+			if r.fail[e.ID()] {
+				out[e.ID()] = errors.New("receiver down")
+			}
 		}
-	}
-	return out
+		return out
+	}))
 }
 
 func (r *recorder) last() map[string]event.Event {
@@ -44,11 +43,9 @@ func (r *recorder) last() map[string]event.Event {
 }
 
 func rowOf(e event.Event) billing.Row {
-	var d job.Data
-	_ = e.DataAs(&d)
-	return billing.Row{BillingDate: d.BillingDate, BillAccountID: d.BillAccountID, OwnerID: d.OwnerID,
-		ProductCode: d.ProductCode, PipCode: d.PipCode, SubscriptionType: d.SubscriptionType, BizType: d.BizType,
-		CostUnit: d.CostUnit, ProductName: d.ProductName, Currency: d.Currency}
+	var r billing.Row // the event's data is the row, with VanceSource and VanceType before it
+	_ = json.Unmarshal(e.Data(), &r)
+	return r
 }
 
 func rows3() []billing.Row {
@@ -197,12 +194,14 @@ func TestRun_AfterACrashPlannedRowsKeepTheirIDs(t *testing.T) {
 // crashingPublisher "dies" before any acknowledgement.
 type crashingPublisher struct{}
 
-func (crashingPublisher) Send(_ context.Context, evs []event.Event, _ func(string)) []sender.Failure {
-	out := make([]sender.Failure, len(evs))
-	for i, e := range evs {
-		out[i] = sender.Failure{ID: e.ID(), Err: context.Canceled}
-	}
-	return out
+func (crashingPublisher) Stream(_ context.Context, events <-chan event.Event, result func(string, error)) {
+	collect(events, result, func(evs []event.Event) map[string]error {
+		out := map[string]error{}
+		for _, e := range evs {
+			out[e.ID()] = context.Canceled
+		}
+		return out
+	})
 }
 
 func TestDryRun_CountsWithoutSendingOrWriting(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/cloudbill/alicloud-billing-source/connector/bill"
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
@@ -38,7 +39,7 @@ type Runner interface {
 type State interface {
 	Since() (calendar.Day, bool, error)
 	SetSince(calendar.Day) error
-	DayInfo(calendar.Day) (state.Day, error)
+	Complete(day calendar.Day, bills ...string) (bool, error)
 }
 
 // Scheduler decides which days to run when.
@@ -53,14 +54,14 @@ type Scheduler struct {
 	log      *slog.Logger
 	fired    func(job.Report, error) // test hook, called after every run
 	fromFlag calendar.Day            // --catch-up-from
-	done     map[calendar.Day]bool   // days completed by this process (when there is no state)
+	bills    []string                // a day is complete when each of these is
 }
 
 // Params are the inputs of New.
 type Params struct {
 	fx.In
 	Runner Runner
-	State  State `optional:"true"`
+	State  State
 	Clock  clock.Clock
 	Config *config.Config
 	Logger *slog.Logger
@@ -68,8 +69,15 @@ type Params struct {
 
 // New builds a Scheduler for the configured pull_hour, pull_zone, catchup_days and settle_days.
 func New(p Params) *Scheduler {
+	bills := []string{string(bill.Account)}
+	if len(p.Config.Bills) > 0 {
+		bills = bills[:0]
+		for _, b := range p.Config.Bills {
+			bills = append(bills, string(b))
+		}
+	}
 	return &Scheduler{run: p.Runner, state: p.State, clock: p.Clock, hour: p.Config.PullHour, zone: p.Config.PullZone,
-		catchup: p.Config.CatchupDays, settle: p.Config.SettleDays, log: p.Logger, done: map[calendar.Day]bool{}}
+		catchup: p.Config.CatchupDays, settle: p.Config.SettleDays, log: p.Logger, bills: bills}
 }
 
 // OnRun registers a function called after each run of a day (for tests and metrics).
@@ -96,12 +104,6 @@ func (s *Scheduler) LatestDue(now time.Time) calendar.Day {
 // since returns the first day the daemon is responsible for, recording it on first start.
 func (s *Scheduler) since(now time.Time) (calendar.Day, error) {
 	first := calendar.Of(s.FirstRun(now).In(s.zone)).AddDays(-1) // what the first pull pulls
-	if s.state == nil {
-		if s.fromFlag != (calendar.Day{}) && s.fromFlag.Before(first) {
-			return s.fromFlag, nil
-		}
-		return first, nil
-	}
 	d, ok, err := s.state.Since()
 	if err != nil {
 		return first, err
@@ -121,11 +123,8 @@ func (s *Scheduler) since(now time.Time) (calendar.Day, error) {
 }
 
 func (s *Scheduler) complete(d calendar.Day) bool {
-	if s.state == nil {
-		return s.done[d]
-	}
-	info, err := s.state.DayInfo(d)
-	return err == nil && info.Complete
+	ok, err := s.state.Complete(d, s.bills...)
+	return err == nil && ok
 }
 
 // Due lists the days to run at now, oldest first: incomplete days of the catch-up window
@@ -234,9 +233,6 @@ func (s *Scheduler) runDay(ctx context.Context, day calendar.Day) (bool, error) 
 	}
 	if s.fired != nil {
 		s.fired(rep, err)
-	}
-	if err == nil {
-		s.done[day] = true
 	}
 	return err == nil, nil
 }

@@ -51,10 +51,8 @@ func (r *runner) Run(ctx context.Context, day calendar.Day, mode job.Mode) (job.
 	if fail {
 		return job.Report{Day: day, Fetched: 1, Failed: 1}, job.ErrUndelivered
 	}
-	if r.state != nil {
-		if err := r.state.SetDayInfo(day, state.Day{Complete: true}, nil); err != nil {
-			return job.Report{}, err
-		}
+	if err := r.state.SetDayInfo(day, state.Day{Complete: true}, nil); err != nil {
+		return job.Report{}, err
 	}
 	return job.Report{Day: day, Fetched: 1, Delivered: 1}, nil
 }
@@ -72,16 +70,13 @@ func zone(t *testing.T, name string) *time.Location {
 }
 
 func newScheduler(t *testing.T, start time.Time, hour int, loc *time.Location) (*scheduler.Scheduler, *clockwork.FakeClock, *runner) {
-	return newSchedulerWith(t, start, &config.Config{PullHour: hour, PullZone: loc}, nil)
+	return newSchedulerWith(t, start, &config.Config{PullHour: hour, PullZone: loc}, openState(t))
 }
 
 func newSchedulerWith(t *testing.T, start time.Time, cfg *config.Config, st *state.Store) (*scheduler.Scheduler, *clockwork.FakeClock, *runner) {
 	fc := clockwork.NewFakeClockAt(start)
 	r := &runner{clock: fc, ran: make(chan struct{}, 1000), state: st}
-	p := scheduler.Params{Runner: r, Clock: fc, Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	if st != nil {
-		p.State = st
-	}
+	p := scheduler.Params{Runner: r, Clock: fc, Config: cfg, State: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	return scheduler.New(p), fc, r
 }
 

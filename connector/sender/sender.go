@@ -16,7 +16,6 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
@@ -162,12 +161,42 @@ func (r *run) err() error {
 
 // Send delivers every event, at most `concurrency` at once, and returns the ones that
 // could not be delivered. onAck, when not nil, is called (from the sending goroutines)
-// with the id of every acknowledged event as soon as it is.
-//
-// Send returns early, failing the events not delivered yet, when ctx ends (with ctx's
-// error), when the circuit breaker stays open longer than Policy.OutageBudget (an error
-// that Is ErrReceiverUnavailable), or at the first *ConfigError (the same error for all).
+// with the id of every acknowledged event as soon as it is. It is Stream over a slice.
 func (s *Sender) Send(ctx context.Context, events []event.Event, onAck func(id string)) []Failure {
+	ch := make(chan event.Event, len(events))
+	for _, e := range events {
+		ch <- e
+	}
+	close(ch)
+	var (
+		mu       sync.Mutex
+		failures []Failure
+	)
+	s.Stream(ctx, ch, func(id string, err error) {
+		if err == nil {
+			if onAck != nil {
+				onAck(id)
+			}
+			return
+		}
+		mu.Lock()
+		failures = append(failures, Failure{ID: id, Err: err})
+		mu.Unlock()
+	})
+	return failures
+}
+
+// Stream delivers the events that come on the channel until it is closed, at most
+// `concurrency` at once, and calls result (from the sending goroutines) once for every
+// event as soon as it is delivered (a nil error) or given up on. It returns when the
+// channel is closed and every event taken from it has its result: the caller's queue is
+// the channel, so memory holds at most its capacity plus the events in flight.
+//
+// Once ctx ends (with ctx's error), the circuit breaker stayed open longer than
+// Policy.OutageBudget (an error that Is ErrReceiverUnavailable), or a *ConfigError came
+// (the same error for all), the events still to come fail at once with that error; the
+// channel is still read to its end.
+func (s *Sender) Stream(ctx context.Context, events <-chan event.Event, result func(id string, err error)) {
 	// The CloudEvents SDK logs through a zap logger from the context: silence it, we log here.
 	ctx = cecontext.WithLogger(ctx, zap.NewNop().Sugar())
 	if s.structured {
@@ -178,34 +207,17 @@ func (s *Sender) Send(ctx context.Context, events []event.Event, onAck func(id s
 	wait, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	r := &run{ctx: ctx, wait: wait, stop: stop, start: s.clock.Now()}
-	var (
-		mu       sync.Mutex
-		failures []Failure
-		next     atomic.Int64
-		wg       sync.WaitGroup
-	)
-	workers := min(s.concurrency, len(events))
-	for range workers {
+	var wg sync.WaitGroup
+	for range s.concurrency {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(events) {
-					return
-				}
-				if err := s.sendOne(r, events[i]); err != nil {
-					mu.Lock()
-					failures = append(failures, Failure{ID: events[i].ID(), Err: err})
-					mu.Unlock()
-				} else if onAck != nil {
-					onAck(events[i].ID())
-				}
+			for e := range events {
+				result(e.ID(), s.sendOne(r, e))
 			}
 		}()
 	}
 	wg.Wait()
-	return failures
 }
 
 func (s *Sender) sendOne(r *run, e event.Event) error {

@@ -2,9 +2,6 @@ package state
 
 import (
 	"context"
-	"errors"
-	"io/fs"
-	"os"
 
 	"go.uber.org/fx"
 
@@ -18,16 +15,11 @@ type Options struct {
 
 // New returns the configured state file, opened when the application starts and closed
 // when it stops (see Open): a Store opened while fx builds the graph would stay open, and
-// locked, when a later constructor fails, since fx then runs no OnStop. With ReadOnly and
-// no file, it returns a nil *Store: the state is empty. Problems of the file are an
-// *Error from the start, one line to print as it is.
+// locked, when a later constructor fails, since fx then runs no OnStop. There is always a
+// Store: with ReadOnly and no file (or an empty one) it is an empty one that reads as
+// empty and never writes. Problems of the file are an *Error from the start, one line to
+// print as it is.
 func New(lc fx.Lifecycle, cfg *config.Config, o Options) (*Store, error) {
-	if o.ReadOnly {
-		fi, err := os.Stat(cfg.StatePath)
-		if errors.Is(err, fs.ErrNotExist) || err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
-			return nil, nil
-		}
-	}
 	s := &Store{path: cfg.StatePath, readOnly: o.ReadOnly}
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error { return s.open() },

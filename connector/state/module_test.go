@@ -10,6 +10,7 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
 )
 
@@ -62,12 +63,26 @@ func TestModule_StartFailsWithTheOneLine(t *testing.T) {
 	assert.ErrorIs(t, err, ErrLocked)
 }
 
-func TestNew_ReadOnlyWithoutAFileIsNil(t *testing.T) {
+var testDay = calendar.Day{Year: 2026, Month: 11, Day: 3}
+
+func TestNew_ReadOnlyWithoutAFileIsAnEmptyStoreThatWritesNothing(t *testing.T) {
 	lc := fxtest.NewLifecycle(t)
-	s, err := New(lc, &config.Config{StatePath: filepath.Join(t.TempDir(), "missing.db")}, Options{ReadOnly: true})
+	path := filepath.Join(t.TempDir(), "missing.db")
+	s, err := New(lc, &config.Config{StatePath: path}, Options{ReadOnly: true})
 	require.NoError(t, err)
-	assert.Nil(t, s)
-	lc.RequireStart().RequireStop()
+	require.NotNil(t, s)
+	lc.RequireStart()
+	p, err := s.Pull("account", testDay)
+	require.NoError(t, err)
+	known, err := p.Known([]string{"a", "b"})
+	require.NoError(t, err)
+	assert.Equal(t, []Known{{}, {}}, known)
+	assert.Error(t, p.Plan(map[string]Row{"a": {Hash: "h", ID: "i", Revision: 1}}))
+	ok, err := s.Complete(testDay, "account", "instance")
+	require.NoError(t, err)
+	assert.False(t, ok)
+	lc.RequireStop()
+	assert.NoFileExists(t, path)
 }
 
 func TestModule_GraphIsComplete(t *testing.T) {

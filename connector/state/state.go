@@ -53,6 +53,7 @@ type Row struct {
 	ID        string `json:"id"`  // event id of that content
 	Revision  int    `json:"rev"` // 1 for the first content, +1 per change
 	Delivered bool   `json:"ok"`  // the receiver acknowledged ID
+	Pull      int    `json:"p,omitempty"` // the last pull of the day that saw the row (see Pull)
 }
 
 // Day is what the state knows of one billing day.
@@ -62,6 +63,8 @@ type Day struct {
 	Attempts  int       `json:"attempts"`  // runs of this day
 	LastError string    `json:"lastError"` // of the last failed run
 	UpdatedAt time.Time `json:"updatedAt"`
+	Pull      int       `json:"pull,omitempty"`     // pulls of this day started (see Store.Pull)
+	DonePull  int       `json:"donePull,omitempty"` // the pull that made it complete
 }
 
 // Store is an open state file. Its methods are safe for concurrent use.
@@ -549,68 +552,38 @@ func (s *Store) SetDayInfo(day calendar.Day, info Day, present map[string]string
 	})
 }
 
-// Days lists the days the state knows, oldest first.
-func (s *Store) Days() ([]calendar.Day, error) {
-	var out []calendar.Day
-	err := s.view(func(tx *bolt.Tx) error {
-		db := tx.Bucket(bucketDays)
-		if db == nil {
-			return nil
-		}
-		return db.ForEach(func(k, _ []byte) error {
-			d, err := calendar.Parse(string(k))
-			if err != nil {
-				return s.corrupt("day %q: %s", shorten(string(k)), err)
-			}
-			out = append(out, d)
-			return nil
-		})
-	})
-	return out, err
+// daysBucket names the top-level bucket of a bill's days: the account bill's is "days"
+// (as schema 1 has always had it), another bill's "days." and its name.
+func daysBucket(kind string) []byte {
+	if kind == "" || kind == "account" {
+		return bucketDays
+	}
+	return []byte("days." + kind)
 }
 
-// Check verifies the file's invariants: every complete day has only delivered rows.
-func (s *Store) Check() error {
-	days, err := s.Days()
-	if err != nil {
-		return err
-	}
-	for _, d := range days {
-		info, err := s.DayInfo(d)
-		if err != nil {
-			return err
-		}
-		rows, err := s.Rows(d)
-		if err != nil {
-			return err
-		}
-		if !info.Complete {
-			continue
-		}
-		if len(rows) < info.Rows {
-			return fmt.Errorf("%s is complete with %d rows but only %d are recorded", d, info.Rows, len(rows))
-		}
-		for _, k := range sortedKeys(rows) {
-			if !rows[k].Delivered {
-				return fmt.Errorf("%s is complete but row %s is not delivered", d, quoteID(k))
-			}
-		}
-	}
-	return nil
-}
+func dayBucket(tx *bolt.Tx, day calendar.Day) *bolt.Bucket { return kindDayBucket(tx, "", day) }
 
-func dayBucket(tx *bolt.Tx, day calendar.Day) *bolt.Bucket {
-	db := tx.Bucket(bucketDays)
+func kindDayBucket(tx *bolt.Tx, kind string, day calendar.Day) *bolt.Bucket {
+	db := tx.Bucket(daysBucket(kind))
 	if db == nil {
 		return nil
 	}
 	return db.Bucket([]byte(day.String()))
 }
 
-func createDay(tx *bolt.Tx, day calendar.Day) (*bolt.Bucket, error) {
-	days := tx.Bucket(bucketDays)
-	if days == nil {
-		return nil, bolt.ErrIncompatibleValue
+func createDay(tx *bolt.Tx, day calendar.Day) (*bolt.Bucket, error) { return createKindDay(tx, "", day) }
+
+func createKindDay(tx *bolt.Tx, kind string, day calendar.Day) (*bolt.Bucket, error) {
+	var days *bolt.Bucket
+	if kind == "" || kind == "account" {
+		if days = tx.Bucket(bucketDays); days == nil {
+			return nil, bolt.ErrIncompatibleValue
+		}
+	} else {
+		var err error
+		if days, err = tx.CreateBucketIfNotExists(daysBucket(kind)); err != nil {
+			return nil, err
+		}
 	}
 	b, err := days.CreateBucketIfNotExists([]byte(day.String()))
 	if err != nil {

@@ -1,0 +1,83 @@
+// Package bill defines the bill rows the connector delivers, once each: the account bill
+// (QueryAccountBill, grouped by product) and the instance bill (DescribeInstanceBill, by
+// billing item). A row knows its stable identity, its subject and its event data; the
+// billing package fills rows from the API's answers, the job turns them into events. It
+// imports nothing of the SDK.
+package bill
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Source is every event's source attribute, and VanceSource in its data.
+const Source = "cloud.alicloud.billing"
+
+// Kind names a bill.
+type Kind string
+
+// The bills the connector delivers (config key bills).
+const (
+	Account  Kind = "account"
+	Instance Kind = "instance"
+)
+
+// Kinds are the known bills, in the order a day runs them.
+var Kinds = []Kind{Account, Instance}
+
+// ParseKind reads a bill name from the config.
+func ParseKind(s string) (Kind, error) {
+	for _, k := range Kinds {
+		if string(k) == s {
+			return k, nil
+		}
+	}
+	return "", fmt.Errorf("%q is not a bill (account, instance)", s)
+}
+
+// EventType is the CloudEvents type of the bill's events.
+func (k Kind) EventType() string {
+	switch k {
+	case Instance:
+		return "alicloud.instance_billing.daily"
+	default:
+		return "alicloud.account_billing.daily"
+	}
+}
+
+// Row is one row of a bill.
+type Row interface {
+	// Kind is the bill the row is of.
+	Kind() Kind
+	// Identity names the bill line: the same on every pull of the day, whatever its
+	// amounts. Unbounded in length (the state stores long ones under a hash).
+	Identity() string
+	// SubjectParts are the readable parts of the event's subject, most significant first.
+	SubjectParts() []string
+	// AppendData appends the event's data (a JSON object: VanceSource, VanceType, then the
+	// row) to b.
+	AppendData(b []byte) ([]byte, error)
+}
+
+// identity is a JSON array of parts: unambiguous whatever the parts hold.
+func identity(parts ...string) string {
+	b, _ := json.Marshal(parts)
+	return string(b)
+}
+
+// Page is one page of a bill, read and checked.
+type Page struct {
+	Rows   []Row
+	Number int // 1 for the first page of a read
+	Read   int // 1 for the first read of the day; one more each time the bill is read again from its start
+	Total  int // the bill's TotalCount
+}
+
+// DayName names a bill's day in messages: "2026-11-03" for the account bill (as ever),
+// "instance bill 2026-11-03" for another.
+func (k Kind) DayName(day fmt.Stringer) string {
+	if k == Account {
+		return day.String()
+	}
+	return string(k) + " bill " + day.String()
+}

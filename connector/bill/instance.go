@@ -1,0 +1,202 @@
+package bill
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
+// Bounds of one instance-bill item, checked before it becomes a row: an answer past them
+// is not the API's (its items have about fifty short members).
+const (
+	MaxInstanceFields = 256      // members of one item
+	MaxFieldName      = 128      // bytes of a member's name
+	MaxValueBytes     = 64 << 10 // bytes of a member's JSON value
+	MaxTags           = 256      // key:value pairs in Tag
+)
+
+// Members named in an instance event's data by the connector, never by the API.
+var reserved = map[string]bool{"VanceSource": true, "VanceType": true, "Tags": true}
+
+// The members an instance row's identity and subject are made of.
+var instanceIdentity = []string{"BillingDate", "BillAccountID", "OwnerID", "ProductCode", "InstanceID",
+	"BillingItemCode", "BillingItem", "SubscriptionType"}
+
+// InstanceRow is one billing item of one instance on one day, as DescribeInstanceBill
+// returns it. Its event data holds every member of the API's item, in the API's order and
+// with its JSON value as sent (amounts are numbers, the rest strings, empty values kept),
+// then Tags: the item's Tag ("key1:value1;key2:value2") parsed into an object.
+//
+// Its identity is the billing date, the bill account, the owner, the product, the
+// instance, the billing item (code and name) and the subscription type.
+type InstanceRow struct {
+	data     []byte // the event's data, built once
+	identity string
+	subject  []string
+}
+
+// Kind is Instance.
+func (InstanceRow) Kind() Kind { return Instance }
+
+// Identity: see InstanceRow.
+func (r InstanceRow) Identity() string { return r.identity }
+
+// SubjectParts: day, owner, instance (or product when the item names none), billing item.
+func (r InstanceRow) SubjectParts() []string { return r.subject }
+
+// AppendData appends the event's data object.
+func (r InstanceRow) AppendData(b []byte) ([]byte, error) { return append(b, r.data...), nil }
+
+// ParseInstance reads one item of a DescribeInstanceBill answer (a JSON object). An item
+// that is not an object of at most MaxInstanceFields distinct members, each within the
+// bounds above and none named like a member the connector adds, is an error that names
+// the member.
+func ParseInstance(item []byte) (InstanceRow, error) {
+	dec := json.NewDecoder(bytes.NewReader(item))
+	dec.UseNumber()
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return InstanceRow{}, errors.New("an item is not a JSON object")
+	}
+	typ, _ := json.Marshal(Instance.EventType())
+	src, _ := json.Marshal(Source)
+	data := make([]byte, 0, len(item)+128)
+	data = append(data, `{"VanceSource":`...)
+	data = append(data, src...)
+	data = append(data, `,"VanceType":`...)
+	data = append(data, typ...)
+	seen := map[string]bool{}
+	strs := map[string]string{} // members of the identity, and Tag
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return InstanceRow{}, fmt.Errorf("an item does not decode: %w", err)
+		}
+		name, _ := t.(string)
+		switch {
+		case len(name) == 0 || len(name) > MaxFieldName:
+			return InstanceRow{}, fmt.Errorf("an item has a member name of %d bytes", len(name))
+		case reserved[name]:
+			return InstanceRow{}, fmt.Errorf("an item has a member %q, a name the event's data reserves", name)
+		case seen[name]:
+			return InstanceRow{}, fmt.Errorf("an item has the member %q twice", name)
+		case len(seen) >= MaxInstanceFields:
+			return InstanceRow{}, fmt.Errorf("an item has more than %d members", MaxInstanceFields)
+		}
+		seen[name] = true
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return InstanceRow{}, fmt.Errorf("member %q does not decode: %w", name, err)
+		}
+		if len(v) > MaxValueBytes {
+			return InstanceRow{}, fmt.Errorf("member %q is %d bytes, more than %d", name, len(v), MaxValueBytes)
+		}
+		if wanted(name) {
+			strs[name] = scalar(v)
+		}
+		key, _ := json.Marshal(name)
+		data = append(append(append(append(data, ','), key...), ':'), v...)
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return InstanceRow{}, fmt.Errorf("an item does not decode: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return InstanceRow{}, errors.New("an item has data after its object")
+	}
+	tags, err := ParseTags(strs["Tag"])
+	if err != nil {
+		return InstanceRow{}, err
+	}
+	data = append(data, `,"Tags":`...)
+	data = appendTags(data, tags)
+	data = append(data, '}')
+
+	parts := make([]string, len(instanceIdentity))
+	for i, n := range instanceIdentity {
+		parts[i] = strs[n]
+	}
+	what := strs["InstanceID"]
+	if what == "" {
+		what = strs["ProductCode"]
+	}
+	item2 := strs["BillingItemCode"]
+	if item2 == "" {
+		item2 = strs["BillingItem"]
+	}
+	return InstanceRow{
+		data:     data,
+		identity: identity(parts...),
+		subject:  []string{strs["BillingDate"], strs["OwnerID"], what, item2},
+	}, nil
+}
+
+func wanted(name string) bool {
+	if name == "Tag" {
+		return true
+	}
+	for _, n := range instanceIdentity {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// scalar is a JSON value as text: a string's content, a number's digits, "" for null.
+func scalar(v json.RawMessage) string {
+	var s string
+	if json.Unmarshal(v, &s) == nil {
+		return s
+	}
+	if string(v) == "null" {
+		return ""
+	}
+	return string(v)
+}
+
+// Tag is one key:value pair of an item's Tag.
+type Tag struct{ Key, Value string }
+
+// ParseTags reads the API's tag string, "key1:value1;key2:value2": pairs separated by ';',
+// each split at its first ':' (a value may hold ':'; a pair without one is a key with an
+// empty value), spaces around keys and values removed, empty pairs skipped. A key given
+// twice keeps its last value. The pairs come back sorted by key.
+func ParseTags(s string) ([]Tag, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	m := map[string]string{}
+	for _, p := range strings.Split(s, ";") {
+		k, v, _ := strings.Cut(p, ":")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if k == "" && v == "" {
+			continue
+		}
+		m[k] = v
+		if len(m) > MaxTags {
+			return nil, fmt.Errorf("an item's Tag has more than %d pairs", MaxTags)
+		}
+	}
+	out := make([]Tag, 0, len(m))
+	for k, v := range m {
+		out = append(out, Tag{k, v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
+}
+
+func appendTags(b []byte, tags []Tag) []byte {
+	b = append(b, '{')
+	for i, t := range tags {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		k, _ := json.Marshal(t.Key)
+		v, _ := json.Marshal(t.Value)
+		b = append(append(append(b, k...), ':'), v...)
+	}
+	return append(b, '}')
+}

@@ -1,0 +1,201 @@
+package billing
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
+	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/responses"
+	"github.com/aliyun/alibaba-cloud-sdk-go/services/bssopenapi"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/bill"
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
+)
+
+// MaxResults is the largest page DescribeInstanceBill serves.
+const MaxResults = 300
+
+// MaxInstanceRows is the most rows a day's instance bill is believed to have (the largest
+// accounts have about a million); a larger TotalCount is a broken answer.
+const MaxInstanceRows = 20_000_000
+
+// MaxTokenBytes bounds a NextToken: it is sent back in the next request's URL.
+const MaxTokenBytes = 4096
+
+// streamInstance reads DescribeInstanceBill (daily, by billing item) from an empty
+// NextToken until the API answers an empty one, calling fn with each checked page. again
+// is true when the bill has to be read again from its start: the API refused the NextToken
+// (it expires), or TotalCount changed while paging.
+//
+// Pages must advance: a NextToken, or a page of items, that comes again in the same read
+// is ErrInconsistent, as are an empty page with a NextToken, more rows than TotalCount,
+// and a last page before TotalCount rows.
+func (c *Client) streamInstance(ctx context.Context, day calendar.Day, read int, fn func(Page) error) (again bool, err error) {
+	inconsistent := func(page int, format string, args ...any) error {
+		return fmt.Errorf("query instance bill %s page %d: %w: %s", day, page, ErrInconsistent, fmt.Sprintf(format, args...))
+	}
+	token, total, count := "", -1, 0
+	tokens := map[uint64]int{} // token hash -> the page that answered it
+	pages := map[uint64]int{}  // page hash -> page number
+	for page := 1; ; page++ {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		data, rows, err := c.instancePage(ctx, day, page, token)
+		if err != nil {
+			var apiErr *APIError
+			if errors.As(err, &apiErr) && tokenRefused(apiErr) && page > 1 {
+				c.log.Warn("the API refused the NextToken (expired?); reading the instance bill again from its start",
+					"day", day.String(), "page", page, "code", apiErr.Code, "read", read+1)
+				return true, nil
+			}
+			return false, fmt.Errorf("query instance bill %s page %d: %w", day, page, err)
+		}
+		switch {
+		case data.TotalCount < 0:
+			return false, inconsistent(page, "TotalCount is %d, below zero", data.TotalCount)
+		case data.TotalCount > MaxInstanceRows:
+			return false, inconsistent(page, "TotalCount is %d, above the %d rows a day's instance bill can have", data.TotalCount, MaxInstanceRows)
+		case len(rows) > MaxResults:
+			return false, inconsistent(page, "%d rows on a page of at most %d", len(rows), MaxResults)
+		case len(data.NextToken) > MaxTokenBytes:
+			return false, inconsistent(page, "a NextToken of %d bytes, more than %d", len(data.NextToken), MaxTokenBytes)
+		}
+		if total == -1 {
+			total = data.TotalCount
+		} else if data.TotalCount != total {
+			c.log.Warn("bill changed while paging, reading the day again from its start", "bill", "instance", "day", day.String(), "read", read+1)
+			return true, nil
+		}
+		if data.NextToken != "" {
+			h := hash64(data.NextToken)
+			if p, ok := tokens[h]; ok {
+				return false, inconsistent(page, "the NextToken of page %d came again: the pages do not advance", p)
+			}
+			tokens[h] = page
+		}
+		if len(rows) > 0 {
+			sum := sha256.New()
+			for _, r := range rows {
+				b, _ := r.AppendData(nil)
+				sum.Write(b)
+			}
+			h := binary.BigEndian.Uint64(sum.Sum(nil)[:8])
+			if p, ok := pages[h]; ok {
+				return false, inconsistent(page, "page %d repeats page %d (the same %d rows): the pages do not advance", page, p, len(rows))
+			}
+			pages[h] = page
+		}
+		count += len(rows)
+		switch {
+		case count > total:
+			return false, inconsistent(page, "%d rows read by this page (%d on it) but TotalCount is %d", count, len(rows), total)
+		case data.NextToken == "" && count < total:
+			return false, inconsistent(page, "the last page (no NextToken) with %d of %d rows read; try later", count, total)
+		case data.NextToken != "" && len(rows) == 0:
+			return false, inconsistent(page, "an empty page with a NextToken, %d of %d rows read; try later", count, total)
+		}
+		c.log.Debug("page read", "bill", "instance", "day", day.String(), "page", page, "rows", len(rows), "total", total)
+		if err := fn(Page{Rows: rows, Number: page, Read: read, Total: total}); err != nil {
+			return false, err
+		}
+		if data.NextToken == "" {
+			return false, nil
+		}
+		token = data.NextToken
+	}
+}
+
+// tokenRefused reports whether the API refused the NextToken sent: as documented, a token
+// that is not the last one answered (reused, or expired) is an error. Its code names the
+// parameter.
+func tokenRefused(e *APIError) bool {
+	return strings.Contains(strings.ToLower(e.Code), "nexttoken") ||
+		strings.HasPrefix(e.Code, "InvalidParameter") && strings.Contains(strings.ToLower(e.Message), "nexttoken")
+}
+
+// instancePage calls DescribeInstanceBill for the page after token ("" for the first),
+// and reads its items into rows (see checkInstancePage).
+func (c *Client) instancePage(ctx context.Context, day calendar.Day, page int, token string) (*bssopenapi.DataInDescribeInstanceBill, []bill.Row, error) {
+	var rows []bill.Row
+	resp, err := c.query(ctx, []any{"bill", "instance", "day", day.String(), "page", page}, func() (requests.AcsRequest, responses.AcsResponse) {
+		req := bssopenapi.CreateDescribeInstanceBillRequest()
+		req.BillingCycle = day.Cycle()
+		req.BillingDate = day.String()
+		req.Granularity = "DAILY"
+		req.IsBillingItem = requests.NewBoolean(true)
+		req.MaxResults = requests.NewInteger(MaxResults)
+		req.NextToken = token
+		return req, bssopenapi.CreateDescribeInstanceBillResponse()
+	}, func(r responses.AcsResponse) string {
+		var msg string
+		rows, msg = c.checkInstancePage(r.(*bssopenapi.DescribeInstanceBillResponse))
+		return msg
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return &resp.(*bssopenapi.DescribeInstanceBillResponse).Data, rows, nil
+}
+
+// checkInstancePage reads the items of a successful answer from the body the SDK parsed,
+// as the API sent them (every member, in order: see bill.InstanceRow), and returns what is
+// wrong with the answer, or "": Data must be an object with an integer TotalCount, Items
+// an array of objects that bill.ParseInstance accepts, and this reading and the SDK's must
+// agree on TotalCount, NextToken and the number of items.
+func (c *Client) checkInstancePage(resp *bssopenapi.DescribeInstanceBillResponse) ([]bill.Row, string) {
+	shape := func(what string, err error) string {
+		return c.redact.clean("the answer's "+what+" is not in the API's shape: "+err.Error(), maxMessage)
+	}
+	var top, data map[string]rawRef
+	if err := json.Unmarshal(resp.GetHttpContentBytes(), &top); err != nil {
+		return nil, shape("body", err)
+	}
+	if d := top["Data"]; d == nil || string(d) == "null" {
+		return nil, "the answer says Success but has no Data"
+	}
+	if err := json.Unmarshal(top["Data"], &data); err != nil {
+		return nil, shape("Data", err)
+	}
+	var total int64
+	if tc := data["TotalCount"]; tc == nil || string(tc) == "null" {
+		return nil, "the answer says Success but its Data has no TotalCount"
+	} else if err := json.Unmarshal(tc, &total); err != nil {
+		return nil, shape("TotalCount", err)
+	}
+	var token string
+	if t := data["NextToken"]; t != nil && string(t) != "null" {
+		if err := json.Unmarshal(t, &token); err != nil {
+			return nil, shape("NextToken", err)
+		}
+	}
+	var items []rawRef
+	if it := data["Items"]; it != nil && string(it) != "null" {
+		if err := json.Unmarshal(it, &items); err != nil {
+			return nil, shape("Items", err)
+		}
+	}
+	if total != int64(resp.Data.TotalCount) || len(items) != len(resp.Data.Items) || token != resp.Data.NextToken {
+		return nil, fmt.Sprintf("the answer reads as TotalCount %d with %d items, and as TotalCount %d with %d items (repeated members?)",
+			total, len(items), resp.Data.TotalCount, len(resp.Data.Items))
+	}
+	rows := make([]bill.Row, len(items))
+	for i, it := range items {
+		r, err := bill.ParseInstance(it)
+		if err != nil {
+			return nil, c.redact.clean(fmt.Sprintf("item %d: %s", i+1, err), maxMessage)
+		}
+		rows[i] = r
+	}
+	return rows, ""
+}
+
+func hash64(s string) uint64 {
+	h := sha256.Sum256([]byte(s))
+	return binary.BigEndian.Uint64(h[:8])
+}

@@ -1,0 +1,65 @@
+package config
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/bill"
+)
+
+func with(extra string) string { return strings.TrimSuffix(minimal, "}") + "," + extra + "}" }
+
+func TestLoad_BillsDefaultToTheAccountBill(t *testing.T) {
+	c, err := Load(Source{Path: writeConfig(t, minimal), Lookup: env()})
+	require.NoError(t, err)
+	assert.Equal(t, []bill.Kind{bill.Account}, c.Bills)
+	assert.Equal(t, DefaultAPIQPS, c.APIQPS)
+}
+
+func TestLoad_BillsAsAnArrayOrACommaList(t *testing.T) {
+	for body, want := range map[string][]bill.Kind{
+		`"bills":["instance"]`:           {bill.Instance},
+		`"bills":["instance","account"]`: {bill.Account, bill.Instance},
+		`"bills":" account , instance "`: {bill.Account, bill.Instance},
+		`"bills":"instance"`:             {bill.Instance},
+		`"bills":null`:                   {bill.Account},
+	} {
+		c, err := Load(Source{Path: writeConfig(t, with(body)), Lookup: env()})
+		require.NoError(t, err, body)
+		assert.Equal(t, want, c.Bills, body)
+	}
+	c, err := Load(Source{Path: writeConfig(t, minimal), Lookup: env("BILLS", "account,instance")})
+	require.NoError(t, err)
+	assert.Equal(t, []bill.Kind{bill.Account, bill.Instance}, c.Bills)
+}
+
+func TestLoad_BadBillsAreOneLineThatNamesTheKey(t *testing.T) {
+	for body, want := range map[string]string{
+		`"bills":[]`:                    "config: bills: is an empty list",
+		`"bills":["account","account"]`: `config: bills: "account" is listed twice`,
+		`"bills":["invoice"]`:           `config: bills: "invoice" is not a bill (account, instance)`,
+		`"bills":[1]`:                   "config: bills: must be an array of bill names",
+		`"bills":["a,b"]`:               "config: bills: must be an array of bill names",
+		`"bills":{"account":true}`:      "config: bills: must be a string or a number",
+		`"pull_zone":["UTC"]`:           "config: pull_zone: must be a string or a number, not an object or array",
+	} {
+		_, err := Load(Source{Path: writeConfig(t, with(body)), Lookup: env()})
+		require.Error(t, err, body)
+		assert.Contains(t, err.Error(), want, body)
+		assert.NotContains(t, err.Error(), "\n", body)
+	}
+}
+
+func TestLoad_APIQPS(t *testing.T) {
+	c, err := Load(Source{Path: writeConfig(t, with(`"api_qps":2.5`)), Lookup: env()})
+	require.NoError(t, err)
+	assert.Equal(t, 2.5, c.APIQPS)
+	for _, bad := range []string{`0`, `0.05`, `101`, `"fast"`, `-1`, `"NaN"`} {
+		_, err := Load(Source{Path: writeConfig(t, with(`"api_qps":`+bad)), Lookup: env()})
+		require.Error(t, err, bad)
+		assert.Contains(t, err.Error(), "config: api_qps: ", bad)
+	}
+}

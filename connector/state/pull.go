@@ -1,0 +1,387 @@
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
+)
+
+// Pull is the bookkeeping of one pull of one bill's day, page by page: what the state knows
+// of a page's rows (Known), the page's plan (Plan), the receiver's acknowledgements in
+// batches (Ack), and how the pull ended (Finish or Fail). Each is one transaction; nothing
+// of the day is held in memory.
+//
+// Every pull has a number, one more than the day's last. Plan marks each row of the pull
+// with it, so that Finish can tell, in its own transaction, that every row this pull saw
+// was delivered, without a list of them. A read-only Store (--dry-run) gives a Pull whose
+// Known reads and whose writes fail.
+type Pull struct {
+	s        *Store
+	kind     string
+	day      calendar.Day
+	n        int
+	readOnly bool // Known only (a dry run): the number is the next pull's, never recorded
+}
+
+// Known is what the state knows of one row identity.
+type Known struct {
+	Row
+	Found    bool // the state has the row
+	ThisPull bool // the row was planned by this pull already (the same identity twice in one bill)
+}
+
+// Ack is one acknowledged event: the row identity, and the event id acknowledged.
+type Ack struct{ Identity, ID string }
+
+// Pull starts a pull of the bill kind ("account", "instance") for the day. On a read-only
+// Store it is ReadPull.
+func (s *Store) Pull(kind string, day calendar.Day) (*Pull, error) {
+	if s.readOnly {
+		return s.ReadPull(kind, day)
+	}
+	p := &Pull{s: s, kind: kind, day: day}
+	err := s.update(func(tx *bolt.Tx) error {
+		b, err := createKindDay(tx, kind, day)
+		if err != nil {
+			return err
+		}
+		info, err := s.dayMeta(b, kind, day)
+		if err != nil {
+			return err
+		}
+		info.Pull++
+		p.n = info.Pull
+		return putMeta(b, info)
+	})
+	return p, err
+}
+
+// ReadPull is a pull that only reads (a dry run): Known works, the rest fails.
+func (s *Store) ReadPull(kind string, day calendar.Day) (*Pull, error) {
+	info, err := s.KindDayInfo(kind, day)
+	return &Pull{s: s, kind: kind, day: day, n: info.Pull + 1, readOnly: true}, err
+}
+
+var errReadPull = errors.New("state: a dry run's pull records nothing")
+
+// Restart starts a new pull of the same day: the bill is read again from its start, and
+// rows planned by the abandoned read are rows of an earlier pull.
+func (p *Pull) Restart() error {
+	if p.readOnly {
+		p.n++
+		return nil
+	}
+	np, err := p.s.Pull(p.kind, p.day)
+	if err == nil {
+		p.n = np.n
+	}
+	return err
+}
+
+// Known returns what the state knows of each identity, in order.
+func (p *Pull) Known(identities []string) ([]Known, error) {
+	out := make([]Known, len(identities))
+	err := p.s.view(func(tx *bolt.Tx) error {
+		b := kindDayBucket(tx, p.kind, p.day)
+		if b == nil || b.Bucket(bucketRows) == nil {
+			return nil
+		}
+		rb := b.Bucket(bucketRows)
+		for i, id := range identities {
+			r, ok, err := p.s.getRow(rb, p.day, id)
+			if err != nil {
+				return err
+			}
+			out[i] = Known{Row: r, Found: ok, ThisPull: ok && r.Pull == p.n}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Plan records a page: every row the pull saw, each with the event it is delivered with
+// (its hash, id and revision; Delivered when that event was acknowledged before). Ids and
+// revisions are then fixed before anything is sent, so that a crash and a resend reuse
+// them. A row not delivered makes the day not complete, in the same transaction.
+func (p *Pull) Plan(rows map[string]Row) error {
+	if p.readOnly {
+		return errReadPull
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	return p.s.update(func(tx *bolt.Tx) error {
+		b, err := createKindDay(tx, p.kind, p.day)
+		if err != nil {
+			return err
+		}
+		rb := b.Bucket(bucketRows)
+		pending := false
+		for _, k := range sortedKeys(rows) {
+			r := rows[k]
+			r.Pull = p.n
+			pending = pending || !r.Delivered
+			if err := putRow(rb, k, r); err != nil {
+				return err
+			}
+		}
+		if !pending {
+			return nil
+		}
+		info, err := p.s.dayMeta(b, p.kind, p.day)
+		if err != nil || !info.Complete {
+			return err
+		}
+		info.Complete = false
+		return putMeta(b, info)
+	})
+}
+
+// Ack records acknowledged events. An acknowledgement of an event the row no longer plans
+// (a read that started again planned a new revision since) is ignored: only the row's
+// planned event makes it delivered.
+func (p *Pull) Ack(acks []Ack) error {
+	if p.readOnly {
+		return errReadPull
+	}
+	if len(acks) == 0 {
+		return nil
+	}
+	return p.s.update(func(tx *bolt.Tx) error {
+		b, err := createKindDay(tx, p.kind, p.day)
+		if err != nil {
+			return err
+		}
+		rb := b.Bucket(bucketRows)
+		for _, a := range acks {
+			r, ok, err := p.s.getRow(rb, p.day, a.Identity)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("state: %s: row %s was delivered but never planned", p.day, quoteID(a.Identity))
+			}
+			if r.ID != a.ID || r.Delivered {
+				continue
+			}
+			r.Delivered = true
+			if err := putRow(rb, a.Identity, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Finish records the day complete: rows rows were read, every one planned by this pull
+// and delivered. It checks exactly that, in the same transaction, and refuses otherwise.
+func (p *Pull) Finish(rows int, now time.Time) error {
+	if p.readOnly {
+		return errReadPull
+	}
+	return p.s.update(func(tx *bolt.Tx) error {
+		b, err := createKindDay(tx, p.kind, p.day)
+		if err != nil {
+			return err
+		}
+		seen := 0
+		err = b.Bucket(bucketRows).ForEach(func(k, v []byte) error {
+			r, err := p.s.decodeRow(p.day, string(k), v)
+			if err != nil || r.Pull != p.n {
+				return err
+			}
+			seen++
+			if !r.Delivered {
+				return fmt.Errorf("state: %s cannot be complete: row %s is not delivered", p.day, quoteID(identityOf(k, r)))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if seen != rows {
+			return fmt.Errorf("state: %s cannot be complete: %d rows read, %d recorded by this pull", p.day, rows, seen)
+		}
+		info, err := p.s.dayMeta(b, p.kind, p.day)
+		if err != nil {
+			return err
+		}
+		info.Complete, info.Rows, info.DonePull, info.LastError = true, rows, p.n, ""
+		info.Attempts++
+		info.UpdatedAt = now.UTC()
+		return putMeta(b, info)
+	})
+}
+
+// Fail records a failed pull. With undelivered rows the day is not complete (the daemon
+// retries it); a failed read leaves the day as complete as it was.
+func (p *Pull) Fail(cause error, undelivered bool, rows int, now time.Time) error {
+	if p.readOnly {
+		return errReadPull
+	}
+	return p.s.update(func(tx *bolt.Tx) error {
+		b, err := createKindDay(tx, p.kind, p.day)
+		if err != nil {
+			return err
+		}
+		info, err := p.s.dayMeta(b, p.kind, p.day)
+		if err != nil {
+			return err
+		}
+		info.Attempts++
+		info.LastError = cause.Error()
+		info.UpdatedAt = now.UTC()
+		if undelivered {
+			info.Complete, info.Rows = false, rows
+		}
+		return putMeta(b, info)
+	})
+}
+
+// KindDayInfo returns what the state knows of a bill's day.
+func (s *Store) KindDayInfo(kind string, day calendar.Day) (Day, error) {
+	var d Day
+	err := s.view(func(tx *bolt.Tx) error {
+		b := kindDayBucket(tx, kind, day)
+		if b == nil {
+			return nil
+		}
+		var err error
+		d, err = s.dayMeta(b, kind, day)
+		return err
+	})
+	return d, err
+}
+
+// Complete reports whether the day is complete in every one of the bills.
+func (s *Store) Complete(day calendar.Day, kinds ...string) (bool, error) {
+	for _, k := range kinds {
+		info, err := s.KindDayInfo(k, day)
+		if err != nil || !info.Complete {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+func (s *Store) dayMeta(b *bolt.Bucket, kind string, day calendar.Day) (Day, error) {
+	var d Day
+	if v := b.Get(keyDayMeta); v != nil {
+		if err := json.Unmarshal(v, &d); err != nil {
+			return d, s.corrupt("the record of %s%s does not decode: %s", kindPrefix(kind), day, shorten(err.Error()))
+		}
+	}
+	return d, nil
+}
+
+func putMeta(b *bolt.Bucket, d Day) error {
+	v, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	return b.Put(keyDayMeta, v)
+}
+
+func kindPrefix(kind string) string {
+	if kind == "" || kind == "account" {
+		return ""
+	}
+	return kind + " bill "
+}
+
+// Days lists the days of the account bill the state knows, oldest first.
+func (s *Store) Days() ([]calendar.Day, error) { return s.KindDays("account") }
+
+// KindDays lists the days of a bill the state knows, oldest first.
+func (s *Store) KindDays(kind string) ([]calendar.Day, error) {
+	var out []calendar.Day
+	err := s.view(func(tx *bolt.Tx) error {
+		db := tx.Bucket(daysBucket(kind))
+		if db == nil {
+			return nil
+		}
+		return db.ForEach(func(k, _ []byte) error {
+			d, err := calendar.Parse(string(k))
+			if err != nil {
+				return s.corrupt("day %q: %s", shorten(string(k)), err)
+			}
+			out = append(out, d)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// kinds lists the bills the file has days of.
+func (s *Store) kinds() ([]string, error) {
+	out := []string{"account"}
+	err := s.view(func(tx *bolt.Tx) error {
+		return tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+			if k, ok := strings.CutPrefix(string(name), "days."); ok {
+				out = append(out, k)
+			}
+			return nil
+		})
+	})
+	sort.Strings(out[1:])
+	return out, err
+}
+
+// Check verifies the file's invariants: in every bill, every complete day has its rows
+// delivered: those of the pull that completed it and of every pull since, at least as
+// many as that pull read.
+func (s *Store) Check() error {
+	kinds, err := s.kinds()
+	if err != nil {
+		return err
+	}
+	for _, kind := range kinds {
+		days, err := s.KindDays(kind)
+		if err != nil {
+			return err
+		}
+		for _, d := range days {
+			if err := s.checkDay(kind, d); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Store) checkDay(kind string, d calendar.Day) error {
+	return s.view(func(tx *bolt.Tx) error {
+		b := kindDayBucket(tx, kind, d)
+		info, err := s.dayMeta(b, kind, d)
+		if err != nil || !info.Complete {
+			return err
+		}
+		n := 0
+		rb := b.Bucket(bucketRows)
+		if rb == nil {
+			return nil
+		}
+		err = rb.ForEach(func(k, v []byte) error {
+			r, err := s.decodeRow(d, string(k), v)
+			if err != nil || r.Pull < info.DonePull {
+				return err
+			}
+			n++
+			if !r.Delivered {
+				return fmt.Errorf("%s%s is complete but row %s is not delivered", kindPrefix(kind), d, quoteID(identityOf(k, r)))
+			}
+			return nil
+		})
+		if err == nil && n < info.Rows {
+			err = fmt.Errorf("%s%s is complete with %d rows but only %d are recorded", kindPrefix(kind), d, info.Rows, n)
+		}
+		return err
+	})
+}
