@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 )
@@ -56,26 +55,35 @@ func (r InstanceRow) AppendData(b []byte) ([]byte, error) { return append(b, r.d
 // bounds above and none named like a member the connector adds, is an error that names
 // the member.
 func ParseInstance(item []byte) (InstanceRow, error) {
-	dec := json.NewDecoder(bytes.NewReader(item))
-	dec.UseNumber()
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+	// Checked whole first: the scan below then only has to find where things end.
+	if !json.Valid(item) {
+		return InstanceRow{}, errors.New("an item is not valid JSON")
+	}
+	i := skipSpace(item, 0)
+	if item[i] != '{' {
 		return InstanceRow{}, errors.New("an item is not a JSON object")
 	}
-	typ, _ := json.Marshal(Instance.EventType())
-	src, _ := json.Marshal(Source)
+	i++
 	data := make([]byte, 0, len(item)+128)
-	data = append(data, `{"VanceSource":`...)
-	data = append(data, src...)
-	data = append(data, `,"VanceType":`...)
-	data = append(data, typ...)
-	seen := map[string]bool{}
+	data = append(data, instancePrefix...)
+	seen := make(map[string]bool, 64)
 	strs := map[string]string{} // members of the identity, and Tag
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return InstanceRow{}, fmt.Errorf("an item does not decode: %w", err)
+	for {
+		i = skipSpace(item, i)
+		if item[i] == '}' {
+			break
 		}
-		name, _ := t.(string)
+		if item[i] == ',' {
+			i = skipSpace(item, i+1)
+		}
+		keyEnd := endOfString(item, i)
+		rawKey := item[i:keyEnd]
+		name := unquote(rawKey)
+		i = skipSpace(item, keyEnd) + 1 // the colon
+		i = skipSpace(item, i)
+		valueEnd := endOfValue(item, i)
+		v := item[i:valueEnd]
+		i = valueEnd
 		switch {
 		case len(name) == 0 || len(name) > MaxFieldName:
 			return InstanceRow{}, fmt.Errorf("an item has a member name of %d bytes", len(name))
@@ -85,26 +93,14 @@ func ParseInstance(item []byte) (InstanceRow, error) {
 			return InstanceRow{}, fmt.Errorf("an item has the member %q twice", name)
 		case len(seen) >= MaxInstanceFields:
 			return InstanceRow{}, fmt.Errorf("an item has more than %d members", MaxInstanceFields)
-		}
-		seen[name] = true
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return InstanceRow{}, fmt.Errorf("member %q does not decode: %w", name, err)
-		}
-		if len(v) > MaxValueBytes {
+		case len(v) > MaxValueBytes:
 			return InstanceRow{}, fmt.Errorf("member %q is %d bytes, more than %d", name, len(v), MaxValueBytes)
 		}
+		seen[name] = true
 		if wanted(name) {
 			strs[name] = scalar(v)
 		}
-		key, _ := json.Marshal(name)
-		data = append(append(append(append(data, ','), key...), ':'), v...)
-	}
-	if _, err := dec.Token(); err != nil { // the closing brace
-		return InstanceRow{}, fmt.Errorf("an item does not decode: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return InstanceRow{}, errors.New("an item has data after its object")
+		data = append(append(append(append(data, ','), rawKey...), ':'), v...)
 	}
 	tags, err := ParseTags(strs["Tag"])
 	if err != nil {
@@ -122,15 +118,86 @@ func ParseInstance(item []byte) (InstanceRow, error) {
 	if what == "" {
 		what = strs["ProductCode"]
 	}
-	item2 := strs["BillingItemCode"]
-	if item2 == "" {
-		item2 = strs["BillingItem"]
+	billingItem := strs["BillingItemCode"]
+	if billingItem == "" {
+		billingItem = strs["BillingItem"]
 	}
 	return InstanceRow{
 		data:     data,
 		identity: identity(parts...),
-		subject:  []string{strs["BillingDate"], strs["OwnerID"], what, item2},
+		subject:  []string{strs["BillingDate"], strs["OwnerID"], what, billingItem},
 	}, nil
+}
+
+// instancePrefix starts every instance event's data.
+var instancePrefix = func() []byte {
+	src, _ := json.Marshal(Source)
+	typ, _ := json.Marshal(Instance.EventType())
+	return []byte(`{"VanceSource":` + string(src) + `,"VanceType":` + string(typ))
+}()
+
+// The scanning below runs on JSON that json.Valid accepted: it only finds where a value
+// ends, it never has to reject anything.
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// endOfString: b[i] is a string's opening quote; the index after its closing one.
+func endOfString(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(b)
+}
+
+// endOfValue: the index after the value that starts at b[i].
+func endOfValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return endOfString(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				j = endOfString(b, j) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return len(b)
+	}
+	j := i
+	for ; j < len(b); j++ {
+		switch b[j] {
+		case ',', '}', ']', ' ', '\t', '\r', '\n':
+			return j
+		}
+	}
+	return j
+}
+
+// unquote is a JSON string's content.
+func unquote(raw []byte) string {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1])
+	}
+	var s string
+	_ = json.Unmarshal(raw, &s)
+	return s
 }
 
 func wanted(name string) bool {
@@ -146,12 +213,11 @@ func wanted(name string) bool {
 }
 
 // scalar is a JSON value as text: a string's content, a number's digits, "" for null.
-func scalar(v json.RawMessage) string {
-	var s string
-	if json.Unmarshal(v, &s) == nil {
-		return s
-	}
-	if string(v) == "null" {
+func scalar(v []byte) string {
+	switch {
+	case len(v) > 0 && v[0] == '"':
+		return unquote(v)
+	case string(v) == "null":
 		return ""
 	}
 	return string(v)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -104,6 +105,9 @@ var ErrUndelivered = errors.New("not all rows delivered")
 // QueueEvents is how many built events wait for a sender at most: with the page being
 // planned and the events in flight, what memory holds of a day.
 const QueueEvents = 600
+
+// QueuePages is how many read pages wait to be planned at most.
+const QueuePages = 2
 
 // ackBatch is the most acknowledgements recorded in one state transaction: a crash resends
 // at most about this many rows (with their ids). Fewer are recorded at once when the
@@ -217,7 +221,37 @@ func (j *Job) runBill(ctx context.Context, kind bill.Kind, day calendar.Day, mod
 		sending.Add(1)
 		go func() { defer sending.Done(); j.publish.Stream(ctx, r.events, r.result) }()
 	}
-	fetchErr := j.fetch.Stream(ctx, kind, day, func(p bill.Page) error { return r.page(ctx, p) })
+	// Pages are planned on a goroutine of their own, so that the next page is asked for
+	// while this one is written to the state and queued: the API's pace is the limit.
+	pages := make(chan bill.Page, QueuePages)
+	planned := make(chan error, 1)
+	var planErr atomic.Pointer[error]
+	go func() {
+		var err error
+		for p := range pages {
+			if err == nil {
+				if err = r.page(ctx, p); err != nil {
+					planErr.Store(&err)
+				}
+			}
+		}
+		planned <- err
+	}()
+	fetchErr := j.fetch.Stream(ctx, kind, day, func(p bill.Page) error {
+		if e := planErr.Load(); e != nil {
+			return *e
+		}
+		select {
+		case pages <- p:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	close(pages)
+	if err := <-planned; err != nil && (fetchErr == nil || !errors.Is(fetchErr, err)) {
+		fetchErr = err
+	}
 	if !dry {
 		close(r.events)
 		sending.Wait()

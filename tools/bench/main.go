@@ -1,25 +1,44 @@
-// Command bench measures the connector end to end on loopback, with the production wiring
-// (cli.Main): events per second delivered for one large day, and the wall time of a
-// --from/--to range against the fake BSS API throttling above 10 requests per second, as
-// the real API does. It prints one line per measurement.
+// Command bench measures the connector end to end on loopback against its physical
+// limits, measured in the same run: a fake BSS API that enforces 10 requests per second
+// with 50 ms latency (so a day of P pages cannot take less than P/10 s), and a raw
+// 16-worker POST loop to the same sink (how fast this machine takes events at all).
+// The connector runs as a child process, so that its peak RSS is its own. It prints a
+// Markdown table, one row per figure, each with its target.
 //
-//	tools/bazel run //tools/bench -- --rows 10000 --days 30 --rows-per-day 650
+//	tools/bazel run //tools/bench                      # all of it (about 3 minutes)
+//	tools/bazel run //tools/bench -- --rows 50000      # a smaller large day
+//	tools/bazel run //tools/bench -- --connector /path/to/an/older/connector --bill account
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
-	"github.com/cloudbill/alicloud-billing-source/connector/clock"
+	"github.com/cloudevents/sdk-go/v2/event"
 
+	"github.com/cloudbill/alicloud-billing-source/connector/bill"
 	"github.com/cloudbill/alicloud-billing-source/connector/billing"
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/cli"
+	"github.com/cloudbill/alicloud-billing-source/connector/clock"
+	"github.com/cloudbill/alicloud-billing-source/connector/config"
+	"github.com/cloudbill/alicloud-billing-source/connector/job"
+	"github.com/cloudbill/alicloud-billing-source/connector/sender"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
 	"github.com/cloudbill/alicloud-billing-source/testing/sink"
 )
@@ -27,25 +46,58 @@ import (
 // wallClock is the connector's clock package: the one place that reads the time.
 var wallClock = clock.New()
 
+// childEnv makes this binary the connector (the child process of a measurement).
+const childEnv = "BENCH_RUN_CONNECTOR"
+
+type options struct {
+	rows, smallRows   int
+	days, pagesPerDay int
+	deliver           int
+	concurrency       int
+	qps               int
+	latency           time.Duration
+	connector         string
+	bill              string
+	log               string
+}
+
 func main() {
-	rows := flag.Int("rows", 10000, "rows of the large day")
-	days := flag.Int("days", 30, "days of the range")
-	perDay := flag.Int("rows-per-day", 650, "rows per day of the range")
-	concurrency := flag.Int("concurrency", 16, "send_concurrency")
+	if os.Getenv(childEnv) == "1" {
+		os.Exit(cli.Main(os.Args[1:], cli.IO{Stdout: os.Stdout, Stderr: os.Stderr}))
+	}
+	var o options
+	flag.IntVar(&o.rows, "rows", 200_000, "rows of the large day")
+	flag.IntVar(&o.smallRows, "small-rows", 20_000, "rows of the small day (its RSS is the large day's reference)")
+	flag.IntVar(&o.days, "days", 30, "days of the --from/--to range")
+	flag.IntVar(&o.pagesPerDay, "pages-per-day", 2, "pages per day of the range (account bill, 300 rows a page)")
+	flag.IntVar(&o.deliver, "deliver", 20_000, "events of the delivery-alone measurement")
+	flag.IntVar(&o.concurrency, "concurrency", 16, "send_concurrency, and the raw loop's workers")
+	flag.IntVar(&o.qps, "qps", 10, "requests per second the fake API allows (it throttles above)")
+	flag.DurationVar(&o.latency, "latency", 50*time.Millisecond, "the fake API's latency per request")
+	flag.StringVar(&o.connector, "connector", "", "a connector binary to measure (default: this code)")
+	flag.StringVar(&o.bill, "bill", "instance", "the large day's bill: instance, or account (what a connector before the instance bill can read)")
+	flag.StringVar(&o.log, "log", "", "keep the connector's last log (--verbose) in this file")
 	flag.Parse()
-	if err := run(*rows, *days, *perDay, *concurrency); err != nil {
+	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rows, days, perDay, concurrency int) error {
-	api := bssfake.New(bssfake.Options{Keys: map[string]string{"bench": "bench-secret"}, RateLimit: 10})
+// result is one measured figure.
+type result struct {
+	what, figure, limit, ratio, target string
+	ok                                 bool
+}
+
+func run(o options) error {
+	api := bssfake.New(bssfake.Options{Keys: map[string]string{"bench": "bench-secret"}, RateLimit: o.qps, Latency: o.latency})
 	if err := api.Start("127.0.0.1:0"); err != nil {
 		return err
 	}
 	defer api.Close()
 	k := sink.New()
+	k.KeepDataless()
 	if err := k.Start("127.0.0.1:0"); err != nil {
 		return err
 	}
@@ -55,51 +107,265 @@ func run(rows, days, perDay, concurrency int) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	cfg := filepath.Join(dir, "config.json")
-	b, _ := json.Marshal(map[string]any{"v_target": k.URL(), "access_key_id": "bench", "secret_access_Key": "bench-secret",
-		"endpoint": api.URL(), "send_concurrency": concurrency, "state_path": filepath.Join(dir, "state.db")})
-	if err := os.WriteFile(cfg, b, 0o600); err != nil {
+	var results []result
+	add := func(r result) {
+		results = append(results, r)
+		fmt.Fprintf(os.Stderr, "%s: %s\n", r.what, r.figure)
+	}
+
+	// The physical limits.
+	raw2000, err := rawLoop(k, 2000, o.concurrency)
+	if err != nil {
 		return err
 	}
-	quiet := cli.IO{Stdout: io.Discard, Stderr: io.Discard, Lookup: func(string) (string, bool) { return "", false }}
+	rawN, err := rawLoop(k, o.deliver, o.concurrency)
+	if err != nil {
+		return err
+	}
+	rawRate := float64(o.deliver) / rawN.Seconds()
+	add(result{what: fmt.Sprintf("raw %d-worker POST loop, %d events", o.concurrency, o.deliver),
+		figure: fmt.Sprintf("%.0f events/s", rawRate), limit: "-", ratio: "-", target: "(the limit)", ok: true})
 
-	// One large day.
-	// Days the API serves: the connector refuses days older than 18 months.
-	big := calendar.Of(wallClock.Now().UTC()).AddDays(-40)
-	api.SetDay(big.String(), bssfake.SampleDay(big.String(), rows, 1))
-	start := wallClock.Now()
-	if code := cli.Main([]string{"--config", cfg, "--once", "--date", big.String()}, quiet); code != 0 {
-		return fmt.Errorf("--once exited %d", code)
+	// Delivery alone: the connector's sender, rows already fetched.
+	took, err := deliverAlone(k, o.deliver, o.concurrency)
+	if err != nil {
+		return err
 	}
-	took := time.Since(start)
-	if k.Len() != rows {
-		return fmt.Errorf("sink got %d of %d", k.Len(), rows)
-	}
-	pages := (rows + billing.PageSize - 1) / billing.PageSize
-	fmt.Printf("one day of %d rows (%d pages), send_concurrency %d: %s wall, %.0f events/s end to end (fetch included)\n",
-		rows, pages, concurrency, took.Round(time.Millisecond), float64(rows)/took.Seconds())
+	rate := float64(o.deliver) / took.Seconds()
+	add(result{what: fmt.Sprintf("delivery alone, %d events, send_concurrency %d", o.deliver, o.concurrency),
+		figure: fmt.Sprintf("%.0f events/s", rate), limit: fmt.Sprintf("%.0f events/s", rawRate),
+		ratio: fmt.Sprintf("%.2f", rate/rawRate), target: "≥ 0.70", ok: rate >= 0.7*rawRate})
 
-	// A range of days, the API throttling above 10 requests/s.
-	k.Reset()
-	first := big.AddDays(-days - 1)
-	last := first.AddDays(days - 1)
-	for d := first; !last.Before(d); d = d.AddDays(1) {
-		api.SetDay(d.String(), bssfake.SampleDay(d.String(), perDay, uint64(d.Day)))
-	}
-	before := len(api.Requests())
-	start = wallClock.Now()
-	if code := cli.Main([]string{"--config", cfg, "--from", first.String(), "--to", last.String()}, quiet); code != 0 {
-		return fmt.Errorf("--from/--to exited %d", code)
-	}
-	took = time.Since(start)
-	reqs := api.Requests()[before:]
-	throttled := 0
-	for _, r := range reqs {
-		if r.Code == "Throttling.User" {
-			throttled++
+	// One large day, and a small one for its RSS.
+	today := calendar.Of(wallClock.Now().UTC())
+	var small measured
+	for i, n := range []int{o.smallRows, o.rows} {
+		d := today.AddDays(-40 - i)
+		m, err := oneDay(o, api, k, dir, d, n)
+		if err != nil {
+			return err
+		}
+		pages := (n + billing.PageSize - 1) / billing.PageSize
+		limit := time.Duration(float64(pages) / float64(o.qps) * float64(time.Second))
+		allowed := time.Duration(1.15*float64(limit)) + raw2000
+		add(result{what: fmt.Sprintf("one day of %d %s rows (%d pages): wall", n, o.bill, pages),
+			figure: m.wall.Round(10 * time.Millisecond).String(), limit: limit.String(),
+			ratio:  fmt.Sprintf("%.3f", m.wall.Seconds()/limit.Seconds()),
+			target: fmt.Sprintf("≤ 1.15 × limit + %s (raw loop, 2,000 events) = %s", raw2000.Round(time.Millisecond), allowed.Round(10*time.Millisecond)),
+			ok:     m.wall <= allowed})
+		add(result{what: fmt.Sprintf("one day of %d %s rows: API requests, throttled, events delivered", n, o.bill),
+			figure: fmt.Sprintf("%d requests, %d throttled, %d of %d", m.requests, m.throttled, m.delivered, n),
+			limit:  "-", ratio: "-", target: "every row once", ok: m.delivered == n})
+		target, ok := "≤ 100 MB", m.rssKB <= 100*1024
+		if i == 1 {
+			target = fmt.Sprintf("≤ 100 MB and ≤ 1.2 × %.1f MB", float64(small.rssKB)/1024)
+			ok = ok && float64(m.rssKB) <= 1.2*float64(small.rssKB)
+		}
+		add(result{what: fmt.Sprintf("one day of %d %s rows: peak RSS of the connector", n, o.bill),
+			figure: fmt.Sprintf("%.1f MB", float64(m.rssKB)/1024), limit: "-", ratio: "-", target: target, ok: ok})
+		if i == 0 {
+			small = m
 		}
 	}
-	fmt.Printf("--from %s --to %s (%d days x %d rows): %s wall, %d API requests (%.1f/s), %d throttled, %d events delivered\n",
-		first, last, days, perDay, took.Round(time.Millisecond), len(reqs), float64(len(reqs))/took.Seconds(), throttled, k.Len())
+
+	// A range of days, two pages each.
+	m, err := rangeOfDays(o, api, k, dir, today.AddDays(-100))
+	if err != nil {
+		return err
+	}
+	pages := o.days * o.pagesPerDay
+	limit := time.Duration(float64(pages) / float64(o.qps) * float64(time.Second))
+	want := o.days * o.pagesPerDay * billing.PageSize
+	add(result{what: fmt.Sprintf("--from/--to, %d days × %d pages (account bill): wall", o.days, o.pagesPerDay),
+		figure: m.wall.Round(10 * time.Millisecond).String(), limit: limit.String(),
+		ratio: fmt.Sprintf("%.3f", m.wall.Seconds()/limit.Seconds()), target: "≤ 1.15", ok: m.wall.Seconds() <= 1.15*limit.Seconds()})
+	add(result{what: "--from/--to: API requests, throttled, events delivered",
+		figure: fmt.Sprintf("%d requests, %d throttled, %d of %d", m.requests, m.throttled, m.delivered, want),
+		limit:  "-", ratio: "-", target: "every throttled request retried, none lost", ok: m.delivered == want && m.exit == 0})
+
+	fmt.Printf("| measurement | figure | physical limit | ratio | target | met |\n|---|---|---|---|---|---|\n")
+	failed := 0
+	for _, r := range results {
+		met := "yes"
+		if !r.ok {
+			met, failed = "NO", failed+1
+		}
+		fmt.Printf("| %s | %s | %s | %s | %s | %s |\n", r.what, r.figure, r.limit, r.ratio, r.target, met)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d targets not met", failed)
+	}
 	return nil
+}
+
+// measured is one run of the connector.
+type measured struct {
+	wall                time.Duration
+	rssKB               int64
+	requests, throttled int
+	delivered, exit     int
+}
+
+func oneDay(o options, api *bssfake.Server, k *sink.Sink, dir string, d calendar.Day, n int) (measured, error) {
+	if o.bill == "instance" {
+		api.GenerateInstanceDay(d.String(), n, 1)
+	} else {
+		api.SetDay(d.String(), bssfake.SampleDay(d.String(), n, 1))
+	}
+	m, err := child(o, api, k, dir, []string{"--once", "--date", d.String()}, o.bill)
+	if err == nil && m.exit != 0 {
+		err = fmt.Errorf("--once --date %s exited %d (log: %s)", d, m.exit, filepath.Join(dir, "connector.log"))
+	}
+	return m, err
+}
+
+func rangeOfDays(o options, api *bssfake.Server, k *sink.Sink, dir string, first calendar.Day) (measured, error) {
+	last := first.AddDays(o.days - 1)
+	for d := first; !last.Before(d); d = d.AddDays(1) {
+		api.SetDay(d.String(), bssfake.SampleDay(d.String(), o.pagesPerDay*billing.PageSize, uint64(d.Day)))
+	}
+	return child(o, api, k, dir, []string{"--from", first.String(), "--to", last.String()}, "account")
+}
+
+var runs int // children started
+
+// child runs the connector with a fresh state and counts what it did.
+func child(o options, api *bssfake.Server, k *sink.Sink, dir string, args []string, bills string) (measured, error) {
+	k.Reset()
+	state := filepath.Join(dir, "state.db")
+	os.Remove(state)
+	cfg := filepath.Join(dir, "config.json")
+	b, _ := json.Marshal(map[string]any{"v_target": k.URL(), "access_key_id": "bench", "secret_access_Key": "bench-secret",
+		"endpoint": api.URL(), "send_concurrency": o.concurrency, "state_path": state, "bills": []string{bills}})
+	if err := os.WriteFile(cfg, b, 0o600); err != nil {
+		return measured{}, err
+	}
+	bin := o.connector
+	if bin == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return measured{}, err
+		}
+		bin = self
+	}
+	if o.log != "" {
+		args = append([]string{"--verbose"}, args...)
+	}
+	logName := filepath.Join(dir, "connector.log")
+	if o.log != "" {
+		runs++
+		logName = fmt.Sprintf("%s.%d", o.log, runs)
+	}
+	logf, err := os.Create(logName)
+	if err != nil {
+		return measured{}, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, append([]string{"--config", cfg}, args...)...)
+	cmd.Env = append(os.Environ(), childEnv+"=1")
+	cmd.Stdout, cmd.Stderr = io.Discard, logf
+	before := len(api.Requests())
+	start := wallClock.Now()
+	err = cmd.Run()
+	m := measured{wall: wallClock.Now().Sub(start)}
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		m.exit = exit.ExitCode()
+	} else if err != nil {
+		return m, err
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		m.rssKB = ru.Maxrss // kilobytes on Linux
+	}
+	for _, r := range api.Requests()[before:] {
+		m.requests++
+		if r.Code == "Throttling.User" {
+			m.throttled++
+		}
+	}
+	ids := map[string]bool{}
+	for _, r := range k.Events() {
+		ids[r.Event.ID()] = true
+	}
+	m.delivered = len(ids)
+	return m, nil
+}
+
+// rawLoop POSTs n binary-mode CloudEvents from `workers` goroutines, as plainly as Go can:
+// the most this machine and sink take, without the connector.
+func rawLoop(k *sink.Sink, n, workers int) (time.Duration, error) {
+	k.Reset()
+	body := bytes.Repeat([]byte("x"), 900)
+	tr := &http.Transport{MaxIdleConnsPerHost: workers}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	start := wallClock.Now()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(n) {
+					return
+				}
+				req, _ := http.NewRequest(http.MethodPost, k.URL(), bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("ce-specversion", "1.0")
+				req.Header.Set("ce-id", fmt.Sprintf("raw-%d", i))
+				req.Header.Set("ce-source", bill.Source)
+				req.Header.Set("ce-type", "bench.raw")
+				resp, err := c.Do(req)
+				if err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	took := wallClock.Now().Sub(start)
+	if err, _ := firstErr.Load().(error); err != nil {
+		return took, err
+	}
+	if k.Len() != n {
+		return took, fmt.Errorf("raw loop: the sink took %d of %d", k.Len(), n)
+	}
+	return took, nil
+}
+
+// deliverAlone sends n built events with the connector's sender.
+func deliverAlone(k *sink.Sink, n, concurrency int) (time.Duration, error) {
+	k.Reset()
+	day := "2026-10-01"
+	events := make([]event.Event, n)
+	for i := range events {
+		r := bill.AccountRow{BillingDate: day, OwnerID: fmt.Sprint(i), ProductCode: "ecs", PretaxAmount: float64(i)}
+		e, err := job.NewEvent(r, r.Identity(), 1, wallClock.Now())
+		if err != nil {
+			return 0, err
+		}
+		events[i] = e
+	}
+	target, err := url.Parse(k.URL())
+	if err != nil {
+		return 0, err
+	}
+	cfg := &config.Config{Target: target, Concurrency: concurrency}
+	s, err := sender.New(sender.Params{Config: cfg, Clock: wallClock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return 0, err
+	}
+	start := wallClock.Now()
+	failures := s.Send(context.Background(), events, nil)
+	took := wallClock.Now().Sub(start)
+	if len(failures) > 0 {
+		return took, fmt.Errorf("delivery alone: %d failed, first: %v", len(failures), failures[0].Err)
+	}
+	return took, nil
 }
