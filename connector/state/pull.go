@@ -57,6 +57,7 @@ func (s *Store) Pull(kind string, day calendar.Day) (*Pull, error) {
 			return err
 		}
 		info.Pull++
+		info.Seen, info.Open = 0, 0
 		p.n = info.Pull
 		return putMeta(b, info)
 	})
@@ -122,24 +123,36 @@ func (p *Pull) Plan(rows map[string]Row) error {
 		if err != nil {
 			return err
 		}
+		info, err := p.s.dayMeta(b, p.kind, p.day)
+		if err != nil {
+			return err
+		}
 		rb := b.Bucket(bucketRows)
-		pending := false
 		for _, k := range sortedKeys(rows) {
+			old, found, err := p.s.getRow(rb, p.day, k)
+			if err != nil {
+				return err
+			}
+			if found && old.Pull == p.n { // planned again by this pull (a read that went on)
+				if !old.Delivered {
+					info.Open--
+				}
+			} else {
+				info.Seen++
+			}
 			r := rows[k]
 			r.Pull = p.n
-			pending = pending || !r.Delivered
+			if !r.Delivered {
+				info.Open++
+				// Rows planned and not yet acknowledged: the day is no longer complete, in
+				// the same transaction, so that a crash before the acknowledgements leaves
+				// it due.
+				info.Complete = false
+			}
 			if err := putRow(rb, k, r); err != nil {
 				return err
 			}
 		}
-		if !pending {
-			return nil
-		}
-		info, err := p.s.dayMeta(b, p.kind, p.day)
-		if err != nil || !info.Complete {
-			return err
-		}
-		info.Complete = false
 		return putMeta(b, info)
 	})
 }
@@ -159,6 +172,10 @@ func (p *Pull) Ack(acks []Ack) error {
 		if err != nil {
 			return err
 		}
+		info, err := p.s.dayMeta(b, p.kind, p.day)
+		if err != nil {
+			return err
+		}
 		rb := b.Bucket(bucketRows)
 		for _, a := range acks {
 			r, ok, err := p.s.getRow(rb, p.day, a.Identity)
@@ -172,16 +189,20 @@ func (p *Pull) Ack(acks []Ack) error {
 				continue
 			}
 			r.Delivered = true
+			if r.Pull == p.n && info.Pull == p.n {
+				info.Open--
+			}
 			if err := putRow(rb, a.Identity, r); err != nil {
 				return err
 			}
 		}
-		return nil
+		return putMeta(b, info)
 	})
 }
 
 // Finish records the day complete: rows rows were read, every one planned by this pull
-// and delivered. It checks exactly that, in the same transaction, and refuses otherwise.
+// and delivered. It checks exactly that, in the same transaction, from the counts that
+// Plan and Ack keep in the day's record, and refuses otherwise.
 func (p *Pull) Finish(rows int, now time.Time) error {
 	if p.readOnly {
 		return errReadPull
@@ -191,27 +212,19 @@ func (p *Pull) Finish(rows int, now time.Time) error {
 		if err != nil {
 			return err
 		}
-		seen := 0
-		err = b.Bucket(bucketRows).ForEach(func(k, v []byte) error {
-			r, err := p.s.decodeRow(p.day, string(k), v)
-			if err != nil || r.Pull != p.n {
-				return err
-			}
-			seen++
-			if !r.Delivered {
-				return fmt.Errorf("state: %s cannot be complete: row %s is not delivered", p.day, quoteID(identityOf(k, r)))
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		if seen != rows {
-			return fmt.Errorf("state: %s cannot be complete: %d rows read, %d recorded by this pull", p.day, rows, seen)
-		}
+		// The counts Plan and Ack kept, in their transactions: no row is read here, so that
+		// a day of a million rows is not read whole to finish it.
 		info, err := p.s.dayMeta(b, p.kind, p.day)
 		if err != nil {
 			return err
+		}
+		switch {
+		case info.Pull != p.n:
+			return fmt.Errorf("state: %s cannot be complete: another pull of it started since", p.day)
+		case info.Open > 0:
+			return fmt.Errorf("state: %s cannot be complete: %d of its rows are not delivered", p.day, info.Open)
+		case info.Seen != rows:
+			return fmt.Errorf("state: %s cannot be complete: %d rows read, %d recorded by this pull", p.day, rows, info.Seen)
 		}
 		info.Complete, info.Rows, info.DonePull, info.LastError = true, rows, p.n, ""
 		info.Attempts++

@@ -9,7 +9,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
 )
 
 func open(t *testing.T) *Store {
@@ -46,7 +45,7 @@ func TestPull_PagesPlannedAndAckedMakeTheDayComplete(t *testing.T) {
 	require.NoError(t, p.Plan(planned("c")))
 	require.NoError(t, p.Ack(acks("a", "b")))
 	err = p.Finish(3, now)
-	require.ErrorContains(t, err, `row "c" is not delivered`)
+	require.ErrorContains(t, err, "1 of its rows are not delivered")
 	require.NoError(t, p.Ack(acks("c")))
 	require.ErrorContains(t, p.Finish(4, now), "4 rows read, 3 recorded by this pull")
 	require.NoError(t, p.Finish(3, now))
@@ -89,7 +88,7 @@ func TestPull_TheNextPullCountsOnlyTheRowsItSaw(t *testing.T) {
 	require.NoError(t, s.Check())
 	info, err := s.KindDayInfo("account", day)
 	require.NoError(t, err)
-	assert.Equal(t, Day{Complete: true, Rows: 2, Attempts: 2, UpdatedAt: now, Pull: 2, DonePull: 2}, info)
+	assert.Equal(t, Day{Complete: true, Rows: 2, Attempts: 2, UpdatedAt: now, Pull: 2, DonePull: 2, Seen: 2}, info)
 }
 
 func TestPull_PlanningAnUndeliveredRowMakesACompleteDayDueAgain(t *testing.T) {
@@ -163,5 +162,23 @@ func TestPull_ALargeDayPageByPage(t *testing.T) {
 		require.NoError(t, p.Ack(acks(ids...)))
 	}
 	require.NoError(t, p.Finish(30000, now))
+	require.NoError(t, s.Check())
+}
+
+// The counts Finish trusts stay right when a row is planned twice by one pull, and when an
+// event of an earlier pull is acknowledged late.
+func TestPull_CountsOfRowsPlannedTwiceAndLateAcks(t *testing.T) {
+	s := open(t)
+	p1, _ := s.Pull("account", day)
+	require.NoError(t, p1.Plan(planned("old")))
+	p2, _ := s.Pull("account", day)
+	require.NoError(t, p2.Plan(planned("a", "b")))
+	require.NoError(t, p2.Plan(planned("a"))) // again, still not delivered
+	require.NoError(t, p2.Ack(acks("old")))   // p1's event, acknowledged late: not this pull's
+	require.ErrorContains(t, p2.Finish(2, now), "2 of its rows are not delivered")
+	require.NoError(t, p2.Ack(acks("a", "b", "a")))
+	require.ErrorContains(t, p2.Finish(3, now), "3 rows read, 2 recorded")
+	require.NoError(t, p2.Finish(2, now))
+	require.ErrorContains(t, p1.Finish(1, now), "another pull of it started since")
 	require.NoError(t, s.Check())
 }

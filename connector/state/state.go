@@ -49,10 +49,10 @@ func lockName(path string) string { return path + ".lock" }
 
 // Row is what the state knows of one bill row.
 type Row struct {
-	Hash      string `json:"h"`   // content hash of the row as last planned
-	ID        string `json:"id"`  // event id of that content
-	Revision  int    `json:"rev"` // 1 for the first content, +1 per change
-	Delivered bool   `json:"ok"`  // the receiver acknowledged ID
+	Hash      string `json:"h"`           // content hash of the row as last planned
+	ID        string `json:"id"`          // event id of that content
+	Revision  int    `json:"rev"`         // 1 for the first content, +1 per change
+	Delivered bool   `json:"ok"`          // the receiver acknowledged ID
 	Pull      int    `json:"p,omitempty"` // the last pull of the day that saw the row (see Pull)
 }
 
@@ -65,6 +65,8 @@ type Day struct {
 	UpdatedAt time.Time `json:"updatedAt"`
 	Pull      int       `json:"pull,omitempty"`     // pulls of this day started (see Store.Pull)
 	DonePull  int       `json:"donePull,omitempty"` // the pull that made it complete
+	Seen      int       `json:"seen,omitempty"`     // rows planned by pull Pull
+	Open      int       `json:"open,omitempty"`     // of those, not delivered yet
 }
 
 // Store is an open state file. Its methods are safe for concurrent use.
@@ -350,6 +352,7 @@ func (s *Store) write(fn func(*bolt.Tx) error) error {
 	var fnErr error
 	err := s.guard(func() error {
 		return s.db.Update(func(tx *bolt.Tx) error {
+			releaseMapped(tx) // what earlier transactions read
 			fnErr = fn(tx)
 			return fnErr
 		})
@@ -571,7 +574,9 @@ func kindDayBucket(tx *bolt.Tx, kind string, day calendar.Day) *bolt.Bucket {
 	return db.Bucket([]byte(day.String()))
 }
 
-func createDay(tx *bolt.Tx, day calendar.Day) (*bolt.Bucket, error) { return createKindDay(tx, "", day) }
+func createDay(tx *bolt.Tx, day calendar.Day) (*bolt.Bucket, error) {
+	return createKindDay(tx, "", day)
+}
 
 func createKindDay(tx *bolt.Tx, kind string, day calendar.Day) (*bolt.Bucket, error) {
 	var days *bolt.Bucket

@@ -1,8 +1,16 @@
-// Package bssfake is a fake BSS OpenAPI (QueryAccountBill, version 2017-12-14) on real
-// HTTP that the unmodified Alibaba Cloud Go SDK talks to. It checks what the real service
-// checks (RPC signature, access key, timestamp window, nonce reuse, action, version and
-// parameters), answers with the API's JSON shapes and error codes, serves configurable
-// data per day, injects faults on request, and records every request it got.
+// Package bssfake is a fake BSS OpenAPI (QueryAccountBill and DescribeInstanceBill,
+// version 2017-12-14) on real HTTP that the unmodified Alibaba Cloud Go SDK talks to. It
+// checks what the real service checks (RPC signature, access key, timestamp window, nonce
+// reuse, action, version and parameters), answers with the API's JSON shapes and error
+// codes, serves configurable data per day, injects faults on request, and records every
+// request it got.
+//
+// QueryAccountBill pages by PageNum and PageSize. DescribeInstanceBill pages by NextToken
+// with the API's documented rule: a NextToken must be empty or the one the last call
+// returned. The fake hands out opaque random tokens and refuses (CodeInvalidNextToken) a
+// token that is unknown, expired (Options.TokenTTL), bound to another day or query, or
+// already left behind (its successor was used). Presenting the same token again before
+// its successor was used is a retry and gets the same page.
 package bssfake
 
 import (
@@ -32,6 +40,25 @@ const (
 	MaxPageSize = 300
 	// TimestampWindow is how far a request's Timestamp may be from the server's time.
 	TimestampWindow = 15 * time.Minute
+
+	// ActionQueryAccountBill is Action under a name that says which one.
+	ActionQueryAccountBill = Action
+	// ActionDescribeInstanceBill is the instance bill, paged by NextToken.
+	ActionDescribeInstanceBill = "DescribeInstanceBill"
+	// MaxResults is DescribeInstanceBill's largest MaxResults; above it is InvalidParameter.
+	MaxResults = 300
+	// DefaultMaxResults is the page size when MaxResults is not sent.
+	DefaultMaxResults = 20
+	// DefaultTokenTTL is how long a NextToken stays usable unless Options.TokenTTL says.
+	DefaultTokenTTL = 10 * time.Minute
+
+	// CodeInvalidNextToken is the error (HTTP 400) for a NextToken that is unknown,
+	// expired, bound to another day or query, or was left behind by a later call.
+	CodeInvalidNextToken = "InvalidParameter.NextToken"
+	// MessageInvalidNextToken is that error's message.
+	MessageInvalidNextToken = "The specified NextToken is invalid or has expired."
+	// CodeInvalidAction is the error (HTTP 404) for an Action the API does not have.
+	CodeInvalidAction = "InvalidAction.NotFound"
 )
 
 // Item is one bill row with the API's JSON names (note OwnerID).
@@ -61,6 +88,16 @@ type Item struct {
 }
 
 // FaultKind is what a fault does to a request.
+//
+// For DescribeInstanceBill the kinds keep their meaning, the page being 1 +
+// offset/MaxResults of the position the NextToken points at: Throttle, ServerError,
+// Slow, Malformed, SuccessFalse, WrongTotal, SetTotal, EmptyPage (no items, the true
+// TotalCount and the NextToken of the page: its rows are skipped), OversizePage (made-up
+// rows beyond MaxResults, the NextToken as if only the real rows were served), HugeBody,
+// Redirect, SignatureMismatch, ErrorReply and RawReply. RepeatPage and IgnorePageNum are
+// about PageNum and do not apply to it: instance requests neither match nor use them up.
+// ExpireToken and StuckToken apply only to DescribeInstanceBill requests that present a
+// NextToken the fake accepts. A request whose NextToken is refused takes no fault.
 type FaultKind int
 
 const (
@@ -102,14 +139,46 @@ const (
 	// (a number for Code, a string for AccessDeniedDetail), or success answers that lack
 	// what the API always sends (Data, TotalCount).
 	RawReply
+	// ExpireToken answers the NextToken presented with the token error
+	// (CodeInvalidNextToken), as if it had expired, and forgets it: a retry of it is
+	// refused too, and the client has to read the day again from an empty NextToken.
+	ExpireToken
+	// StuckToken answers 200 with the page the NextToken points at and that same
+	// NextToken again: a page that does not advance. The token stays usable.
+	StuckToken
 )
 
-// Fault is injected into the next Times matching requests (Page 0 matches any page).
-// Fields beyond Kind, Times and Page apply to the kinds that name them.
+var faultNames = [...]string{"Throttle", "ServerError", "Slow", "Malformed", "SuccessFalse", "WrongTotal", "EmptyPage",
+	"RepeatPage", "IgnorePageNum", "SetTotal", "OversizePage", "HugeBody", "Redirect", "SignatureMismatch", "ErrorReply",
+	"RawReply", "ExpireToken", "StuckToken"}
+
+func (k FaultKind) String() string {
+	if k >= 0 && int(k) < len(faultNames) {
+		return faultNames[k]
+	}
+	return "FaultKind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// appliesTo says whether a fault of kind k can be served to a request of action that
+// presents a NextToken (withToken).
+func (k FaultKind) appliesTo(action string, withToken bool) bool {
+	switch k {
+	case RepeatPage, IgnorePageNum:
+		return action == ActionQueryAccountBill
+	case ExpireToken, StuckToken:
+		return action == ActionDescribeInstanceBill && withToken
+	}
+	return true
+}
+
+// Fault is injected into the next Times matching requests (Page 0 matches any page,
+// Action "" any action). Fields beyond Kind, Times, Page and Action apply to the kinds
+// that name them.
 type Fault struct {
 	Kind   FaultKind
 	Times  int
-	Page   int
+	Page   int    // QueryAccountBill: PageNum; DescribeInstanceBill: 1 + offset/MaxResults
+	Action string // ActionQueryAccountBill, ActionDescribeInstanceBill or "" for both
 	Status int
 	Delay  time.Duration
 	Delta  int
@@ -126,9 +195,10 @@ type Fault struct {
 
 // Request is what the fake recorded of one request.
 type Request struct {
+	Action string     // the Action parameter, as sent
 	Params url.Values // query and form parameters together
 	Status int
-	Code   string // "" on success
+	Code   string // "" on success; the fault's name for HugeBody and StuckToken answers
 	Rows   int    // items returned
 }
 
@@ -136,12 +206,21 @@ type Request struct {
 type Options struct {
 	// Keys maps AccessKey IDs to secrets; default {"testid": "testsecret"}.
 	Keys map[string]string
-	// Now is the server's clock for the timestamp window; default the real clock.
+	// Now is the server's clock for the timestamp window, RateLimit and TokenTTL; default
+	// the real clock.
 	Now func() time.Time
-	// RateLimit, when > 0, answers Throttling.User to requests beyond this many per second.
+	// RateLimit, when > 0, answers Throttling.User to requests beyond this many per second
+	// (a sliding window on Now), counting both actions together as the API's per-account
+	// limit does.
 	RateLimit int
 	// AccountID and AccountName of the account the fake serves.
 	AccountID, AccountName string
+	// TokenTTL is how long a NextToken is usable after it was issued, measured with Now;
+	// default DefaultTokenTTL.
+	TokenTTL time.Duration
+	// Latency delays every answer this long before it is written (the request is handled
+	// first, so a client that gives up during the wait has lost the answer, not the work).
+	Latency time.Duration
 }
 
 // Server is the fake. Create with New, then Start or use as an http.Handler.
@@ -150,6 +229,9 @@ type Server struct {
 
 	mu       sync.Mutex
 	days     map[string][]Item
+	instDays map[string]instanceSource
+	tokens   map[string]*token
+	pruneAt  int // prune expired tokens when there are this many
 	faults   []Fault
 	requests []Request
 	nonces   map[string]bool
@@ -170,7 +252,11 @@ func New(opts Options) *Server {
 	if opts.AccountID == "" {
 		opts.AccountID, opts.AccountName = "1234567890123456", "billing-fake@example.com"
 	}
-	return &Server{opts: opts, days: map[string][]Item{}, nonces: map[string]bool{}}
+	if opts.TokenTTL <= 0 {
+		opts.TokenTTL = DefaultTokenTTL
+	}
+	return &Server{opts: opts, days: map[string][]Item{}, instDays: map[string]instanceSource{},
+		tokens: map[string]*token{}, pruneAt: 1024, nonces: map[string]bool{}}
 }
 
 // Start listens on addr ("127.0.0.1:0" for any free port) and serves in the background.
@@ -270,37 +356,141 @@ func requestID() string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
+// exchange is one request being answered.
+type exchange struct {
+	s   *Server
+	w   http.ResponseWriter
+	r   *http.Request
+	p   url.Values
+	rec Request
+}
+
+// fail answers the API's error JSON.
+func (x *exchange) fail(status int, code, msg string) {
+	x.rec.Status, x.rec.Code = status, code
+	x.s.record(x.rec)
+	x.w.Header().Set("Content-Type", "application/json;charset=utf-8")
+	x.w.WriteHeader(status)
+	_ = json.NewEncoder(x.w).Encode(apiError{Code: code, Message: msg, RequestID: requestID(), HostID: "business.aliyuncs.com"})
+}
+
 // ServeHTTP answers one RPC request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	params, err := allParams(r)
-	rec := Request{Params: params}
-	fail := func(status int, code, msg string) {
-		rec.Status, rec.Code = status, code
-		s.record(rec)
-		w.Header().Set("Content-Type", "application/json;charset=utf-8")
-		w.WriteHeader(status)
-		_ = json.NewEncoder(w).Encode(apiError{Code: code, Message: msg, RequestID: requestID(), HostID: "business.aliyuncs.com"})
+	if s.opts.Latency > 0 {
+		w = &lateWriter{ResponseWriter: w, done: r.Context().Done(), delay: s.opts.Latency}
 	}
+	params, err := allParams(r)
+	x := &exchange{s: s, w: w, r: r, p: params, rec: Request{Params: params}}
 	if err != nil {
-		fail(400, "InvalidParameter", "cannot parse the request: "+err.Error())
+		x.fail(400, "InvalidParameter", "cannot parse the request: "+err.Error())
 		return
 	}
+	x.rec.Action = params.Get("Action")
 	if r.Method != http.MethodPost && r.Method != http.MethodGet {
-		fail(405, "UnsupportedHTTPMethod", "method "+r.Method+" is not supported")
+		x.fail(405, "UnsupportedHTTPMethod", "method "+r.Method+" is not supported")
 		return
 	}
 	if status, code, msg := s.authenticate(params); code != "" {
-		fail(status, code, msg)
+		x.fail(status, code, msg)
 		return
 	}
 	if status, code, msg := validate(params); code != "" {
-		fail(status, code, msg)
+		x.fail(status, code, msg)
 		return
 	}
 	if s.overRate() {
-		fail(400, "Throttling.User", "Request was denied due to user flow control.")
+		x.fail(400, "Throttling.User", "Request was denied due to user flow control.")
 		return
 	}
+	if params.Get("Action") == ActionDescribeInstanceBill {
+		s.serveInstanceBill(x)
+		return
+	}
+	s.serveAccountBill(x)
+}
+
+// answerFault serves the kinds of fault that replace the answer whatever the action
+// (successFalse is the action's Success=false body, malformed its truncated one). It
+// reports whether the request has been answered; Slow waits and reports false.
+func (x *exchange) answerFault(f Fault, successFalse any, malformed string) bool {
+	switch f.Kind {
+	case Throttle:
+		x.fail(400, "Throttling.User", "Request was denied due to user flow control.")
+		return true
+	case ServerError:
+		st := f.Status
+		if st == 0 {
+			st = 503
+		}
+		code := "ServiceUnavailable"
+		if st == 500 {
+			code = "InternalError"
+		}
+		x.fail(st, code, "The request has failed due to a temporary failure of the server.")
+		return true
+	case Slow:
+		select {
+		case <-time.After(f.Delay):
+			return false
+		case <-x.r.Context().Done():
+			return true
+		}
+	case Malformed:
+		x.rec.Status = 200
+		x.rec.Code = "Malformed"
+		x.s.record(x.rec)
+		x.w.Header().Set("Content-Type", "application/json;charset=utf-8")
+		_, _ = x.w.Write([]byte(malformed))
+		return true
+	case SuccessFalse:
+		x.rec.Status, x.rec.Code = 200, "InternalError"
+		x.s.record(x.rec)
+		writeJSON(x.w, 200, successFalse)
+		return true
+	case Redirect:
+		st := f.Status
+		if st == 0 {
+			st = http.StatusFound
+		}
+		loc := f.Location
+		if loc == "" {
+			loc = "http://redirect.invalid"
+		}
+		x.rec.Status, x.rec.Code = st, "Redirect"
+		x.s.record(x.rec)
+		x.w.Header().Set("Location", strings.TrimSuffix(loc, "/")+x.r.URL.RequestURI())
+		x.w.WriteHeader(st)
+		return true
+	case SignatureMismatch:
+		x.fail(400, "SignatureDoesNotMatch", signatureMismatch(x.r.Method, x.p))
+		return true
+	case ErrorReply:
+		st := f.Status
+		if st == 0 {
+			st = 400
+		}
+		x.fail(st, f.Code, f.Message)
+		return true
+	case RawReply:
+		st := f.Status
+		if st == 0 {
+			st = 400
+		}
+		x.rec.Status, x.rec.Code = st, "RawReply"
+		x.s.record(x.rec)
+		x.w.Header().Set("Content-Type", "application/json;charset=utf-8")
+		x.w.WriteHeader(st)
+		_, _ = x.w.Write([]byte(f.Body))
+		return true
+	}
+	return false
+}
+
+const internalErrorMessage = "The request processing has failed due to some unknown error."
+
+// serveAccountBill answers QueryAccountBill: pages by PageNum and PageSize.
+func (s *Server) serveAccountBill(x *exchange) {
+	params := x.p
 	page, _ := strconv.Atoi(params.Get("PageNum"))
 	if page == 0 {
 		page = 1
@@ -309,77 +499,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if size == 0 {
 		size = 20
 	}
-	f, hasFault := s.takeFault(page)
-	if hasFault {
-		switch f.Kind {
-		case Throttle:
-			fail(400, "Throttling.User", "Request was denied due to user flow control.")
-			return
-		case ServerError:
-			st := f.Status
-			if st == 0 {
-				st = 503
-			}
-			code := "ServiceUnavailable"
-			if st == 500 {
-				code = "InternalError"
-			}
-			fail(st, code, "The request has failed due to a temporary failure of the server.")
-			return
-		case Slow:
-			select {
-			case <-time.After(f.Delay):
-			case <-r.Context().Done():
-				return
-			}
-		case Malformed:
-			rec.Status = 200
-			rec.Code = "Malformed"
-			s.record(rec)
-			w.Header().Set("Content-Type", "application/json;charset=utf-8")
-			_, _ = w.Write([]byte(`{"Code":"Success","Data":{"Items":{"Item":[{"BillingDate":`))
-			return
-		case SuccessFalse:
-			rec.Status, rec.Code = 200, "InternalError"
-			s.record(rec)
-			writeJSON(w, 200, response{Code: "InternalError", Message: "The request processing has failed due to some unknown error.", RequestID: requestID(), Success: false})
-			return
-		case Redirect:
-			st := f.Status
-			if st == 0 {
-				st = http.StatusFound
-			}
-			loc := f.Location
-			if loc == "" {
-				loc = "http://redirect.invalid"
-			}
-			rec.Status, rec.Code = st, "Redirect"
-			s.record(rec)
-			w.Header().Set("Location", strings.TrimSuffix(loc, "/")+r.URL.RequestURI())
-			w.WriteHeader(st)
-			return
-		case SignatureMismatch:
-			fail(400, "SignatureDoesNotMatch", signatureMismatch(r.Method, params))
-			return
-		case ErrorReply:
-			st := f.Status
-			if st == 0 {
-				st = 400
-			}
-			fail(st, f.Code, f.Message)
-			return
-		case RawReply:
-			st := f.Status
-			if st == 0 {
-				st = 400
-			}
-			rec.Status, rec.Code = st, "RawReply"
-			s.record(rec)
-			w.Header().Set("Content-Type", "application/json;charset=utf-8")
-			w.WriteHeader(st)
-			_, _ = w.Write([]byte(f.Body))
-			return
-		}
+	f, hasFault := s.takeFault(ActionQueryAccountBill, page, false)
+	if hasFault && x.answerFault(f,
+		response{Code: "InternalError", Message: internalErrorMessage, RequestID: requestID(), Success: false},
+		`{"Code":"Success","Data":{"Items":{"Item":[{"BillingDate":`) {
+		return
 	}
 
 	day := params.Get("BillingDate")
@@ -430,15 +554,47 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if resp.Data.Items.Item == nil {
 		resp.Data.Items.Item = []Item{}
 	}
-	rec.Status, rec.Rows = 200, len(items)
+	x.rec.Status, x.rec.Rows = 200, len(items)
 	if hasFault && f.Kind == HugeBody {
-		rec.Code = "HugeBody"
-		s.record(rec)
-		writeHuge(w, resp, f.Size, f.DeclareLength)
+		x.rec.Code = "HugeBody"
+		s.record(x.rec)
+		writeHuge(x.w, resp, f.Size, f.DeclareLength)
 		return
 	}
-	s.record(rec)
-	writeJSON(w, 200, resp)
+	s.record(x.rec)
+	writeJSON(x.w, 200, resp)
+}
+
+// lateWriter holds the answer back for delay (Options.Latency), once, before the first
+// byte or status is written; it stops waiting when the client has gone.
+type lateWriter struct {
+	http.ResponseWriter
+	done   <-chan struct{}
+	delay  time.Duration
+	waited bool
+}
+
+func (w *lateWriter) wait() {
+	if w.waited {
+		return
+	}
+	w.waited = true
+	t := time.NewTimer(w.delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-w.done:
+	}
+}
+
+func (w *lateWriter) WriteHeader(status int) {
+	w.wait()
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *lateWriter) Write(b []byte) (int, error) {
+	w.wait()
+	return w.ResponseWriter.Write(b)
 }
 
 // writeHuge writes v's JSON padded with spaces to size bytes, from a fixed buffer.
@@ -475,11 +631,19 @@ func (s *Server) record(r Request) {
 	s.requests = append(s.requests, r)
 }
 
-func (s *Server) takeFault(page int) (Fault, bool) {
+// takeFault uses up the first queued fault that matches a request of action for page;
+// withToken says the request presents a NextToken that was accepted.
+func (s *Server) takeFault(action string, page int, withToken bool) (Fault, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, f := range s.faults {
 		if f.Page != 0 && f.Page != page {
+			continue
+		}
+		if f.Action != "" && f.Action != action {
+			continue
+		}
+		if !f.Kind.appliesTo(action, withToken) {
 			continue
 		}
 		s.faults[i].Times--
@@ -601,10 +765,12 @@ func percentEncode(s string) string {
 	return e
 }
 
-// validate checks the action, the version and QueryAccountBill's parameters.
+// validate checks the action, the version and the action's parameters (not NextToken,
+// whose validity is the server's state).
 func validate(p url.Values) (int, string, string) {
-	if p.Get("Action") != Action {
-		return 404, "InvalidAction.NotFound", fmt.Sprintf("Specified api %q is not found, please check your url and method.", p.Get("Action"))
+	action := p.Get("Action")
+	if action != ActionQueryAccountBill && action != ActionDescribeInstanceBill {
+		return 404, CodeInvalidAction, fmt.Sprintf("Specified api %q is not found, please check your url and method.", action)
 	}
 	if p.Get("Version") != Version {
 		return 400, "InvalidVersion", fmt.Sprintf("Specified parameter Version %q is not valid.", p.Get("Version"))
@@ -632,6 +798,9 @@ func validate(p url.Values) (int, string, string) {
 	default:
 		return 400, "InvalidParameter", "Granularity must be MONTHLY or DAILY."
 	}
+	if action == ActionDescribeInstanceBill {
+		return validateInstance(p)
+	}
 	if v := p.Get("PageSize"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > MaxPageSize {
@@ -646,6 +815,20 @@ func validate(p url.Values) (int, string, string) {
 	}
 	if v := p.Get("IsGroupByProduct"); v != "" && v != "true" && v != "false" {
 		return 400, "InvalidParameter", "IsGroupByProduct must be true or false."
+	}
+	return 0, "", ""
+}
+
+// validateInstance checks DescribeInstanceBill's own parameters.
+func validateInstance(p url.Values) (int, string, string) {
+	if v := p.Get("MaxResults"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxResults {
+			return 400, "InvalidParameter", "MaxResults must be between 1 and 300."
+		}
+	}
+	if v := p.Get("IsBillingItem"); v != "" && v != "true" && v != "false" {
+		return 400, "InvalidParameter", "IsBillingItem must be true or false."
 	}
 	return 0, "", ""
 }

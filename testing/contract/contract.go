@@ -1,5 +1,6 @@
 // Package contract is one suite of the BSS OpenAPI behaviour that the connector relies on:
-// pagination, grouping by product, error codes and the RPC signature. Run runs it against
+// pagination (QueryAccountBill's PageNum, DescribeInstanceBill's NextToken), grouping by
+// product, the instance bill's fields, error codes and the RPC signature. Run runs it against
 // any implementation: bssfake in every `bazel test`, and the real API when credentials are
 // set (the manual target in ./realapi). Every call it makes is read-only.
 package contract
@@ -49,6 +50,10 @@ type Harness struct {
 	Fake        bool // checks only a fake can offer (exact row counts)
 	ExactRows   int  // with Fake: the day's exact number of rows
 	ReplayCheck bool // replaying a signed request must be refused (nonce reuse)
+
+	// DescribeInstanceBill reads Day too.
+	MinInstanceRows   int // Day's instance bill has at least this many rows
+	ExactInstanceRows int // with Fake: Day's exact number of instance bill rows
 }
 
 // Run runs the whole suite as subtests.
@@ -61,6 +66,10 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 	t.Run("DailyNeedsBillingDate", func(t *testing.T) { dailyNeedsDate(t, newHarness(t)) })
 	t.Run("HandSignedRequestIsAcceptedAndItsReplayRefused", func(t *testing.T) { handSigned(t, newHarness(t)) })
 	t.Run("ConnectorClientReadsTheWholeDay", func(t *testing.T) { connectorClient(t, newHarness(t)) })
+	t.Run("InstancePagingByNextTokenCoversTheDay", func(t *testing.T) { instancePaging(t, newHarness(t)) })
+	t.Run("InstanceMaxResultsAbove300IsRefused", func(t *testing.T) { instanceMaxResults(t, newHarness(t)) })
+	t.Run("InstanceStaleNextTokenIsRefused", func(t *testing.T) { instanceStaleToken(t, newHarness(t)) })
+	t.Run("InstanceItemsHaveTheFieldsTheConnectorReads", func(t *testing.T) { instanceFields(t, newHarness(t)) })
 }
 
 func sdkClient(t *testing.T, h Harness, id, secret string) (*bssopenapi.Client, *url.URL) {
@@ -248,4 +257,162 @@ func connectorClient(t *testing.T, h Harness) {
 
 func credentialsOf(id, secret string) auth.Credential {
 	return credentials.NewAccessKeyCredential(id, secret)
+}
+
+// instanceRequest asks for one page of h.Day's instance bill, per billing item.
+func instanceRequest(u *url.URL, day calendar.Day, size int, next string) *bssopenapi.DescribeInstanceBillRequest {
+	r := bssopenapi.CreateDescribeInstanceBillRequest()
+	r.Scheme, r.Domain = u.Scheme, u.Host
+	r.BillingCycle = day.Cycle()
+	r.BillingDate = day.String()
+	r.Granularity = "DAILY"
+	r.IsBillingItem = requests.NewBoolean(true)
+	r.MaxResults = requests.NewInteger(size)
+	r.NextToken = next
+	r.SetReadTimeout(30 * time.Second)
+	return r
+}
+
+// instancePages reads h.Day's instance bill by NextToken at size rows a page, giving each
+// answer to fn, until NextToken is empty; it returns the number of calls.
+func instancePages(t *testing.T, c *bssopenapi.Client, u *url.URL, day calendar.Day, size int,
+	fn func(*bssopenapi.DescribeInstanceBillResponse)) int {
+	t.Helper()
+	next := ""
+	for calls := 1; ; calls++ {
+		resp, err := c.DescribeInstanceBill(instanceRequest(u, day, size, next))
+		require.NoError(t, err)
+		require.True(t, resp.Success, resp.Code)
+		assert.NotEmpty(t, resp.RequestId)
+		fn(resp)
+		if resp.Data.NextToken == "" {
+			return calls
+		}
+		require.NotEqual(t, next, resp.Data.NextToken, "call %d: NextToken does not advance", calls)
+		require.Less(t, calls, 100_000, "NextToken never ends")
+		next = resp.Data.NextToken
+	}
+}
+
+func instanceKey(it bssopenapi.Item) string {
+	return fmt.Sprint(it.InstanceID, "|", it.BillingItemCode, "|", it.SubscriptionType, "|", it.BillingDate)
+}
+
+func instancePaging(t *testing.T, h Harness) {
+	c, u := sdkClient(t, h, h.KeyID, h.Secret)
+	const size = 300 // the connector's page size
+	seen := map[string]bool{}
+	total := -1
+	instancePages(t, c, u, h.Day, size, func(resp *bssopenapi.DescribeInstanceBillResponse) {
+		assert.LessOrEqual(t, len(resp.Data.Items), size)
+		if total < 0 {
+			total = resp.Data.TotalCount
+		}
+		for _, it := range resp.Data.Items {
+			k := instanceKey(it)
+			assert.False(t, seen[k], "row %s twice", k)
+			seen[k] = true
+		}
+	})
+	assert.GreaterOrEqual(t, len(seen), h.MinInstanceRows)
+	if h.Fake {
+		assert.Equal(t, h.ExactInstanceRows, len(seen))
+		assert.Equal(t, h.ExactInstanceRows, total, "TotalCount is the day's row count")
+	} else if total != len(seen) {
+		t.Logf("real API: TotalCount %d, %d distinct rows read", total, len(seen))
+	}
+}
+
+func instanceMaxResults(t *testing.T, h Harness) {
+	c, u := sdkClient(t, h, h.KeyID, h.Secret)
+	ok, err := c.DescribeInstanceBill(instanceRequest(u, h.Day, 300, ""))
+	require.NoError(t, err)
+	assert.True(t, ok.Success)
+	_, err = c.DescribeInstanceBill(instanceRequest(u, h.Day, 301, ""))
+	se := serverError(t, err)
+	assert.Equal(t, 400, se.HttpStatus())
+	assert.True(t, strings.HasPrefix(se.ErrorCode(), "InvalidParameter"), se.ErrorCode())
+}
+
+// instanceStaleToken uses the first NextToken, then the second, then the first again:
+// the API accepts only an empty NextToken or the one the last call returned.
+func instanceStaleToken(t *testing.T, h Harness) {
+	c, u := sdkClient(t, h, h.KeyID, h.Secret)
+	size := 300
+	first, err := c.DescribeInstanceBill(instanceRequest(u, h.Day, size, ""))
+	require.NoError(t, err)
+	if total := first.Data.TotalCount; total <= 2*size {
+		// Pages small enough for three of them, if the day has three rows.
+		if size = total / 3; size < 1 {
+			require.False(t, h.Fake, "the fake day has rows")
+			t.Skipf("the day has %d instance bill rows: fewer than 3 pages, no second NextToken to use", total)
+		}
+		first, err = c.DescribeInstanceBill(instanceRequest(u, h.Day, size, ""))
+		require.NoError(t, err)
+	}
+	token1 := first.Data.NextToken
+	if token1 == "" {
+		t.Skipf("one page of %d rows at MaxResults %d: no NextToken", first.Data.TotalCount, size)
+	}
+	second, err := c.DescribeInstanceBill(instanceRequest(u, h.Day, size, token1))
+	require.NoError(t, err)
+	token2 := second.Data.NextToken
+	if token2 == "" {
+		t.Skipf("two pages of %d rows at MaxResults %d: no second NextToken", first.Data.TotalCount, size)
+	}
+	_, err = c.DescribeInstanceBill(instanceRequest(u, h.Day, size, token2))
+	require.NoError(t, err)
+	_, err = c.DescribeInstanceBill(instanceRequest(u, h.Day, size, token1))
+	se := serverError(t, err)
+	assert.Equal(t, 400, se.HttpStatus())
+	assert.True(t, strings.HasPrefix(se.ErrorCode(), "InvalidParameter"), se.ErrorCode())
+	if h.Fake {
+		assert.Equal(t, bssfake.CodeInvalidNextToken, se.ErrorCode())
+	} else {
+		t.Logf("real API: a stale NextToken is %s: %s", se.ErrorCode(), se.Message())
+	}
+}
+
+// instanceFields checks what the connector reads of an instance bill row: its day, an
+// instance or product, and a Tag of "key:value" pairs separated by ';' (or none).
+func instanceFields(t *testing.T, h Harness) {
+	c, u := sdkClient(t, h, h.KeyID, h.Secret)
+	rows := 0
+	instancePages(t, c, u, h.Day, 300, func(resp *bssopenapi.DescribeInstanceBillResponse) {
+		if rows == 0 && len(resp.Data.Items) > 0 {
+			// Data.Items is an array of rows, not QueryAccountBill's Items.Item.
+			var raw struct {
+				Data struct{ Items []map[string]any }
+			}
+			require.NoError(t, json.Unmarshal(resp.GetHttpContentBytes(), &raw))
+			require.Len(t, raw.Data.Items, len(resp.Data.Items))
+			for _, name := range []string{"InstanceID", "BillingItemCode", "Tag", "OwnerID", "PretaxAmount"} {
+				assert.Contains(t, raw.Data.Items[0], name, "the raw JSON names it %s", name)
+			}
+		}
+		for _, it := range resp.Data.Items {
+			rows++
+			assert.Equal(t, h.Day.String(), it.BillingDate)
+			assert.True(t, it.InstanceID != "" || it.ProductCode != "", "row %d: no InstanceID nor ProductCode", rows)
+			assert.NoError(t, tagPairs(it.Tag), "row %d (%s)", rows, it.InstanceID)
+		}
+	})
+	if rows == 0 {
+		require.False(t, h.Fake, "the fake day has rows")
+		t.Skip("real API (ALIBABA_CLOUD_ACCESS_KEY_ID account): the day has no instance bill rows, nothing to check")
+	}
+}
+
+// tagPairs checks a Tag: empty, or "key:value" pairs separated by ';' whose key is not
+// empty (a value may hold ':').
+func tagPairs(tag string) error {
+	if tag == "" {
+		return nil
+	}
+	for _, pair := range strings.Split(tag, ";") {
+		if k, _, ok := strings.Cut(pair, ":"); !ok || strings.TrimSpace(k) == "" {
+			return fmt.Errorf("tag %q: %q is not key:value", tag, pair)
+		}
+	}
+	return nil
 }

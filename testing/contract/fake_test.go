@@ -18,9 +18,12 @@ func TestContract_Fake(t *testing.T) {
 	contract.Run(t, func(t *testing.T) contract.Harness {
 		f := bssfake.New(bssfake.Options{Keys: map[string]string{"LTAIcontract": "contract-secret"}})
 		f.SetDay(day.String(), bssfake.SampleDay(day.String(), 321, 9))
+		// 700 rows: three pages at MaxResults 300, so that a NextToken can be left behind.
+		f.SetInstanceDay(day.String(), bssfake.SampleInstanceDay(day.String(), 700, 9))
 		require.NoError(t, f.Start("127.0.0.1:0"))
 		t.Cleanup(func() { _ = f.Close() })
 		return contract.Harness{Endpoint: f.URL(), KeyID: "LTAIcontract", Secret: "contract-secret", Day: day,
-			MinRows: 321, RegionID: "cn-hangzhou", Fake: true, ExactRows: 321, ReplayCheck: true}
+			MinRows: 321, RegionID: "cn-hangzhou", Fake: true, ExactRows: 321, ReplayCheck: true,
+			MinInstanceRows: 700, ExactInstanceRows: 700}
 	})
 }

@@ -36,7 +36,8 @@ const (
 )
 
 // threeDueDays serves three days that are due now (pull_hour 0 in UTC), so that a daemon
-// catches up on them at once, and returns them with their total row count.
+// catches up on them at once, and returns them with their total row count: both bills,
+// the instance bill of each day over two or three NextToken pages.
 func threeDueDays(e *env, seed uint64) ([]calendar.Day, int) {
 	today := calendar.Of(time.Now().UTC())
 	days := []calendar.Day{today.AddDays(-3), today.AddDays(-2), today.AddDays(-1)}
@@ -44,13 +45,16 @@ func threeDueDays(e *env, seed uint64) ([]calendar.Day, int) {
 	for i, d := range days {
 		n := 150 + 40*i
 		e.API.SetDay(d.String(), bssfake.SampleDay(d.String(), n, seed*10+uint64(i)))
-		total += n
+		m := 310 + 130*i
+		e.API.SetInstanceDay(d.String(), bssfake.SampleInstanceDay(d.String(), m, seed*10+uint64(i)))
+		total += n + m
 	}
 	return days, total
 }
 
 func crashConfig(t *testing.T, e *env) string {
-	return e.Config(t, map[string]any{"pull_zone": "UTC", "pull_hour": 0, "settle_days": 0, "send_concurrency": 4})
+	return e.Config(t, map[string]any{"pull_zone": "UTC", "pull_hour": 0, "settle_days": 0, "send_concurrency": 4,
+		"bills": []string{"account", "instance"}})
 }
 
 // The daemon is killed with SIGKILL at random points (right after start, or after a random

@@ -175,7 +175,11 @@ func verify(t *testing.T, e *env, days []calendar.Day) delivered {
 	res := delivered{events: len(got), bySubject: map[string][]sink.Received{}}
 	contentOf := map[string]string{} // id -> data
 	for _, r := range got {
-		require.NoError(t, sink.CheckSeedShape(r.Event))
+		if r.Event.Type() == sink.InstanceType {
+			require.NoError(t, sink.CheckInstanceShape(r.Event))
+		} else {
+			require.NoError(t, sink.CheckSeedShape(r.Event))
+		}
 		if c, ok := contentOf[r.Event.ID()]; ok {
 			require.Equal(t, c, string(r.Event.Data()), "id %s reused for other content", r.Event.ID())
 			res.duplicates++
@@ -196,16 +200,9 @@ func verify(t *testing.T, e *env, days []calendar.Day) delivered {
 			}
 		}
 	}
-	// The latest revision of every row the fake has, for every day, and nothing else.
-	want := map[string]string{}
-	for _, d := range days {
-		for _, it := range e.API.Day(d.String()) {
-			r := harness.RowOf(it)
-			ev, err := job.NewEvent(r, job.Identity(r), 1, time.Now())
-			require.NoError(t, err)
-			want[ev.Subject()] = string(ev.Data())
-		}
-	}
+	// The latest revision of every row the fake has (both bills), for every day, and
+	// nothing else.
+	want := e.Want(t, days...)
 	require.Equal(t, len(want), len(res.bySubject), "distinct rows at the sink")
 	for subj, data := range want {
 		evs := res.bySubject[subj]
@@ -246,9 +243,13 @@ func checkState(t *testing.T, e *env, complete []calendar.Day) {
 	defer st.Close()
 	require.NoError(t, st.Check())
 	for _, d := range complete {
-		info, err := st.DayInfo(d)
+		bills := []string{"account"}
+		if len(e.API.InstanceDay(d.String())) > 0 {
+			bills = append(bills, "instance")
+		}
+		ok, err := st.Complete(d, bills...)
 		require.NoError(t, err)
-		assert.True(t, info.Complete, "%s complete in the state", d)
+		assert.True(t, ok, "%s complete in the state (%v)", d, bills)
 	}
 }
 
@@ -257,6 +258,9 @@ func report(t *testing.T, name string, e *env, res delivered, rows int) {
 	t.Logf("FAULT %-44s rows %4d | sink requests %5d | events received %5d | distinct %5d | duplicates %3d",
 		name, rows, e.Sink.Attempts(), res.events, res.distinct, res.duplicates)
 }
+
+// bothBills configures the account and the instance bill.
+var bothBills = map[string]any{"bills": []string{"account", "instance"}}
 
 func nov(d int) calendar.Day { return calendar.Day{Year: 2026, Month: time.November, Day: d} }
 
@@ -284,6 +288,16 @@ func TestFaults_DaemonRidesOutAPIAndSinkFaults(t *testing.T) {
 		{"sink 429 (20x)", func(e *env) { e.Sink.FailNext(20, 429) }, 0, nil},
 		// An outage: the breaker opens, probes, and sending resumes when the receiver is back.
 		{"sink 503 for 2 simulated hours", func(e *env) { e.Sink.FailNext(1<<30, 503) }, 30 * time.Second, nil},
+		// The instance bill's own faults (both bills run in every case).
+		{"API NextToken expired mid-day (instance bill)", func(e *env) {
+			e.API.Inject(bssfake.Fault{Kind: bssfake.ExpireToken, Page: 2, Action: bssfake.ActionDescribeInstanceBill})
+		}, 0, nil},
+		{"API throttling burst on the instance bill (8x)", func(e *env) {
+			e.API.Inject(bssfake.Fault{Kind: bssfake.Throttle, Times: 8, Action: bssfake.ActionDescribeInstanceBill})
+		}, 0, nil},
+		{"API 5xx on the instance bill (3x 503)", func(e *env) {
+			e.API.Inject(bssfake.Fault{Kind: bssfake.ServerError, Status: 503, Times: 3, Page: 2, Action: bssfake.ActionDescribeInstanceBill})
+		}, 0, nil},
 		{"sink timeouts (slower than the send timeout)", func(e *env) {
 			e.Sink.SetDelay(40 * time.Second) // longer than the sender's timeout (1 s here): in real time
 			// The receiver recovers after a while; whenever that is, every row must arrive.
@@ -294,25 +308,26 @@ func TestFaults_DaemonRidesOutAPIAndSinkFaults(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
 			e.API.SetDay(nov(4).String(), bssfake.SampleDay(nov(4).String(), 420, 4))
+			e.API.SetInstanceDay(nov(4).String(), bssfake.SampleInstanceDay(nov(4).String(), 420, 4))
 			tc.inject(e)
 			step := tc.step
 			if step == 0 {
 				step = 10 * time.Second
 			}
 			start := time.Date(2026, 11, 5, 1, 50, 0, 0, sh)
-			d := startDaemon(t, e, start, step, nil, nil, tc.opts...)
+			d := startDaemon(t, e, start, step, bothBills, nil, tc.opts...)
 			if strings.Contains(tc.name, "2 simulated hours") {
 				d.until(t, "2 hours of outage", func() bool { return d.fc.Now().Sub(start) > 2*time.Hour })
 				require.Zero(t, e.Sink.Len())
 				assert.Less(t, e.Sink.Attempts(), 200, "the breaker stops hammering the receiver")
 				e.Sink.FailNext(0, 0)
 			}
-			d.until(t, "every row at the sink", func() bool { return e.Distinct() >= 420 })
+			d.until(t, "every row at the sink", func() bool { return e.Distinct() >= 840 })
 			d.untilDone(t, nov(4))
 			d.shutdown(t)
 			res := verify(t, e, []calendar.Day{nov(4)})
 			checkState(t, e, []calendar.Day{nov(4)})
-			report(t, tc.name, e, res, 420)
+			report(t, tc.name, e, res, 840)
 		})
 	}
 }

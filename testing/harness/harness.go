@@ -16,7 +16,10 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cloudbill/alicloud-billing-source/connector/bill"
 	"github.com/cloudbill/alicloud-billing-source/connector/billing"
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
+	"github.com/cloudbill/alicloud-billing-source/connector/job"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
 	"github.com/cloudbill/alicloud-billing-source/testing/sink"
 )
@@ -162,16 +165,37 @@ func IDs(rs []sink.Received) map[string]int {
 	return m
 }
 
-// RowOf is the connector's view of a row the fake serves.
+// RowOf is the account row the connector reads from a fake item: the item's JSON read
+// into the row (encoding/json matches the API's OwnerID to the row's OwnerId).
 func RowOf(it bssfake.Item) billing.Row {
-	return billing.Row{AdjustAmount: it.AdjustAmount, BillAccountID: it.BillAccountID, BillAccountName: it.BillAccountName,
-		BillingDate: it.BillingDate, BizType: it.BizType, CashAmount: it.CashAmount, CostUnit: it.CostUnit,
-		Currency: it.Currency, DeductedByCashCoupons: it.DeductedByCashCoupons, DeductedByCoupons: it.DeductedByCoupons,
-		DeductedByPrepaidCard: it.DeductedByPrepaidCard, InvoiceDiscount: it.InvoiceDiscount,
-		OutstandingAmount: it.OutstandingAmount, OwnerID: it.OwnerID, OwnerName: it.OwnerName,
-		PaymentAmount: it.PaymentAmount, PipCode: it.PipCode, PretaxAmount: it.PretaxAmount,
-		PretaxGrossAmount: it.PretaxGrossAmount, ProductCode: it.ProductCode, ProductName: it.ProductName,
-		SubscriptionType: it.SubscriptionType}
+	var r billing.Row
+	b, _ := json.Marshal(it)
+	_ = json.Unmarshal(b, &r)
+	return r
+}
+
+// Want is what the sink must hold of the fake's days: per event subject, the data of the
+// latest content of the row, for the account bill and the instance bill alike.
+func (e *Env) Want(t testing.TB, days ...calendar.Day) map[string]string {
+	t.Helper()
+	want := map[string]string{}
+	add := func(r bill.Row) {
+		ev, err := job.NewEvent(r, job.Identity(r), 1, time.Now())
+		require.NoError(t, err)
+		want[ev.Subject()] = string(ev.Data())
+	}
+	for _, d := range days {
+		for _, it := range e.API.Day(d.String()) {
+			add(RowOf(it))
+		}
+		for _, it := range e.API.InstanceDay(d.String()) {
+			b, _ := json.Marshal(it)
+			r, err := bill.ParseInstance(b)
+			require.NoError(t, err)
+			add(r)
+		}
+	}
+	return want
 }
 
 // Tail is the end of a long log, for failure messages.

@@ -120,3 +120,55 @@ func Data(e event.Event) (map[string]any, error) {
 	err := json.Unmarshal(e.Data(), &m)
 	return m, err
 }
+
+// InstanceType is the instance bill's event type.
+const InstanceType = "alicloud.instance_billing.daily"
+
+// CheckInstanceShape returns an error describing the first way e differs from an instance
+// bill event: the attributes as for the account bill (with the instance type), a subject,
+// and data that starts with VanceSource and VanceType, ends with Tags (an object of
+// strings), and between them holds members of the API's item whose values are strings or
+// numbers (the amounts), never repeated.
+func CheckInstanceShape(e event.Event) error {
+	switch {
+	case e.SpecVersion() != "1.0":
+		return fmt.Errorf("specversion %q, want 1.0", e.SpecVersion())
+	case e.Source() != "cloud.alicloud.billing":
+		return fmt.Errorf("source %q", e.Source())
+	case e.Type() != InstanceType:
+		return fmt.Errorf("type %q", e.Type())
+	case e.DataContentType() != "application/json":
+		return fmt.Errorf("datacontenttype %q", e.DataContentType())
+	case e.Subject() == "":
+		return fmt.Errorf("no subject")
+	}
+	if _, err := uuid.Parse(e.ID()); err != nil {
+		return fmt.Errorf("id %q is not a UUID", e.ID())
+	}
+	keys, values, err := orderedObject(e.Data())
+	if err != nil {
+		return fmt.Errorf("data: %w", err)
+	}
+	if len(keys) < 3 || keys[0] != "VanceSource" || keys[1] != "VanceType" || keys[len(keys)-1] != "Tags" {
+		return fmt.Errorf("data keys %v: want VanceSource, VanceType, the item's members, Tags", keys)
+	}
+	if string(values[0]) != `"cloud.alicloud.billing"` || string(values[1]) != `"`+InstanceType+`"` {
+		return fmt.Errorf("data VanceSource/VanceType = %s/%s", values[0], values[1])
+	}
+	seen := map[string]bool{}
+	for i, k := range keys[2 : len(keys)-1] {
+		v := values[i+2]
+		if seen[k] {
+			return fmt.Errorf("data key %q twice", k)
+		}
+		seen[k] = true
+		if len(v) == 0 || v[0] == '{' || v[0] == '[' {
+			return fmt.Errorf("data %s = %s, want a string or a number", k, v)
+		}
+	}
+	var tags map[string]string
+	if err := json.Unmarshal(values[len(values)-1], &tags); err != nil {
+		return fmt.Errorf("data Tags = %s: %w", values[len(values)-1], err)
+	}
+	return nil
+}

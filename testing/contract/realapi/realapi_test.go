@@ -4,11 +4,16 @@
 //
 //	ALIBABA_CLOUD_ACCESS_KEY_ID=... ALIBABA_CLOUD_ACCESS_KEY_SECRET=... \
 //	  tools/bazel test //testing/contract/realapi:realapi_test --test_env=ALIBABA_CLOUD_ACCESS_KEY_ID \
-//	  --test_env=ALIBABA_CLOUD_ACCESS_KEY_SECRET [--test_env=CONTRACT_ENDPOINT] [--test_env=CONTRACT_DAY]
+//	  --test_env=ALIBABA_CLOUD_ACCESS_KEY_SECRET [--test_env=CONTRACT_ENDPOINT] [--test_env=CONTRACT_DAY] \
+//	  [--test_env=CONTRACT_MIN_INSTANCE_ROWS]
+//
+// CONTRACT_MIN_INSTANCE_ROWS is the least number of instance bill rows the day must have
+// (default 1).
 package realapi
 
 import (
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -34,7 +39,14 @@ func TestContract_RealAPI(t *testing.T) {
 		day, err = calendar.Parse(d)
 		require.NoError(t, err)
 	}
+	minInstanceRows := 1
+	if v := os.Getenv("CONTRACT_MIN_INSTANCE_ROWS"); v != "" {
+		var err error
+		minInstanceRows, err = strconv.Atoi(v)
+		require.NoError(t, err, "CONTRACT_MIN_INSTANCE_ROWS")
+	}
 	contract.Run(t, func(t *testing.T) contract.Harness {
-		return contract.Harness{Endpoint: endpoint, KeyID: id, Secret: secret, Day: day, RegionID: "cn-hangzhou"}
+		return contract.Harness{Endpoint: endpoint, KeyID: id, Secret: secret, Day: day, RegionID: "cn-hangzhou",
+			MinInstanceRows: minInstanceRows}
 	})
 }

@@ -1,0 +1,175 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
+	"github.com/cloudbill/alicloud-billing-source/testing/harness"
+	"github.com/cloudbill/alicloud-billing-source/testing/sink"
+)
+
+var bothBills = map[string]any{"bills": []string{"account", "instance"}}
+
+func instanceKey(m map[string]any) string {
+	return strings.Join([]string{m["InstanceID"].(string), m["BillingItemCode"].(string), m["SubscriptionType"].(string)}, "/")
+}
+
+// expectTags reads the API's tag string as its documentation describes it, for comparing
+// (written here independently of the connector's parser).
+func expectTags(tag string) map[string]any {
+	out := map[string]any{}
+	for _, pair := range strings.Split(tag, ";") {
+		k, v, _ := strings.Cut(pair, ":")
+		if k, v = strings.TrimSpace(k), strings.TrimSpace(v); k != "" || v != "" {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// requireInstanceDayDelivered checks that the instance events in got are one per fake row,
+// in the instance event's shape, holding every member of the API's item with its value,
+// and its tags.
+func requireInstanceDayDelivered(t *testing.T, e *env, day string, got []sink.Received) {
+	t.Helper()
+	want := map[string]map[string]any{}
+	for _, it := range e.API.InstanceDay(day) {
+		b, _ := json.Marshal(it)
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(b, &m))
+		want[instanceKey(m)] = m
+	}
+	var instance []sink.Received
+	for _, r := range got {
+		if r.Event.Type() == sink.InstanceType {
+			instance = append(instance, r)
+		}
+	}
+	require.Len(t, harness.IDs(instance), len(want), "one event per instance row")
+	for _, r := range instance {
+		require.NoError(t, sink.CheckInstanceShape(r.Event))
+		d, err := sink.Data(r.Event)
+		require.NoError(t, err)
+		tags := d["Tags"]
+		delete(d, "VanceSource")
+		delete(d, "VanceType")
+		delete(d, "Tags")
+		row, ok := want[instanceKey(d)]
+		require.True(t, ok, "an event for a row the API never had: %s", r.Event.Data())
+		assert.Equal(t, row, d, "every member of the API's item, with its value")
+		assert.Equal(t, expectTags(row["Tag"].(string)), tags)
+		assert.True(t, strings.HasPrefix(r.Event.Subject(), day+"/"), r.Event.Subject())
+	}
+}
+
+// Both bills of a day, end to end: the account bill by pages, the instance bill by
+// NextToken (700 rows, three pages of at most 300), every row once, each in its shape.
+func TestE2E_BothBillsOfADayArriveComplete(t *testing.T) {
+	e := newEnv(t)
+	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 650, 42))
+	e.API.SetInstanceDay(day.String(), bssfake.SampleInstanceDay(day.String(), 700, 42))
+	r := run(t, []string{"--config", e.Config(t, bothBills), "--once", "--date", day.String()})
+	require.Equal(t, 0, r.code, r.stderr)
+	var account []sink.Received
+	for _, got := range e.Sink.Events() {
+		if got.Event.Type() == "alicloud.account_billing.daily" {
+			account = append(account, got)
+		}
+	}
+	requireDayDelivered(t, e, day.String(), account)
+	requireInstanceDayDelivered(t, e, day.String(), e.Sink.Events())
+	assert.Equal(t, 1350, e.Distinct())
+
+	var instanceCalls []bssfake.Request
+	for _, q := range e.API.Requests() {
+		if q.Params.Get("Action") == "DescribeInstanceBill" {
+			instanceCalls = append(instanceCalls, q)
+		}
+	}
+	require.Len(t, instanceCalls, 3, "700 rows are 3 pages of at most 300")
+	for i, q := range instanceCalls {
+		assert.Equal(t, "DAILY", q.Params.Get("Granularity"))
+		assert.Equal(t, day.String(), q.Params.Get("BillingDate"))
+		assert.Equal(t, "true", q.Params.Get("IsBillingItem"))
+		assert.Equal(t, "300", q.Params.Get("MaxResults"))
+		assert.Equal(t, i == 0, q.Params.Get("NextToken") == "", "only the first call has no NextToken")
+	}
+	assert.Contains(t, r.stderr, `"bills":["account","instance"],"fetched":1350,"new":1350`)
+}
+
+// The instance bill alone, run twice: the same ids; a row whose amount changed gets a new
+// id and revision 2, the others keep theirs.
+func TestE2E_InstanceRowsKeepTheirIDsAndACorrectionIsRevision2(t *testing.T) {
+	e := newEnv(t)
+	items := bssfake.SampleInstanceDay(day.String(), 40, 3)
+	e.API.SetInstanceDay(day.String(), items)
+	cfg := e.Config(t, map[string]any{"bills": []string{"instance"}})
+	args := []string{"--config", cfg, "--once", "--date", day.String()}
+	require.Equal(t, 0, run(t, args).code)
+	first := e.Sink.Events()
+	for _, got := range first {
+		assert.Equal(t, sink.InstanceType, got.Event.Type(), "only the instance bill is configured")
+	}
+	e.Sink.Reset()
+	items[7].PretaxAmount += 1.5
+	e.API.SetInstanceDay(day.String(), items)
+	require.Equal(t, 0, run(t, args).code)
+	second := e.Sink.Events()
+	require.Len(t, second, 40)
+	byID := map[string]bool{}
+	for _, got := range first {
+		byID[got.Event.ID()] = true
+	}
+	changed := 0
+	for _, got := range second {
+		if byID[got.Event.ID()] {
+			continue
+		}
+		changed++
+		assert.Equal(t, "2", fmt.Sprint(got.Event.Extensions()["revision"]))
+		d, _ := sink.Data(got.Event)
+		assert.Equal(t, items[7].InstanceID, d["InstanceID"])
+	}
+	assert.Equal(t, 1, changed)
+}
+
+// A NextToken the API refuses mid-day (expired): the instance bill is read again from its
+// start, and each row arrives under one id (the rows of the first read again with theirs).
+func TestE2E_AnExpiredNextTokenReadsTheBillAgainAndLosesNothing(t *testing.T) {
+	e := newEnv(t)
+	e.API.SetInstanceDay(day.String(), bssfake.SampleInstanceDay(day.String(), 700, 5))
+	e.API.Inject(bssfake.Fault{Kind: bssfake.ExpireToken, Page: 2})
+	r := run(t, []string{"--config", e.Config(t, map[string]any{"bills": []string{"instance"}}), "--once", "--date", day.String()})
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "reading the instance bill again from its start")
+	requireInstanceDayDelivered(t, e, day.String(), e.Sink.Events())
+	assert.Contains(t, r.stderr, `"fetched":700`)
+}
+
+// An API whose NextToken does not advance: the day fails naming it; no row twice.
+func TestE2E_AStuckNextTokenFailsTheDay(t *testing.T) {
+	e := newEnv(t)
+	e.API.SetInstanceDay(day.String(), bssfake.SampleInstanceDay(day.String(), 700, 6))
+	e.API.Inject(bssfake.Fault{Kind: bssfake.StuckToken, Times: 1000})
+	r := run(t, []string{"--config", e.Config(t, map[string]any{"bills": []string{"instance"}}), "--once", "--date", day.String()})
+	assert.Equal(t, 1, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "the pages do not advance")
+	assert.Equal(t, e.Sink.Len(), e.Distinct(), "no row twice")
+}
+
+// --dry-run counts both bills and sends nothing.
+func TestE2E_DryRunCountsBothBills(t *testing.T) {
+	e := newEnv(t)
+	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 20, 1))
+	e.API.SetInstanceDay(day.String(), bssfake.SampleInstanceDay(day.String(), 30, 1))
+	r := run(t, []string{"--config", e.Config(t, bothBills), "--once", "--dry-run", "--date", day.String()})
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "50 new")
+	assert.Zero(t, e.Sink.Attempts())
+}
