@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/cloudbill/alicloud-billing-source/connector/bill"
 	"github.com/cloudbill/alicloud-billing-source/connector/billing"
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
@@ -48,7 +49,7 @@ func startRunner(p runnerParams) error {
 		p.Logger.Info("connector configured", "config", p.Config.Source,
 			"target", config.Redact(p.Config.Target), "endpoint", p.Config.Endpoint.String(),
 			"pull_hour", p.Config.PullHour, "pull_zone", p.Config.PullZone.String(),
-			"state_path", p.Config.StatePath)
+			"state_path", p.Config.StatePath, "bills", billNames(p.Config.Bills), "api_qps", p.Config.APIQPS)
 	}))
 	if p.Mode.Once || p.Mode.Range {
 		inBackground(p, func(ctx context.Context) int { return runDays(ctx, p) })
@@ -129,6 +130,14 @@ func inBackground(p runnerParams, work func(ctx context.Context) int) {
 	})
 }
 
+func billNames(bills []bill.Kind) []string {
+	out := make([]string, len(bills))
+	for i, b := range bills {
+		out[i] = string(b)
+	}
+	return out
+}
+
 func modeName(m Mode) string {
 	switch {
 	case m.Once:
@@ -155,14 +164,10 @@ func runDays(ctx context.Context, p runnerParams) int {
 	}
 	code := ExitOK
 	var total job.Report
-	for i, day := range days {
-		var rep job.Report
-		var err error
-		if p.Mode.DryRun {
-			rep, err = p.Job.DryRun(ctx, day, job.Explicit)
-		} else {
-			rep, err = p.Job.Run(ctx, day, job.Explicit)
-		}
+	i := 0
+	p.Job.RunDays(ctx, days, job.Explicit, p.Mode.DryRun, func(rep job.Report, err error) bool {
+		day := days[i]
+		i++
 		total.Fetched += rep.Fetched
 		total.New += rep.New
 		total.Changed += rep.Changed
@@ -186,14 +191,16 @@ func runDays(ctx context.Context, p runnerParams) int {
 		}
 		if p.Mode.DryRun {
 			fmt.Fprintf(p.IO.Stdout, "[%d/%d] %s: %d rows: %d new, %d changed, %d pending delivery, %d already delivered - %s\n",
-				i+1, len(days), day, rep.Fetched, rep.New, rep.Changed, rep.Pending, rep.Unchanged, safe(status))
+				i, len(days), day, rep.Fetched, rep.New, rep.Changed, rep.Pending, rep.Unchanged, safe(status))
 		} else if p.Mode.Range {
 			fmt.Fprintf(p.IO.Stdout, "[%d/%d] %s: %d fetched, %d delivered, %d failed in %s - %s\n",
-				i+1, len(days), day, rep.Fetched, rep.Delivered, rep.Failed, rep.Duration.Round(1e6), safe(status))
+				i, len(days), day, rep.Fetched, rep.Delivered, rep.Failed, rep.Duration.Round(1e6), safe(status))
 		}
-		if ctx.Err() != nil || code == ExitConfig {
-			break // credentials or permissions: every further day would fail the same way
-		}
+		// Credentials or permissions: every further day would fail the same way.
+		return ctx.Err() == nil && code != ExitConfig
+	})
+	if i < len(days) && code == ExitOK {
+		code = ExitIncomplete // stopped (a signal) before every day was run
 	}
 	if p.Mode.Range {
 		p.Logger.Info("range done", "from", p.Mode.From.String(), "to", p.Mode.To.String(), "days", len(days),

@@ -151,30 +151,69 @@ func (j *Job) Bills() []bill.Kind { return j.bills }
 // non-nil when a bill was not read completely or a row was not delivered; the report has
 // the counts. A bill that fails does not stop the next.
 func (j *Job) Run(ctx context.Context, day calendar.Day, mode Mode) (Report, error) {
-	return j.run(ctx, day, mode, false)
+	return j.one(ctx, day, mode, false)
 }
 
 // DryRun reads the day's bills and counts what Run would send, without sending or writing.
 func (j *Job) DryRun(ctx context.Context, day calendar.Day, mode Mode) (Report, error) {
-	return j.run(ctx, day, mode, true)
+	return j.one(ctx, day, mode, true)
 }
 
-func (j *Job) run(ctx context.Context, day calendar.Day, mode Mode, dry bool) (Report, error) {
-	start := j.clock.Now()
-	rep := Report{Day: day}
-	var errs []error
-	for _, kind := range j.bills {
-		r, err := j.runBill(ctx, kind, day, mode, dry)
-		rep.add(r)
-		if err != nil {
-			errs = append(errs, err)
+func (j *Job) one(ctx context.Context, day calendar.Day, mode Mode, dry bool) (rep Report, err error) {
+	j.RunDays(ctx, []calendar.Day{day}, mode, dry, func(r Report, e error) bool {
+		rep, err = r, e
+		return true
+	})
+	return rep, err
+}
+
+// RunDays runs days one after the other, as Run (or DryRun), and calls each with every
+// day's report, in order, as soon as the day is over; each returns false to stop (the
+// days not started are not run). The next bill, or the next day, starts being read as
+// soon as the one before has been read: its first pages come while the last events of
+// the one before are delivered, and the API's pace stays the limit. At most two bills'
+// days are in flight, and they share the sender's send_concurrency.
+func (j *Job) RunDays(ctx context.Context, days []calendar.Day, mode Mode, dry bool, each func(Report, error) bool) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type started struct {
+		day   calendar.Day
+		at    time.Time
+		bills []*billRun
+	}
+	queue := make(chan started, len(days))
+	go func() {
+		defer close(queue)
+		for _, d := range days {
 			if ctx.Err() != nil {
-				break
+				return
+			}
+			st := started{day: d, at: j.clock.Now()}
+			for _, k := range j.bills {
+				r := j.startBill(ctx, k, d, mode, dry)
+				st.bills = append(st.bills, r)
+				<-r.read
+			}
+			queue <- st
+		}
+	}()
+	stopped := false
+	for st := range queue {
+		rep := Report{Day: st.day}
+		var errs []error
+		for _, r := range st.bills {
+			<-r.done
+			rep.add(r.rep)
+			if r.err != nil {
+				errs = append(errs, r.err)
 			}
 		}
+		rep.Duration = j.clock.Now().Sub(st.at)
+		if !stopped && !each(rep, errors.Join(errs...)) {
+			stopped = true
+			cancel() // what was started ends (and is waited for, below), unreported
+		}
 	}
-	rep.Duration = j.clock.Now().Sub(start)
-	return rep, errors.Join(errs...)
 }
 
 // dayRun is one bill's day being run.
@@ -199,7 +238,29 @@ type dayRun struct {
 	ackErr    error
 }
 
-func (j *Job) runBill(ctx context.Context, kind bill.Kind, day calendar.Day, mode Mode, dry bool) (Report, error) {
+// billRun is one bill's day started by startBill.
+type billRun struct {
+	read chan struct{} // closed when the bill has been read (or its reading failed)
+	done chan struct{} // closed when rep and err are final
+	rep  Report
+	err  error
+}
+
+// startBill starts one bill's day on goroutines of its own.
+func (j *Job) startBill(ctx context.Context, kind bill.Kind, day calendar.Day, mode Mode, dry bool) *billRun {
+	b := &billRun{read: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(b.done)
+		b.rep, b.err = j.runBill(ctx, kind, day, mode, dry, b.read)
+	}()
+	return b
+}
+
+// runBill runs one bill's day; it closes read when the bill has been read.
+func (j *Job) runBill(ctx context.Context, kind bill.Kind, day calendar.Day, mode Mode, dry bool, read chan struct{}) (Report, error) {
+	var readOnce sync.Once
+	doneReading := func() { readOnce.Do(func() { close(read) }) }
+	defer doneReading()
 	r := &dayRun{j: j, kind: kind, day: day, mode: mode, dry: dry, pulled: j.clock.Now().UTC(),
 		rep: Report{Day: day, Bills: []bill.Kind{kind}}, inflight: map[string]string{}}
 	name := kind.DayName(day)
@@ -248,6 +309,7 @@ func (j *Job) runBill(ctx context.Context, kind bill.Kind, day calendar.Day, mod
 			return ctx.Err()
 		}
 	})
+	doneReading() // the next bill's day may be read while this one's last page is planned
 	close(pages)
 	if err := <-planned; err != nil && (fetchErr == nil || !errors.Is(fetchErr, err)) {
 		fetchErr = err

@@ -100,6 +100,7 @@ type Sender struct {
 	redact      redactor
 	clock       clock.Clock
 	log         *slog.Logger
+	slots       chan struct{} // one per HTTP request in flight, across Send and Stream calls
 }
 
 // Params are the inputs of New.
@@ -137,6 +138,7 @@ func New(p Params) (*Sender, error) {
 		client: c, structured: p.Config.Structured, concurrency: p.Config.Concurrency,
 		policy: pol, backoff: retry.Backoff{Base: pol.BaseBackoff, Max: pol.MaxBackoff},
 		breaker: newBreaker(p.Clock, pol, p.Config.Concurrency, p.Logger), redact: red, clock: p.Clock, log: p.Logger,
+		slots: make(chan struct{}, max(1, p.Config.Concurrency)),
 	}, nil
 }
 
@@ -187,7 +189,8 @@ func (s *Sender) Send(ctx context.Context, events []event.Event, onAck func(id s
 }
 
 // Stream delivers the events that come on the channel until it is closed, at most
-// `concurrency` at once, and calls result (from the sending goroutines) once for every
+// `concurrency` at once (over all the Sender's Send and Stream calls together: two days
+// that overlap share them), and calls result (from the sending goroutines) once for every
 // event as soon as it is delivered (a nil error) or given up on. It returns when the
 // channel is closed and every event taken from it has its result: the caller's queue is
 // the channel, so memory holds at most its capacity plus the events in flight.
@@ -232,7 +235,13 @@ func (s *Sender) sendOne(r *run, e event.Event) error {
 			}
 			return r.err()
 		}
+		select {
+		case s.slots <- struct{}{}:
+		case <-r.wait.Done():
+			return r.err()
+		}
 		o, err := s.classify(r.ctx, s.client.Send(r.ctx, e))
+		<-s.slots
 		s.breaker.record(probe, o, err)
 		switch o {
 		case delivered:

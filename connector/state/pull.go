@@ -40,28 +40,22 @@ type Known struct {
 // Ack is one acknowledged event: the row identity, and the event id acknowledged.
 type Ack struct{ Identity, ID string }
 
-// Pull starts a pull of the bill kind ("account", "instance") for the day. On a read-only
+// Pull starts a pull of the bill kind ("account", "instance") for the day. It only reads:
+// the pull's number is recorded by its first write (Plan, Finish or Fail), in that
+// write's transaction, so that starting a pull costs no write of its own. On a read-only
 // Store it is ReadPull.
 func (s *Store) Pull(kind string, day calendar.Day) (*Pull, error) {
 	if s.readOnly {
 		return s.ReadPull(kind, day)
 	}
-	p := &Pull{s: s, kind: kind, day: day}
-	err := s.update(func(tx *bolt.Tx) error {
-		b, err := createKindDay(tx, kind, day)
-		if err != nil {
-			return err
-		}
-		info, err := s.dayMeta(b, kind, day)
-		if err != nil {
-			return err
-		}
-		info.Pull++
-		info.Seen, info.Open = 0, 0
-		p.n = info.Pull
-		return putMeta(b, info)
-	})
-	return p, err
+	if err := s.Verify(); err != nil {
+		return nil, err
+	}
+	info, err := s.KindDayInfo(kind, day)
+	if err != nil {
+		return nil, err
+	}
+	return &Pull{s: s, kind: kind, day: day, n: info.Pull + 1}, nil
 }
 
 // ReadPull is a pull that only reads (a dry run): Known works, the rest fails.
@@ -72,6 +66,24 @@ func (s *Store) ReadPull(kind string, day calendar.Day) (*Pull, error) {
 
 var errReadPull = errors.New("state: a dry run's pull records nothing")
 
+// begin is the day's record for a write of this pull: the first write records the pull
+// (its number, its counts at zero); it refuses when another pull of the day began since.
+func (p *Pull) begin(b *bolt.Bucket) (Day, error) {
+	info, err := p.s.dayMeta(b, p.kind, p.day)
+	if err != nil {
+		return info, err
+	}
+	switch {
+	case info.Pull == p.n:
+		return info, nil
+	case info.Pull == p.n-1:
+		info.Pull = p.n
+		info.Seen, info.Open = 0, 0
+		return info, nil
+	}
+	return info, fmt.Errorf("another pull of it began since this one (pull %d, the state has %d)", p.n, info.Pull)
+}
+
 // Restart starts a new pull of the same day: the bill is read again from its start, and
 // rows planned by the abandoned read are rows of an earlier pull.
 func (p *Pull) Restart() error {
@@ -79,11 +91,14 @@ func (p *Pull) Restart() error {
 		p.n++
 		return nil
 	}
-	np, err := p.s.Pull(p.kind, p.day)
-	if err == nil {
-		p.n = np.n
+	info, err := p.s.KindDayInfo(p.kind, p.day)
+	if err != nil {
+		return err
 	}
-	return err
+	if info.Pull == p.n { // this pull wrote something: the next one is a new number
+		p.n++
+	}
+	return nil
 }
 
 // Known returns what the state knows of each identity, in order.
@@ -123,9 +138,9 @@ func (p *Pull) Plan(rows map[string]Row) error {
 		if err != nil {
 			return err
 		}
-		info, err := p.s.dayMeta(b, p.kind, p.day)
+		info, err := p.begin(b)
 		if err != nil {
-			return err
+			return fmt.Errorf("state: %s%s: %w", kindPrefix(p.kind), p.day, err)
 		}
 		rb := b.Bucket(bucketRows)
 		for _, k := range sortedKeys(rows) {
@@ -214,13 +229,11 @@ func (p *Pull) Finish(rows int, now time.Time) error {
 		}
 		// The counts Plan and Ack kept, in their transactions: no row is read here, so that
 		// a day of a million rows is not read whole to finish it.
-		info, err := p.s.dayMeta(b, p.kind, p.day)
+		info, err := p.begin(b)
 		if err != nil {
-			return err
+			return fmt.Errorf("state: %s%s cannot be complete: %w", kindPrefix(p.kind), p.day, err)
 		}
 		switch {
-		case info.Pull != p.n:
-			return fmt.Errorf("state: %s cannot be complete: another pull of it started since", p.day)
 		case info.Open > 0:
 			return fmt.Errorf("state: %s cannot be complete: %d of its rows are not delivered", p.day, info.Open)
 		case info.Seen != rows:
@@ -244,9 +257,9 @@ func (p *Pull) Fail(cause error, undelivered bool, rows int, now time.Time) erro
 		if err != nil {
 			return err
 		}
-		info, err := p.s.dayMeta(b, p.kind, p.day)
+		info, err := p.begin(b)
 		if err != nil {
-			return err
+			return fmt.Errorf("state: %s%s: %w", kindPrefix(p.kind), p.day, err)
 		}
 		info.Attempts++
 		info.LastError = cause.Error()

@@ -179,6 +179,6 @@ func TestPull_CountsOfRowsPlannedTwiceAndLateAcks(t *testing.T) {
 	require.NoError(t, p2.Ack(acks("a", "b", "a")))
 	require.ErrorContains(t, p2.Finish(3, now), "3 rows read, 2 recorded")
 	require.NoError(t, p2.Finish(2, now))
-	require.ErrorContains(t, p1.Finish(1, now), "another pull of it started since")
+	require.ErrorContains(t, p1.Finish(1, now), "another pull of it began since this one")
 	require.NoError(t, s.Check())
 }

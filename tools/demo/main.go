@@ -30,11 +30,12 @@ func main() {
 	days := flag.Int("days", 3, "how many days of sample bills to pull (ending yesterday)")
 	rows := flag.Int("rows", 4, "rows per day")
 	quiet := flag.Bool("quiet", false, "print only the summary, not every event")
+	bills := flag.String("bills", "account,instance", "the bills to deliver (config key bills)")
 	flag.Parse()
-	os.Exit(run(*days, *rows, *quiet))
+	os.Exit(run(*days, *rows, *quiet, *bills))
 }
 
-func run(days, rows int, quiet bool) int {
+func run(days, rows int, quiet bool, bills string) int {
 	zone, _ := time.LoadLocation("Asia/Shanghai")
 	last := calendar.Yesterday(wallClock.Now(), zone)
 	first := last.AddDays(-(days - 1))
@@ -42,6 +43,7 @@ func run(days, rows int, quiet bool) int {
 	api := bssfake.New(bssfake.Options{Keys: map[string]string{"demo-key-id": "demo-key-secret"}})
 	for d := first; !last.Before(d); d = d.AddDays(1) {
 		api.SetDay(d.String(), bssfake.SampleDay(d.String(), rows, uint64(d.Day)))
+		api.SetInstanceDay(d.String(), bssfake.SampleInstanceDay(d.String(), rows, uint64(d.Day)))
 	}
 	if err := api.Start("127.0.0.1:0"); err != nil {
 		fmt.Fprintln(os.Stderr, "demo: start fake BSS API:", err)
@@ -75,7 +77,7 @@ func run(days, rows int, quiet bool) int {
 	cfg := map[string]any{
 		"v_target": display.URL(), "access_key_id": "demo-key-id", "secret_access_Key": "demo-key-secret",
 		"endpoint": api.URL(), "pull_hour": 2, "pull_zone": "Asia/Shanghai",
-		"state_path": filepath.Join(dir, "state.db"),
+		"state_path": filepath.Join(dir, "state.db"), "bills": bills,
 	}
 	path := filepath.Join(dir, "config.json")
 	b, _ := json.MarshalIndent(cfg, "", "  ")
