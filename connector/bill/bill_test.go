@@ -33,17 +33,19 @@ func TestParseInstance_IdentityIgnoresAmountsAndNamesTheLine(t *testing.T) {
 	b, _ := bill.ParseInstance([]byte(strings.Replace(item, "1.25", "9.5", 1)))
 	c, _ := bill.ParseInstance([]byte(strings.Replace(item, `"disk"`, `"bandwidth"`, 1)))
 	d, _ := bill.ParseInstance([]byte(strings.Replace(item, "PayAsYouGo", "Subscription", 1)))
+	refund, _ := bill.ParseInstance([]byte(strings.Replace(item, `"OwnerID"`, `"Item":"Refund","OwnerID"`, 1)))
 	assert.Equal(t, a.Identity(), b.Identity())
 	assert.NotEqual(t, a.Identity(), c.Identity())
 	assert.NotEqual(t, a.Identity(), d.Identity())
+	assert.NotEqual(t, a.Identity(), refund.Identity(), "a refund is another line than the charge")
 }
 
 func TestParseInstance_EmptyTagIsAnEmptyObject(t *testing.T) {
-	r, err := bill.ParseInstance([]byte(`{"InstanceID":"i-1","Tag":""}`))
+	r, err := bill.ParseInstance([]byte(`{"BillingDate":"2026-11-03","InstanceID":"i-1","Tag":""}`))
 	require.NoError(t, err)
 	data, _ := r.AppendData(nil)
 	assert.Contains(t, string(data), `"Tags":{}`)
-	r, err = bill.ParseInstance([]byte(`{"InstanceID":"i-1"}`))
+	r, err = bill.ParseInstance([]byte(`{"BillingDate":"2026-11-03","InstanceID":"i-1"}`))
 	require.NoError(t, err)
 	data, _ = r.AppendData(nil)
 	assert.Contains(t, string(data), `"Tags":{}`)
@@ -51,21 +53,25 @@ func TestParseInstance_EmptyTagIsAnEmptyObject(t *testing.T) {
 
 func TestParseInstance_RefusesWhatTheAPINeverSends(t *testing.T) {
 	for name, raw := range map[string]string{
-		"not an object":      `["a"]`,
-		"duplicate member":   `{"InstanceID":"a","InstanceID":"b"}`,
-		"reserved member":    `{"VanceType":"x"}`,
-		"reserved Tags":      `{"Tags":{}}`,
-		"trailing data":      `{"a":1} {"b":2}`,
-		"truncated":          `{"a":1`,
-		"huge value":         `{"a":"` + strings.Repeat("x", bill.MaxValueBytes) + `"}`,
-		"huge name":          `{"` + strings.Repeat("n", bill.MaxFieldName+1) + `":1}`,
-		"too many members":   manyMembers(bill.MaxInstanceFields + 1),
-		"too many tag pairs": `{"Tag":"` + strings.Repeat("k:v;", 0) + manyTags(bill.MaxTags+1) + `"}`,
+		"not an object":           `["a"]`,
+		"duplicate member":        `{"InstanceID":"a","InstanceID":"b"}`,
+		"reserved member":         `{"VanceType":"x"}`,
+		"reserved Tags":           `{"Tags":{}}`,
+		"trailing data":           `{"a":1} {"b":2}`,
+		"truncated":               `{"a":1`,
+		"huge value":              `{"a":"` + strings.Repeat("x", bill.MaxValueBytes) + `"}`,
+		"huge name":               `{"` + strings.Repeat("n", bill.MaxFieldName+1) + `":1}`,
+		"too many members":        manyMembers(bill.MaxInstanceFields + 1),
+		"too many tag pairs":      `{"BillingDate":"d","InstanceID":"i","Tag":"` + manyTags(bill.MaxTags+1) + `"}`,
+		"invalid UTF-8":           "{\"BillingDate\":\"d\",\"InstanceID\":\"i-\xff\"}",
+		"no BillingDate":          `{"InstanceID":"i-1"}`,
+		"no instance, no product": `{"BillingDate":"2026-11-03","ResourceGroup":"rg"}`,
+		"empty object":            `{}`,
 	} {
 		_, err := bill.ParseInstance([]byte(raw))
 		assert.Error(t, err, name)
 	}
-	_, err := bill.ParseInstance([]byte(manyMembers(bill.MaxInstanceFields)))
+	_, err := bill.ParseInstance([]byte(strings.Replace(manyMembers(bill.MaxInstanceFields-2), "{", `{"BillingDate":"d","InstanceID":"i",`, 1)))
 	assert.NoError(t, err, "the bound itself is fine")
 }
 

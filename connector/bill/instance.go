@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // Bounds of one instance-bill item, checked before it becomes a row: an answer past them
@@ -23,7 +24,7 @@ var reserved = map[string]bool{"VanceSource": true, "VanceType": true, "Tags": t
 
 // The members an instance row's identity and subject are made of.
 var instanceIdentity = []string{"BillingDate", "BillAccountID", "OwnerID", "ProductCode", "InstanceID",
-	"BillingItemCode", "BillingItem", "SubscriptionType"}
+	"BillingItemCode", "BillingItem", "SubscriptionType", "Item"}
 
 // InstanceRow is one billing item of one instance on one day, as DescribeInstanceBill
 // returns it. Its event data holds every member of the API's item, in the API's order and
@@ -31,7 +32,9 @@ var instanceIdentity = []string{"BillingDate", "BillAccountID", "OwnerID", "Prod
 // then Tags: the item's Tag ("key1:value1;key2:value2") parsed into an object.
 //
 // Its identity is the billing date, the bill account, the owner, the product, the
-// instance, the billing item (code and name) and the subscription type.
+// instance, the billing item (code and name), the subscription type and the kind of line
+// (Item: a pay-as-you-go bill, an order, a refund, an adjustment). An item must have a
+// BillingDate and an InstanceID or a ProductCode, and be valid UTF-8.
 type InstanceRow struct {
 	data     []byte // the event's data, built once
 	identity string
@@ -58,6 +61,9 @@ func ParseInstance(item []byte) (InstanceRow, error) {
 	// Checked whole first: the scan below then only has to find where things end.
 	if !json.Valid(item) {
 		return InstanceRow{}, errors.New("an item is not valid JSON")
+	}
+	if !utf8.Valid(item) { // encoding/json would read it with U+FFFD: two items, one identity
+		return InstanceRow{}, errors.New("an item is not valid UTF-8")
 	}
 	i := skipSpace(item, 0)
 	if item[i] != '{' {
@@ -101,6 +107,12 @@ func ParseInstance(item []byte) (InstanceRow, error) {
 			strs[name] = scalar(v)
 		}
 		data = append(append(append(append(data, ','), rawKey...), ':'), v...)
+	}
+	switch {
+	case strs["BillingDate"] == "":
+		return InstanceRow{}, errors.New("an item has no BillingDate")
+	case strs["InstanceID"] == "" && strs["ProductCode"] == "":
+		return InstanceRow{}, errors.New("an item has neither an InstanceID nor a ProductCode")
 	}
 	tags, err := ParseTags(strs["Tag"])
 	if err != nil {

@@ -22,13 +22,15 @@ import (
 type pacer struct {
 	clock   clock.Clock
 	ceiling float64
+	floor   float64 // minRate, or the ceiling when that is lower
 
 	mu   sync.Mutex
 	rate float64   // requests per second now
 	last time.Time // when the previous request was let through
 }
 
-// minRate is the slowest the pacer goes: one request every two seconds.
+// minRate is the slowest the pacer goes, one request every two seconds, unless api_qps
+// itself is slower.
 const minRate = 0.5
 
 // paceMargin lengthens every interval a little (1%), so that requests spaced at exactly
@@ -36,10 +38,7 @@ const minRate = 0.5
 const paceMargin = 1.01
 
 func newPacer(c clock.Clock, ceiling float64) *pacer {
-	if ceiling < minRate {
-		ceiling = minRate
-	}
-	return &pacer{clock: c, ceiling: ceiling, rate: ceiling}
+	return &pacer{clock: c, ceiling: ceiling, floor: min(minRate, ceiling), rate: ceiling}
 }
 
 func (p *pacer) interval() time.Duration {
@@ -68,7 +67,7 @@ func (p *pacer) Wait(ctx context.Context) error {
 func (p *pacer) Throttled() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.rate = max(minRate, p.rate/2)
+	p.rate = max(p.floor, p.rate/2)
 }
 
 // OK wins back a little of the rate after a successful answer.

@@ -68,3 +68,12 @@ func TestPacer_WaitEndsWithTheContext(t *testing.T) {
 	cancel()
 	assert.ErrorIs(t, p.Wait(ctx), context.Canceled)
 }
+
+func TestPacer_ACeilingBelowTheFloorIsKept(t *testing.T) {
+	p := newPacer(clockwork.NewFakeClock(), 0.1)
+	assert.Equal(t, 0.1, p.Rate())
+	p.Throttled()
+	assert.Equal(t, 0.1, p.Rate(), "never faster than api_qps")
+	p.OK()
+	assert.Equal(t, 0.1, p.Rate())
+}

@@ -184,17 +184,28 @@ func (j *Job) RunDays(ctx context.Context, days []calendar.Day, mode Mode, dry b
 	queue := make(chan started, len(days))
 	go func() {
 		defer close(queue)
+		var last *billRun // the bill-day started before the last one
+		var prev *billRun
 		for _, d := range days {
-			if ctx.Err() != nil {
-				return
-			}
 			st := started{day: d, at: j.clock.Now()}
 			for _, k := range j.bills {
+				if last != nil {
+					<-last.done // two in flight at most
+				}
+				if ctx.Err() != nil {
+					break
+				}
 				r := j.startBill(ctx, k, d, mode, dry)
 				st.bills = append(st.bills, r)
 				<-r.read
+				last, prev = prev, r
 			}
-			queue <- st
+			if len(st.bills) > 0 {
+				queue <- st
+			}
+			if ctx.Err() != nil {
+				return
+			}
 		}
 	}()
 	stopped := false
@@ -282,38 +293,27 @@ func (j *Job) runBill(ctx context.Context, kind bill.Kind, day calendar.Day, mod
 		sending.Add(1)
 		go func() { defer sending.Done(); j.publish.Stream(ctx, r.events, r.result) }()
 	}
-	// Pages are planned on a goroutine of their own, so that the next page is asked for
-	// while this one is written to the state and queued: the API's pace is the limit.
-	pages := make(chan bill.Page, QueuePages)
-	planned := make(chan error, 1)
-	var planErr atomic.Pointer[error]
-	go func() {
-		var err error
-		for p := range pages {
-			if err == nil {
-				if err = r.page(ctx, p); err != nil {
-					planErr.Store(&err)
-				}
-			}
+	var fetchErr error
+	for reads := 1; ; reads++ {
+		fetchErr = r.readBill(ctx)
+		var again *readAgain
+		if !errors.As(fetchErr, &again) || ctx.Err() != nil {
+			break
 		}
-		planned <- err
-	}()
-	fetchErr := j.fetch.Stream(ctx, kind, day, func(p bill.Page) error {
-		if e := planErr.Load(); e != nil {
-			return *e
+		if reads > MaxReReads {
+			fetchErr = fmt.Errorf("%s: %w (after %d reads)", name, fetchErr, reads)
+			break
 		}
-		select {
-		case pages <- p:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
+		j.log.Warn("a row came again on a later page: the bill moved while paging; reading it again from its start",
+			"bill", string(kind), "day", day.String(), "page", again.page, "read", reads+1)
+		if err := r.pull.Restart(); err != nil {
+			fetchErr = fmt.Errorf("restart the pull of %s: %w", name, err)
+			break
 		}
-	})
-	doneReading() // the next bill's day may be read while this one's last page is planned
-	close(pages)
-	if err := <-planned; err != nil && (fetchErr == nil || !errors.Is(fetchErr, err)) {
-		fetchErr = err
+		r.read = 0
+		r.rep.Fetched, r.rep.New, r.rep.Changed, r.rep.Unchanged, r.rep.Pending = 0, 0, 0, 0, 0
 	}
+	doneReading() // the next bill's day may be read while this one's last events are delivered
 	if !dry {
 		close(r.events)
 		sending.Wait()
@@ -328,7 +328,9 @@ func (j *Job) runBill(ctx context.Context, kind bill.Kind, day calendar.Day, mod
 	now := j.clock.Now()
 	switch {
 	case r.ackErr != nil:
-		return r.rep, fmt.Errorf("record deliveries of %s: %w", name, r.ackErr)
+		err := fmt.Errorf("record deliveries of %s: %w", name, r.ackErr)
+		r.recordFailure(err, true, now)
+		return r.rep, err
 	case r.failed > 0:
 		err := fmt.Errorf("%s: %d of %d rows not delivered (first: %w): %w", name, r.failed, r.rep.Sent, r.firstFail, ErrUndelivered)
 		if fetchErr != nil {
@@ -344,6 +346,58 @@ func (j *Job) runBill(ctx context.Context, kind bill.Kind, day calendar.Day, mod
 		return r.rep, fmt.Errorf("record %s as complete: %w", name, err)
 	}
 	return r.rep, nil
+}
+
+// readBill reads the bill once (with the re-reads billing makes itself), planning its
+// pages on a goroutine of their own, so that the next page is asked for while this one is
+// written to the state and queued: the API's pace is the limit. A planning error stops
+// the reading and is returned.
+func (r *dayRun) readBill(ctx context.Context) error {
+	pages := make(chan bill.Page, QueuePages)
+	planned := make(chan error, 1)
+	var planErr atomic.Pointer[error]
+	go func() {
+		var err error
+		for p := range pages {
+			if err == nil {
+				if err = r.page(ctx, p); err != nil {
+					planErr.Store(&err)
+				}
+			}
+		}
+		planned <- err
+	}()
+	fetchErr := r.j.fetch.Stream(ctx, r.kind, r.day, func(p bill.Page) error {
+		if e := planErr.Load(); e != nil {
+			return *e
+		}
+		select {
+		case pages <- p:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	close(pages)
+	if err := <-planned; err != nil {
+		return err // the planner's error, which stopped the reading, if it did
+	}
+	return fetchErr
+}
+
+// MaxReReads is how many times a bill's day is read again from its start when a row comes
+// again on a later page of a read (the bill moved under the reader: another row may have
+// been skipped). A row that still comes twice after that fails the day.
+const MaxReReads = 3
+
+// readAgain: a row of an earlier page of this read came again.
+type readAgain struct {
+	identity string
+	page     int
+}
+
+func (e *readAgain) Error() string {
+	return fmt.Sprintf("row %.120s came again on page %d", e.identity, e.page)
 }
 
 // recordFailure notes a failed run. With undelivered rows the day is not complete (the
@@ -370,13 +424,15 @@ func (r *dayRun) page(ctx context.Context, p bill.Page) error {
 	}
 	r.rep.Pages++
 	r.rep.Fetched += len(p.Rows)
-	ids, err := r.identities(p.Rows)
-	if err != nil {
-		return err
-	}
+	ids := identities(p.Rows)
 	known, err := r.pull.Known(ids)
 	if err != nil {
 		return fmt.Errorf("read the state of %s: %w", r.kind.DayName(r.day), err)
+	}
+	for i, k := range known {
+		if k.ThisPull { // planned by an earlier page of this read
+			return &readAgain{identity: ids[i], page: p.Number}
+		}
 	}
 	plan := make(map[string]state.Row, len(p.Rows))
 	send := make([]event.Event, 0, len(p.Rows))
@@ -419,8 +475,14 @@ func (r *dayRun) page(ctx context.Context, p bill.Page) error {
 	}
 	for i, e := range send {
 		r.mu.Lock()
-		r.inflight[e.ID()] = sendIDs[i]
+		_, flying := r.inflight[e.ID()]
+		if !flying {
+			r.inflight[e.ID()] = sendIDs[i]
+		}
 		r.mu.Unlock()
+		if flying {
+			continue // queued by a read before this one and not answered yet: its answer counts
+		}
 		select {
 		case r.events <- e:
 		case <-ctx.Done():
@@ -433,34 +495,22 @@ func (r *dayRun) page(ctx context.Context, p bill.Page) error {
 	return nil
 }
 
-// identities are the rows' identities; a row whose identity an earlier row of this pull
-// has (the API should never send that) gets its occurrence number, "#2" and on, so that
+// identities are the rows' identities. Two rows of one page with the same identity (the
+// API should never send that) are told apart by their occurrence, "#2" and on, so that
 // neither overwrites the other.
-func (r *dayRun) identities(rows []bill.Row) ([]string, error) {
+func identities(rows []bill.Row) []string {
 	ids := make([]string, len(rows))
-	inPage := make(map[string]bool, len(rows))
+	seen := make(map[string]int, len(rows))
 	for i, row := range rows {
-		ids[i] = Identity(row)
-	}
-	known, err := r.pull.Known(ids)
-	if err != nil {
-		return nil, fmt.Errorf("read the state of %s: %w", r.kind.DayName(r.day), err)
-	}
-	for i, base := range ids {
-		id := base
-		taken := known[i].ThisPull || inPage[id]
-		for n := 2; taken; n++ {
-			id = fmt.Sprintf("%s#%d", base, n)
-			k, err := r.pull.Known([]string{id})
-			if err != nil {
-				return nil, fmt.Errorf("read the state of %s: %w", r.kind.DayName(r.day), err)
-			}
-			taken = k[0].ThisPull || inPage[id]
+		base := Identity(row)
+		n := seen[base] + 1
+		seen[base] = n
+		ids[i] = base
+		if n > 1 {
+			ids[i] = fmt.Sprintf("%s#%d", base, n)
 		}
-		ids[i] = id
-		inPage[id] = true
 	}
-	return ids, nil
+	return ids
 }
 
 // result is called by the sender for every event.
@@ -478,7 +528,9 @@ func (r *dayRun) result(id string, err error) {
 	}
 	r.delivered++
 	r.mu.Unlock()
-	r.acks <- state.Ack{Identity: identity, ID: id}
+	if identity != "" {
+		r.acks <- state.Ack{Identity: identity, ID: id}
+	}
 }
 
 // recordAcks writes acknowledgements as they come, as many per transaction as arrived

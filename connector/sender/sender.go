@@ -211,7 +211,7 @@ func (s *Sender) Stream(ctx context.Context, events <-chan event.Event, result f
 	defer stop(nil)
 	r := &run{ctx: ctx, wait: wait, stop: stop, start: s.clock.Now()}
 	var wg sync.WaitGroup
-	for range s.concurrency {
+	for range max(1, s.concurrency) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -173,8 +173,9 @@ func (p *Pull) Plan(rows map[string]Row) error {
 }
 
 // Ack records acknowledged events. An acknowledgement of an event the row no longer plans
-// (a read that started again planned a new revision since) is ignored: only the row's
-// planned event makes it delivered.
+// (a read that started again planned a new revision since), or of a row never planned, is
+// ignored: only the row's planned event makes it delivered. It may run beside the
+// planner's Restart: it uses no field that Restart changes.
 func (p *Pull) Ack(acks []Ack) error {
 	if p.readOnly {
 		return errReadPull
@@ -197,14 +198,11 @@ func (p *Pull) Ack(acks []Ack) error {
 			if err != nil {
 				return err
 			}
-			if !ok {
-				return fmt.Errorf("state: %s: row %s was delivered but never planned", p.day, quoteID(a.Identity))
-			}
-			if r.ID != a.ID || r.Delivered {
-				continue
+			if !ok || r.ID != a.ID || r.Delivered {
+				continue // never planned (not this pull's to record), or no longer the planned event
 			}
 			r.Delivered = true
-			if r.Pull == p.n && info.Pull == p.n {
+			if r.Pull == info.Pull { // a row of the day's current pull: one fewer open
 				info.Open--
 			}
 			if err := putRow(rb, a.Identity, r); err != nil {
