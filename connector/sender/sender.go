@@ -238,6 +238,7 @@ func (s *Sender) sendOne(r *run, e event.Event) error {
 		select {
 		case s.slots <- struct{}{}:
 		case <-r.wait.Done():
+			s.breaker.record(probe, aborted, nil) // a probe not sent is no probe: the next attempt probes
 			return r.err()
 		}
 		o, err := s.classify(r.ctx, s.client.Send(r.ctx, e))
