@@ -173,3 +173,30 @@ func TestE2E_DryRunCountsBothBills(t *testing.T) {
 	assert.Contains(t, r.stdout, "50 new")
 	assert.Zero(t, e.Sink.Attempts())
 }
+
+// An api_qps above what the API allows: the API throttles, the connector halves its pace
+// on each Throttling answer and retries, and the day arrives whole.
+func TestE2E_PacingBacksOffWhenTheAPIThrottles(t *testing.T) {
+	e := newEnv(t)
+	api := bssfake.New(bssfake.Options{Keys: map[string]string{keyID: secret}, RateLimit: 5})
+	require.NoError(t, api.Start("127.0.0.1:0"))
+	t.Cleanup(func() { _ = api.Close() })
+	api.SetInstanceDay(day.String(), bssfake.SampleInstanceDay(day.String(), 6000, 8)) // 20 pages
+	cfg := e.Config(t, map[string]any{"endpoint": api.URL(), "bills": []string{"instance"}, "api_qps": 50})
+	r := run(t, []string{"--config", cfg, "--once", "--date", day.String()})
+	require.Equal(t, 0, r.code, r.stderr)
+	throttled, served := 0, 0
+	for _, q := range api.Requests() {
+		switch q.Code {
+		case "Throttling.User":
+			throttled++
+		case "":
+			served++
+		}
+	}
+	assert.Positive(t, throttled, "50 requests/s against an API that allows 5")
+	assert.Equal(t, 20, served, "each page once")
+	assert.Contains(t, r.stderr, `"code":"Throttling.User"`)
+	assert.Equal(t, 6000, e.Distinct())
+	assert.Equal(t, 6000, e.Sink.Len(), "nothing twice")
+}

@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -113,26 +114,40 @@ func run(o options) error {
 		fmt.Fprintf(os.Stderr, "%s: %s\n", r.what, r.figure)
 	}
 
-	// The physical limits.
-	raw2000, err := rawLoop(k, 2000, o.concurrency)
-	if err != nil {
-		return err
-	}
-	rawN, err := rawLoop(k, o.deliver, o.concurrency)
-	if err != nil {
-		return err
+	// The physical limits, and delivery alone: each measured three times, interleaved,
+	// after a garbage collection of this process (the sink's), the best of each kept.
+	var raw2000, rawN, took time.Duration
+	for i := 0; i < 3; i++ {
+		runtime.GC()
+		r2, err := rawLoop(k, 2000, o.concurrency)
+		if err != nil {
+			return err
+		}
+		runtime.GC()
+		rn, err := rawLoop(k, o.deliver, o.concurrency)
+		if err != nil {
+			return err
+		}
+		runtime.GC()
+		d, err := deliverAlone(k, o.deliver, o.concurrency)
+		if err != nil {
+			return err
+		}
+		if i == 0 || r2 < raw2000 {
+			raw2000 = r2
+		}
+		if i == 0 || rn < rawN {
+			rawN = rn
+		}
+		if i == 0 || d < took {
+			took = d
+		}
 	}
 	rawRate := float64(o.deliver) / rawN.Seconds()
-	add(result{what: fmt.Sprintf("raw %d-worker POST loop, %d events", o.concurrency, o.deliver),
+	add(result{what: fmt.Sprintf("raw %d-worker POST loop, %d events (best of 3)", o.concurrency, o.deliver),
 		figure: fmt.Sprintf("%.0f events/s", rawRate), limit: "-", ratio: "-", target: "(the limit)", ok: true})
-
-	// Delivery alone: the connector's sender, rows already fetched.
-	took, err := deliverAlone(k, o.deliver, o.concurrency)
-	if err != nil {
-		return err
-	}
 	rate := float64(o.deliver) / took.Seconds()
-	add(result{what: fmt.Sprintf("delivery alone, %d events, send_concurrency %d", o.deliver, o.concurrency),
+	add(result{what: fmt.Sprintf("delivery alone, %d events, send_concurrency %d (best of 3)", o.deliver, o.concurrency),
 		figure: fmt.Sprintf("%.0f events/s", rate), limit: fmt.Sprintf("%.0f events/s", rawRate),
 		ratio: fmt.Sprintf("%.2f", rate/rawRate), target: "≥ 0.70", ok: rate >= 0.7*rawRate})
 
