@@ -127,21 +127,10 @@ func (p *Pull) Known(identities []string) ([]Known, error) {
 // revisions are then fixed before anything is sent, so that a crash and a resend reuse
 // them. A row not delivered makes the day not complete, in the same transaction.
 func (p *Pull) Plan(rows map[string]Row) error {
-	if p.readOnly {
-		return errReadPull
-	}
-	if len(rows) == 0 {
+	if len(rows) == 0 && !p.readOnly {
 		return nil
 	}
-	return p.s.update(func(tx *bolt.Tx) error {
-		b, err := createKindDay(tx, p.kind, p.day)
-		if err != nil {
-			return err
-		}
-		info, err := p.begin(b)
-		if err != nil {
-			return fmt.Errorf("state: %s%s: %w", kindPrefix(p.kind), p.day, err)
-		}
+	return p.write("", func(b *bolt.Bucket, info *Day) error {
 		rb := b.Bucket(bucketRows)
 		for _, k := range sortedKeys(rows) {
 			old, found, err := p.s.getRow(rb, p.day, k)
@@ -168,7 +157,7 @@ func (p *Pull) Plan(rows map[string]Row) error {
 				return err
 			}
 		}
-		return putMeta(b, info)
+		return nil
 	})
 }
 
@@ -217,20 +206,9 @@ func (p *Pull) Ack(acks []Ack) error {
 // and delivered. It checks exactly that, in the same transaction, from the counts that
 // Plan and Ack keep in the day's record, and refuses otherwise.
 func (p *Pull) Finish(rows int, now time.Time) error {
-	if p.readOnly {
-		return errReadPull
-	}
-	return p.s.update(func(tx *bolt.Tx) error {
-		b, err := createKindDay(tx, p.kind, p.day)
-		if err != nil {
-			return err
-		}
-		// The counts Plan and Ack kept, in their transactions: no row is read here, so that
-		// a day of a million rows is not read whole to finish it.
-		info, err := p.begin(b)
-		if err != nil {
-			return fmt.Errorf("state: %s%s cannot be complete: %w", kindPrefix(p.kind), p.day, err)
-		}
+	// The counts Plan and Ack kept, in their transactions: no row is read here, so that a
+	// day of a million rows is not read whole to finish it.
+	return p.write(" cannot be complete", func(_ *bolt.Bucket, info *Day) error {
 		switch {
 		case info.Open > 0:
 			return fmt.Errorf("state: %s cannot be complete: %d of its rows are not delivered", p.day, info.Open)
@@ -240,13 +218,27 @@ func (p *Pull) Finish(rows int, now time.Time) error {
 		info.Complete, info.Rows, info.DonePull, info.LastError = true, rows, p.n, ""
 		info.Attempts++
 		info.UpdatedAt = now.UTC()
-		return putMeta(b, info)
+		return nil
 	})
 }
 
 // Fail records a failed pull. With undelivered rows the day is not complete (the daemon
 // retries it); a failed read leaves the day as complete as it was.
 func (p *Pull) Fail(cause error, undelivered bool, rows int, now time.Time) error {
+	return p.write("", func(_ *bolt.Bucket, info *Day) error {
+		info.Attempts++
+		info.LastError = cause.Error()
+		info.UpdatedAt = now.UTC()
+		if undelivered {
+			info.Complete, info.Rows = false, rows
+		}
+		return nil
+	})
+}
+
+// write runs fn in one write transaction with the day's bucket and the pull's record
+// (begun: see begin), and writes the record back. what follows the day in begin's error.
+func (p *Pull) write(what string, fn func(b *bolt.Bucket, info *Day) error) error {
 	if p.readOnly {
 		return errReadPull
 	}
@@ -257,13 +249,10 @@ func (p *Pull) Fail(cause error, undelivered bool, rows int, now time.Time) erro
 		}
 		info, err := p.begin(b)
 		if err != nil {
-			return fmt.Errorf("state: %s%s: %w", kindPrefix(p.kind), p.day, err)
+			return fmt.Errorf("state: %s%s%s: %w", kindPrefix(p.kind), p.day, what, err)
 		}
-		info.Attempts++
-		info.LastError = cause.Error()
-		info.UpdatedAt = now.UTC()
-		if undelivered {
-			info.Complete, info.Rows = false, rows
+		if err := fn(b, &info); err != nil {
+			return err
 		}
 		return putMeta(b, info)
 	})
