@@ -35,6 +35,7 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
+	"github.com/cloudbill/alicloud-billing-source/connector/ops"
 	"github.com/cloudbill/alicloud-billing-source/connector/retry"
 )
 
@@ -96,6 +97,8 @@ type Client struct {
 	policy Policy
 	pace   *pacer
 	redact *redactor
+	ops    *ops.Metrics
+	health *ops.Health
 }
 
 // Params are the inputs of New.
@@ -107,6 +110,8 @@ type Params struct {
 	Policy    *Policy           `optional:"true"`
 	Transport http.RoundTripper `name:"billing" optional:"true"` // tests: httpmock, a TLS test server's roots
 	Lifecycle fx.Lifecycle      `optional:"true"`                // closes the kept-alive connections on stop
+	Metrics   *ops.Metrics      `optional:"true"`
+	Health    *ops.Health       `optional:"true"`
 }
 
 // New builds a client for the configured endpoint and credentials.
@@ -157,6 +162,7 @@ func newClient(p Params, rawErrorBodies bool) (*Client, error) {
 		sdk: c, ep: p.Config.Endpoint, clock: p.Clock, log: p.Logger, policy: pol,
 		pace:   newPacer(clock.New(), pol.RequestsPerSec), // real time, whatever clock the retries use
 		redact: newRedactor(p.Config.AccessKeyID, p.Config.AccessKeySecret.Reveal(), p.Config.SecurityToken.Reveal()),
+		ops:    ops.Or(p.Metrics), health: orHealth(p.Health),
 	}, nil
 }
 
@@ -417,8 +423,10 @@ func (c *Client) query(ctx context.Context, what []any, build func() (requests.A
 				break
 			}
 			c.pace.OK()
+			c.count(req.GetActionName(), nil)
 			return resp, nil
 		}
+		c.count(req.GetActionName(), apiErr)
 		throttled := strings.HasPrefix(apiErr.Code, "Throttling")
 		if throttled {
 			c.pace.Throttled()
@@ -439,6 +447,33 @@ func (c *Client) query(ctx context.Context, what []any, build func() (requests.A
 			return nil, err
 		}
 	}
+}
+
+func orHealth(h *ops.Health) *ops.Health {
+	if h == nil {
+		return &ops.Health{}
+	}
+	return h
+}
+
+// count records one API call's outcome in the metrics, and in the readiness: credentials
+// the API refused make the process not ready until a call succeeds.
+func (c *Client) count(action string, apiErr *APIError) {
+	outcome := ops.OutcomeOK
+	switch {
+	case apiErr == nil:
+		c.health.CredentialsRefused("")
+	case strings.HasPrefix(apiErr.Code, "Throttling"):
+		outcome = ops.OutcomeThrottled
+	case apiErr.Retryable():
+		outcome = ops.OutcomeServerError
+	default:
+		outcome = ops.OutcomeRefused
+		if apiErr.Kind == Credentials {
+			c.health.CredentialsRefused(apiErr.Code + ": " + apiErr.Hint)
+		}
+	}
+	c.ops.APIRequests.WithLabelValues(action, outcome).Inc()
 }
 
 func orDefault(s, d string) string {

@@ -25,6 +25,7 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
 	"github.com/cloudbill/alicloud-billing-source/connector/job"
 	"github.com/cloudbill/alicloud-billing-source/connector/logging"
+	"github.com/cloudbill/alicloud-billing-source/connector/ops"
 	"github.com/cloudbill/alicloud-billing-source/connector/scheduler"
 	"github.com/cloudbill/alicloud-billing-source/connector/sender"
 	"github.com/cloudbill/alicloud-billing-source/connector/state"
@@ -236,6 +237,7 @@ func Options(src config.Source, stdio IO, mode Mode, verbose bool, exit *exitCod
 		job.Module,
 		scheduler.Module,
 		state.Module,
+		ops.Module,
 		fx.Provide(
 			func(s *state.Store) job.State { return s },
 			func(s *state.Store) scheduler.State { return s },

@@ -15,6 +15,7 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
 	"github.com/cloudbill/alicloud-billing-source/connector/job"
+	"github.com/cloudbill/alicloud-billing-source/connector/ops"
 	"github.com/cloudbill/alicloud-billing-source/connector/scheduler"
 	"github.com/cloudbill/alicloud-billing-source/connector/sender"
 	"github.com/cloudbill/alicloud-billing-source/connector/state"
@@ -32,6 +33,7 @@ type runnerParams struct {
 	Job        *job.Job
 	Scheduler  *scheduler.Scheduler
 	Logger     *slog.Logger
+	Health     *ops.Health
 }
 
 // startRunner hooks the chosen mode into the fx lifecycle. Hooks never block: the work runs
@@ -50,6 +52,7 @@ func startRunner(p runnerParams) error {
 			"target", config.Redact(p.Config.Target), "endpoint", p.Config.Endpoint.String(),
 			"pull_hour", p.Config.PullHour, "pull_zone", p.Config.PullZone.String(),
 			"state_path", p.Config.StatePath, "bills", billNames(p.Config.Bills), "api_qps", p.Config.APIQPS)
+		p.Health.Started() // the config is loaded, the state file open: ready (/readyz)
 	}))
 	if p.Mode.Once || p.Mode.Range {
 		inBackground(p, func(ctx context.Context) int { return runDays(ctx, p) })

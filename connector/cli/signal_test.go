@@ -34,7 +34,7 @@ func signalTestConfig(t *testing.T) string {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "config.json")
 	require.NoError(t, os.WriteFile(p, []byte(`{"v_target":"http://127.0.0.1:9","access_key_id":"LTAIsignal",
-		"secret_access_Key":"signal-secret","endpoint":"http://127.0.0.1:9","state_path":"`+filepath.Join(dir, "state.db")+`"}`), 0o600))
+		"secret_access_Key":"signal-secret","endpoint":"http://127.0.0.1:9","state_path":"`+filepath.Join(dir, "state.db")+`","listen":""}`), 0o600))
 	return p
 }
 

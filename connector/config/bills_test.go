@@ -63,3 +63,19 @@ func TestLoad_APIQPS(t *testing.T) {
 		assert.Contains(t, err.Error(), "config: api_qps: ", bad)
 	}
 }
+
+func TestLoad_Listen(t *testing.T) {
+	c, err := Load(Source{Path: writeConfig(t, minimal), Lookup: env()})
+	require.NoError(t, err)
+	assert.Equal(t, ":9090", c.Listen)
+	for body, want := range map[string]string{`"listen":""`: "", `"listen":"127.0.0.1:0"`: "127.0.0.1:0", `"listen":"[::1]:9091"`: "[::1]:9091"} {
+		c, err := Load(Source{Path: writeConfig(t, with(body)), Lookup: env()})
+		require.NoError(t, err, body)
+		assert.Equal(t, want, c.Listen, body)
+	}
+	for _, bad := range []string{`"9090"`, `"host:port"`, `":99999"`, `"a b:1"`, `"http://x:1"`} {
+		_, err := Load(Source{Path: writeConfig(t, with(`"listen":`+bad)), Lookup: env()})
+		require.Error(t, err, bad)
+		assert.Contains(t, err.Error(), "config: listen: ", bad)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -38,6 +39,9 @@ const (
 	// MaxDaysBack is how far back the API serves bills (18 months), in days: the most
 	// catchup_days may be, and the oldest day a command-line date may name.
 	MaxDaysBack = 540
+
+	// DefaultListen is listen: the ops listener on every interface, port 9090.
+	DefaultListen = ":9090"
 
 	// DefaultAPIQPS is api_qps: the BSS OpenAPI's documented 10 requests per second per account.
 	DefaultAPIQPS = 10.0
@@ -77,6 +81,7 @@ type Config struct {
 	SettleDays      int            // settle_days
 	Bills           []bill.Kind    // bills, in bill.Kinds order
 	APIQPS          float64        // api_qps
+	Listen          string         // listen: the ops listener's host:port, "" for none
 	Source          string         // the file the values came from ("" when none)
 	Warnings        []string       // unknown keys and other non-fatal findings
 }
@@ -129,6 +134,7 @@ var Keys = []struct{ Name, Default, Help string }{
 	{"catchup_days", strconv.Itoa(DefaultCatchupDays), "after downtime the daemon pulls the missed days, at most this many back (0.." + strconv.Itoa(MaxDaysBack) + ", the API's 18 months)"},
 	{"settle_days", strconv.Itoa(DefaultSettleDays), "each daily run re-pulls this many earlier days for late corrections (0.." + strconv.Itoa(maxSettleDays) + ")"},
 	{"bills", `["account"]`, `which bills to deliver: "account" (QueryAccountBill by product, type alicloud.account_billing.daily) and/or "instance" (DescribeInstanceBill by billing item, type alicloud.instance_billing.daily); a JSON array, or a comma-separated string (BILLS=account,instance)`},
+	{"listen", DefaultListen, `host:port of the ops listener (/healthz, /readyz, /metrics); "" turns it off`},
 	{"api_qps", "10", "most BSS API requests per second (0.1.." + strconv.Itoa(maxAPIQPS) + "); the connector starts there, halves on throttling and recovers"},
 }
 
@@ -359,6 +365,17 @@ func (c *Config) apply(v map[string]string) error {
 	}
 	if c.Bills, err2 = parseBills(v["bills"]); err2 != nil {
 		return err2
+	}
+	c.Listen = DefaultListen
+	if l, ok := v["listen"]; ok {
+		if l != "" {
+			host, port, err := net.SplitHostPort(l)
+			n, perr := strconv.Atoi(port)
+			if err != nil || perr != nil || n < 0 || n > 65535 || strings.ContainsAny(host, "/ ") {
+				return &Error{Key: "listen", Problem: fmt.Sprintf("%q is not host:port (\":9090\", \"127.0.0.1:9090\"), or \"\" for no listener", l)}
+			}
+		}
+		c.Listen = l
 	}
 	c.APIQPS = DefaultAPIQPS
 	if q, ok := v["api_qps"]; ok && q != "" {

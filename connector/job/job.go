@@ -19,6 +19,7 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/connector/bill"
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
+	"github.com/cloudbill/alicloud-billing-source/connector/ops"
 	"github.com/cloudbill/alicloud-billing-source/connector/state"
 )
 
@@ -122,6 +123,7 @@ type Job struct {
 	clock   Clock
 	log     *slog.Logger
 	bills   []bill.Kind
+	ops     *ops.Metrics
 }
 
 // Params are the inputs of New.
@@ -133,6 +135,7 @@ type Params struct {
 	State     State
 	Clock     Clock
 	Logger    *slog.Logger
+	Metrics   *ops.Metrics `optional:"true"`
 }
 
 // New builds a Job for the configured bills.
@@ -141,7 +144,7 @@ func New(p Params) *Job {
 	if len(bills) == 0 {
 		bills = []bill.Kind{bill.Account}
 	}
-	return &Job{fetch: p.Fetcher, publish: p.Publisher, state: p.State, clock: p.Clock, log: p.Logger, bills: bills}
+	return &Job{fetch: p.Fetcher, publish: p.Publisher, state: p.State, clock: p.Clock, log: p.Logger, bills: bills, ops: ops.Or(p.Metrics)}
 }
 
 // Bills are the bills a day runs.
@@ -242,7 +245,7 @@ type dayRun struct {
 	acks   chan state.Ack
 
 	mu        sync.Mutex
-	inflight  map[string]string // event id -> row identity, for events not yet answered
+	inflight  map[string]flight // event id -> the event's row, for events not yet answered
 	delivered int
 	failed    int
 	firstFail error
@@ -262,7 +265,11 @@ func (j *Job) startBill(ctx context.Context, kind bill.Kind, day calendar.Day, m
 	b := &billRun{read: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(b.done)
+		start := j.clock.Now()
 		b.rep, b.err = j.runBill(ctx, kind, day, mode, dry, b.read)
+		if !dry {
+			j.ops.DayRunDuration.WithLabelValues(string(kind)).Observe(j.clock.Now().Sub(start).Seconds())
+		}
 	}()
 	return b
 }
@@ -273,7 +280,7 @@ func (j *Job) runBill(ctx context.Context, kind bill.Kind, day calendar.Day, mod
 	doneReading := func() { readOnce.Do(func() { close(read) }) }
 	defer doneReading()
 	r := &dayRun{j: j, kind: kind, day: day, mode: mode, dry: dry, pulled: j.clock.Now().UTC(),
-		rep: Report{Day: day, Bills: []bill.Kind{kind}}, inflight: map[string]string{}}
+		rep: Report{Day: day, Bills: []bill.Kind{kind}}, inflight: map[string]flight{}}
 	name := kind.DayName(day)
 	start := j.state.Pull
 	if dry {
@@ -345,6 +352,7 @@ func (j *Job) runBill(ctx context.Context, kind bill.Kind, day calendar.Day, mod
 	if err := pull.Finish(r.rep.Fetched, now); err != nil {
 		return r.rep, fmt.Errorf("record %s as complete: %w", name, err)
 	}
+	j.ops.LastSuccess.WithLabelValues(ops.DefaultAccount, string(kind)).Set(float64(now.UnixMilli()) / 1000)
 	return r.rep, nil
 }
 
@@ -424,6 +432,7 @@ func (r *dayRun) page(ctx context.Context, p bill.Page) error {
 	}
 	r.rep.Pages++
 	r.rep.Fetched += len(p.Rows)
+	r.j.ops.RowsFetched.WithLabelValues(string(r.kind)).Add(float64(len(p.Rows)))
 	ids := identities(p.Rows)
 	known, err := r.pull.Known(ids)
 	if err != nil {
@@ -477,7 +486,7 @@ func (r *dayRun) page(ctx context.Context, p bill.Page) error {
 		r.mu.Lock()
 		_, flying := r.inflight[e.ID()]
 		if !flying {
-			r.inflight[e.ID()] = sendIDs[i]
+			r.inflight[e.ID()] = flight{identity: sendIDs[i], queued: r.j.clock.Now()}
 		}
 		r.mu.Unlock()
 		if flying {
@@ -513,11 +522,26 @@ func identities(rows []bill.Row) []string {
 	return ids
 }
 
+// flight is an event queued and not answered yet.
+type flight struct {
+	identity string
+	queued   time.Time
+}
+
 // result is called by the sender for every event.
 func (r *dayRun) result(id string, err error) {
 	r.mu.Lock()
-	identity := r.inflight[id]
+	f := r.inflight[id]
+	identity := f.identity
 	delete(r.inflight, id)
+	if !f.queued.IsZero() {
+		r.j.ops.DeliveryLatency.Observe(r.j.clock.Now().Sub(f.queued).Seconds())
+	}
+	outcome := "delivered"
+	if err != nil {
+		outcome = "failed"
+	}
+	r.j.ops.EventsSent.WithLabelValues(string(r.kind), outcome).Inc()
 	if err != nil {
 		r.failed++
 		if r.firstFail == nil {

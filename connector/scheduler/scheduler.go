@@ -19,6 +19,7 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
 	"github.com/cloudbill/alicloud-billing-source/connector/job"
+	"github.com/cloudbill/alicloud-billing-source/connector/ops"
 	"github.com/cloudbill/alicloud-billing-source/connector/retry"
 	"github.com/cloudbill/alicloud-billing-source/connector/state"
 )
@@ -55,16 +56,18 @@ type Scheduler struct {
 	fired    func(job.Report, error) // test hook, called after every run
 	fromFlag calendar.Day            // --catch-up-from
 	bills    []string                // a day is complete when each of these is
+	ops      *ops.Metrics
 }
 
 // Params are the inputs of New.
 type Params struct {
 	fx.In
-	Runner Runner
-	State  State
-	Clock  clock.Clock
-	Config *config.Config
-	Logger *slog.Logger
+	Runner  Runner
+	State   State
+	Clock   clock.Clock
+	Config  *config.Config
+	Logger  *slog.Logger
+	Metrics *ops.Metrics `optional:"true"`
 }
 
 // New builds a Scheduler for the configured pull_hour, pull_zone, catchup_days and settle_days.
@@ -77,7 +80,7 @@ func New(p Params) *Scheduler {
 		}
 	}
 	return &Scheduler{run: p.Runner, state: p.State, clock: p.Clock, hour: p.Config.PullHour, zone: p.Config.PullZone,
-		catchup: p.Config.CatchupDays, settle: p.Config.SettleDays, log: p.Logger, bills: bills}
+		catchup: p.Config.CatchupDays, settle: p.Config.SettleDays, log: p.Logger, bills: bills, ops: ops.Or(p.Metrics)}
 }
 
 // OnRun registers a function called after each run of a day (for tests and metrics).
@@ -177,16 +180,28 @@ func (s *Scheduler) Loop(ctx context.Context) error {
 		days := s.Due(s.clock.Now(), since, settling)
 		settling = false
 		failed := 0
+		pending := 0
+		for _, d := range days {
+			if !s.complete(d) {
+				pending++
+			}
+		}
+		s.ops.DaysPending.Set(float64(pending))
 		for _, day := range days {
 			if ctx.Err() != nil {
 				return nil
 			}
+			wasComplete := s.complete(day)
 			ok, err := s.runDay(ctx, day)
 			if err != nil {
 				return err
 			}
 			if !ok {
 				failed++
+			}
+			if ok && !wasComplete {
+				pending--
+				s.ops.DaysPending.Set(float64(pending))
 			}
 		}
 		if ctx.Err() != nil {

@@ -27,6 +27,7 @@ import (
 
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
+	"github.com/cloudbill/alicloud-billing-source/connector/ops"
 	"github.com/cloudbill/alicloud-billing-source/connector/retry"
 )
 
@@ -101,6 +102,7 @@ type Sender struct {
 	clock       clock.Clock
 	log         *slog.Logger
 	slots       chan struct{} // one per HTTP request in flight, across Send and Stream calls
+	ops         *ops.Metrics
 }
 
 // Params are the inputs of New.
@@ -111,6 +113,7 @@ type Params struct {
 	Logger    *slog.Logger
 	Policy    *Policy      `optional:"true"`
 	Lifecycle fx.Lifecycle `optional:"true"` // closes the kept-alive connections on stop
+	Metrics   *ops.Metrics `optional:"true"`
 }
 
 // New builds a sender for the configured target.
@@ -138,7 +141,7 @@ func New(p Params) (*Sender, error) {
 		client: c, structured: p.Config.Structured, concurrency: p.Config.Concurrency,
 		policy: pol, backoff: retry.Backoff{Base: pol.BaseBackoff, Max: pol.MaxBackoff},
 		breaker: newBreaker(p.Clock, pol, p.Config.Concurrency, p.Logger), redact: red, clock: p.Clock, log: p.Logger,
-		slots: make(chan struct{}, max(1, p.Config.Concurrency)),
+		slots: make(chan struct{}, max(1, p.Config.Concurrency)), ops: ops.Or(p.Metrics),
 	}, nil
 }
 
@@ -259,6 +262,7 @@ func (s *Sender) sendOne(r *run, e event.Event) error {
 			return fmt.Errorf("%w: gave up after %s: %w", ErrReceiverUnavailable, plural(attempt, "attempt"), err)
 		}
 		wait := s.backoff.Delay(attempt)
+		s.ops.EventRetries.Inc()
 		s.log.Debug("send failed, retrying", "id", e.ID(), "attempt", attempt, "wait", wait.String(), "error", err.Error())
 		if err := retry.Sleep(r.wait, s.clock, wait); err != nil {
 			return r.err()

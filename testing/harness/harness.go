@@ -129,7 +129,8 @@ func (e *Env) Log() *Buffer { return &Buffer{Signal: e.Changed} }
 func (e *Env) Config(t testing.TB, extra map[string]any) string {
 	t.Helper()
 	c := map[string]any{"v_target": e.Sink.URL(), "access_key_id": e.KeyID, "secret_access_Key": e.Secret,
-		"endpoint": e.API.URL(), "pull_hour": 2, "pull_zone": "Asia/Shanghai", "state_path": e.StatePath}
+		"endpoint": e.API.URL(), "pull_hour": 2, "pull_zone": "Asia/Shanghai", "state_path": e.StatePath,
+		"listen": ""} // no ops listener unless a test asks for one: tests run side by side
 	for k, v := range extra {
 		if v == nil {
 			delete(c, k)

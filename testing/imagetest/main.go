@@ -80,7 +80,7 @@ func run(tarball, image, docker string) int {
 	}
 	defer c.sink.Close()
 
-	c.check("image config: entrypoint, user 65532, labels", c.imageConfig)
+	c.check("image config: entrypoint, user 65532, labels, port 9090", c.imageConfig)
 	c.check("--once delivers every row in the seed's shape", c.deliversEveryRow)
 	c.check("bad config exits 2 with a clear message", c.badConfig)
 	c.check("--help works", c.help)
@@ -106,7 +106,7 @@ func (c *checker) check(name string, f func() error) {
 
 func (c *checker) config(extra map[string]any) (string, error) {
 	cfg := map[string]any{"v_target": c.sink.URL(), "access_key_id": keyID, "secret_access_Key": secret,
-		"endpoint": c.api.URL(), "pull_hour": 2, "pull_zone": "Asia/Shanghai"}
+		"endpoint": c.api.URL(), "pull_hour": 2, "pull_zone": "Asia/Shanghai", "listen": "127.0.0.1:0"}
 	for k, v := range extra {
 		cfg[k] = v
 	}
@@ -153,9 +153,10 @@ func (c *checker) imageConfig() error {
 		return err
 	}
 	var cfg struct {
-		User       string
-		Entrypoint []string
-		Labels     map[string]string
+		User         string
+		Entrypoint   []string
+		Labels       map[string]string
+		ExposedPorts map[string]struct{}
 	}
 	if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &cfg); err != nil {
 		return fmt.Errorf("inspect: %v: %s", err, out)
@@ -165,6 +166,9 @@ func (c *checker) imageConfig() error {
 	}
 	if len(cfg.Entrypoint) != 1 || cfg.Entrypoint[0] != "/usr/local/bin/connector" {
 		return fmt.Errorf("entrypoint %v", cfg.Entrypoint)
+	}
+	if _, ok := cfg.ExposedPorts["9090/tcp"]; !ok || len(cfg.ExposedPorts) != 1 {
+		return fmt.Errorf("exposed ports %v, want the ops listener's 9090/tcp", cfg.ExposedPorts)
 	}
 	for _, l := range []string{"source", "version", "description", "licenses"} {
 		if cfg.Labels["org.opencontainers.image."+l] == "" {

@@ -253,7 +253,7 @@ func child(o options, api *bssfake.Server, k *sink.Sink, dir string, args []stri
 	os.Remove(state)
 	cfg := filepath.Join(dir, "config.json")
 	b, _ := json.Marshal(map[string]any{"v_target": k.URL(), "access_key_id": "bench", "secret_access_Key": "bench-secret",
-		"endpoint": api.URL(), "send_concurrency": o.concurrency, "state_path": state, "bills": []string{bills}})
+		"endpoint": api.URL(), "send_concurrency": o.concurrency, "state_path": state, "bills": []string{bills}, "listen": ""})
 	if err := os.WriteFile(cfg, b, 0o600); err != nil {
 		return measured{}, err
 	}

@@ -77,7 +77,7 @@ func run(days, rows int, quiet bool, bills string) int {
 	cfg := map[string]any{
 		"v_target": display.URL(), "access_key_id": "demo-key-id", "secret_access_Key": "demo-key-secret",
 		"endpoint": api.URL(), "pull_hour": 2, "pull_zone": "Asia/Shanghai",
-		"state_path": filepath.Join(dir, "state.db"), "bills": bills,
+		"state_path": filepath.Join(dir, "state.db"), "bills": bills, "listen": "",
 	}
 	path := filepath.Join(dir, "config.json")
 	b, _ := json.MarshalIndent(cfg, "", "  ")

@@ -34,6 +34,7 @@ def _oci_image_impl(ctx):
         env = ["%s=%s" % (k, v) for k, v in sorted(ctx.attr.env.items())],
         labels = ctx.attr.labels,
         volumes = ctx.attr.volumes,
+        ports = ctx.attr.ports,
         workdir = ctx.attr.workdir,
         arch = ctx.attr.architecture,
     )))
@@ -64,6 +65,7 @@ oci_image = rule(
         "env": attr.string_dict(),
         "labels": attr.string_dict(doc = "OCI labels (org.opencontainers.image.*)"),
         "volumes": attr.string_list(),
+        "ports": attr.string_list(doc = "exposed ports, e.g. 9090/tcp"),
         "workdir": attr.string(),
         "architecture": attr.string(default = "amd64"),
         "_ocibuild": attr.label(default = "//tools/ocibuild", executable = True, cfg = "exec"),

@@ -48,6 +48,7 @@ type Spec struct {
 	Env        []string          `json:"env"`  // KEY=VALUE
 	Labels     map[string]string `json:"labels"`
 	Volumes    []string          `json:"volumes"`
+	Ports      []string          `json:"ports"` // exposed, "9090/tcp"
 	WorkingDir string            `json:"workdir"`
 	Arch       string            `json:"arch"`
 }
@@ -195,6 +196,12 @@ func fromSpec(specPath string) (v1.Image, error) {
 	cf.Config.Env = s.Env
 	cf.Config.Labels = s.Labels
 	cf.Config.WorkingDir = s.WorkingDir
+	if len(s.Ports) > 0 {
+		cf.Config.ExposedPorts = map[string]struct{}{}
+		for _, p := range s.Ports {
+			cf.Config.ExposedPorts[p] = struct{}{}
+		}
+	}
 	if len(s.Volumes) > 0 {
 		cf.Config.Volumes = map[string]struct{}{}
 		for _, v := range s.Volumes {

@@ -1,0 +1,126 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/fx"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/config"
+)
+
+// Health is the process's readiness: started (the config was loaded and the state file is
+// open), and the last API call not refused for its credentials.
+type Health struct {
+	started atomic.Bool
+	mu      sync.Mutex
+	refused string // why the API refused the credentials, "" when it did not
+}
+
+// Started marks the process ready to work.
+func (h *Health) Started() { h.started.Store(true) }
+
+// CredentialsRefused records that the API refused the credentials (why: one line, no
+// secret), or, with "", that it accepted them.
+func (h *Health) CredentialsRefused(why string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.refused = why
+}
+
+// Ready returns "" when ready, else why not.
+func (h *Health) Ready() string {
+	if !h.started.Load() {
+		return "starting: the config or the state file is not ready yet"
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.refused != "" {
+		return "the API refused the credentials: " + h.refused
+	}
+	return ""
+}
+
+// Server is the ops listener.
+type Server struct {
+	srv *http.Server
+	ln  net.Listener
+	log *slog.Logger
+}
+
+// Addr is where the listener listens (nil when listen is "").
+func (s *Server) Addr() net.Addr {
+	if s == nil || s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// Handler serves /healthz, /readyz and /metrics.
+func Handler(m *Metrics, h *Health) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if why := h.Ready(); why != "" {
+			http.Error(w, why, http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// Params are the inputs of NewServer.
+type Params struct {
+	fx.In
+	Lifecycle fx.Lifecycle
+	Config    *config.Config
+	Metrics   *Metrics
+	Health    *Health
+	Logger    *slog.Logger
+}
+
+// NewServer listens on listen when the application starts (nothing when listen is "")
+// and stops when it stops. A port taken is an error at start, naming it.
+func NewServer(p Params) *Server {
+	s := &Server{log: p.Logger}
+	if p.Config.Listen == "" {
+		return s
+	}
+	s.srv = &http.Server{Handler: Handler(p.Metrics, p.Health), ReadHeaderTimeout: 10 * time.Second}
+	p.Lifecycle.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			ln, err := net.Listen("tcp", p.Config.Listen)
+			if err != nil {
+				return &config.Error{Key: "listen", Problem: fmt.Sprintf("cannot listen on %q: %s", p.Config.Listen, err)}
+			}
+			s.ln = ln
+			go func() {
+				if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					s.log.Error("ops listener stopped", "error", err.Error())
+				}
+			}()
+			s.log.Info("ops listener", "listen", ln.Addr().String(), "paths", "/healthz /readyz /metrics")
+			return nil
+		},
+		OnStop: func(ctx context.Context) error { return s.srv.Shutdown(ctx) },
+	})
+	return s
+}
+
+// Module provides the *Metrics, the *Health and the *Server.
+var Module = fx.Module("ops",
+	fx.Provide(NewMetrics, func() *Health { return &Health{} }, NewServer),
+	fx.Invoke(func(*Server) {}),
+)
