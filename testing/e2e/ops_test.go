@@ -126,6 +126,14 @@ func TestE2E_MetricsSayWhatTheSinkSaw(t *testing.T) {
 	})
 
 	m := d.scrape(t)
+	_, text := d.get(t, "/metrics")
+	var sample []string
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(line, "alicloud_billing_") && !strings.Contains(line, "_bucket{") {
+			sample = append(sample, line)
+		}
+	}
+	t.Logf("scraped:\n%s", strings.Join(sample, "\n"))
 	assert.Equal(t, float64(1350), value(m, "alicloud_billing_events_sent_total", map[string]string{"outcome": "delivered"}))
 	assert.Equal(t, float64(e.Distinct()), value(m, "alicloud_billing_events_sent_total", map[string]string{"outcome": "delivered"}))
 	assert.Equal(t, float64(650), value(m, "alicloud_billing_rows_fetched_total", map[string]string{"bill": "account"}))
