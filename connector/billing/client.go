@@ -315,32 +315,18 @@ func (c *Client) streamAccount(ctx context.Context, day calendar.Day, read int, 
 // TotalCount and on the number of items (they would not if the SDK read a repeated
 // member otherwise).
 func (c *Client) checkPage(resp *bssopenapi.QueryAccountBillResponse) string {
-	shape := func(what string, err error) string {
-		return c.redact.clean("the answer's "+what+" is not in the API's shape: "+err.Error(), maxMessage)
+	data, total, msg := c.answerData(resp.GetHttpContentBytes())
+	if msg != "" {
+		return msg
 	}
-	var top, data, items map[string]rawRef
-	if err := json.Unmarshal(resp.GetHttpContentBytes(), &top); err != nil {
-		return shape("body", err)
-	}
-	if d := top["Data"]; d == nil || string(d) == "null" {
-		return "the answer says Success but has no Data"
-	}
-	if err := json.Unmarshal(top["Data"], &data); err != nil {
-		return shape("Data", err)
-	}
-	var total int64
-	if tc := data["TotalCount"]; tc == nil || string(tc) == "null" {
-		return "the answer says Success but its Data has no TotalCount"
-	} else if err := json.Unmarshal(tc, &total); err != nil {
-		return shape("TotalCount", err)
-	}
+	var items map[string]rawRef
 	var list []struct{} // counts the items, keeps nothing
 	if it := data["Items"]; it != nil {
 		if err := json.Unmarshal(it, &items); err != nil {
-			return shape("Items", err)
+			return c.shape("Items", err)
 		}
 		if err := json.Unmarshal(items["Item"], &list); items["Item"] != nil && err != nil {
-			return shape("Items.Item", err)
+			return c.shape("Items.Item", err)
 		}
 	}
 	if total != int64(resp.Data.TotalCount) || len(list) != len(resp.Data.Items.Item) {
@@ -348,6 +334,33 @@ func (c *Client) checkPage(resp *bssopenapi.QueryAccountBillResponse) string {
 			total, len(list), resp.Data.TotalCount, len(resp.Data.Items.Item))
 	}
 	return ""
+}
+
+// answerData reads a successful answer's body as the SDK matches members (exactly, case
+// included): Data must be an object and its TotalCount an integer. msg says what is wrong
+// otherwise.
+func (c *Client) answerData(body []byte) (data map[string]rawRef, total int64, msg string) {
+	var top map[string]rawRef
+	if err := json.Unmarshal(body, &top); err != nil {
+		return nil, 0, c.shape("body", err)
+	}
+	if d := top["Data"]; d == nil || string(d) == "null" {
+		return nil, 0, "the answer says Success but has no Data"
+	}
+	if err := json.Unmarshal(top["Data"], &data); err != nil {
+		return nil, 0, c.shape("Data", err)
+	}
+	if tc := data["TotalCount"]; tc == nil || string(tc) == "null" {
+		return nil, 0, "the answer says Success but its Data has no TotalCount"
+	} else if err := json.Unmarshal(tc, &total); err != nil {
+		return nil, 0, c.shape("TotalCount", err)
+	}
+	return data, total, ""
+}
+
+// shape says that a part of an answer is not what the API sends, cleaned for a message.
+func (c *Client) shape(what string, err error) string {
+	return c.redact.clean("the answer's "+what+" is not in the API's shape: "+err.Error(), maxMessage)
 }
 
 // rawRef is a JSON value as a slice of the document it is in (json.RawMessage copies).

@@ -81,8 +81,9 @@ func (c *Client) streamInstance(ctx context.Context, day calendar.Day, read int,
 		}
 		if len(rows) > 0 {
 			sum := sha256.New()
+			var b []byte
 			for _, r := range rows {
-				b, _ := r.AppendData(nil)
+				b, _ = r.AppendData(b[:0])
 				sum.Write(b)
 			}
 			h := binary.BigEndian.Uint64(sum.Sum(nil)[:8])
@@ -149,35 +150,20 @@ func (c *Client) instancePage(ctx context.Context, day calendar.Day, page int, t
 // an array of objects that bill.ParseInstance accepts, and this reading and the SDK's must
 // agree on TotalCount, NextToken and the number of items.
 func (c *Client) checkInstancePage(resp *bssopenapi.DescribeInstanceBillResponse) ([]bill.Row, string) {
-	shape := func(what string, err error) string {
-		return c.redact.clean("the answer's "+what+" is not in the API's shape: "+err.Error(), maxMessage)
-	}
-	var top, data map[string]rawRef
-	if err := json.Unmarshal(resp.GetHttpContentBytes(), &top); err != nil {
-		return nil, shape("body", err)
-	}
-	if d := top["Data"]; d == nil || string(d) == "null" {
-		return nil, "the answer says Success but has no Data"
-	}
-	if err := json.Unmarshal(top["Data"], &data); err != nil {
-		return nil, shape("Data", err)
-	}
-	var total int64
-	if tc := data["TotalCount"]; tc == nil || string(tc) == "null" {
-		return nil, "the answer says Success but its Data has no TotalCount"
-	} else if err := json.Unmarshal(tc, &total); err != nil {
-		return nil, shape("TotalCount", err)
+	data, total, msg := c.answerData(resp.GetHttpContentBytes())
+	if msg != "" {
+		return nil, msg
 	}
 	var token string
 	if t := data["NextToken"]; t != nil && string(t) != "null" {
 		if err := json.Unmarshal(t, &token); err != nil {
-			return nil, shape("NextToken", err)
+			return nil, c.shape("NextToken", err)
 		}
 	}
 	var items []rawRef
 	if it := data["Items"]; it != nil && string(it) != "null" {
 		if err := json.Unmarshal(it, &items); err != nil {
-			return nil, shape("Items", err)
+			return nil, c.shape("Items", err)
 		}
 	}
 	if total != int64(resp.Data.TotalCount) || len(items) != len(resp.Data.Items) || token != resp.Data.NextToken {

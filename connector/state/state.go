@@ -509,22 +509,7 @@ func (s *Store) Delivered(day calendar.Day, identities []string) error {
 }
 
 // DayInfo returns what the state knows of a day.
-func (s *Store) DayInfo(day calendar.Day) (Day, error) {
-	var d Day
-	err := s.view(func(tx *bolt.Tx) error {
-		b := dayBucket(tx, day)
-		if b == nil {
-			return nil
-		}
-		if v := b.Get(keyDayMeta); v != nil {
-			if err := json.Unmarshal(v, &d); err != nil {
-				return s.corrupt("the record of %s does not decode: %s", day, shorten(err.Error()))
-			}
-		}
-		return nil
-	})
-	return d, err
-}
+func (s *Store) DayInfo(day calendar.Day) (Day, error) { return s.KindDayInfo("account", day) }
 
 // SetDayInfo records what a run of the day found. A day may only be recorded complete when
 // every identity in present has a delivered row with the hash given: the check runs in the

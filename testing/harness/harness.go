@@ -19,6 +19,7 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/connector/bill"
 	"github.com/cloudbill/alicloud-billing-source/connector/billing"
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
+	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 	"github.com/cloudbill/alicloud-billing-source/connector/job"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
 	"github.com/cloudbill/alicloud-billing-source/testing/sink"
@@ -181,7 +182,7 @@ func (e *Env) Want(t testing.TB, days ...calendar.Day) map[string]string {
 	t.Helper()
 	want := map[string]string{}
 	add := func(r bill.Row) {
-		ev, err := job.NewEvent(r, job.Identity(r), 1, time.Now())
+		ev, err := job.NewEvent(r, job.Identity(r), 1, clock.New().Now()) // the time is not compared
 		require.NoError(t, err)
 		want[ev.Subject()] = string(ev.Data())
 	}
