@@ -24,8 +24,6 @@ import (
 	"time"
 
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk"
-	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/auth"
-	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/auth/credentials"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/responses"
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/bssopenapi"
@@ -99,6 +97,9 @@ type Client struct {
 	redact *redactor
 	ops    *ops.Metrics
 	health *ops.Health
+
+	account string // config.Account.Name
+	owner   int64  // BillOwnerId, 0: the credentials' own account
 }
 
 // Params are the inputs of New.
@@ -112,6 +113,22 @@ type Params struct {
 	Lifecycle fx.Lifecycle      `optional:"true"`                // closes the kept-alive connections on stop
 	Metrics   *ops.Metrics      `optional:"true"`
 	Health    *ops.Health       `optional:"true"`
+	// Account is whose bills the client reads; nil: the configuration's first account (or,
+	// for a Config written by hand without accounts, its top-level AccessKey).
+	Account *config.Account `optional:"true"`
+}
+
+// Factory makes a Client per account, each with its own credentials, pacing and retries.
+type Factory struct{ p Params }
+
+// NewFactory keeps what every account's client shares.
+func NewFactory(p Params) *Factory { return &Factory{p: p} }
+
+// For builds the client of one account.
+func (f *Factory) For(a config.Account) (*Client, error) {
+	p := f.p
+	p.Account = &a
+	return New(p)
 }
 
 // New builds a client for the configured endpoint and credentials.
@@ -148,23 +165,40 @@ func newClient(p Params, rawErrorBodies bool) (*Client, error) {
 	}
 	cfg := sdk.NewConfig().WithScheme(strings.ToUpper(p.Config.Endpoint.Scheme)).WithAutoRetry(false)
 	cfg.Transport = guard{next: next, limit: MaxResponseBytes, rawErrorBodies: rawErrorBodies}
-	var cred auth.Credential
-	if p.Config.SecurityToken != "" {
-		cred = credentials.NewStsTokenCredential(p.Config.AccessKeyID, p.Config.AccessKeySecret.Reveal(), p.Config.SecurityToken.Reveal())
-	} else {
-		cred = credentials.NewAccessKeyCredential(p.Config.AccessKeyID, p.Config.AccessKeySecret.Reveal())
+	acct := accountOf(p)
+	red := newRedactor(acct.Credentials.AccessKeyID, acct.Credentials.AccessKeySecret.Reveal(), acct.Credentials.SecurityToken.Reveal())
+	inner, err := providerFor(acct.Credentials, region(p.Config.Endpoint.Host))
+	if err != nil {
+		return nil, fmt.Errorf("account %s: credentials (%s): %s", acct.Name, acct.Credentials.Kind(), red.clean(err.Error(), maxMessage))
 	}
-	c, err := bssopenapi.NewClientWithOptions(region(p.Config.Endpoint.Host), cfg, cred)
+	prov := &guardedProvider{inner: inner, kind: acct.Credentials.Kind(), redact: red}
+	c, err := bssopenapi.NewClientWithOptions(region(p.Config.Endpoint.Host), cfg, prov)
 	if err != nil {
 		return nil, fmt.Errorf("create BSS client: %w", err)
 	}
 	return &Client{
 		sdk: c, ep: p.Config.Endpoint, clock: p.Clock, log: p.Logger, policy: pol,
 		pace:   newPacer(clock.New(), pol.RequestsPerSec), // real time, whatever clock the retries use
-		redact: newRedactor(p.Config.AccessKeyID, p.Config.AccessKeySecret.Reveal(), p.Config.SecurityToken.Reveal()),
+		redact: red,
 		ops:    ops.Or(p.Metrics), health: orHealth(p.Health),
+		account: acct.Name, owner: acct.BillOwnerID,
 	}, nil
 }
+
+// accountOf is the account a client is made for.
+func accountOf(p Params) config.Account {
+	switch {
+	case p.Account != nil:
+		return *p.Account
+	case len(p.Config.Accounts) > 0:
+		return p.Config.Accounts[0]
+	}
+	return config.Account{Name: config.DefaultAccount, Credentials: config.Credentials{
+		AccessKeyID: p.Config.AccessKeyID, AccessKeySecret: p.Config.AccessKeySecret, SecurityToken: p.Config.SecurityToken}}
+}
+
+// Account is the name of the account the client reads.
+func (c *Client) Account() string { return c.account }
 
 // region is only sent as the RegionId parameter; the endpoint decides where requests go.
 func region(host string) string {
@@ -381,6 +415,9 @@ func (c *Client) accountPage(ctx context.Context, day calendar.Day, page int) (*
 		req.IsGroupByProduct = requests.NewBoolean(true)
 		req.PageNum = requests.NewInteger(page)
 		req.PageSize = requests.NewInteger(PageSize)
+		if c.owner != 0 {
+			req.BillOwnerId = requests.NewInteger64(c.owner)
+		}
 		return req, bssopenapi.CreateQueryAccountBillResponse()
 	}, func(r responses.AcsResponse) string { return c.checkPage(r.(*bssopenapi.QueryAccountBillResponse)) })
 	if err != nil {
@@ -475,7 +512,7 @@ func (c *Client) count(action string, apiErr *APIError) {
 	outcome := ops.OutcomeOK
 	switch {
 	case apiErr == nil:
-		c.health.CredentialsRefused("")
+		c.health.CredentialsRefused(c.account, "")
 	case strings.HasPrefix(apiErr.Code, "Throttling"):
 		outcome = ops.OutcomeThrottled
 	case apiErr.Retryable():
@@ -483,10 +520,10 @@ func (c *Client) count(action string, apiErr *APIError) {
 	default:
 		outcome = ops.OutcomeRefused
 		if apiErr.Kind == Credentials {
-			c.health.CredentialsRefused(apiErr.Code + ": " + apiErr.Hint)
+			c.health.CredentialsRefused(c.account, apiErr.Code+": "+apiErr.Hint)
 		}
 	}
-	c.ops.APIRequests.WithLabelValues(action, outcome).Inc()
+	c.ops.APIRequests.WithLabelValues(c.account, action, outcome).Inc()
 }
 
 func orDefault(s, d string) string {

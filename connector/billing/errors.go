@@ -122,6 +122,10 @@ func classifyCode(code string, status int) (Kind, string) {
 // SDK or the network passes through r.clean: no credential, control character or
 // unbounded string reaches the error.
 func (r *redactor) classify(err error) *APIError {
+	var cre *CredentialError
+	if errors.As(err, &cre) {
+		return r.classifyCredential(cre)
+	}
 	var sp *sdkPanic
 	if errors.As(err, &sp) {
 		return &APIError{Kind: Retryable, Code: unexpectedResponse, Message: r.clean(sp.Error(), maxMessage)}

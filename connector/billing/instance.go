@@ -132,6 +132,9 @@ func (c *Client) instancePage(ctx context.Context, day calendar.Day, page int, t
 		req.IsBillingItem = requests.NewBoolean(true)
 		req.MaxResults = requests.NewInteger(MaxResults)
 		req.NextToken = token
+		if c.owner != 0 {
+			req.BillOwnerId = requests.NewInteger64(c.owner)
+		}
 		return req, bssopenapi.CreateDescribeInstanceBillResponse()
 	}, func(r responses.AcsResponse) string {
 		var msg string

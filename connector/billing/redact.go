@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -38,7 +39,10 @@ const redacted = "[redacted]"
 // Signature (joined by "=", ":", "%3D", "%253D" or white space) are hidden too, whoever's
 // they are, and URL queries are dropped.
 type redactor struct {
-	known []knownForm // longest first
+	mu      sync.RWMutex
+	base    []knownForm   // the configured credentials' forms
+	learned [][]knownForm // temporary credentials the providers issued, the newest last
+	known   []knownForm   // base and learned, longest first
 }
 
 // knownForm is one form of a known credential and what replaces it.
@@ -49,7 +53,40 @@ type knownForm struct{ text, repl string }
 // matches by chance, short enough that what is left shows too little to be of use.
 const minKnownPrefix = 16
 
+// maxLearned is how many temporary credentials (STS, ECS role, OIDC) the redactor keeps
+// knowing: a refresh replaces one every hour or so, and an error may quote the one before.
+const maxLearned = 8
+
 func newRedactor(id, secret, token string) *redactor {
+	r := &redactor{base: forms(id, secret, token)}
+	r.rebuild()
+	return r
+}
+
+// learn adds a temporary credential (issued by STS or the metadata service) to what is hidden.
+func (r *redactor) learn(id, secret, token string) {
+	f := forms(id, secret, token)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.learned = append(r.learned, f)
+	if len(r.learned) > maxLearned {
+		r.learned = r.learned[1:]
+	}
+	r.rebuild()
+}
+
+// rebuild makes known from base and learned; r.mu is held (or r not yet shared).
+func (r *redactor) rebuild() {
+	known := append([]knownForm(nil), r.base...)
+	for _, l := range r.learned {
+		known = append(known, l...)
+	}
+	// Longest first: where two forms match at a position, the longest (the encoded one) wins.
+	sort.SliceStable(known, func(i, j int) bool { return len(known[i].text) > len(known[j].text) })
+	r.known = known
+}
+
+func forms(id, secret, token string) []knownForm {
 	var known []knownForm
 	add := func(v, repl string) {
 		if v == "" {
@@ -66,9 +103,7 @@ func newRedactor(id, secret, token string) *redactor {
 		idRepl = id[:keptIDPrefix] + redacted
 	}
 	add(id, idRepl)
-	// Longest first: where two forms match at a position, the longest (the encoded one) wins.
-	sort.SliceStable(known, func(i, j int) bool { return len(known[i].text) > len(known[j].text) })
-	return &redactor{known: known}
+	return known
 }
 
 // encodings are the forms v may take in the API's text, as clean sees it (after oneLine).
@@ -179,7 +214,10 @@ func (r *redactor) hideKnown(s string) string {
 		repl       string
 	}
 	var spans []span
-	for _, f := range r.known {
+	r.mu.RLock()
+	known := r.known
+	r.mu.RUnlock()
+	for _, f := range known {
 		anchor := f.text[:min(len(f.text), minKnownPrefix)]
 		for i := 0; i < len(s); {
 			j := strings.Index(s[i:], anchor)

@@ -19,6 +19,7 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/cloudbill/alicloud-billing-source/connector/accounts"
 	"github.com/cloudbill/alicloud-billing-source/connector/billing"
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
@@ -26,7 +27,6 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/connector/job"
 	"github.com/cloudbill/alicloud-billing-source/connector/logging"
 	"github.com/cloudbill/alicloud-billing-source/connector/ops"
-	"github.com/cloudbill/alicloud-billing-source/connector/scheduler"
 	"github.com/cloudbill/alicloud-billing-source/connector/sender"
 	"github.com/cloudbill/alicloud-billing-source/connector/state"
 )
@@ -79,9 +79,11 @@ func Main(args []string, stdio IO, extra ...fx.Option) int {
 		verbose  = fs.Bool("verbose", false, "")
 		dryRun   = fs.Bool("dry-run", false, "")
 		since    = fs.String("catch-up-from", "", "")
+		only     accountFlag
 		showVer  = fs.Bool("version", false, "")
 		showHelp bool
 	)
+	fs.Var(&only, "account", "")
 	fs.BoolVar(&showHelp, "help", false, "")
 	fs.BoolVar(&showHelp, "h", false, "")
 	usageErr := func(format string, a ...any) int {
@@ -144,7 +146,8 @@ func Main(args []string, stdio IO, extra ...fx.Option) int {
 		return ExitOK
 	}
 	exit := &exitCode{}
-	app := fx.New(Options(config.Source{Path: path, Lookup: stdio.Lookup}, stdio, mode, *verbose, exit), fx.Options(extra...))
+	app := fx.New(Options(config.Source{Path: path, Lookup: stdio.Lookup}, stdio, mode, *verbose, exit),
+		fx.Supply(accounts.Only(only)), fx.Options(extra...))
 	if err := app.Err(); err != nil {
 		return startFailure(stdio.Stderr, err)
 	}
@@ -201,7 +204,10 @@ func startFailure(w io.Writer, err error) int {
 	var ce *config.Error
 	var se *state.Error
 	var ue *usageError
+	var ae *accounts.UnknownError
 	switch {
+	case errors.As(err, &ae):
+		fmt.Fprintf(w, "connector: %v\nRun 'connector --help' for usage.\n", ae)
 	case errors.As(err, &ue):
 		fmt.Fprintf(w, "connector: %v\nRun 'connector --help' for usage.\n", ue)
 	case errors.As(err, &ce):
@@ -234,18 +240,10 @@ func Options(src config.Source, stdio IO, mode Mode, verbose bool, exit *exitCod
 		clock.Module,
 		billing.Module,
 		sender.Module,
-		job.Module,
-		scheduler.Module,
 		state.Module,
 		ops.Module,
-		fx.Provide(
-			func(s *state.Store) job.State { return s },
-			func(s *state.Store) scheduler.State { return s },
-			func(c *billing.Client) job.Fetcher { return c },
-			func(s *sender.Sender) job.Publisher { return s },
-			func(c clock.Clock) job.Clock { return c },
-			func(j *job.Job) scheduler.Runner { return j },
-		),
+		accounts.Module,
+		fx.Provide(func(s *sender.Sender) job.Publisher { return s }),
 		fx.Invoke(startRunner),
 	)
 }
@@ -312,6 +310,7 @@ Flags:
   --dry-run       with --once or --from/--to: fetch and print counts (new, changed, pending
                   delivery, already delivered); send nothing, write no state
   --catch-up-from DAY   daemon: also pull the days from DAY on that the state has not delivered
+  --account NAME  run only this account of accounts (repeatable, or NAME,NAME); default all
   --verbose       debug logs, including fx's start-up events
   --version       print the version
   --help          this text
@@ -325,12 +324,23 @@ environment variable of its name in upper case, e.g. V_TARGET, PULL_HOUR):
 	}
 	_ = tw.Flush()
 	fmt.Fprint(w, `
-Credentials may instead come from ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET
-and ALIBABA_CLOUD_SECURITY_TOKEN. Secrets are never printed.
+Credentials, per account (the first that applies): oidc_provider_arn + oidc_token_file +
+role_arn (OIDC/RRSA); role_arn (STS AssumeRole on top of the AccessKey, ecs_ram_role or the
+default chain); ecs_ram_role (ECS instance role, IMDSv2); access_key_id + secret_access_Key
+(+ security_token). With none of them, the SDK's default chain: ALIBABA_CLOUD_ACCESS_KEY_ID/
+_SECRET/_SECURITY_TOKEN, ALIBABA_CLOUD_ROLE_ARN + _OIDC_PROVIDER_ARN + _OIDC_TOKEN_FILE (RRSA on
+ACK), the CLI profile, ~/.alibabacloud/credentials, the ECS instance role. Temporary
+credentials are renewed before they expire. Secrets and tokens are never printed.
+
+Many accounts: "accounts": [{"name": "payer"}, {"name": "shop", "bill_owner_id": "123..."}];
+an entry without credentials uses the top-level ones. Each account has its own state file
+(state.NAME.db beside state_path), pacing, retries and catch-up; its events carry it in the
+subject (NAME/...) and the "account" extension.
 
 Exit status:
   0  every row delivered (daemon: stopped by SIGINT/SIGTERM)
-  1  some rows were not delivered, or the API kept failing
+  1  some rows were not delivered, or the API kept failing (with accounts: also one
+     account refused while others delivered)
   2  what only a change of configuration fixes: bad configuration or usage, credentials
      the API refused, a TLS certificate that is not trusted, an endpoint or receiver that
      redirects (301/302/303), a problem with the state file
@@ -338,8 +348,24 @@ Exit status:
 config.json must be a regular file of at most 1 MiB holding one JSON object, each key
 once (two spellings of a key that differ only in case are refused).
 
-Logs are JSON lines on stderr; --from/--to also print one progress line per day on stdout.
+Logs are JSON lines on stderr; --from/--to also print one progress line per day on stdout
+(with accounts, one per account per day, --once too).
 `)
+}
+
+// accountFlag is --account: repeatable, or names separated by commas.
+type accountFlag []string
+
+func (a *accountFlag) String() string { return strings.Join(*a, ",") }
+
+func (a *accountFlag) Set(v string) error {
+	for _, n := range strings.Split(v, ",") {
+		if n = strings.TrimSpace(n); n == "" {
+			return errors.New("--account needs an account name")
+		}
+		*a = append(*a, n)
+	}
+	return nil
 }
 
 // exitCode carries the run's verdict to Main (written by the run's goroutine).

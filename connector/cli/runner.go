@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 
 	"go.uber.org/fx"
 
+	"github.com/cloudbill/alicloud-billing-source/connector/accounts"
 	"github.com/cloudbill/alicloud-billing-source/connector/bill"
 	"github.com/cloudbill/alicloud-billing-source/connector/billing"
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
@@ -16,7 +18,6 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
 	"github.com/cloudbill/alicloud-billing-source/connector/job"
 	"github.com/cloudbill/alicloud-billing-source/connector/ops"
-	"github.com/cloudbill/alicloud-billing-source/connector/scheduler"
 	"github.com/cloudbill/alicloud-billing-source/connector/sender"
 	"github.com/cloudbill/alicloud-billing-source/connector/state"
 )
@@ -30,8 +31,7 @@ type runnerParams struct {
 	Exit       *exitCode
 	Config     *config.Config
 	Clock      clock.Clock
-	Job        *job.Job
-	Scheduler  *scheduler.Scheduler
+	Units      []*accounts.Unit
 	Logger     *slog.Logger
 	Health     *ops.Health
 }
@@ -51,24 +51,49 @@ func startRunner(p runnerParams) error {
 		p.Logger.Info("connector configured", "config", p.Config.Source,
 			"target", config.Redact(p.Config.Target), "endpoint", p.Config.Endpoint.String(),
 			"pull_hour", p.Config.PullHour, "pull_zone", p.Config.PullZone.String(),
-			"state_path", p.Config.StatePath, "bills", billNames(p.Config.Bills), "api_qps", p.Config.APIQPS)
+			"state_path", p.Config.StatePath, "bills", billNames(p.Config.Bills), "api_qps", p.Config.APIQPS,
+			"accounts", accountList(p.Units))
 		p.Health.Started() // the config is loaded, the state file open: ready (/readyz)
 	}))
 	if p.Mode.Once || p.Mode.Range {
 		inBackground(p, func(ctx context.Context) int { return runDays(ctx, p) })
 		return nil
 	}
-	if p.Mode.Since != (calendar.Day{}) {
-		p.Scheduler.CatchUpFrom(p.Mode.Since)
-	}
-	inBackground(p, func(ctx context.Context) int {
-		if err := p.Scheduler.Loop(ctx); err != nil { // the state cannot be read or written
-			p.Logger.Error("daemon stopped", "error", err.Error())
-			return max(ExitIncomplete, exitFor(err))
-		}
-		return ExitOK
-	})
+	inBackground(p, func(ctx context.Context) int { return runDaemons(ctx, p) })
 	return nil
+}
+
+// runDaemons runs each account's scheduler until the context ends. An account whose state
+// cannot be read or written stops (said in the log); the others go on. The status is the
+// worst of the accounts'.
+func runDaemons(ctx context.Context, p runnerParams) int {
+	codes := make([]int, len(p.Units))
+	var wg sync.WaitGroup
+	for i, u := range p.Units {
+		if p.Mode.Since != (calendar.Day{}) {
+			u.Scheduler.CatchUpFrom(p.Mode.Since)
+		}
+		wg.Go(func() {
+			if err := u.Scheduler.Loop(ctx); err != nil { // the state cannot be read or written
+				u.Log.Error("daemon stopped", "error", err.Error())
+				codes[i] = max(ExitIncomplete, exitFor(err))
+			}
+		})
+	}
+	wg.Wait()
+	return worst(codes)
+}
+
+// accountList names each account and its kind of credentials, for the start-up log line.
+func accountList(units []*accounts.Unit) []string {
+	out := make([]string, len(units))
+	for i, u := range units {
+		out[i] = u.Account.Name + " (" + string(u.Account.Credentials.Kind()) + ")"
+		if u.Account.BillOwnerID != 0 {
+			out[i] = fmt.Sprintf("%s (%s, bill owner %d)", u.Account.Name, u.Account.Credentials.Kind(), u.Account.BillOwnerID)
+		}
+	}
+	return out
 }
 
 // checkDays refuses days the API cannot serve: after today (in pull_zone) or more than
@@ -152,7 +177,8 @@ func modeName(m Mode) string {
 	}
 }
 
-// runDays runs --once or --from/--to and returns the exit status.
+// runDays runs --once or --from/--to for every selected account at once (each at its own
+// pace) and returns the worst exit status of them.
 func runDays(ctx context.Context, p runnerParams) int {
 	var days []calendar.Day
 	switch {
@@ -165,10 +191,40 @@ func runDays(ctx context.Context, p runnerParams) int {
 			days = append(days, d)
 		}
 	}
+	var out sync.Mutex // one progress line at a time
+	codes := make([]int, len(p.Units))
+	var wg sync.WaitGroup
+	for i, u := range p.Units {
+		wg.Go(func() { codes[i] = runAccountDays(ctx, p, u, days, &out) })
+	}
+	wg.Wait()
+	return worst(codes)
+}
+
+// worst is the status of a run of several accounts: the worst of theirs, except that an
+// account whose configuration must be fixed (2) while another did its work is one account
+// not delivered (1). Only when every account needs its configuration fixed is it 2.
+func worst(codes []int) int {
+	all2 := len(codes) > 0
+	w := ExitOK
+	for _, c := range codes {
+		all2 = all2 && c == ExitConfig
+		w = max(w, min(c, ExitIncomplete))
+	}
+	if all2 {
+		return ExitConfig
+	}
+	return w
+}
+
+// runAccountDays runs the days of one account. Its progress lines name the account when
+// the configuration has accounts.
+func runAccountDays(ctx context.Context, p runnerParams, u *accounts.Unit, days []calendar.Day, out *sync.Mutex) int {
+	multi := p.Config.MultiAccount()
 	code := ExitOK
 	var total job.Report
 	i := 0
-	p.Job.RunDays(ctx, days, job.Explicit, p.Mode.DryRun, func(rep job.Report, err error) bool {
+	u.Job.RunDays(ctx, days, job.Explicit, p.Mode.DryRun, func(rep job.Report, err error) bool {
 		day := days[i]
 		i++
 		total.Fetched += rep.Fetched
@@ -180,33 +236,39 @@ func runDays(ctx context.Context, p runnerParams) int {
 		switch {
 		case err != nil && ctx.Err() != nil:
 			status = "abandoned"
-			p.Logger.Warn("day abandoned at shutdown, not done", rep.Attrs()...)
+			u.Log.Warn("day abandoned at shutdown, not done", rep.Attrs()...)
 			code = ExitIncomplete
 		case err != nil:
 			status = "FAILED: " + err.Error()
-			p.Logger.Error("day failed", append(rep.Attrs(), "error", err.Error())...)
+			u.Log.Error("day failed", append(rep.Attrs(), "error", err.Error())...)
 			code = max(code, exitFor(err))
 		case p.Mode.DryRun:
 			status = "dry run, nothing sent"
-			p.Logger.Info("day counted (dry run)", rep.Attrs()...)
+			u.Log.Info("day counted (dry run)", rep.Attrs()...)
 		default:
-			p.Logger.Info("day done", rep.Attrs()...)
+			u.Log.Info("day done", rep.Attrs()...)
 		}
+		name := day.String()
+		if multi {
+			name += " " + u.Account.Name
+		}
+		out.Lock()
 		if p.Mode.DryRun {
 			fmt.Fprintf(p.IO.Stdout, "[%d/%d] %s: %d rows: %d new, %d changed, %d pending delivery, %d already delivered - %s\n",
-				i, len(days), day, rep.Fetched, rep.New, rep.Changed, rep.Pending, rep.Unchanged, safe(status))
-		} else if p.Mode.Range {
+				i, len(days), name, rep.Fetched, rep.New, rep.Changed, rep.Pending, rep.Unchanged, safe(status))
+		} else if p.Mode.Range || multi {
 			fmt.Fprintf(p.IO.Stdout, "[%d/%d] %s: %d fetched, %d delivered, %d failed in %s - %s\n",
-				i, len(days), day, rep.Fetched, rep.Delivered, rep.Failed, rep.Duration.Round(1e6), safe(status))
+				i, len(days), name, rep.Fetched, rep.Delivered, rep.Failed, rep.Duration.Round(1e6), safe(status))
 		}
-		// Credentials or permissions: every further day would fail the same way.
+		out.Unlock()
+		// Credentials or permissions: every further day of this account would fail the same way.
 		return ctx.Err() == nil && code != ExitConfig
 	})
 	if i < len(days) && code == ExitOK {
 		code = ExitIncomplete // stopped (a signal) before every day was run
 	}
 	if p.Mode.Range {
-		p.Logger.Info("range done", "from", p.Mode.From.String(), "to", p.Mode.To.String(), "days", len(days),
+		u.Log.Info("range done", "from", p.Mode.From.String(), "to", p.Mode.To.String(), "days", len(days),
 			"fetched", total.Fetched, "new", total.New, "changed", total.Changed, "delivered", total.Delivered, "failed", total.Failed)
 	}
 	return code

@@ -82,8 +82,11 @@ type Config struct {
 	Bills           []bill.Kind    // bills, in bill.Kinds order
 	APIQPS          float64        // api_qps
 	Listen          string         // listen: the ops listener's host:port, "" for none
+	Accounts        []Account      // accounts, or the one account of the top-level credentials
 	Source          string         // the file the values came from ("" when none)
 	Warnings        []string       // unknown keys and other non-fatal findings
+
+	multi bool // accounts was set
 }
 
 // Endpoint is where the BSS OpenAPI is reached.
@@ -122,9 +125,17 @@ func (e *Error) Error() string {
 // Keys documents every key the connector reads, for --help and the README.
 var Keys = []struct{ Name, Default, Help string }{
 	{"v_target", "(required)", "absolute http(s)://host[:port][/path] URL of the CloudEvents receiver, port 1..65535; a user, password or query values in it are never printed"},
-	{"access_key_id", "(required*)", "AccessKey ID; *or ALIBABA_CLOUD_ACCESS_KEY_ID"},
-	{"secret_access_Key", "(required*)", "AccessKey secret (also secret_access_key); *or ALIBABA_CLOUD_ACCESS_KEY_SECRET"},
-	{"security_token", "", "STS token for temporary credentials; or ALIBABA_CLOUD_SECURITY_TOKEN"},
+	{"access_key_id", "", "AccessKey ID of a RAM user allowed to read bills; or ALIBABA_CLOUD_ACCESS_KEY_ID. With no credential key at all, the SDK's default chain is used (environment, OIDC/RRSA, CLI profile, credentials file, ECS instance role)"},
+	{"secret_access_Key", "", "AccessKey secret (also secret_access_key); or ALIBABA_CLOUD_ACCESS_KEY_SECRET"},
+	{"security_token", "", "STS token of a temporary AccessKey (not refreshed); or ALIBABA_CLOUD_SECURITY_TOKEN"},
+	{"role_arn", "", "RAM role to assume (STS AssumeRole, refreshed before it expires) with the AccessKey, ecs_ram_role or the default chain; with oidc_* the role of the OIDC token"},
+	{"role_session_name", DefaultRoleSessionName, "session name of role_arn (2..64 of A-Z a-z 0-9 . @ _ -)"},
+	{"external_id", "", "external ID the role's trust policy asks for (AssumeRole only)"},
+	{"sts_endpoint", "sts.<region>.aliyuncs.com", "STS host[:port] for role_arn and OIDC, over HTTPS; the region is the endpoint's"},
+	{"ecs_ram_role", "", "RAM role of this ECS instance, read from the metadata service in hardened mode (IMDSv2 only)"},
+	{"oidc_provider_arn", "", "OIDC/RRSA: ARN of the RAM OIDC provider (with oidc_token_file and role_arn); on ACK the ALIBABA_CLOUD_* variables of RRSA are read by the default chain instead"},
+	{"oidc_token_file", "", "OIDC/RRSA: absolute path of the OIDC token file"},
+	{"accounts", "", `many accounts: [{"name": "payer"}, {"name": "shop", "bill_owner_id": "1234567890123456"}, {"name": "lab", "role_arn": "acs:ram::...:role/billing"}]; each entry has name, bill_owner_id and any credential key above; an entry without credentials uses the top-level ones (the payer's)`},
 	{"endpoint", DefaultEndpoint, "BSS OpenAPI host[:port] (https) or http(s)://host[:port] URL without path, query or user; international: business.ap-southeast-1.aliyuncs.com"},
 	{"pull_hour", strconv.Itoa(DefaultPullHour), "hour of the day (0..23) at which yesterday's bill is pulled"},
 	{"pull_zone", DefaultPullZone, "IANA time zone of pull_hour and of \"yesterday\""},
@@ -155,7 +166,8 @@ func Load(src Source) (*Config, error) {
 		return nil, err
 	}
 	cfg := &Config{Source: path}
-	values := map[string]string{} // canonical key -> value as text
+	values := map[string]string{}   // canonical key -> value as text
+	var entries []map[string]string // accounts
 	names := make([]string, 0, len(raw))
 	for k := range raw {
 		names = append(names, k)
@@ -167,6 +179,15 @@ func Load(src Source) (*Config, error) {
 			cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("unknown key %q in %s is ignored (known keys: %s)", k, path, keyList()))
 			continue
 		}
+		if canon == "accounts" {
+			if string(bytes.TrimSpace(raw[k])) == "null" {
+				continue
+			}
+			if entries, err = parseAccounts(raw[k]); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		v, err := scalar(canon, raw[k])
 		if err != nil {
 			return nil, err
@@ -175,6 +196,9 @@ func Load(src Source) (*Config, error) {
 	}
 	// Environment: the key in upper case, then the standard Alibaba Cloud variables.
 	for _, k := range Keys {
+		if k.Name == "accounts" {
+			continue // a list: in the file only
+		}
 		if v, ok := lookup(strings.ToUpper(k.Name)); ok && v != "" {
 			values[k.Name] = v
 		}
@@ -193,12 +217,17 @@ func Load(src Source) (*Config, error) {
 	if err := cfg.apply(values); err != nil {
 		return nil, err
 	}
+	if err := cfg.buildAccounts(values, entries); err != nil {
+		return nil, err
+	}
+	cfg.multi = entries != nil
 	if cfg.StatePath == "" {
 		cfg.StatePath = DefaultStatePath(lookup)
 	} else if !filepath.IsAbs(cfg.StatePath) && path != "" {
 		// A relative state_path is relative to the config file, wherever the process runs.
 		cfg.StatePath = filepath.Join(filepath.Dir(path), cfg.StatePath)
 	}
+	cfg.accountStatePaths()
 	return cfg, nil
 }
 
@@ -294,19 +323,10 @@ func (c *Config) apply(v map[string]string) error {
 	}
 	c.Target = u
 
-	// credentials
+	// credentials (checked with the accounts)
 	c.AccessKeyID = v["access_key_id"]
 	c.AccessKeySecret = Secret(v["secret_access_Key"])
 	c.SecurityToken = Secret(v["security_token"])
-	if c.AccessKeyID == "" {
-		return &Error{Key: "access_key_id", Problem: "is required (or set ALIBABA_CLOUD_ACCESS_KEY_ID): the AccessKey ID of a RAM user allowed to read bills"}
-	}
-	if c.AccessKeySecret == "" {
-		return &Error{Key: "secret_access_Key", Problem: "is required (or set ALIBABA_CLOUD_ACCESS_KEY_SECRET): the AccessKey secret belonging to access_key_id"}
-	}
-	if strings.ContainsAny(c.AccessKeyID, " \t\r\n\"'") {
-		return &Error{Key: "access_key_id", Problem: "contains white space or quotes; copy the AccessKey ID exactly"}
-	}
 
 	// endpoint
 	ep, err := parseEndpoint(v["endpoint"])

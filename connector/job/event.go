@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/bill"
+	"github.com/cloudbill/alicloud-billing-source/connector/config"
 )
 
 // The event's fixed attributes of the account bill, as the seed shows them. The instance
@@ -59,23 +60,42 @@ func Subject(r bill.Row, identity string) string {
 // first, then one more for each correction.
 const RevisionExtension = "revision"
 
-// NewEvent builds the CloudEvent of one row with the given identity and revision, pulled
-// at `pulled`.
+// AccountExtension is the CloudEvents extension that names the account a row is from: the
+// name of its entry in accounts, "default" for the one account of a config without them.
+const AccountExtension = "account"
+
+// NewEvent builds the CloudEvent of one row of the default account with the given identity
+// and revision, pulled at `pulled`.
 func NewEvent(r bill.Row, identity string, revision int, pulled time.Time) (event.Event, error) {
+	return NewAccountEvent(config.DefaultAccount, r, identity, revision, pulled)
+}
+
+// NewAccountEvent is NewEvent for a row of the named account.
+func NewAccountEvent(account string, r bill.Row, identity string, revision int, pulled time.Time) (event.Event, error) {
 	body, _, err := Body(r)
 	if err != nil {
 		return event.Event{}, err
 	}
-	return newEvent(r, identity, body, revision, pulled), nil
+	return newEvent(account, r, identity, body, revision, pulled), nil
 }
 
-func newEvent(r bill.Row, identity string, body []byte, revision int, pulled time.Time) event.Event {
+// newEvent builds a row's event. The rows of an account other than "default" are told apart
+// from the same rows of another account: the account's name is part of the id's name and
+// of the subject's hash, and leads the subject (payer/2026-11-20/ecs/...). The default
+// account's ids and subjects are those of a config without accounts, as they always were.
+func newEvent(account string, r bill.Row, identity string, body []byte, revision int, pulled time.Time) event.Event {
+	subject := ""
+	if account != config.DefaultAccount {
+		identity = account + "\x00" + identity
+		subject = account + "/"
+	}
 	e := event.New(event.CloudEventsVersionV1)
 	e.SetID(EventID(identity, body, revision))
 	e.SetSource(Source)
 	e.SetType(r.Kind().EventType())
-	e.SetSubject(Subject(r, identity))
+	e.SetSubject(subject + Subject(r, identity))
 	e.SetExtension(RevisionExtension, revision)
+	e.SetExtension(AccountExtension, account)
 	e.SetTime(pulled)
 	e.DataEncoded = body
 	e.SetDataContentType(event.ApplicationJSON)

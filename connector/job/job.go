@@ -124,6 +124,7 @@ type Job struct {
 	log     *slog.Logger
 	bills   []bill.Kind
 	ops     *ops.Metrics
+	account string // config.Account.Name
 }
 
 // Params are the inputs of New.
@@ -136,6 +137,7 @@ type Params struct {
 	Clock     Clock
 	Logger    *slog.Logger
 	Metrics   *ops.Metrics `optional:"true"`
+	Account   string       `optional:"true"` // whose bills; "" is config.DefaultAccount
 }
 
 // New builds a Job for the configured bills.
@@ -144,7 +146,12 @@ func New(p Params) *Job {
 	if len(bills) == 0 {
 		bills = []bill.Kind{bill.Account}
 	}
-	return &Job{fetch: p.Fetcher, publish: p.Publisher, state: p.State, clock: p.Clock, log: p.Logger, bills: bills, ops: ops.Or(p.Metrics)}
+	account := p.Account
+	if account == "" {
+		account = config.DefaultAccount
+	}
+	return &Job{fetch: p.Fetcher, publish: p.Publisher, state: p.State, clock: p.Clock, log: p.Logger, bills: bills,
+		ops: ops.Or(p.Metrics), account: account}
 }
 
 // Bills are the bills a day runs.
@@ -268,7 +275,7 @@ func (j *Job) startBill(ctx context.Context, kind bill.Kind, day calendar.Day, m
 		start := j.clock.Now()
 		b.rep, b.err = j.runBill(ctx, kind, day, mode, dry, b.read)
 		if !dry {
-			j.ops.DayRunDuration.WithLabelValues(string(kind)).Observe(j.clock.Now().Sub(start).Seconds())
+			j.ops.DayRunDuration.WithLabelValues(j.account, string(kind)).Observe(j.clock.Now().Sub(start).Seconds())
 		}
 	}()
 	return b
@@ -352,7 +359,7 @@ func (j *Job) runBill(ctx context.Context, kind bill.Kind, day calendar.Day, mod
 	if err := pull.Finish(r.rep.Fetched, now); err != nil {
 		return r.rep, fmt.Errorf("record %s as complete: %w", name, err)
 	}
-	j.ops.LastSuccess.WithLabelValues(ops.DefaultAccount, string(kind)).Set(float64(now.UnixMilli()) / 1000)
+	j.ops.LastSuccess.WithLabelValues(j.account, string(kind)).Set(float64(now.UnixMilli()) / 1000)
 	return r.rep, nil
 }
 
@@ -432,7 +439,7 @@ func (r *dayRun) page(ctx context.Context, p bill.Page) error {
 	}
 	r.rep.Pages++
 	r.rep.Fetched += len(p.Rows)
-	r.j.ops.RowsFetched.WithLabelValues(string(r.kind)).Add(float64(len(p.Rows)))
+	r.j.ops.RowsFetched.WithLabelValues(r.j.account, string(r.kind)).Add(float64(len(p.Rows)))
 	ids := identities(p.Rows)
 	known, err := r.pull.Known(ids)
 	if err != nil {
@@ -468,7 +475,7 @@ func (r *dayRun) page(ctx context.Context, p bill.Page) error {
 		default:
 			r.rep.New++
 		}
-		e := newEvent(row, ids[i], body, rev, r.pulled)
+		e := newEvent(r.j.account, row, ids[i], body, rev, r.pulled)
 		plan[ids[i]] = state.Row{Hash: hash, ID: e.ID(), Revision: rev, Delivered: k.Found && k.Hash == hash && k.Delivered}
 		if resend {
 			send, sendIDs = append(send, e), append(sendIDs, ids[i])

@@ -24,13 +24,13 @@ const (
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	APIRequests     *prometheus.CounterVec   // action, outcome
-	RowsFetched     *prometheus.CounterVec   // bill
+	APIRequests     *prometheus.CounterVec   // account, action, outcome
+	RowsFetched     *prometheus.CounterVec   // account, bill
 	EventsSent      *prometheus.CounterVec   // bill, outcome (delivered, failed)
 	EventRetries    prometheus.Counter       //
 	DeliveryLatency prometheus.Histogram     // seconds from an event queued to its answer
-	DaysPending     prometheus.Gauge         // days the daemon has due and not complete
-	DayRunDuration  *prometheus.HistogramVec // bill
+	DaysPending     *prometheus.GaugeVec     // account: days the daemon has due and not complete
+	DayRunDuration  *prometheus.HistogramVec // account, bill
 	LastSuccess     *prometheus.GaugeVec     // account, bill: when a day was last completed
 }
 
@@ -40,9 +40,9 @@ func NewMetrics() *Metrics {
 	m := &Metrics{
 		Registry: r,
 		APIRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "api_requests_total",
-			Help: "BSS OpenAPI requests by action and outcome (ok, throttled, server_error, refused)."}, []string{"action", "outcome"}),
+			Help: "BSS OpenAPI requests by account, action and outcome (ok, throttled, server_error, refused)."}, []string{"account", "action", "outcome"}),
 		RowsFetched: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "rows_fetched_total",
-			Help: "Bill rows read from the API, by bill (account, instance)."}, []string{"bill"}),
+			Help: "Bill rows read from the API, by account and bill (account, instance)."}, []string{"account", "bill"}),
 		EventsSent: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "events_sent_total",
 			Help: "Events sent to v_target by bill and outcome (delivered, failed)."}, []string{"bill", "outcome"}),
 		EventRetries: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "event_retries_total",
@@ -50,11 +50,11 @@ func NewMetrics() *Metrics {
 		DeliveryLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "delivery_latency_seconds",
 			Help:    "Time from an event queued for sending to its answer (retries included).",
 			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 180}}),
-		DaysPending: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "days_pending",
-			Help: "Days the daemon is responsible for that are due and not complete."}),
+		DaysPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: "days_pending",
+			Help: "Days of the account the daemon is responsible for that are due and not complete."}, []string{"account"}),
 		DayRunDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: "day_run_duration_seconds",
 			Help:    "Duration of one run of one bill's day (read and delivered).",
-			Buckets: []float64{0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600}}, []string{"bill"}),
+			Buckets: []float64{0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600}}, []string{"account", "bill"}),
 		LastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: "last_success_timestamp_seconds",
 			Help: "Unix time at which a day of the bill of the account was last recorded complete."}, []string{"account", "bill"}),
 	}
@@ -71,6 +71,3 @@ func Or(m *Metrics) *Metrics {
 	}
 	return m
 }
-
-// DefaultAccount is the account label of the single-account configuration.
-const DefaultAccount = "default"

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,36 +19,52 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
 )
 
-// Health is the process's readiness: started (the config was loaded and the state file is
-// open), and the last API call not refused for its credentials.
+// Health is the process's readiness: started (the config was loaded and the state files
+// are open), and no account's last API call refused for its credentials.
 type Health struct {
 	started atomic.Bool
 	mu      sync.Mutex
-	refused string // why the API refused the credentials, "" when it did not
+	refused map[string]string // account -> why the API refused its credentials
 }
 
 // Started marks the process ready to work.
 func (h *Health) Started() { h.started.Store(true) }
 
-// CredentialsRefused records that the API refused the credentials (why: one line, no
-// secret), or, with "", that it accepted them.
-func (h *Health) CredentialsRefused(why string) {
+// CredentialsRefused records that the API refused the account's credentials (why: one
+// line, no secret), or, with "", that it accepted them.
+func (h *Health) CredentialsRefused(account, why string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.refused = why
+	if why == "" {
+		delete(h.refused, account)
+		return
+	}
+	if h.refused == nil {
+		h.refused = map[string]string{}
+	}
+	h.refused[account] = why
 }
 
-// Ready returns "" when ready, else why not.
+// Ready returns "" when ready, else why not (one line).
 func (h *Health) Ready() string {
 	if !h.started.Load() {
 		return "starting: the config or the state file is not ready yet"
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.refused != "" {
-		return "the API refused the credentials: " + h.refused
+	if len(h.refused) == 0 {
+		return ""
 	}
-	return ""
+	names := make([]string, 0, len(h.refused))
+	for a := range h.refused {
+		names = append(names, a)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, a := range names {
+		parts[i] = "account " + a + ": " + h.refused[a]
+	}
+	return "the API refused the credentials of " + strings.Join(parts, "; ")
 }
 
 // Server is the ops listener.

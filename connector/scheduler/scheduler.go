@@ -12,6 +12,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/bill"
@@ -56,7 +57,7 @@ type Scheduler struct {
 	fired    func(job.Report, error) // test hook, called after every run
 	fromFlag calendar.Day            // --catch-up-from
 	bills    []string                // a day is complete when each of these is
-	ops      *ops.Metrics
+	pending  prometheus.Gauge        // days_pending of the account
 }
 
 // Params are the inputs of New.
@@ -68,6 +69,7 @@ type Params struct {
 	Config  *config.Config
 	Logger  *slog.Logger
 	Metrics *ops.Metrics `optional:"true"`
+	Account string       `optional:"true"` // whose days; "" is config.DefaultAccount
 }
 
 // New builds a Scheduler for the configured pull_hour, pull_zone, catchup_days and settle_days.
@@ -79,8 +81,14 @@ func New(p Params) *Scheduler {
 			bills = append(bills, string(b))
 		}
 	}
+	account := p.Account
+	if account == "" {
+		account = config.DefaultAccount
+	}
+	m := ops.Or(p.Metrics)
 	return &Scheduler{run: p.Runner, state: p.State, clock: p.Clock, hour: p.Config.PullHour, zone: p.Config.PullZone,
-		catchup: p.Config.CatchupDays, settle: p.Config.SettleDays, log: p.Logger, bills: bills, ops: ops.Or(p.Metrics)}
+		catchup: p.Config.CatchupDays, settle: p.Config.SettleDays, log: p.Logger, bills: bills,
+		pending: m.DaysPending.WithLabelValues(account)}
 }
 
 // OnRun registers a function called after each run of a day (for tests and metrics).
@@ -186,7 +194,7 @@ func (s *Scheduler) Loop(ctx context.Context) error {
 				pending++
 			}
 		}
-		s.ops.DaysPending.Set(float64(pending))
+		s.pending.Set(float64(pending))
 		for _, day := range days {
 			if ctx.Err() != nil {
 				return nil
@@ -201,7 +209,7 @@ func (s *Scheduler) Loop(ctx context.Context) error {
 			}
 			if ok && !wasComplete {
 				pending--
-				s.ops.DaysPending.Set(float64(pending))
+				s.pending.Set(float64(pending))
 			}
 		}
 		if ctx.Err() != nil {

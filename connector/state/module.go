@@ -28,5 +28,25 @@ func New(lc fx.Lifecycle, cfg *config.Config, o Options) (*Store, error) {
 	return s, nil
 }
 
-// Module provides the *Store.
-var Module = fx.Module("state", fx.Provide(New))
+// Opener opens one state file per account, each as New opens the configured one: when the
+// application starts, closed when it stops.
+type Opener struct {
+	lc fx.Lifecycle
+	o  Options
+}
+
+// NewOpener is the Opener of the application's lifecycle.
+func NewOpener(lc fx.Lifecycle, o Options) *Opener { return &Opener{lc: lc, o: o} }
+
+// At returns the Store of the file at path, opened at the start.
+func (op *Opener) At(path string) *Store {
+	s := &Store{path: path, readOnly: op.o.ReadOnly}
+	op.lc.Append(fx.Hook{
+		OnStart: func(context.Context) error { return s.open() },
+		OnStop:  func(context.Context) error { return s.Close() },
+	})
+	return s
+}
+
+// Module provides the *Store of state_path and the *Opener of the accounts' state files.
+var Module = fx.Module("state", fx.Provide(New, NewOpener))

@@ -191,6 +191,10 @@ type Fault struct {
 	Code          string // ErrorReply
 	Message       string // ErrorReply
 	Body          string // RawReply: the body, verbatim
+
+	// Account, when set, limits the fault to requests for the bill of this account ID
+	// (after BillOwnerId).
+	Account string
 }
 
 // Request is what the fake recorded of one request.
@@ -200,6 +204,9 @@ type Request struct {
 	Status int
 	Code   string // "" on success; the fault's name for HugeBody and StuckToken answers
 	Rows   int    // items returned
+	// Account is the ID of the account whose bill was asked for (the key's account, or
+	// BillOwnerId); "" when the request was refused before that was known.
+	Account string
 }
 
 // Options configure a Server. Zero values are fine.
@@ -221,6 +228,34 @@ type Options struct {
 	// Latency delays every answer this long before it is written (the request is handled
 	// first, so a client that gives up during the wait has lost the answer, not the work).
 	Latency time.Duration
+	// Members are the member accounts whose bills the account AccountID (the payer) may
+	// read with BillOwnerId.
+	Members []string
+	// More are further accounts the fake serves, each with its own keys and data.
+	More []Account
+}
+
+// Account is a further account of the fake: its keys, and the members whose bills it may
+// read with BillOwnerId. SetAccountDay gives it data.
+type Account struct {
+	ID, Name string
+	Keys     map[string]string // AccessKey ID -> secret
+	Members  []string
+}
+
+// TemporaryKey is an STS credential: a key that is valid only with its SecurityToken and
+// until it expires (measured with Options.Now).
+type TemporaryKey struct {
+	ID, Secret, Token string
+	Account           string // the account the role belongs to
+	Expires           time.Time
+}
+
+// keyInfo is what the fake knows of an AccessKey.
+type keyInfo struct {
+	secret, token string
+	account       string
+	expires       time.Time // zero: a permanent key
 }
 
 // Server is the fake. Create with New, then Start or use as an http.Handler.
@@ -236,6 +271,9 @@ type Server struct {
 	requests []Request
 	nonces   map[string]bool
 	recent   []time.Time // request arrival times, for RateLimit
+
+	keys     map[string]keyInfo
+	accounts map[string]Account // by ID, the primary account included
 
 	srv *http.Server
 	ln  net.Listener
@@ -255,8 +293,42 @@ func New(opts Options) *Server {
 	if opts.TokenTTL <= 0 {
 		opts.TokenTTL = DefaultTokenTTL
 	}
-	return &Server{opts: opts, days: map[string][]Item{}, instDays: map[string]instanceSource{},
-		tokens: map[string]*token{}, pruneAt: 1024, nonces: map[string]bool{}}
+	s := &Server{opts: opts, days: map[string][]Item{}, instDays: map[string]instanceSource{},
+		tokens: map[string]*token{}, pruneAt: 1024, nonces: map[string]bool{},
+		keys: map[string]keyInfo{}, accounts: map[string]Account{}}
+	s.accounts[opts.AccountID] = Account{ID: opts.AccountID, Name: opts.AccountName, Keys: opts.Keys, Members: opts.Members}
+	for _, a := range opts.More {
+		s.accounts[a.ID] = a
+	}
+	for _, a := range s.accounts {
+		for id, secret := range a.Keys {
+			s.keys[id] = keyInfo{secret: secret, account: a.ID}
+		}
+	}
+	return s
+}
+
+// AddTemporaryKey makes the fake accept an STS credential (the fake STS calls it for each
+// credential it issues).
+func (s *Server) AddTemporaryKey(k TemporaryKey) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keys[k.ID] = keyInfo{secret: k.Secret, token: k.Token, account: k.Account, expires: k.Expires}
+}
+
+// SetAccountDay sets the account bill rows of a day of the account with this ID.
+func (s *Server) SetAccountDay(account, day string, items []Item) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.days[s.dayKey(account, day)] = append([]Item(nil), items...)
+}
+
+// dayKey is where a day of an account's bill is kept: the primary account's under the day.
+func (s *Server) dayKey(account, day string) string {
+	if account == s.opts.AccountID {
+		return day
+	}
+	return account + "/" + day
 }
 
 // Start listens on addr ("127.0.0.1:0" for any free port) and serves in the background.
@@ -358,11 +430,12 @@ func requestID() string {
 
 // exchange is one request being answered.
 type exchange struct {
-	s   *Server
-	w   http.ResponseWriter
-	r   *http.Request
-	p   url.Values
-	rec Request
+	s    *Server
+	w    http.ResponseWriter
+	r    *http.Request
+	p    url.Values
+	rec  Request
+	acct string // whose bill: the key's account or BillOwnerId (set by owner)
 }
 
 // fail answers the API's error JSON.
@@ -398,6 +471,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x.fail(status, code, msg)
 		return
 	}
+	if status, code, msg := s.owner(x); code != "" {
+		x.fail(status, code, msg)
+		return
+	}
 	if s.overRate() {
 		x.fail(400, "Throttling.User", "Request was denied due to user flow control.")
 		return
@@ -407,6 +484,37 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.serveAccountBill(x)
+}
+
+// owner finds whose bill the request asks for: the key's account, or the member named by
+// BillOwnerId, which must be the key's account or one of its members.
+func (s *Server) owner(x *exchange) (int, string, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	acct := s.keys[x.p.Get("AccessKeyId")].account
+	if o := x.p.Get("BillOwnerId"); o != "" && o != acct {
+		member := false
+		for _, m := range s.accounts[acct].Members {
+			member = member || m == o
+		}
+		if !member {
+			return 400, "InvalidOwner", "The specified BillOwnerId is not a member account of the caller."
+		}
+		acct = o
+	}
+	x.rec.Account = acct
+	x.acct = acct
+	return 0, "", ""
+}
+
+// accountName is the name of the account with this ID.
+func (s *Server) accountName(id string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a, ok := s.accounts[id]; ok && a.Name != "" {
+		return a.Name
+	}
+	return "member-" + id
 }
 
 // answerFault serves the kinds of fault that replace the answer whatever the action
@@ -499,7 +607,7 @@ func (s *Server) serveAccountBill(x *exchange) {
 	if size == 0 {
 		size = 20
 	}
-	f, hasFault := s.takeFault(ActionQueryAccountBill, page, false)
+	f, hasFault := s.takeFault(ActionQueryAccountBill, page, false, x.acct)
 	if hasFault && x.answerFault(f,
 		response{Code: "InternalError", Message: internalErrorMessage, RequestID: requestID(), Success: false},
 		`{"Code":"Success","Data":{"Items":{"Item":[{"BillingDate":`) {
@@ -516,7 +624,7 @@ func (s *Server) serveAccountBill(x *exchange) {
 		extra = max(f.Delta, 1)
 	}
 	s.mu.Lock()
-	all := s.days[day]
+	all := s.days[s.dayKey(x.acct, day)]
 	total := len(all)
 	var items []Item
 	if start := (served - 1) * size; start < total {
@@ -548,7 +656,7 @@ func (s *Server) serveAccountBill(x *exchange) {
 		pageNum = served
 	}
 	resp := response{Code: "Success", Message: "Successful!", RequestID: requestID(), Success: true}
-	resp.Data = data{AccountID: s.opts.AccountID, AccountName: s.opts.AccountName, BillingCycle: params.Get("BillingCycle"),
+	resp.Data = data{AccountID: x.acct, AccountName: s.accountName(x.acct), BillingCycle: params.Get("BillingCycle"),
 		PageNum: pageNum, PageSize: size, TotalCount: total}
 	resp.Data.Items.Item = items
 	if resp.Data.Items.Item == nil {
@@ -633,10 +741,13 @@ func (s *Server) record(r Request) {
 
 // takeFault uses up the first queued fault that matches a request of action for page;
 // withToken says the request presents a NextToken that was accepted.
-func (s *Server) takeFault(action string, page int, withToken bool) (Fault, bool) {
+func (s *Server) takeFault(action string, page int, withToken bool, account string) (Fault, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, f := range s.faults {
+		if f.Account != "" && f.Account != account {
+			continue
+		}
 		if f.Page != 0 && f.Page != page {
 			continue
 		}
@@ -691,10 +802,13 @@ func (s *Server) authenticate(p url.Values) (int, string, string) {
 			return 400, "MissingParameter", "The input parameter \"" + k + "\" that is mandatory for processing this request is not supplied."
 		}
 	}
-	secret, ok := s.opts.Keys[p.Get("AccessKeyId")]
+	s.mu.Lock()
+	key, ok := s.keys[p.Get("AccessKeyId")]
+	s.mu.Unlock()
 	if !ok {
 		return 404, "InvalidAccessKeyId.NotFound", "Specified access key is not found."
 	}
+	secret := key.secret
 	if p.Get("SignatureMethod") != "HMAC-SHA1" || p.Get("SignatureVersion") != "1.0" {
 		return 400, "InvalidParameter", "SignatureMethod must be HMAC-SHA1 and SignatureVersion 1.0."
 	}
@@ -710,6 +824,14 @@ func (s *Server) authenticate(p url.Values) (int, string, string) {
 		// The method may have been GET; the service signs with the request's method.
 		if !hmac.Equal([]byte(Sign("GET", p, secret)), []byte(p.Get("Signature"))) {
 			return 400, "SignatureDoesNotMatch", signatureMismatch("POST", p)
+		}
+	}
+	if key.token != "" { // a temporary key: only with its token, only until it expires
+		if !hmac.Equal([]byte(key.token), []byte(p.Get("SecurityToken"))) {
+			return 400, "InvalidSecurityToken.MismatchWithAccessKey", "Specified SecurityToken mismatch with the AccessKey."
+		}
+		if !s.opts.Now().Before(key.expires) {
+			return 400, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired."
 		}
 	}
 	s.mu.Lock()

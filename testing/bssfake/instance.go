@@ -230,7 +230,7 @@ func (s *Server) serveInstanceBill(x *exchange) {
 		x.fail(400, CodeInvalidNextToken, MessageInvalidNextToken)
 		return
 	}
-	f, hasFault := s.takeFault(ActionDescribeInstanceBill, 1+offset/size, presented != "")
+	f, hasFault := s.takeFault(ActionDescribeInstanceBill, 1+offset/size, presented != "", x.acct)
 	if hasFault && f.Kind == ExpireToken {
 		s.mu.Lock()
 		if t := s.tokens[presented]; t != nil {
@@ -254,7 +254,7 @@ func (s *Server) serveInstanceBill(x *exchange) {
 		x.fail(400, CodeInvalidNextToken, MessageInvalidNextToken)
 		return
 	}
-	src := s.instDays[day]
+	src := s.instDays[s.dayKey(x.acct, day)]
 	if src == nil {
 		src = instanceRows(nil)
 	}
@@ -292,7 +292,7 @@ func (s *Server) serveInstanceBill(x *exchange) {
 		items = []InstanceItem{}
 	}
 	resp := instanceResponse{Code: "Success", Message: "Successful!", RequestID: requestID(), Success: true,
-		Data: instanceData{BillingCycle: p.Get("BillingCycle"), AccountID: s.opts.AccountID, AccountName: s.opts.AccountName,
+		Data: instanceData{BillingCycle: p.Get("BillingCycle"), AccountID: x.acct, AccountName: s.accountName(x.acct),
 			TotalCount: total, NextToken: next, MaxResults: size, Items: items}}
 	x.rec.Status, x.rec.Rows = 200, len(items)
 	switch {

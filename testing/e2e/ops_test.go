@@ -174,7 +174,7 @@ func TestE2E_ReadinessFlipsOnRefusedCredentials(t *testing.T) {
 	e.Changed.Wait(t, "the day failed", d.log, func() bool { return strings.Contains(d.log.String(), `"msg":"day failed"`) })
 	code, body := d.get(t, "/readyz")
 	assert.Equal(t, http.StatusServiceUnavailable, code)
-	assert.Contains(t, body, "the API refused the credentials: SignatureDoesNotMatch")
+	assert.Contains(t, body, "the API refused the credentials of account default: SignatureDoesNotMatch")
 	assert.NotContains(t, body, "not-the-secret")
 	m := d.scrape(t)
 	assert.Positive(t, value(m, "alicloud_billing_api_requests_total", map[string]string{"action": "QueryAccountBill", "outcome": "refused"}))

@@ -21,11 +21,11 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx"
 
+	"github.com/cloudbill/alicloud-billing-source/connector/accounts"
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/cli"
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 	"github.com/cloudbill/alicloud-billing-source/connector/job"
-	"github.com/cloudbill/alicloud-billing-source/connector/scheduler"
 	"github.com/cloudbill/alicloud-billing-source/connector/sender"
 	"github.com/cloudbill/alicloud-billing-source/connector/state"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
@@ -78,7 +78,11 @@ func startDaemon(t *testing.T, e *env, at time.Time, step time.Duration, extra m
 			cli.IO{Stdout: out, Stderr: d.stderr, Lookup: func(string) (string, bool) { return "", false }},
 			append([]fx.Option{
 				fx.Decorate(func(clock.Clock) clock.Clock { return d.fc }),
-				fx.Invoke(func(s *scheduler.Scheduler) { s.OnRun(d.record) }),
+				fx.Invoke(func(us []*accounts.Unit) {
+					for _, u := range us {
+						u.Scheduler.OnRun(d.record)
+					}
+				}),
 				fx.Populate(&d.shut),
 			}, opts...)...)
 	}()

@@ -1,0 +1,100 @@
+// Package accounts makes, for each configured Alibaba Cloud account, the parts that work
+// for it alone: its BSS client (its credentials, its pacing under its own requests per
+// second, its retries), its state file, its job and its scheduler (its catch-up). What
+// they share is the sender (one v_target, one send_concurrency), the clock and the metrics,
+// whose series carry the account's name. One account refused or down never stops another.
+package accounts
+
+import (
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+
+	"go.uber.org/fx"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/billing"
+	"github.com/cloudbill/alicloud-billing-source/connector/clock"
+	"github.com/cloudbill/alicloud-billing-source/connector/config"
+	"github.com/cloudbill/alicloud-billing-source/connector/job"
+	"github.com/cloudbill/alicloud-billing-source/connector/ops"
+	"github.com/cloudbill/alicloud-billing-source/connector/scheduler"
+	"github.com/cloudbill/alicloud-billing-source/connector/state"
+)
+
+// Unit is one account's parts.
+type Unit struct {
+	Account   config.Account
+	Client    *billing.Client
+	Store     *state.Store
+	Job       *job.Job
+	Scheduler *scheduler.Scheduler
+	Log       *slog.Logger // the process's logger with the account's name
+}
+
+// Only names the accounts to run (--account); empty: all of them.
+type Only []string
+
+// Params are the inputs of New.
+type Params struct {
+	fx.In
+	Config    *config.Config
+	Clock     clock.Clock
+	Logger    *slog.Logger
+	Billing   *billing.Factory
+	Opener    *state.Opener
+	Publisher job.Publisher
+	Metrics   *ops.Metrics `optional:"true"`
+	Only      Only         `optional:"true"`
+}
+
+// UnknownError is an --account that names no configured account.
+type UnknownError struct {
+	Name  string
+	Known []string
+}
+
+func (e *UnknownError) Error() string {
+	return fmt.Sprintf("--account %q is not a configured account; the accounts are: %s", e.Name, strings.Join(e.Known, ", "))
+}
+
+// New makes the units of the selected accounts, in the configuration's order.
+func New(p Params) ([]*Unit, error) {
+	want := map[string]bool{}
+	known := make([]string, 0, len(p.Config.Accounts))
+	for _, a := range p.Config.Accounts {
+		known = append(known, a.Name)
+	}
+	for _, n := range p.Only {
+		if _, ok := p.Config.Account(n); !ok {
+			sorted := append([]string(nil), known...)
+			sort.Strings(sorted)
+			return nil, &UnknownError{Name: n, Known: sorted}
+		}
+		want[n] = true
+	}
+	var units []*Unit
+	for _, a := range p.Config.Accounts {
+		if len(want) > 0 && !want[a.Name] {
+			continue
+		}
+		log := p.Logger
+		if p.Config.MultiAccount() {
+			log = log.With("account", a.Name)
+		}
+		client, err := p.Billing.For(a)
+		if err != nil {
+			return nil, err
+		}
+		store := p.Opener.At(a.StatePath)
+		j := job.New(job.Params{Config: p.Config, Fetcher: client, Publisher: p.Publisher, State: store,
+			Clock: p.Clock, Logger: log, Metrics: p.Metrics, Account: a.Name})
+		s := scheduler.New(scheduler.Params{Runner: j, State: store, Clock: p.Clock, Config: p.Config, Logger: log,
+			Metrics: p.Metrics, Account: a.Name})
+		units = append(units, &Unit{Account: a, Client: client, Store: store, Job: j, Scheduler: s, Log: log})
+	}
+	return units, nil
+}
+
+// Module provides the []*Unit.
+var Module = fx.Module("accounts", fx.Provide(New))

@@ -1,0 +1,179 @@
+package e2e
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/job"
+	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
+	"github.com/cloudbill/alicloud-billing-source/testing/harness"
+	"github.com/cloudbill/alicloud-billing-source/testing/sink"
+)
+
+const (
+	payerID  = "1234567890123456" // bssfake's own account: the payer
+	memberID = "2000000000000002" // a member of the payer
+	busyID   = "3000000000000003" // an account of its own, throttled
+	busyKey  = "LTAI5tBusyAccountKey"
+	busySec  = "busy-Secret-Never-Printed-5d4c"
+)
+
+// accountsWorld is bssfake serving the payer (whose member is memberID) and busyID, with
+// the same rows on every day of both accounts: only the account tells their events apart.
+func accountsWorld(t *testing.T) *env {
+	api := bssfake.New(bssfake.Options{Keys: map[string]string{keyID: secret}, Members: []string{memberID},
+		More: []bssfake.Account{{ID: busyID, Name: "busy@example.com", Keys: map[string]string{busyKey: busySec}}}})
+	require.NoError(t, api.Start("127.0.0.1:0"))
+	t.Cleanup(func() { _ = api.Close() })
+	e := newEnv(t)
+	e.API = api
+	for _, d := range []string{day.String(), day.AddDays(1).String()} {
+		rows := bssfake.SampleDay(d, 9, 4)
+		api.SetAccountDay(memberID, d, rows)
+		api.SetAccountDay(busyID, d, rows)
+	}
+	return e
+}
+
+var threeAccounts = map[string]any{"accounts": []map[string]any{
+	{"name": "busy", "access_key_id": busyKey, "secret_access_Key": busySec},
+	{"name": "broken", "access_key_id": "LTAI5tNobodyKnowsThis", "secret_access_Key": "broken-Secret-Never-Printed"},
+	{"name": "shop", "bill_owner_id": memberID}, // with the top-level (payer's) credentials
+}}
+
+// byAccount groups the sink's events by their account extension, checking each event's
+// shape and that its subject starts with the account.
+func byAccount(t *testing.T, got []sink.Received) map[string][]event.Event {
+	out := map[string][]event.Event{}
+	for _, r := range got {
+		require.NoError(t, sink.CheckSeedShape(r.Event))
+		a, err := r.Event.Context.GetExtension(job.AccountExtension)
+		require.NoError(t, err)
+		name, _ := a.(string)
+		assert.True(t, strings.HasPrefix(r.Event.Subject(), name+"/"), "subject %q names its account", r.Event.Subject())
+		out[name] = append(out[name], r.Event)
+	}
+	return out
+}
+
+func TestAccounts_TwoGoodAccountsDeliverEverythingTheRefusedOneIsReported(t *testing.T) {
+	e := accountsWorld(t)
+	e.API.Inject(bssfake.Fault{Kind: bssfake.Throttle, Times: 4, Account: busyID})
+	r := run(t, []string{"--config", e.Config(t, threeAccounts), "--from", day.String(), "--to", day.AddDays(1).String()})
+	assert.NotContains(t, r.stdout+r.stderr, busySec)
+	assert.NotContains(t, r.stdout+r.stderr, "broken-Secret-Never-Printed")
+	require.Equal(t, 1, r.code, "one account not delivered, the others done: exit 1\n%s", harness.Tail(r.stderr, 3000))
+
+	got := byAccount(t, e.Sink.Events())
+	assert.Len(t, got["busy"], 18, "both days of the throttled account")
+	assert.Len(t, got["shop"], 18, "both days of the member account")
+	assert.Empty(t, got["broken"])
+	assert.Len(t, harness.IDs(e.Sink.Events()), 36, "the same rows of two accounts are two events each: ids differ by account")
+
+	// One progress line per account per day; the refused account's says why.
+	for _, d := range []string{day.String(), day.AddDays(1).String()} {
+		assert.Contains(t, r.stdout, d+" busy: 9 fetched, 9 delivered, 0 failed")
+		assert.Contains(t, r.stdout, d+" shop: 9 fetched, 9 delivered, 0 failed")
+	}
+	assert.Contains(t, r.stdout, " broken: 0 fetched, 0 delivered, 0 failed")
+	assert.Contains(t, r.stdout, "InvalidAccessKeyId.NotFound")
+
+	throttled, member := 0, 0
+	for _, q := range e.API.Requests() {
+		switch q.Account {
+		case busyID:
+			if q.Code == "Throttling.User" {
+				throttled++
+			}
+		case memberID:
+			member++
+			assert.Equal(t, keyID, q.Params.Get("AccessKeyId"), "the member's bill is read with the payer's key")
+			assert.Equal(t, memberID, q.Params.Get("BillOwnerId"))
+		}
+	}
+	assert.Equal(t, 4, throttled, "the busy account was throttled and retried")
+	assert.Positive(t, member)
+
+	// Each account has a state file of its own.
+	for _, n := range []string{"busy", "broken", "shop"} {
+		_, err := os.Stat(strings.TrimSuffix(e.StatePath, ".db") + "." + n + ".db")
+		assert.NoError(t, err, n)
+	}
+}
+
+func TestAccounts_AccountFlagRunsOnlyThatAccount(t *testing.T) {
+	e := accountsWorld(t)
+	r := run(t, []string{"--config", e.Config(t, threeAccounts), "--once", "--date", day.String(), "--account", "shop"})
+	require.Equal(t, 0, r.code, r.stderr)
+	got := byAccount(t, e.Sink.Events())
+	assert.Len(t, got["shop"], 9)
+	assert.Len(t, got, 1, "only shop ran")
+	assert.Contains(t, r.stdout, "[1/1] "+day.String()+" shop: 9 fetched, 9 delivered")
+
+	r = run(t, []string{"--config", e.Config(t, threeAccounts), "--once", "--account", "nobody"})
+	assert.Equal(t, 2, r.code)
+	assert.Contains(t, r.stderr, `--account "nobody" is not a configured account; the accounts are: broken, busy, shop`)
+}
+
+func TestAccounts_EveryAccountRefusedIsExit2(t *testing.T) {
+	e := accountsWorld(t)
+	cfg := map[string]any{"accounts": []map[string]any{
+		{"name": "a", "access_key_id": "LTAI5tNobodyKnowsThisA", "secret_access_Key": "x-Secret-A"},
+		{"name": "b", "access_key_id": "LTAI5tNobodyKnowsThisB", "secret_access_Key": "x-Secret-B"},
+	}}
+	r := run(t, []string{"--config", e.Config(t, cfg), "--once", "--date", day.String()})
+	assert.Equal(t, 2, r.code, r.stdout)
+	assert.Empty(t, e.Sink.Events())
+}
+
+func TestAccounts_FlatConfigKeepsItsEventsAndStateFile(t *testing.T) {
+	e := newEnv(t)
+	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 5, 1))
+	r := run(t, []string{"--config", e.Config(t, nil), "--once", "--date", day.String()})
+	require.Equal(t, 0, r.code, r.stderr)
+	want := e.Want(t, day)
+	got := map[string]string{}
+	for _, ev := range e.Sink.Events() {
+		got[ev.Event.Subject()] = string(ev.Event.Data())
+		a, err := ev.Event.Context.GetExtension(job.AccountExtension)
+		require.NoError(t, err)
+		assert.Equal(t, "default", a)
+	}
+	assert.Equal(t, want, got, "the subjects (and ids) of a config without accounts are as they were")
+	_, err := os.Stat(e.StatePath)
+	assert.NoError(t, err)
+}
+
+func TestAccounts_DaemonServesTheGoodAccountsAndReportsTheRefusedOne(t *testing.T) {
+	e := accountsWorld(t)
+	cfg := map[string]any{}
+	for k, v := range threeAccounts {
+		cfg[k] = v
+	}
+	d := startOpsDaemon(t, e, cfg)
+	// The daemon catches up from day (--catch-up-from): both days of the good accounts.
+	e.WaitDistinct(t, 36, d.log)
+	e.Changed.Wait(t, "the refused account failed", d.log, func() bool {
+		return strings.Contains(d.log.String(), `"account":"broken"`) && strings.Contains(d.log.String(), `"msg":"day failed"`)
+	})
+	code, body := d.get(t, "/readyz")
+	assert.Equal(t, 503, code)
+	assert.Contains(t, body, "account broken: InvalidAccessKeyId.NotFound")
+	assert.NotContains(t, body, "account busy")
+	m := d.scrape(t)
+	for _, a := range []string{"busy", "shop"} {
+		e.Changed.Wait(t, a+" recorded complete", d.log, func() bool {
+			return value(d.scrape(t), "alicloud_billing_last_success_timestamp_seconds", map[string]string{"account": a, "bill": "account"}) > 0
+		})
+		assert.Equal(t, 18.0, value(m, "alicloud_billing_rows_fetched_total", map[string]string{"account": a, "bill": "account"}), a)
+	}
+	assert.Zero(t, value(m, "alicloud_billing_last_success_timestamp_seconds", map[string]string{"account": "broken", "bill": "account"}))
+	assert.Positive(t, value(m, "alicloud_billing_api_requests_total", map[string]string{"account": "broken", "action": "QueryAccountBill", "outcome": "refused"}))
+	assert.Positive(t, value(m, "alicloud_billing_days_pending", map[string]string{"account": "broken"}))
+	assert.Equal(t, 36.0, value(m, "alicloud_billing_events_sent_total", map[string]string{"bill": "account", "outcome": "delivered"}))
+}
