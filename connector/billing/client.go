@@ -21,9 +21,11 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk"
+	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/auth/credentials"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/responses"
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/bssopenapi"
@@ -118,17 +120,43 @@ type Params struct {
 	Account *config.Account `optional:"true"`
 }
 
-// Factory makes a Client per account, each with its own credentials, pacing and retries.
-type Factory struct{ p Params }
+// Factory makes a Client per account, each with its own credentials and retries. The API
+// limits requests per caller, so accounts read with the same credentials (members read
+// through the payer's key with BillOwnerId) share one pacer: together they keep to api_qps.
+type Factory struct {
+	p      Params
+	mu     sync.Mutex
+	pacers map[string]*pacer // by Caller
+}
 
 // NewFactory keeps what every account's client shares.
-func NewFactory(p Params) *Factory { return &Factory{p: p} }
+func NewFactory(p Params) *Factory { return &Factory{p: p, pacers: map[string]*pacer{}} }
 
 // For builds the client of one account.
 func (f *Factory) For(a config.Account) (*Client, error) {
 	p := f.p
 	p.Account = &a
-	return New(p)
+	rate := DefaultPolicy.RequestsPerSec
+	if p.Config.APIQPS > 0 {
+		rate = p.Config.APIQPS
+	}
+	if p.Policy != nil {
+		rate = p.Policy.RequestsPerSec
+	}
+	f.mu.Lock()
+	key := Caller(a.Credentials)
+	if f.pacers[key] == nil {
+		f.pacers[key] = newPacer(clock.New(), rate)
+	}
+	pace := f.pacers[key]
+	f.mu.Unlock()
+	return newClient(p, false, pace)
+}
+
+// Caller names who the API sees calling with these credentials (no secret): accounts with
+// the same Caller share a pacer.
+func Caller(c config.Credentials) string {
+	return strings.Join([]string{string(c.Kind()), c.AccessKeyID, c.RoleARN, c.ECSRAMRole, c.OIDCProviderARN, c.OIDCTokenFile}, "|")
 }
 
 // New builds a client for the configured endpoint and credentials.
@@ -138,10 +166,11 @@ func (f *Factory) For(a config.Account) (*Client, error) {
 // is not an *http.Transport, the SDK leaves the transport alone (it would otherwise
 // replace its dialer and TLS settings); the read timeout still applies, through the
 // SDK's http.Client.
-func New(p Params) (*Client, error) { return newClient(p, false) }
+func New(p Params) (*Client, error) { return newClient(p, false, nil) }
 
-// newClient is New; rawErrorBodies turns the guard's check of error answers off (tests).
-func newClient(p Params, rawErrorBodies bool) (*Client, error) {
+// newClient is New; rawErrorBodies turns the guard's check of error answers off (tests);
+// pace is shared with the accounts of the same caller (Factory), nil for a pace of its own.
+func newClient(p Params, rawErrorBodies bool, pace *pacer) (*Client, error) {
 	pol := DefaultPolicy
 	if p.Config.APIQPS > 0 {
 		pol.RequestsPerSec = p.Config.APIQPS
@@ -167,18 +196,25 @@ func newClient(p Params, rawErrorBodies bool) (*Client, error) {
 	cfg.Transport = guard{next: next, limit: MaxResponseBytes, rawErrorBodies: rawErrorBodies}
 	acct := accountOf(p)
 	red := newRedactor(acct.Credentials.AccessKeyID, acct.Credentials.AccessKeySecret.Reveal(), acct.Credentials.SecurityToken.Reveal())
-	inner, err := providerFor(acct.Credentials, region(p.Config.Endpoint.Host))
+	red.learnSecret(acct.Credentials.ExternalID.Reveal())
+	build := func() (credentials.CredentialsProvider, error) {
+		return providerFor(acct.Credentials, region(p.Config.Endpoint.Host), red)
+	}
+	inner, err := build()
 	if err != nil {
 		return nil, fmt.Errorf("account %s: credentials (%s): %s", acct.Name, acct.Credentials.Kind(), red.clean(err.Error(), maxMessage))
 	}
-	prov := &guardedProvider{inner: inner, kind: acct.Credentials.Kind(), redact: red}
+	prov := &guardedProvider{inner: inner, build: build, kind: acct.Credentials.Kind(), redact: red}
+	if pace == nil {
+		pace = newPacer(clock.New(), pol.RequestsPerSec) // real time, whatever clock the retries use
+	}
 	c, err := bssopenapi.NewClientWithOptions(region(p.Config.Endpoint.Host), cfg, prov)
 	if err != nil {
 		return nil, fmt.Errorf("create BSS client: %w", err)
 	}
 	return &Client{
 		sdk: c, ep: p.Config.Endpoint, clock: p.Clock, log: p.Logger, policy: pol,
-		pace:   newPacer(clock.New(), pol.RequestsPerSec), // real time, whatever clock the retries use
+		pace:   pace,
 		redact: red,
 		ops:    ops.Or(p.Metrics), health: orHealth(p.Health),
 		account: acct.Name, owner: acct.BillOwnerID,

@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -17,8 +19,9 @@ import (
 
 // providerFor builds the SDK's credentials provider for an account: the SDK signs, fetches
 // and refreshes (temporary credentials are renewed when less than 3 minutes are left); the
-// connector only chooses the provider and guards it (guardedProvider).
-func providerFor(c config.Credentials, stsRegion string) (credentials.CredentialsProvider, error) {
+// connector only chooses the provider and guards it (guardedProvider). red learns every
+// credential a provider inside another one hands out (the AccessKey that signs AssumeRole).
+func providerFor(c config.Credentials, stsRegion string, red *redactor) (credentials.CredentialsProvider, error) {
 	stsEndpoint := c.STSEndpoint
 	if stsEndpoint == "" {
 		stsEndpoint = "sts." + stsRegion + ".aliyuncs.com"
@@ -40,15 +43,12 @@ func providerFor(c config.Credentials, stsRegion string) (credentials.Credential
 			WithSTSEndpoint(stsEndpoint).Build()
 	case config.CredRAMRoleARN:
 		base := c
-		base.RoleARN, base.RoleSessionName, base.ExternalID, base.STSEndpoint = "", "", "", ""
-		var prev credentials.CredentialsProvider
-		var err error
-		if base.Kind() == config.CredDefaultChain {
-			prev = credentials.NewDefaultCredentialsProvider()
-		} else if prev, err = providerFor(base, stsRegion); err != nil {
+		base.RoleARN, base.RoleSessionName, base.ExternalID = "", "", ""
+		prev, err := providerFor(base, stsRegion, red)
+		if err != nil {
 			return nil, err
 		}
-		b := credentials.NewRAMRoleARNCredentialsProviderBuilder().WithCredentialsProvider(prev).
+		b := credentials.NewRAMRoleARNCredentialsProviderBuilder().WithCredentialsProvider(&learning{inner: prev, redact: red}).
 			WithRoleArn(c.RoleARN).WithRoleSessionName(c.RoleSessionName).WithStsEndpoint(stsEndpoint)
 		if c.ExternalID != "" {
 			b = b.WithExternalId(c.ExternalID.Reveal())
@@ -64,6 +64,25 @@ func providerFor(c config.Credentials, stsRegion string) (credentials.Credential
 		return credentials.NewDefaultCredentialsProvider(), nil
 	}
 }
+
+// learning is a provider inside another (the AccessKey or instance role that signs
+// AssumeRole): the redactor learns what it hands out.
+type learning struct {
+	inner  credentials.CredentialsProvider
+	redact *redactor
+	last   string
+}
+
+func (l *learning) GetCredentials() (*credentials.Credentials, error) {
+	cc, err := l.inner.GetCredentials()
+	if err == nil && cc != nil && cc.AccessKeyId != l.last {
+		l.redact.learn(cc.AccessKeyId, cc.AccessKeySecret, cc.SecurityToken)
+		l.last = cc.AccessKeyId
+	}
+	return cc, err
+}
+
+func (l *learning) GetProviderName() string { return l.inner.GetProviderName() }
 
 // ecsRole is the ECS instance role in hardened mode: the metadata service is asked for a
 // session token first (IMDSv2), and without one no credentials are read.
@@ -86,10 +105,14 @@ var lookupEnv = os.Getenv
 
 // guardedProvider serialises a provider (the SDK's providers keep their cached credentials
 // without a lock), teaches the redactor every credential it hands out, and marks its
-// errors as the credentials' (CredentialError), never quoting a request URL.
+// errors as the credentials' (CredentialError), never quoting a request URL. After an
+// error it builds the provider afresh: the SDK's default chain, once every provider of it
+// failed, keeps asking only the last one (and would report that one's error, a network
+// error off ECS, instead of "no credentials").
 type guardedProvider struct {
 	mu     sync.Mutex
 	inner  credentials.CredentialsProvider
+	build  func() (credentials.CredentialsProvider, error)
 	kind   config.CredentialKind
 	redact *redactor
 	last   string // the AccessKey ID last handed out
@@ -98,8 +121,18 @@ type guardedProvider struct {
 func (g *guardedProvider) GetCredentials() (*credentials.Credentials, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.inner == nil {
+		inner, err := g.build()
+		if err != nil {
+			return nil, &CredentialError{Kind: g.kind, err: err}
+		}
+		g.inner = inner
+	}
 	cc, err := g.inner.GetCredentials()
 	if err != nil {
+		if g.build != nil {
+			g.inner = nil // the next call starts from a new provider
+		}
 		return nil, &CredentialError{Kind: g.kind, err: err}
 	}
 	if cc == nil || cc.AccessKeyId == "" || cc.AccessKeySecret == "" {
@@ -112,7 +145,9 @@ func (g *guardedProvider) GetCredentials() (*credentials.Credentials, error) {
 	return cc, nil
 }
 
-func (g *guardedProvider) GetProviderName() string { return g.inner.GetProviderName() }
+func (g *guardedProvider) GetProviderName() string {
+	return "alicloud-billing-source/" + string(g.kind)
+}
 
 // CredentialError is a failure to get credentials (from STS, the ECS metadata service, the
 // OIDC token file or the default chain), before any bill was asked for.
@@ -139,6 +174,19 @@ var credentialHints = map[config.CredentialKind]string{
 func (r *redactor) classifyCredential(ce *CredentialError) *APIError {
 	hint := credentialHints[ce.Kind]
 	where := "credentials (" + string(ce.Kind) + ")"
+	text := ce.err.Error()
+	retry := func(code, msg string) *APIError {
+		return &APIError{Kind: Retryable, Code: code, Message: where + ": " + r.clean(msg, maxMessage)}
+	}
+	refuse := func(code, msg string) *APIError {
+		return &APIError{Kind: Credentials, Code: code, Message: where + ": " + r.clean(msg, maxMessage), Hint: hint}
+	}
+	if strings.Contains(text, "any of the providers in the chain") {
+		// Every provider of the default chain failed (also under role_arn without a key of
+		// its own): nothing is configured, whatever each one said.
+		return &APIError{Kind: Credentials, Code: "NoCredentials", Message: where + ": " + r.clean(text, maxMessage),
+			Hint: credentialHints[config.CredDefaultChain]}
+	}
 	var se *sdkerrors.ServerError
 	if errors.As(ce.err, &se) {
 		code := r.clean(se.ErrorCode(), maxCode)
@@ -150,25 +198,36 @@ func (r *redactor) classifyCredential(ce *CredentialError) *APIError {
 		return &APIError{Kind: Credentials, Code: orDefault(code, "CredentialsRefused"), HTTPStatus: se.HttpStatus(),
 			Message: where + " refused: " + msg, RequestID: r.clean(se.RequestId(), maxID), Hint: hint}
 	}
-	if ce.Kind == config.CredDefaultChain && strings.Contains(ce.err.Error(), "any of the providers") {
-		// Every provider of the chain failed: nothing is configured (whatever each one said).
-		return &APIError{Kind: Credentials, Code: "NoCredentials", Message: where + ": " + r.clean(ce.err.Error(), maxMessage), Hint: hint}
-	}
 	var ue *url.Error
-	var ne net.Error
-	if errors.As(ce.err, &ue) || errors.As(ce.err, &ne) || looksLikeNetwork(ce.err.Error()) {
-		msg := ce.err.Error()
-		if ue != nil {
-			host := ""
-			if u, err := url.Parse(ue.URL); err == nil {
-				host = u.Host
-			}
-			msg = fmt.Sprintf("%s %s: %v", ue.Op, host, ue.Err) // never the URL: its query is signed
+	if errors.As(ce.err, &ue) {
+		host := ""
+		if u, err := url.Parse(ue.URL); err == nil {
+			host = u.Host
 		}
-		return &APIError{Kind: Retryable, Code: "CredentialsUnavailable", Message: where + ": " + r.clean(msg, maxMessage)}
+		return retry("CredentialsUnavailable", fmt.Sprintf("%s %s: %v", ue.Op, host, ue.Err)) // never the URL: its query is signed
 	}
-	return &APIError{Kind: Credentials, Code: "CredentialsUnavailable", Message: where + ": " + r.clean(ce.err.Error(), maxMessage), Hint: hint}
+	// The ECS provider reports the metadata service's answers as text: "httpStatus: 503".
+	if m := metadataStatus.FindStringSubmatch(text); m != nil {
+		if status, _ := strconv.Atoi(m[1]); status >= 500 || status == 429 {
+			return retry("CredentialsUnavailable", text)
+		}
+		return refuse("CredentialsRefused", text)
+	}
+	var ne net.Error
+	if errors.As(ce.err, &ne) || looksLikeNetwork(text) {
+		if strings.Contains(text, "100.100.100.200") {
+			text = "the ECS metadata service (100.100.100.200) did not answer; is this an ECS instance? " + text
+		}
+		return retry("CredentialsUnavailable", text)
+	}
+	if strings.Contains(text, "json.Unmarshal") || strings.Contains(text, "fail to get credentials") {
+		return retry("CredentialsUnavailable", text) // a garbled answer from STS or the metadata service
+	}
+	return refuse("CredentialsUnavailable", text)
 }
+
+// metadataStatus finds the HTTP status in the ECS provider's errors.
+var metadataStatus = regexp.MustCompile(`httpStatus: ?(\d{3})`)
 
 // looksLikeNetwork recognises the network failures that some providers report only as text
 // (the ECS provider formats its errors with %s).

@@ -95,3 +95,75 @@ func TestGuardedProvider_HidesEveryTemporaryCredentialItHandsOut(t *testing.T) {
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, config.CredECSRAMRole, ce.Kind)
 }
+
+func TestCredentialErrors_MoreShapes(t *testing.T) {
+	// The default chain exhausted under role_arn (no AccessKey of its own): still "no credentials".
+	chain := credErr(config.CredRAMRoleARN, errors.New("unable to get credentials from any of the providers in the chain: get role name failed: dial tcp 100.100.100.200:80: i/o timeout"))
+	assert.Equal(t, Credentials, chain.Kind)
+	assert.Equal(t, "NoCredentials", chain.Code)
+
+	// The metadata service's own answers, which the ECS provider reports as text.
+	busy := credErr(config.CredECSRAMRole, errors.New("refresh Ecs sts token err, httpStatus: 503, message = busy"))
+	assert.Equal(t, Retryable, busy.Kind)
+	gone := credErr(config.CredECSRAMRole, errors.New("refresh Ecs sts token err, httpStatus: 404, message = not found"))
+	assert.Equal(t, Credentials, gone.Kind)
+
+	// Off ECS: retried, and the message says what it probably means.
+	off := credErr(config.CredECSRAMRole, errors.New(`get role name failed: Get "http://100.100.100.200/latest/meta-data/ram/security-credentials/": dial tcp 100.100.100.200:80: connect: connection refused`))
+	assert.Equal(t, Retryable, off.Kind)
+	assert.Contains(t, off.Error(), "is this an ECS instance?")
+
+	garbled := credErr(config.CredRAMRoleARN, errors.New("refresh RoleArn sts token err, json.Unmarshal fail: invalid character"))
+	assert.Equal(t, Retryable, garbled.Kind)
+}
+
+// chainThatRemembers fails like the SDK's default chain: after every provider failed once,
+// it asks only the last one (whose error is a network error off ECS).
+type chainThatRemembers struct{ failedOnce bool }
+
+func (c *chainThatRemembers) GetCredentials() (*credentials.Credentials, error) {
+	if c.failedOnce {
+		return nil, errors.New("get role name failed: dial tcp 100.100.100.200:80: i/o timeout")
+	}
+	c.failedOnce = true
+	return nil, errors.New("unable to get credentials from any of the providers in the chain: ...")
+}
+func (c *chainThatRemembers) GetProviderName() string { return "chain" }
+
+func TestGuardedProvider_StartsAFreshProviderAfterAnError(t *testing.T) {
+	red := newRedactor("", "", "")
+	built := 0
+	g := &guardedProvider{kind: config.CredDefaultChain, redact: red, build: func() (credentials.CredentialsProvider, error) {
+		built++
+		return &chainThatRemembers{}, nil
+	}}
+	for day := 1; day <= 3; day++ {
+		_, err := g.GetCredentials()
+		ae := red.classify(err)
+		assert.Equal(t, "NoCredentials", ae.Code, "day %d: every day says what is wrong", day)
+		assert.Equal(t, Credentials, ae.Kind)
+	}
+	assert.Equal(t, 3, built)
+}
+
+func TestFactory_AccountsOfOneCallerShareAPacer(t *testing.T) {
+	cfg := &config.Config{Endpoint: config.Endpoint{Scheme: "https", Host: "business.aliyuncs.com"}, APIQPS: 10}
+	f := NewFactory(Params{Config: cfg, Clock: nil})
+	payer := config.Credentials{AccessKeyID: "LTAIpayer", AccessKeySecret: "s"}
+	a, err := f.For(config.Account{Name: "payer", Credentials: payer})
+	require.NoError(t, err)
+	b, err := f.For(config.Account{Name: "shop", Credentials: payer, BillOwnerID: 2})
+	require.NoError(t, err)
+	c, err := f.For(config.Account{Name: "lab", Credentials: config.Credentials{AccessKeyID: "LTAIlab", AccessKeySecret: "s"}})
+	require.NoError(t, err)
+	assert.Same(t, a.pace, b.pace, "the payer and a member read with its key keep to one api_qps together")
+	assert.NotSame(t, a.pace, c.pace, "another caller has a pace of its own")
+}
+
+func TestRedactor_SnakeCaseKeysOfCredentialFiles(t *testing.T) {
+	red := newRedactor("", "", "")
+	msg := red.clean(`parse ~/.aliyun/config.json failed: {"profiles":[{"access_key_id":"LTAIfile1234","access_key_secret":"file-secret-value","sts_token":"tok"}]}`, 1000)
+	assert.NotContains(t, msg, "file-secret-value")
+	assert.NotContains(t, msg, "LTAIfile1234")
+	assert.NotContains(t, msg, `"tok"`)
+}

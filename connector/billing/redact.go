@@ -75,6 +75,13 @@ func (r *redactor) learn(id, secret, token string) {
 	r.rebuild()
 }
 
+// learnSecret adds a configured value that is not a key but must not show (external_id).
+func (r *redactor) learnSecret(v string) {
+	if v != "" {
+		r.learn("", v, "")
+	}
+}
+
 // rebuild makes known from base and learned; r.mu is held (or r not yet shared).
 func (r *redactor) rebuild() {
 	known := append([]knownForm(nil), r.base...)
@@ -148,14 +155,14 @@ var (
 	// keyed finds a credential's value after its name. A value runs over base64 and
 	// token characters and percent-escapes, and ends at "&" or its encoding "%26" (or
 	// white space).
-	keyed = regexp.MustCompile(`(?i)(AccessKeyId|AccessKeySecret|SecurityToken|BearerToken|Signature)` +
+	keyed = regexp.MustCompile(`(?i)(AccessKeyId|AccessKeySecret|SecurityToken|BearerToken|Signature|access_key_secret|access_key_id|secret_access_key|security_token|sts_token|external_id)` +
 		`("?\s*[=:]\s*"?|%(?:25)*3D|\s+)` +
 		`((?:[A-Za-z0-9+/=._~-]|%(?:25)*(?:[013-9A-Fa-f][0-9A-Fa-f]|2[0-57-9A-Fa-f]))+)`)
 	// plainWord is a value after a key and white space that is a word of the message, not
 	// a credential: a few lower-case letters, which no key, secret, token or signature is.
 	plainWord = regexp.MustCompile(`^[a-z]{1,12}$`)
 	// keyName is a value that is itself a key.
-	keyName = regexp.MustCompile(`(?i)^(AccessKeyId|AccessKeySecret|SecurityToken|BearerToken|Signature)`)
+	keyName = regexp.MustCompile(`(?i)^(AccessKeyId|AccessKeySecret|SecurityToken|BearerToken|Signature|access_key_secret|access_key_id|secret_access_key|security_token|sts_token|external_id)`)
 	// urlQuery is the query of a URL in text.
 	urlQuery = regexp.MustCompile(`(?i)(\bhttps?://[^\s?#"'<>]+)\?[^\s"'<>]*`)
 )

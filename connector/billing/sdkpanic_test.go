@@ -81,7 +81,7 @@ func TestFetchDay_SDKPanicOnAnErrorAnswerIsRecovered(t *testing.T) {
 				Config: &config.Config{AccessKeyID: "testid", AccessKeySecret: "testsecret",
 					Endpoint: config.Endpoint{Scheme: u.Scheme, Host: u.Host}},
 				Clock: clockwork.NewRealClock(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Policy: &pol,
-			}, true)
+			}, true, nil)
 			require.NoError(t, err)
 
 			_, err = c.FetchDay(context.Background(), calendar.Day{Year: 2026, Month: time.November, Day: 3})

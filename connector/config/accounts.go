@@ -204,7 +204,7 @@ func parseAccounts(raw json.RawMessage) ([]map[string]string, error) {
 		for _, k := range names {
 			canon := ""
 			for _, ak := range accountKeys {
-				if strings.EqualFold(ak, k) {
+				if strings.ToLower(ak) == strings.ToLower(k) { // as decodeObject's duplicate check: no Unicode folding
 					canon = ak
 				}
 			}
@@ -237,14 +237,8 @@ func (c *Config) buildAccounts(top map[string]string, entries []map[string]strin
 	for i, v := range entries {
 		where := fmt.Sprintf("accounts[%d].", i)
 		creds := topCreds
-		own := map[string]string{}
-		for _, k := range credentialKeys {
-			if v[k] != "" {
-				own[k] = v[k]
-			}
-		}
-		if len(own) > 0 {
-			if creds, err = credentials(own, where); err != nil {
+		if merged, own := entryCredentials(top, v); own {
+			if creds, err = credentials(merged, where); err != nil {
 				return err
 			}
 		}
@@ -280,10 +274,45 @@ func (c *Config) buildAccounts(top map[string]string, entries []map[string]strin
 	return nil
 }
 
+// identityKeys name who signs: an entry that sets one of them has credentials of its own
+// and inherits none of the top level's.
+var identityKeys = []string{"access_key_id", "secret_access_Key", "security_token", "ecs_ram_role", "oidc_provider_arn", "oidc_token_file"}
+
+// entryCredentials are the credential keys of an entry of accounts. An entry that names
+// who signs (identityKeys) has those keys alone. One that does not inherits the top level's
+// keys, its own replacing them: {"role_arn": ...} assumes that role with the top-level
+// AccessKey (the payer's), {"sts_endpoint": ...} keeps the top-level credentials and
+// changes only where STS is. own reports whether the entry set any credential key.
+func entryCredentials(top, entry map[string]string) (keys map[string]string, own bool) {
+	keys = map[string]string{}
+	identity := false
+	for _, k := range credentialKeys {
+		if entry[k] != "" {
+			own = true
+		}
+	}
+	for _, k := range identityKeys {
+		identity = identity || entry[k] != ""
+	}
+	if !identity {
+		for _, k := range credentialKeys {
+			if top[k] != "" {
+				keys[k] = top[k]
+			}
+		}
+	}
+	for _, k := range credentialKeys {
+		if entry[k] != "" {
+			keys[k] = entry[k]
+		}
+	}
+	return keys, own
+}
+
 // accountStatePaths gives each account its state file: the one account of a config without
 // accounts, and an account named "default", use state_path itself; any other account
 // state_path with its name before the extension (state.db: state.payer.db).
-func (c *Config) accountStatePaths() {
+func (c *Config) accountStatePaths() error {
 	ext := filepath.Ext(c.StatePath)
 	stem := strings.TrimSuffix(c.StatePath, ext)
 	for i := range c.Accounts {
@@ -293,6 +322,18 @@ func (c *Config) accountStatePaths() {
 			c.Accounts[i].StatePath = stem + "." + c.Accounts[i].Name + ext
 		}
 	}
+	// Each state file has a lock file beside it (path + ".lock"): no account's file may be
+	// another's, or another's lock (state_path "state" and an account named "lock").
+	taken := map[string]string{}
+	for _, a := range c.Accounts {
+		for _, p := range []string{a.StatePath, a.StatePath + ".lock"} {
+			if other, dup := taken[p]; dup {
+				return &Error{Key: "accounts", Problem: fmt.Sprintf("the state files of accounts %q and %q collide at %s; rename one, or give state_path an extension such as .db", other, a.Name, p)}
+			}
+			taken[p] = a.Name
+		}
+	}
+	return nil
 }
 
 // Account returns the account named name.

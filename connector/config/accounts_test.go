@@ -128,3 +128,36 @@ func TestAccounts_EnvironmentOverridesTheTopLevelCredentials(t *testing.T) {
 	assert.Equal(t, CredRAMRoleARN, cfg.Accounts[0].Credentials.Kind())
 	assert.Equal(t, "LTAIenv", cfg.Accounts[0].Credentials.AccessKeyID)
 }
+
+func TestAccounts_EntriesWithoutAnIdentityInheritTheTopLevelOne(t *testing.T) {
+	cfg, err := load(t, `{`+target+`,"access_key_id":"LTAIpayer","secret_access_Key":"payer-secret",
+		"accounts":[{"name":"lab","role_arn":"acs:ram::3000000000000003:role/billing","sts_endpoint":"sts.example.test"},
+		{"name":"shop","bill_owner_id":"2000000000000002"},
+		{"name":"own","access_key_id":"LTAIown","secret_access_Key":"own-secret","role_arn":"acs:ram::4:role/x"}]}`)
+	require.NoError(t, err)
+	lab, shop, own := cfg.Accounts[0].Credentials, cfg.Accounts[1].Credentials, cfg.Accounts[2].Credentials
+	assert.Equal(t, CredRAMRoleARN, lab.Kind())
+	assert.Equal(t, "LTAIpayer", lab.AccessKeyID, "the role is assumed with the payer's key")
+	assert.Equal(t, "sts.example.test", lab.STSEndpoint)
+	assert.Equal(t, CredAccessKey, shop.Kind())
+	assert.Equal(t, "LTAIpayer", shop.AccessKeyID)
+	assert.Equal(t, "LTAIown", own.AccessKeyID)
+}
+
+func TestAccounts_KeysAreNotUnicodeFolded(t *testing.T) {
+	// U+017F (long s) folds to "s" under strings.EqualFold: it must not be secret_access_Key.
+	_, err := load(t, `{`+target+`,"accounts":[{"name":"a","access_key_id":"k","secret_access_Key":"good","ſecret_acceſſ_Key":"evil"}]}`)
+	var ce *Error
+	require.ErrorAs(t, err, &ce)
+	assert.Contains(t, ce.Problem, "unknown key")
+}
+
+func TestAccounts_StateFilesMayNotCollide(t *testing.T) {
+	_, err := load(t, `{`+target+`,"state_path":"/d/state","accounts":[{"name":"default"},{"name":"lock"}]}`)
+	var ce *Error
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "accounts", ce.Key)
+	assert.Contains(t, ce.Problem, `"default" and "lock" collide at /d/state.lock`)
+	_, err = load(t, `{`+target+`,"state_path":"/d/state.db","accounts":[{"name":"default"},{"name":"lock"}]}`)
+	assert.NoError(t, err, "with an extension the names cannot collide")
+}

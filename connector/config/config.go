@@ -227,7 +227,9 @@ func Load(src Source) (*Config, error) {
 		// A relative state_path is relative to the config file, wherever the process runs.
 		cfg.StatePath = filepath.Join(filepath.Dir(path), cfg.StatePath)
 	}
-	cfg.accountStatePaths()
+	if err := cfg.accountStatePaths(); err != nil {
+		return nil, err
+	}
 	return cfg, nil
 }
 

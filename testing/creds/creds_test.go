@@ -20,7 +20,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/fx"
 
+	"github.com/cloudbill/alicloud-billing-source/connector/billing"
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/cli"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
@@ -101,8 +103,10 @@ func (w *world) run(t *testing.T, cfg map[string]any, args ...string) (int, stri
 	t.Helper()
 	var out harness.Buffer
 	path := w.Config(t, cfg)
+	quick := billing.DefaultPolicy // failures retried within milliseconds, not minutes
+	quick.Attempts, quick.BaseBackoff, quick.MaxBackoff = 3, time.Millisecond, 5*time.Millisecond
 	code := cli.Main(append([]string{"--config", path}, args...), cli.IO{Stdout: &out, Stderr: &out,
-		Lookup: func(string) (string, bool) { return "", false }})
+		Lookup: func(string) (string, bool) { return "", false }}, fx.Supply(&quick))
 	text := out.String()
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -167,6 +171,16 @@ func TestCredentials_RAMRoleARN_AssumesTheRoleAndRenewsItDuringARange(t *testing
 	assert.GreaterOrEqual(t, ok, 2, "AssumeRole again before the credentials expired")
 }
 
+func TestCredentials_RAMRoleARN_LongLivedCredentialsAreKept(t *testing.T) {
+	w := newWorld(t, stsfake.Options{TTL: time.Hour, Roles: []stsfake.Role{{ARN: roleARN, Account: account, Trusted: []string{baseKey}}}})
+	code, out := w.run(t, withoutKeys(map[string]any{"access_key_id": baseKey, "secret_access_Key": baseSecret,
+		"role_arn": roleARN, "sts_endpoint": fakes.STSHost()}), rangeArgs...)
+	require.Equal(t, cli.ExitOK, code, out)
+	ok, _ := calls("AssumeRole")
+	assert.Equal(t, 1, ok, "credentials an hour from expiry are used, not fetched again")
+	assert.Len(t, harness.IDs(w.Sink.Events()), len(w.Want(t, days...)))
+}
+
 func TestCredentials_RAMRoleARN_RefusedIsExit2WithWhatToCheck(t *testing.T) {
 	w := newWorld(t, stsfake.Options{Roles: []stsfake.Role{{ARN: roleARN, Account: account, ExternalID: "ext-42"}}})
 	code, out := w.run(t, withoutKeys(map[string]any{"access_key_id": baseKey, "secret_access_Key": baseSecret,
@@ -201,6 +215,21 @@ func TestCredentials_ECSRAMRole_HardenedIMDSv2(t *testing.T) {
 	assert.GreaterOrEqual(t, reads, 2, "the role's credentials were read again before they expired")
 	puts, _ := calls("PUT /latest/api/token")
 	assert.GreaterOrEqual(t, puts, 1)
+}
+
+func TestCredentials_ECSRAMRole_NeverFallsBackToIMDSv1(t *testing.T) {
+	w := newWorld(t, stsfake.Options{Roles: []stsfake.Role{{ARN: ecsRoleARN, Account: account}}, ECSRole: ecsRoleARN, IMDSTokenDown: true})
+	code, out := w.run(t, withoutKeys(map[string]any{"ecs_ram_role": "billing-ecs"}), "--once", "--date", days[0].String())
+	assert.Equal(t, cli.ExitIncomplete, code, "the metadata service refusing tokens is retried, then the day fails\n%s", out)
+	assert.Empty(t, w.Sink.Events())
+	puts := 0
+	for _, c := range fakes.Calls() {
+		assert.False(t, strings.HasPrefix(c.Action, "GET "), "hardened mode reads nothing without a session token: %+v", c)
+		if c.Action == "PUT /latest/api/token" {
+			puts++
+		}
+	}
+	assert.Positive(t, puts)
 }
 
 func TestCredentials_ECSRAMRole_NotAttachedIsExit2(t *testing.T) {
@@ -272,6 +301,20 @@ func TestCredentials_DefaultChain_CredentialsFile(t *testing.T) {
 	for _, r := range api.Requests() {
 		assert.Equal(t, fileKey, r.Params.Get("AccessKeyId"))
 	}
+}
+
+func TestCredentials_RoleOverAnEmptyChainIsNoCredentialsEveryTime(t *testing.T) {
+	// role_arn alone: the default chain signs AssumeRole. Here it finds nothing; its last
+	// step asks the metadata service, which knows no role (not disabled: as on a laptop
+	// whose HTTP_PROXY answers).
+	w := newWorld(t, stsfake.Options{Roles: []stsfake.Role{{ARN: roleARN, Account: account}}})
+	t.Setenv("ALIBABA_CLOUD_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	for range 2 { // the SDK's chain remembers its last provider after failing: a second run must say the same
+		code, out := w.run(t, withoutKeys(map[string]any{"role_arn": roleARN, "sts_endpoint": fakes.STSHost()}), "--once", "--date", days[0].String())
+		assert.Equal(t, cli.ExitConfig, code, out)
+		assert.Contains(t, out, "NoCredentials")
+	}
+	assert.Empty(t, w.API.Requests())
 }
 
 func TestCredentials_DefaultChain_NothingFoundIsExit2(t *testing.T) {

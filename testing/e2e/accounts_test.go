@@ -144,7 +144,20 @@ func TestAccounts_FlatConfigKeepsItsEventsAndStateFile(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "default", a)
 	}
-	assert.Equal(t, want, got, "the subjects (and ids) of a config without accounts are as they were")
+	assert.Equal(t, want, got, "the subjects of a config without accounts are as they were")
+	// The ids too, computed from the rows' identities without the event builder.
+	wantIDs := map[string]bool{}
+	for _, it := range e.API.Day(day.String()) {
+		r := harness.RowOf(it)
+		body, _, err := job.Body(r)
+		require.NoError(t, err)
+		wantIDs[job.EventID(job.Identity(r), body, 1)] = true
+	}
+	gotIDs := map[string]bool{}
+	for id := range harness.IDs(e.Sink.Events()) {
+		gotIDs[id] = true
+	}
+	assert.Equal(t, wantIDs, gotIDs)
 	_, err := os.Stat(e.StatePath)
 	assert.NoError(t, err)
 }

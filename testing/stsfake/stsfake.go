@@ -56,9 +56,12 @@ type Options struct {
 	// ECSRole is the role attached to the "instance" (its name is the part of its ARN
 	// after "role/"); "" none.
 	ECSRole string
-	TTL     time.Duration              // default DefaultTTL
-	Issue   func(bssfake.TemporaryKey) // told of every credential issued
-	Now     func() time.Time           // default time.Now
+	// IMDSTokenDown makes the metadata service refuse session tokens (503) and serve reads
+	// without one, as IMDSv1 does: a hardened client must not read.
+	IMDSTokenDown bool
+	TTL           time.Duration              // default DefaultTTL
+	Issue         func(bssfake.TemporaryKey) // told of every credential issued
+	Now           func() time.Time           // default time.Now
 }
 
 // Call is one request the fakes answered.
@@ -272,6 +275,10 @@ func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request) {
 	}
 	const prefix = "/latest/meta-data/ram/security-credentials/"
 	switch {
+	case r.Method == http.MethodPut && r.URL.Path == "/latest/api/token" && s.opts.IMDSTokenDown:
+		call.Code = "TokenDown"
+		http.Error(w, "503 - Service Unavailable", http.StatusServiceUnavailable)
+		return
 	case r.Method == http.MethodPut && r.URL.Path == "/latest/api/token":
 		if r.Header.Get("X-aliyun-ecs-metadata-token-ttl-seconds") == "" {
 			call.Code = "MissingTTL"
@@ -286,7 +293,7 @@ func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request) {
 		call.Code = "NotFound"
 		http.NotFound(w, r)
 		return
-	case !s.imdsTok[r.Header.Get("X-aliyun-ecs-metadata-token")]:
+	case !s.opts.IMDSTokenDown && !s.imdsTok[r.Header.Get("X-aliyun-ecs-metadata-token")]:
 		call.Code = "Unauthorized" // hardened mode: no read without the session token
 		http.Error(w, "401 - Unauthorized", http.StatusUnauthorized)
 		return
