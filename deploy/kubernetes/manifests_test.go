@@ -514,6 +514,11 @@ func TestPods_RRSAServiceAccountAndInjection(t *testing.T) {
 		assert.Equal(t, s.serviceAccount.Name, w.pod.Spec.ServiceAccountName, w.name)
 		assert.Equal(t, "on", w.pod.Labels[rrsaInjectionLabel], "%s: the pod turns the RRSA injection on", w.name)
 	}
+	// The config names no credentials: the default chain finds the role that RRSA injects.
+	cfg := loadConfig(t, s, map[string]string{"ALIBABA_CLOUD_ROLE_ARN": "acs:ram::1:role/billing",
+		"ALIBABA_CLOUD_OIDC_PROVIDER_ARN": "acs:ram::1:oidc-provider/ack", "ALIBABA_CLOUD_OIDC_TOKEN_FILE": "/var/run/secrets/token"})
+	require.Len(t, cfg.Accounts, 1)
+	assert.Equal(t, config.CredDefaultChain, cfg.Accounts[0].Credentials.Kind(), "no AccessKey in the Secret: RRSA through the SDK's chain")
 }
 
 // The probes and the port are what the ops listener serves: the port of the config's
@@ -557,7 +562,7 @@ func TestDeployment_ProbesAndPortAreWhatTheOpsListenerServes(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, get(h, c.ReadinessProbe.HTTPGet.Path), "readiness before the start")
 	health.Started()
 	assert.Equal(t, http.StatusOK, get(h, c.ReadinessProbe.HTTPGet.Path), "readiness once started")
-	health.CredentialsRefused("SignatureDoesNotMatch")
+	health.CredentialsRefused("default", "SignatureDoesNotMatch")
 	assert.Equal(t, http.StatusServiceUnavailable, get(h, c.ReadinessProbe.HTTPGet.Path), "readiness while the credentials are refused")
 	assert.Equal(t, http.StatusOK, get(h, c.LivenessProbe.HTTPGet.Path), "liveness while the credentials are refused")
 
