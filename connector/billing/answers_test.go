@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -252,6 +253,9 @@ func TestFetchDay_ErrorAnswerOverTheLimitIsTooLarge(t *testing.T) {
 	f.Inject(bssfake.Fault{Kind: bssfake.RawReply, Status: 403, Body: `{"Code":5,"Message":"` + strings.Repeat("x", billing.MaxResponseBytes) + `"}`, Times: 2})
 	pol := fastPolicy
 	pol.Attempts = 2
+	// 16 MiB over loopback: under -race on a loaded machine that can take longer than
+	// fastPolicy's 2 s read timeout, which would end the read before the limit does.
+	pol.ReadTimeout = time.Minute
 	c := newClient(t, f.URL(), "testid", "testsecret", pol, nil)
 	_, err := c.FetchDay(context.Background(), day)
 	var ae *billing.APIError

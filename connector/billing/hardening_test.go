@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 	"unicode"
 
 	"github.com/jonboulle/clockwork"
@@ -81,6 +82,7 @@ func TestFetchDay_BodyOverTheLimitFailsThePageWithoutReadingItWhole(t *testing.T
 			f.Inject(bssfake.Fault{Kind: bssfake.HugeBody, Size: 16 * billing.MaxResponseBytes, DeclareLength: declared, Times: 10})
 			pol := fastPolicy
 			pol.Attempts = 2
+			pol.ReadTimeout = time.Minute // reading 16 MiB under -race on a loaded machine: the limit, not the clock, must end it
 			c := newClient(t, f.URL(), "testid", "testsecret", pol, nil)
 			var err error
 			used := allocated(func() { _, err = c.FetchDay(context.Background(), day) })
@@ -105,6 +107,7 @@ func TestFetchDay_BodyOfExactlyTheLimitIsRead(t *testing.T) {
 	f.Inject(bssfake.Fault{Kind: bssfake.HugeBody, Size: billing.MaxResponseBytes})
 	pol := fastPolicy
 	pol.Attempts = 1
+	pol.ReadTimeout = time.Minute // 16 MiB under -race on a loaded machine
 	c := newClient(t, f.URL(), "testid", "testsecret", pol, nil)
 	rows, err := c.FetchDay(context.Background(), day)
 	require.NoError(t, err)
