@@ -167,7 +167,7 @@ func runIndex(layouts []string, layoutOut, digestOut string) error {
 			return fmt.Errorf("%s and %s are both %s", other, dir, p.String())
 		}
 		seen[p.String()] = dir
-		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &p}})
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: plainImage{img}, Descriptor: v1.Descriptor{Platform: &p}})
 	}
 	if layoutOut != "" {
 		// As rules_oci writes it: the layout's index.json names the one image index.
@@ -185,6 +185,13 @@ func runIndex(layouts []string, layoutOut, digestOut string) error {
 	}
 	return writeDigest(digestOut, d)
 }
+
+// plainImage is an image whose index entry carries no artifactType: go-containerregistry
+// would copy the config's media type there, which OCI reserves for artifacts and which
+// Docker's own indexes do not have.
+type plainImage struct{ v1.Image }
+
+func (plainImage) ArtifactType() (string, error) { return "", nil }
 
 func writeDigest(path string, d v1.Hash) error {
 	if path == "" {

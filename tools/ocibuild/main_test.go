@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -112,6 +113,22 @@ func TestOcibuild_IndexOfPlatformsIsReproducibleAndLoadsOnePlatform(t *testing.T
 	_, d2 := index("i2")
 	assert.Equal(t, d1, d2, "the same images give the same index digest")
 	assert.Regexp(t, `^sha256:[0-9a-f]{64}\n$`, d1)
+	lp, err := layout.FromPath(l1)
+	require.NoError(t, err)
+	top, err := lp.ImageIndex()
+	require.NoError(t, err)
+	tm, err := top.IndexManifest()
+	require.NoError(t, err)
+	require.Len(t, tm.Manifests, 1)
+	idx, err := top.ImageIndex(tm.Manifests[0].Digest)
+	require.NoError(t, err)
+	im, err := idx.IndexManifest()
+	require.NoError(t, err)
+	require.Len(t, im.Manifests, 2)
+	for i, arch := range []string{"amd64", "arm64"} {
+		assert.Equal(t, "linux/"+arch, im.Manifests[i].Platform.String())
+		assert.Empty(t, im.Manifests[i].ArtifactType, "an image, not an artifact")
+	}
 
 	for _, arch := range []string{"amd64", "arm64"} {
 		tarPath := filepath.Join(dir, arch+".tar")
@@ -123,7 +140,7 @@ func TestOcibuild_IndexOfPlatformsIsReproducibleAndLoadsOnePlatform(t *testing.T
 		assert.Equal(t, arch, cf.Architecture)
 		assert.Equal(t, "linux", cf.OS)
 	}
-	err := run("", l1, "linux/s390x", "", filepath.Join(dir, "x.tar"), "", []string{"example/app:latest"})
+	err = run("", l1, "linux/s390x", "", filepath.Join(dir, "x.tar"), "", []string{"example/app:latest"})
 	require.ErrorContains(t, err, "no image for linux/s390x")
 	assert.ErrorContains(t, err, "linux/amd64, linux/arm64")
 
