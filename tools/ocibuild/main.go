@@ -117,19 +117,19 @@ func run(specPath, layoutIn, platform, layoutOut, tarOut, digestOut string, tags
 		if len(tags) == 0 {
 			return fmt.Errorf("-tarball needs at least one -tag")
 		}
-		refs := map[name.Reference]v1.Image{}
+		var refs []name.Tag
 		for _, t := range tags {
 			ref, err := name.NewTag(t)
 			if err != nil {
 				return fmt.Errorf("tag %q: %w", t, err)
 			}
-			refs[ref] = img
+			refs = append(refs, ref)
 		}
 		f, err := os.Create(tarOut)
 		if err != nil {
 			return err
 		}
-		if err := tarball.MultiRefWrite(refs, f); err != nil {
+		if err := writeDockerArchive(f, img, refs); err != nil {
 			f.Close()
 			return fmt.Errorf("write tarball: %w", err)
 		}
@@ -184,6 +184,68 @@ func runIndex(layouts []string, layoutOut, digestOut string) error {
 		return err
 	}
 	return writeDigest(digestOut, d)
+}
+
+// writeDockerArchive writes img as `docker load` reads it (config, layers, manifest.json)
+// with the tags in the order given. go-containerregistry's tarball.MultiRefWrite would do
+// the same but orders the tags as a Go map iterates, so its bytes change from run to run.
+func writeDockerArchive(w io.Writer, img v1.Image, tags []name.Tag) error {
+	tw := tar.NewWriter(w)
+	entry := func(name string, size int64, r io.Reader) error {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Size: size, Mode: 0o644, Typeflag: tar.TypeReg}); err != nil {
+			return err
+		}
+		_, err := io.Copy(tw, r)
+		return err
+	}
+	cfgName, err := img.ConfigName()
+	if err != nil {
+		return err
+	}
+	cfg, err := img.RawConfigFile()
+	if err != nil {
+		return err
+	}
+	if err := entry(cfgName.String(), int64(len(cfg)), bytes.NewReader(cfg)); err != nil {
+		return err
+	}
+	desc := tarball.Descriptor{Config: cfgName.String()}
+	for _, t := range tags {
+		desc.RepoTags = append(desc.RepoTags, t.String())
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return err
+	}
+	for _, l := range layers {
+		d, err := l.Digest()
+		if err != nil {
+			return err
+		}
+		size, err := l.Size()
+		if err != nil {
+			return err
+		}
+		rc, err := l.Compressed()
+		if err != nil {
+			return err
+		}
+		file := d.Hex + ".tar.gz"
+		err = entry(file, size, rc)
+		rc.Close()
+		if err != nil {
+			return err
+		}
+		desc.Layers = append(desc.Layers, file)
+	}
+	m, err := json.Marshal(tarball.Manifest{desc})
+	if err != nil {
+		return err
+	}
+	if err := entry("manifest.json", int64(len(m)), bytes.NewReader(m)); err != nil {
+		return err
+	}
+	return tw.Close()
 }
 
 // plainImage is an image whose index entry carries no artifactType: go-containerregistry

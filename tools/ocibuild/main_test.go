@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -76,6 +78,18 @@ func TestOcibuild_TarballCarriesTagsConfigAndOwners(t *testing.T) {
 	assert.ElementsMatch(t, []string{"example/app:latest", "example/app:1.2.3"}, m[0].RepoTags)
 
 	require.Error(t, run("", layoutDir, "", "", tarPath, "", nil), "a tarball needs a tag")
+
+	// The same image and tags give the same bytes, the tags in the order given.
+	first, err := os.ReadFile(tarPath)
+	require.NoError(t, err)
+	for i := 0; i < 10; i++ {
+		again := filepath.Join(dir, fmt.Sprintf("again-%d.tar", i))
+		require.NoError(t, run("", layoutDir, "", "", again, "", []string{"example/app:latest", "example/app:1.2.3"}))
+		b, err := os.ReadFile(again)
+		require.NoError(t, err)
+		require.True(t, bytes.Equal(first, b), "run %d wrote other bytes", i)
+	}
+	assert.Equal(t, []string{"example/app:latest", "example/app:1.2.3"}, m[0].RepoTags)
 }
 
 // archLayouts builds one image layout per architecture from the same spec.
