@@ -3,7 +3,11 @@
 // with entrypoint, user, environment, labels and volumes. It writes an OCI image layout
 // and/or a `docker load`-able tarball. The same inputs give the same digest.
 //
-// It is the action behind oci_image and oci_load in //tools/oci:defs.bzl.
+// With -index-of it writes an OCI image index of several such images, one per platform;
+// with -from-layout of an index it takes one platform's image (by default the platform it
+// runs on) for the tarball.
+//
+// It is the action behind oci_image, oci_image_index and oci_load in //tools/oci:defs.bzl.
 package main
 
 import (
@@ -15,6 +19,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -63,30 +68,38 @@ type File struct {
 }
 
 func main() {
-	var tags list
+	var tags, indexOf list
 	specPath := flag.String("spec", "", "image spec (JSON) to build")
 	layoutIn := flag.String("from-layout", "", "read the image from this OCI layout instead of a spec")
+	flag.Var(&indexOf, "index-of", "OCI layout of one platform's image: build an image index of them (repeatable)")
+	platform := flag.String("platform", runtime.GOOS+"/"+runtime.GOARCH, "with -from-layout of an index: the platform (os/arch) to take")
 	layoutOut := flag.String("layout", "", "write an OCI image layout directory here")
 	tarOut := flag.String("tarball", "", "write a docker-loadable tarball here")
-	digestOut := flag.String("digest", "", "write the image digest (sha256:...) here")
+	digestOut := flag.String("digest", "", "write the image (or index) digest (sha256:...) here")
 	flag.Var(&tags, "tag", "repo:tag recorded in the tarball (repeatable)")
 	flag.Parse()
-	if err := run(*specPath, *layoutIn, *layoutOut, *tarOut, *digestOut, tags); err != nil {
+	var err error
+	if len(indexOf) > 0 {
+		err = runIndex(indexOf, *layoutOut, *digestOut)
+	} else {
+		err = run(*specPath, *layoutIn, *platform, *layoutOut, *tarOut, *digestOut, tags)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "ocibuild:", err)
 		os.Exit(1)
 	}
 }
 
-func run(specPath, layoutIn, layoutOut, tarOut, digestOut string, tags []string) error {
+func run(specPath, layoutIn, platform, layoutOut, tarOut, digestOut string, tags []string) error {
 	var img v1.Image
 	var err error
 	switch {
 	case specPath != "":
 		img, err = fromSpec(specPath)
 	case layoutIn != "":
-		img, err = fromLayout(layoutIn)
+		img, err = fromLayout(layoutIn, platform)
 	default:
-		return fmt.Errorf("give -spec or -from-layout")
+		return fmt.Errorf("give -spec, -from-layout or -index-of")
 	}
 	if err != nil {
 		return err
@@ -104,19 +117,19 @@ func run(specPath, layoutIn, layoutOut, tarOut, digestOut string, tags []string)
 		if len(tags) == 0 {
 			return fmt.Errorf("-tarball needs at least one -tag")
 		}
-		refs := map[name.Reference]v1.Image{}
+		var refs []name.Tag
 		for _, t := range tags {
 			ref, err := name.NewTag(t)
 			if err != nil {
 				return fmt.Errorf("tag %q: %w", t, err)
 			}
-			refs[ref] = img
+			refs = append(refs, ref)
 		}
 		f, err := os.Create(tarOut)
 		if err != nil {
 			return err
 		}
-		if err := tarball.MultiRefWrite(refs, f); err != nil {
+		if err := writeDockerArchive(f, img, refs); err != nil {
 			f.Close()
 			return fmt.Errorf("write tarball: %w", err)
 		}
@@ -128,29 +141,179 @@ func run(specPath, layoutIn, layoutOut, tarOut, digestOut string, tags []string)
 	if err != nil {
 		return err
 	}
-	if digestOut != "" {
-		return os.WriteFile(digestOut, []byte(d.String()+"\n"), 0o644)
-	}
-	return nil
+	return writeDigest(digestOut, d)
 }
 
-func fromLayout(dir string) (v1.Image, error) {
+// runIndex writes an OCI image index of the images in the given layouts, one per platform,
+// each platform taken from its image's config. The order of the layouts is the order of
+// the index, so the same inputs give the same digest.
+func runIndex(layouts []string, layoutOut, digestOut string) error {
+	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	seen := map[string]string{}
+	for _, dir := range layouts {
+		img, err := fromLayout(dir, "")
+		if err != nil {
+			return err
+		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			return fmt.Errorf("%s: %w", dir, err)
+		}
+		p := v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}
+		if p.OS == "" || p.Architecture == "" {
+			return fmt.Errorf("%s: the image config names no os/architecture", dir)
+		}
+		if other, ok := seen[p.String()]; ok {
+			return fmt.Errorf("%s and %s are both %s", other, dir, p.String())
+		}
+		seen[p.String()] = dir
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: plainImage{img}, Descriptor: v1.Descriptor{Platform: &p}})
+	}
+	if layoutOut != "" {
+		// As rules_oci writes it: the layout's index.json names the one image index.
+		p, err := layout.Write(layoutOut, empty.Index)
+		if err != nil {
+			return fmt.Errorf("write layout: %w", err)
+		}
+		if err := p.AppendIndex(idx); err != nil {
+			return fmt.Errorf("write layout: %w", err)
+		}
+	}
+	d, err := idx.Digest()
+	if err != nil {
+		return err
+	}
+	return writeDigest(digestOut, d)
+}
+
+// writeDockerArchive writes img as `docker load` reads it (config, layers, manifest.json)
+// with the tags in the order given. go-containerregistry's tarball.MultiRefWrite would do
+// the same but orders the tags as a Go map iterates, so its bytes change from run to run.
+func writeDockerArchive(w io.Writer, img v1.Image, tags []name.Tag) error {
+	tw := tar.NewWriter(w)
+	entry := func(name string, size int64, r io.Reader) error {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Size: size, Mode: 0o644, Typeflag: tar.TypeReg}); err != nil {
+			return err
+		}
+		_, err := io.Copy(tw, r)
+		return err
+	}
+	cfgName, err := img.ConfigName()
+	if err != nil {
+		return err
+	}
+	cfg, err := img.RawConfigFile()
+	if err != nil {
+		return err
+	}
+	if err := entry(cfgName.String(), int64(len(cfg)), bytes.NewReader(cfg)); err != nil {
+		return err
+	}
+	desc := tarball.Descriptor{Config: cfgName.String()}
+	for _, t := range tags {
+		desc.RepoTags = append(desc.RepoTags, t.String())
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return err
+	}
+	for _, l := range layers {
+		d, err := l.Digest()
+		if err != nil {
+			return err
+		}
+		size, err := l.Size()
+		if err != nil {
+			return err
+		}
+		rc, err := l.Compressed()
+		if err != nil {
+			return err
+		}
+		file := d.Hex + ".tar.gz"
+		err = entry(file, size, rc)
+		rc.Close()
+		if err != nil {
+			return err
+		}
+		desc.Layers = append(desc.Layers, file)
+	}
+	m, err := json.Marshal(tarball.Manifest{desc})
+	if err != nil {
+		return err
+	}
+	if err := entry("manifest.json", int64(len(m)), bytes.NewReader(m)); err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+// plainImage is an image whose index entry carries no artifactType: go-containerregistry
+// would copy the config's media type there, which OCI reserves for artifacts and which
+// Docker's own indexes do not have.
+type plainImage struct{ v1.Image }
+
+func (plainImage) ArtifactType() (string, error) { return "", nil }
+
+func writeDigest(path string, d v1.Hash) error {
+	if path == "" {
+		return nil
+	}
+	return os.WriteFile(path, []byte(d.String()+"\n"), 0o644)
+}
+
+// fromLayout reads the one image of an OCI layout: the layout's only image, or, when the
+// layout holds an image index, that index's image for platform ("os/arch"; "" is an error
+// then).
+func fromLayout(dir, platform string) (v1.Image, error) {
 	p, err := layout.FromPath(dir)
 	if err != nil {
 		return nil, fmt.Errorf("read layout %s: %w", dir, err)
 	}
-	idx, err := p.ImageIndex()
+	top, err := p.ImageIndex()
 	if err != nil {
 		return nil, err
+	}
+	m, err := top.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	if len(m.Manifests) != 1 {
+		return nil, fmt.Errorf("layout %s holds %d manifests, want 1", dir, len(m.Manifests))
+	}
+	desc := m.Manifests[0]
+	if !desc.MediaType.IsIndex() {
+		return top.Image(desc.Digest)
+	}
+	idx, err := top.ImageIndex(desc.Digest)
+	if err != nil {
+		return nil, err
+	}
+	return imageFor(idx, platform)
+}
+
+// imageFor is the image of idx for platform ("os/arch").
+func imageFor(idx v1.ImageIndex, platform string) (v1.Image, error) {
+	want, err := v1.ParsePlatform(platform)
+	if err != nil || platform == "" {
+		return nil, fmt.Errorf("platform %q: want os/arch, e.g. linux/amd64", platform)
 	}
 	m, err := idx.IndexManifest()
 	if err != nil {
 		return nil, err
 	}
-	if len(m.Manifests) != 1 {
-		return nil, fmt.Errorf("layout %s holds %d images, want 1", dir, len(m.Manifests))
+	var have []string
+	for _, d := range m.Manifests {
+		if d.Platform == nil {
+			continue
+		}
+		if d.Platform.OS == want.OS && d.Platform.Architecture == want.Architecture &&
+			(want.Variant == "" || d.Platform.Variant == want.Variant) {
+			return idx.Image(d.Digest)
+		}
+		have = append(have, d.Platform.String())
 	}
-	return idx.Image(m.Manifests[0].Digest)
+	return nil, fmt.Errorf("the index has no image for %s (it has %s); give -platform", platform, strings.Join(have, ", "))
 }
 
 func fromSpec(specPath string) (v1.Image, error) {

@@ -33,7 +33,7 @@ func hosts(text string) []string {
 }
 
 func TestScripts_NameNoNetworkAddress(t *testing.T) {
-	for _, name := range []string{"../bazel", "../bazel-reset", "../check-generated", "../image-test"} {
+	for _, name := range []string{"../bazel", "../bazel-reset", "../check-generated", "../container-engine", "../image-test"} {
 		b, err := os.ReadFile(name)
 		require.NoError(t, err)
 		assert.Empty(t, hosts(string(b)), "%s names a network address; use the machine's configuration or the tool's default", name)
