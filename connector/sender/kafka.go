@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/binding/format"
@@ -38,6 +39,7 @@ import (
 type kafkaTransport struct {
 	client  *kgo.Client
 	topic   string
+	timeout time.Duration
 	brokers string // kafka://b1:9092,b2:9092, for messages
 	mech    string
 	withCA  bool
@@ -46,7 +48,7 @@ type kafkaTransport struct {
 
 func newKafka(cfg *config.Config, pol Policy, red redactor) (*kafkaTransport, error) {
 	k := cfg.Kafka
-	t := &kafkaTransport{topic: k.Topic, brokers: "kafka://" + strings.Join(k.Brokers, ","), withCA: k.CAFile != "", redact: red}
+	t := &kafkaTransport{topic: k.Topic, timeout: pol.Timeout, brokers: "kafka://" + strings.Join(k.Brokers, ","), withCA: k.CAFile != "", redact: red}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(k.Brokers...),
 		kgo.ClientID("alicloud-billing-source"),
@@ -101,10 +103,28 @@ func (t *kafkaTransport) send(ctx context.Context, e event.Event) (outcome, erro
 	if _, err := binding.Write(ctx, binding.ToMessage(&e), (*kafkaRecordWriter)(rec), (*kafkaRecordWriter)(rec)); err != nil {
 		return answered, &Rejected{Reason: "cannot encode the event: " + err.Error()}
 	}
-	if err := t.client.ProduceSync(ctx, rec).FirstErr(); err != nil {
-		return t.classify(ctx, err)
+	// With the idempotent producer, franz-go fails a record that was written to a broker
+	// only once the broker answers (RecordDeliveryTimeout is enforced only where that is
+	// safe), so ProduceSync can block for as long as a broker stays silent, past a stop.
+	// The attempt waits at most the sender's timeout: a record still in flight then is an
+	// outage; franz-go keeps it and may still store it, and the retry stores the same
+	// event again under the same key (see the README: a compacted topic keeps one).
+	actx, cancel := context.WithTimeout(ctx, t.timeout)
+	defer cancel()
+	res := make(chan error, 1)
+	t.client.Produce(actx, rec, func(_ *kgo.Record, err error) { res <- err })
+	select {
+	case err := <-res:
+		if err != nil {
+			return t.classify(ctx, err)
+		}
+		return delivered, nil
+	case <-actx.Done():
+		if ctx.Err() != nil {
+			return aborted, ctx.Err()
+		}
+		return outage, fmt.Errorf("undelivered: no acknowledgement from %s within %s", t.brokers, t.timeout)
 	}
-	return delivered, nil
 }
 
 func (t *kafkaTransport) classify(ctx context.Context, err error) (outcome, error) {
