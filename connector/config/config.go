@@ -67,7 +67,10 @@ func DefaultStatePath(lookup func(string) (string, bool)) string {
 
 // Config is the validated configuration of one connector process.
 type Config struct {
-	Target          *url.URL       // v_target
+	Target          *url.URL       // v_target (kafka://: the brokers joined by commas as its host)
+	Protocol        Protocol       // v_target's scheme: HTTP, NATS or Kafka
+	NATS            NATSConfig     // nats, with a nats:// or tls:// v_target
+	Kafka           KafkaConfig    // kafka, with a kafka:// v_target
 	AccessKeyID     string         // access_key_id
 	AccessKeySecret Secret         // secret_access_Key
 	SecurityToken   Secret         // security_token (STS), optional
@@ -124,7 +127,7 @@ func (e *Error) Error() string {
 
 // Keys documents every key the connector reads, for --help and the README.
 var Keys = []struct{ Name, Default, Help string }{
-	{"v_target", "(required)", "absolute http(s)://host[:port][/path] URL of the CloudEvents receiver, port 1..65535; a user, password or query values in it are never printed"},
+	{"v_target", "(required)", "where events go, by scheme: http(s)://host[:port][/path] (a CloudEvents HTTP receiver, port 1..65535; a user, password or query values in it are never printed), nats://host:port/SUBJECT or tls://host:port/SUBJECT (NATS JetStream, see nats.*), kafka://host:port[,host:port...]/TOPIC (Kafka, see kafka.*)"},
 	{"access_key_id", "", "AccessKey ID of a RAM user allowed to read bills; or ALIBABA_CLOUD_ACCESS_KEY_ID. With no credential key at all, the SDK's default chain is used (environment, OIDC/RRSA, CLI profile, credentials file, ECS instance role)"},
 	{"secret_access_Key", "", "AccessKey secret (also secret_access_key); or ALIBABA_CLOUD_ACCESS_KEY_SECRET"},
 	{"security_token", "", "STS token of a temporary AccessKey (not refreshed); or ALIBABA_CLOUD_SECURITY_TOKEN"},
@@ -139,7 +142,7 @@ var Keys = []struct{ Name, Default, Help string }{
 	{"endpoint", DefaultEndpoint, "BSS OpenAPI host[:port] (https) or http(s)://host[:port] URL without path, query or user; international: business.ap-southeast-1.aliyuncs.com"},
 	{"pull_hour", strconv.Itoa(DefaultPullHour), "hour of the day (0..23) at which yesterday's bill is pulled"},
 	{"pull_zone", DefaultPullZone, "IANA time zone of pull_hour and of \"yesterday\""},
-	{"send_mode", "binary", "CloudEvents HTTP mode: binary or structured"},
+	{"send_mode", "binary", "CloudEvents content mode, for HTTP, NATS and Kafka alike: binary (attributes in headers) or structured (application/cloudevents+json)"},
 	{"send_concurrency", strconv.Itoa(DefaultConcurrency), "events in flight at once (1.." + strconv.Itoa(maxConcurrency) + ")"},
 	{"state_path", "~/.local/state/alicloud-billing-source/state.db", "the state file: what was delivered, per day (the image: /var/lib/alicloud-billing-source/state.db)"},
 	{"catchup_days", strconv.Itoa(DefaultCatchupDays), "after downtime the daemon pulls the missed days, at most this many back (0.." + strconv.Itoa(MaxDaysBack) + ", the API's 18 months)"},
@@ -147,6 +150,17 @@ var Keys = []struct{ Name, Default, Help string }{
 	{"bills", `["account"]`, `which bills to deliver: "account" (QueryAccountBill by product, type alicloud.account_billing.daily) and/or "instance" (DescribeInstanceBill by billing item, type alicloud.instance_billing.daily); a JSON array, or a comma-separated string (BILLS=account,instance)`},
 	{"listen", DefaultListen, `host:port of the ops listener (/healthz, /readyz, /metrics); "" turns it off`},
 	{"api_qps", "10", "most BSS API requests per second (0.1.." + strconv.Itoa(maxAPIQPS) + "); the connector starts there, halves on throttling and recovers"},
+	{"nats.stream", "(required for nats://)", "the JetStream stream that captures v_target's subject; events carry Nats-Msg-Id = event id, so the stream drops re-sends within its duplicate window"},
+	{"nats.create_stream", "false", "create the stream when it is missing (file storage, the subject, a duplicate window of settle_days+1 days); false: a missing stream stops the run (exit 2)"},
+	{"nats.creds_file", "", "a .creds file (user JWT and NKey seed); or nats.nkey_file, or nats.user and nats.password"},
+	{"nats.nkey_file", "", "a file holding an NKey seed (SU...)"},
+	{"nats.user", "", "user name, with nats.password"},
+	{"nats.password", "", "password of nats.user; never printed"},
+	{"nats.ca_file", "", "PEM CAs that sign the server's certificate (implies TLS); tls:// asks for TLS with the system's CAs"},
+	{"kafka.sasl", "", `SASL: {"mechanism": "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512", "user": ..., "password": ...}; the password is never printed`},
+	{"kafka.tls", "false", "TLS to the brokers (with the system's CAs, or kafka.ca_file)"},
+	{"kafka.ca_file", "", "PEM CAs that sign the brokers' certificates (implies kafka.tls)"},
+	{"kafka.acks", "all", "all: a record is delivered when every in-sync replica has it (idempotent producer on); leader: when the partition leader has it (idempotent producer off)"},
 }
 
 // Source says where to read from: an explicit path (from --config) and the environment.
@@ -166,8 +180,9 @@ func Load(src Source) (*Config, error) {
 		return nil, err
 	}
 	cfg := &Config{Source: path}
-	values := map[string]string{}   // canonical key -> value as text
-	var entries []map[string]string // accounts
+	values := map[string]string{}           // canonical key -> value as text
+	var entries []map[string]string         // accounts
+	objects := map[string]json.RawMessage{} // nats, kafka
 	names := make([]string, 0, len(raw))
 	for k := range raw {
 		names = append(names, k)
@@ -177,6 +192,12 @@ func Load(src Source) (*Config, error) {
 		canon, ok := knownKey(k)
 		if !ok {
 			cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("unknown key %q in %s is ignored (known keys: %s)", k, path, keyList()))
+			continue
+		}
+		if canon == "nats" || canon == "kafka" {
+			if string(bytes.TrimSpace(raw[k])) != "null" {
+				objects[canon] = raw[k]
+			}
 			continue
 		}
 		if canon == "accounts" {
@@ -196,8 +217,8 @@ func Load(src Source) (*Config, error) {
 	}
 	// Environment: the key in upper case, then the standard Alibaba Cloud variables.
 	for _, k := range Keys {
-		if k.Name == "accounts" {
-			continue // a list: in the file only
+		if k.Name == "accounts" || strings.Contains(k.Name, ".") {
+			continue // a list, an object's member: in the file only
 		}
 		if v, ok := lookup(strings.ToUpper(k.Name)); ok && v != "" {
 			values[k.Name] = v
@@ -217,6 +238,9 @@ func Load(src Source) (*Config, error) {
 	if err := cfg.apply(values); err != nil {
 		return nil, err
 	}
+	if err := cfg.applyTargetObjects(objects); err != nil {
+		return nil, err
+	}
 	if err := cfg.buildAccounts(values, entries); err != nil {
 		return nil, err
 	}
@@ -233,22 +257,44 @@ func Load(src Source) (*Config, error) {
 	return cfg, nil
 }
 
-// knownKey maps a key as written in the file to its name in Keys, ignoring case.
+// knownKey maps a key as written in the file to its name in Keys, ignoring case. The
+// members of an object ("nats.stream") make the object's key ("nats") known.
 func knownKey(k string) (string, bool) {
 	for _, kk := range Keys {
-		if strings.ToLower(kk.Name) == strings.ToLower(k) {
-			return kk.Name, true
+		name, _, _ := strings.Cut(kk.Name, ".")
+		if strings.EqualFold(name, k) {
+			return name, true
 		}
 	}
 	return "", false
 }
 
 func keyList() string {
-	n := make([]string, len(Keys))
-	for i, k := range Keys {
-		n[i] = k.Name
+	var n []string
+	for _, k := range Keys {
+		name, _, _ := strings.Cut(k.Name, ".")
+		if len(n) == 0 || n[len(n)-1] != name {
+			n = append(n, name)
+		}
 	}
 	return strings.Join(n, ", ")
+}
+
+// applyTargetObjects reads the "nats" and "kafka" objects: the one of v_target's protocol;
+// the other is refused, so that a v_target left at another scheme is not a silent mistake.
+func (c *Config) applyTargetObjects(objects map[string]json.RawMessage) error {
+	for name, p := range map[string]Protocol{"nats": NATS, "kafka": Kafka} {
+		if _, set := objects[name]; set && c.Protocol != p {
+			return &Error{Key: name, Problem: fmt.Sprintf("is set but v_target %q is not a %s URL; remove it or change v_target", c.TargetRedacted(), name)}
+		}
+	}
+	switch c.Protocol {
+	case NATS:
+		return c.applyNATS(objects["nats"])
+	case Kafka:
+		return c.applyKafka(objects["kafka"])
+	}
+	return nil
 }
 
 // scalar turns a JSON string, number or bool into text; other shapes are refused.
@@ -317,13 +363,24 @@ func (c *Config) apply(v map[string]string) error {
 	// v_target
 	t := v["v_target"]
 	if t == "" {
-		return &Error{Key: "v_target", Problem: "is required: the absolute http(s) URL of the CloudEvents receiver, e.g. \"http://localhost:8081\" (or set V_TARGET)"}
+		return &Error{Key: "v_target", Problem: "is required: the absolute http(s) URL of the CloudEvents receiver, e.g. \"http://localhost:8081\", or a nats:// or kafka:// URL (or set V_TARGET)"}
 	}
 	u, err := parseTarget(t)
 	if err != nil {
 		return err
 	}
 	c.Target = u
+	switch u.Scheme {
+	case "nats", "tls":
+		c.Protocol = NATS
+		c.NATS.Subject = strings.TrimPrefix(u.Path, "/")
+	case "kafka":
+		c.Protocol = Kafka
+		c.Kafka.Brokers = strings.Split(u.Host, ",")
+		c.Kafka.Topic = strings.TrimPrefix(u.Path, "/")
+	default:
+		c.Protocol = HTTP
+	}
 
 	// credentials (checked with the accounts)
 	c.AccessKeyID = v["access_key_id"]

@@ -10,7 +10,7 @@ import (
 )
 
 const (
-	targetAllowed   = `allowed: an absolute http:// or https:// URL with a host and an optional port 1..65535, e.g. "http://localhost:8081"`
+	targetAllowed   = `allowed: an absolute http:// or https:// URL with a host and an optional port 1..65535, e.g. "http://localhost:8081"; nats://host:port/SUBJECT, tls://host:port/SUBJECT; kafka://host:port[,host:port...]/TOPIC`
 	endpointAllowed = `allowed: a host such as "business.aliyuncs.com" (reached over https), host:port with a port 1..65535, or an http(s)://host[:port] URL without a path, query, fragment or user`
 )
 
@@ -23,12 +23,20 @@ func parseTarget(s string) (*url.URL, error) {
 	if hasSpaceOrControl(s) {
 		return nil, bad("contains white space or a control character")
 	}
+	if len(s) > len("kafka://") && strings.EqualFold(s[:len("kafka://")], "kafka://") {
+		u, _, _, err := parseKafkaTarget(s)
+		return u, err
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		return nil, bad("is not a valid URL" + parseProblem(err))
 	}
+	if u.Scheme == "nats" || u.Scheme == "tls" {
+		_, err := parseNATSTarget(s, u)
+		return u, err
+	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Opaque != "" {
-		return nil, bad("is not an absolute http:// or https:// URL")
+		return nil, bad("is not an absolute http://, https://, nats://, tls:// or kafka:// URL")
 	}
 	if problem := authorityProblem(u); problem != "" {
 		return nil, bad(problem)

@@ -36,13 +36,21 @@ var (
 	// followed (301, 302, 303 and any 3xx but 307/308, or more than MaxRedirects hops).
 	// Following a 301/302/303 would turn the POST into a GET without the event.
 	ErrRedirect = errors.New("receiver redirect not followed")
+
+	// ErrAuth marks a *ConfigError: the broker refused the connector's credentials or
+	// its permission to publish.
+	ErrAuth = errors.New("the broker refused the credentials")
+
+	// ErrMissing marks a *ConfigError: the JetStream stream (with nats.create_stream
+	// false) or the Kafka topic does not exist, or does not take v_target's subject.
+	ErrMissing = errors.New("the stream or topic is missing")
 )
 
 // ConfigError is a failure that retrying cannot fix: v_target or the receiver's setup
 // has to change. errors.Is(err, ErrTLS) or errors.Is(err, ErrRedirect) tells which. Its
 // message says what to change and never holds v_target's userinfo or query.
 type ConfigError struct {
-	Kind error  // ErrTLS or ErrRedirect
+	Kind error  // ErrTLS, ErrRedirect, ErrAuth or ErrMissing
 	Msg  string // the whole message
 	Err  error  // the cause (an x509 or crypto/tls error), or nil
 }
@@ -55,10 +63,17 @@ func (e *ConfigError) Is(target error) bool { return target == e.Kind }
 // Unwrap returns the cause.
 func (e *ConfigError) Unwrap() error { return e.Err }
 
-// Rejected is a NACK that retrying cannot fix (a 4xx other than 429).
-type Rejected struct{ Status int }
+// Rejected is a NACK that retrying cannot fix (a 4xx other than 429, or a broker's
+// error that is not retriable: a record too large, a stream full).
+type Rejected struct {
+	Status int    // the HTTP status, or the broker's error code
+	Reason string // the broker's error; "" for HTTP
+}
 
 func (r *Rejected) Error() string {
+	if r.Reason != "" {
+		return "rejected by the broker: " + r.Reason
+	}
 	return fmt.Sprintf("rejected by the receiver with HTTP %d", r.Status)
 }
 
@@ -75,7 +90,7 @@ const (
 // classify turns the SDK's result of one attempt into the sender's error kinds. It keeps
 // "undelivered" (no response) apart from a NACK with a status, and builds every message
 // from redacted URLs: Go's *url.Error spells out v_target's user name and query.
-func (s *Sender) classify(ctx context.Context, res error) (outcome, error) {
+func (s redactor) classify(ctx context.Context, res error) (outcome, error) {
 	if cloudevents.IsACK(res) {
 		return delivered, nil
 	}
@@ -86,7 +101,7 @@ func (s *Sender) classify(ctx context.Context, res error) (outcome, error) {
 	if errors.As(res, &cfg) {
 		return answered, cfg
 	}
-	if err := s.tlsError(res); err != nil {
+	if err := s.tlsError(res, "receiver"); err != nil {
 		return answered, err
 	}
 	var hr *cehttp.Result
@@ -107,14 +122,14 @@ func (s *Sender) classify(ctx context.Context, res error) (outcome, error) {
 	// header that does not parse), and the errors it wraps would print them again.
 	var ue *url.Error
 	if errors.As(res, &ue) && ue.Err != nil {
-		cause := s.redact.scrub(ue.Err.Error())
+		cause := s.scrub(ue.Err.Error())
 		if strings.HasPrefix(cause, badLocation) {
 			return answered, &ConfigError{Kind: ErrRedirect, Msg: "receiver answered a redirect that cannot be followed: " +
 				cause + "; set v_target to the receiver's URL"}
 		}
-		return outage, fmt.Errorf("undelivered: %w", &url.Error{Op: ue.Op, URL: s.redact.url(ue.URL), Err: errors.New(cause)})
+		return outage, fmt.Errorf("undelivered: %w", &url.Error{Op: ue.Op, URL: s.url(ue.URL), Err: errors.New(cause)})
 	}
-	return outage, errors.New("undelivered: " + s.redact.scrub(res.Error()))
+	return outage, errors.New("undelivered: " + s.scrub(res.Error()))
 }
 
 // badLocation starts the error of Go's client for a redirect whose Location header is
@@ -122,8 +137,9 @@ func (s *Sender) classify(ctx context.Context, res error) (outcome, error) {
 const badLocation = "failed to parse Location header"
 
 // tlsError recognises TLS failures that retrying cannot fix: an untrusted certificate,
-// a port that does not speak TLS, a handshake the receiver refuses.
-func (s *Sender) tlsError(res error) error {
+// a port that does not speak TLS, a handshake the receiver refuses. who names the peer in
+// the message ("receiver", "NATS server", "Kafka broker").
+func (s redactor) tlsError(res error, who string) error {
 	var (
 		ua    x509.UnknownAuthorityError
 		hn    x509.HostnameError
@@ -148,10 +164,10 @@ func (s *Sender) tlsError(res error) error {
 			return nil
 		}
 		return &ConfigError{Kind: ErrTLS, Err: cause,
-			Msg: "TLS with the receiver failed: " + s.redact.scrub(cause.Error()) + "; " + hint}
+			Msg: "TLS with the " + who + " failed: " + s.scrub(cause.Error()) + "; " + hint}
 	}
 	return &ConfigError{Kind: ErrTLS, Err: cause,
-		Msg: "the receiver's TLS certificate is not trusted: " + s.redact.scrub(cause.Error()) + "; " + hint}
+		Msg: "the " + who + "'s TLS certificate is not trusted: " + s.scrub(cause.Error()) + "; " + hint}
 }
 
 // Hints for TLS failures other than certificate verification.

@@ -22,10 +22,17 @@ type redactor struct {
 	secrets []string // longest first
 }
 
-func newRedactor(target *url.URL) redactor {
+// newRedactor keeps target's credentials out of messages, and the other secrets (a
+// broker's password) given.
+func newRedactor(target *url.URL, others ...string) redactor {
 	var s []string
+	for _, o := range others {
+		if o != "" {
+			s = append(s, o, url.QueryEscape(o))
+		}
+	}
 	if target == nil {
-		return redactor{}
+		target = &url.URL{}
 	}
 	if u := target.User; u != nil {
 		s = append(s, u.String()+"@", u.String(), u.Username(), url.QueryEscape(u.Username()))

@@ -1,6 +1,12 @@
-// Package sender delivers CloudEvents to v_target over HTTP with the CloudEvents Go SDK:
-// binary mode by default, bounded concurrency, retries with exponential backoff on
+// Package sender delivers CloudEvents to v_target with the CloudEvents Go SDK's message
+// formats: binary mode by default, bounded concurrency, retries with exponential backoff on
 // undelivered events, 429 and 5xx; other 4xx are rejections reported with their status.
+//
+// v_target's scheme chooses the protocol behind one small interface (transport): HTTP
+// (the SDK's client), NATS JetStream (nats.go, a publish is delivered on its PubAck; the
+// event id is the Nats-Msg-Id) and Kafka (franz-go, delivered on acks=all; the record key
+// is the event's subject). Retries, the breaker, the slots and the metrics are the same
+// for all three.
 //
 // Three things are never retried: a redirect other than 307/308 (following it would turn
 // the POST into a GET and lose the event), TLS that cannot work (a certificate the sender
@@ -14,14 +20,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"sync"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	cecontext "github.com/cloudevents/sdk-go/v2/context"
 	"github.com/cloudevents/sdk-go/v2/event"
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
@@ -52,7 +56,7 @@ type Policy struct {
 	Attempts    int           // tries per event (undelivered, 429, 5xx)
 	BaseBackoff time.Duration // doubles each attempt, with jitter
 	MaxBackoff  time.Duration
-	Timeout     time.Duration // one HTTP request, redirects included
+	Timeout     time.Duration // one HTTP request (redirects included), or one publish until its broker acknowledgement
 
 	BreakAfter   int           // at most this many consecutive outage failures (undelivered, 429, 5xx) open the breaker: 3 per send in flight, at least 3
 	Cooldown     time.Duration // open breaker: wait before one probe
@@ -92,7 +96,7 @@ type Failure struct {
 
 // Sender sends events to one target.
 type Sender struct {
-	client      cloudevents.Client
+	tr          transport
 	structured  bool
 	concurrency int
 	policy      Policy
@@ -116,29 +120,34 @@ type Params struct {
 	Metrics   *ops.Metrics `optional:"true"`
 }
 
-// New builds a sender for the configured target.
+// New builds a sender for the configured target. It does not connect: a broker that is
+// down at the start is an outage of the first sends, retried like any other.
 func New(p Params) (*Sender, error) {
 	pol := DefaultPolicy
 	if p.Policy != nil {
 		pol = p.Policy.withDefaults()
 	}
-	red := newRedactor(p.Config.Target)
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = p.Config.Concurrency
-	hc := http.Client{Transport: tr, Timeout: pol.Timeout, CheckRedirect: red.checkRedirect}
+	red := newRedactor(p.Config.Target, p.Config.NATS.Password.Reveal(), p.Config.Kafka.SASL.Password.Reveal())
+	var (
+		tr  transport
+		err error
+	)
+	switch p.Config.Protocol {
+	case config.NATS:
+		tr, err = newNATS(p.Config, pol, red, p.Logger)
+	case config.Kafka:
+		tr, err = newKafka(p.Config, pol, red)
+	default:
+		tr, err = newHTTP(p.Config, pol, red)
+	}
+	if err != nil {
+		return nil, err
+	}
 	if p.Lifecycle != nil {
-		p.Lifecycle.Append(fx.StopHook(tr.CloseIdleConnections))
-	}
-	proto, err := cehttp.New(cehttp.WithTarget(p.Config.Target.String()), cehttp.WithClient(hc))
-	if err != nil {
-		return nil, fmt.Errorf("create CloudEvents HTTP protocol: %s", red.scrub(err.Error()))
-	}
-	c, err := cloudevents.NewClient(proto)
-	if err != nil {
-		return nil, fmt.Errorf("create CloudEvents client: %w", err)
+		p.Lifecycle.Append(fx.StopHook(tr.close))
 	}
 	return &Sender{
-		client: c, structured: p.Config.Structured, concurrency: p.Config.Concurrency,
+		tr: tr, structured: p.Config.Structured, concurrency: p.Config.Concurrency,
 		policy: pol, backoff: retry.Backoff{Base: pol.BaseBackoff, Max: pol.MaxBackoff},
 		breaker: newBreaker(p.Clock, pol, p.Config.Concurrency, p.Logger), redact: red, clock: p.Clock, log: p.Logger,
 		slots: make(chan struct{}, max(1, p.Config.Concurrency)), ops: ops.Or(p.Metrics),
@@ -204,6 +213,7 @@ func (s *Sender) Send(ctx context.Context, events []event.Event, onAck func(id s
 // channel is still read to its end.
 func (s *Sender) Stream(ctx context.Context, events <-chan event.Event, result func(id string, err error)) {
 	// The CloudEvents SDK logs through a zap logger from the context: silence it, we log here.
+	// The encoding applies to every protocol: the SDK's binding.Write reads it from ctx.
 	ctx = cecontext.WithLogger(ctx, zap.NewNop().Sugar())
 	if s.structured {
 		ctx = cloudevents.WithEncodingStructured(ctx)
@@ -244,7 +254,7 @@ func (s *Sender) sendOne(r *run, e event.Event) error {
 			s.breaker.record(probe, aborted, nil) // a probe not sent is no probe: the next attempt probes
 			return r.err()
 		}
-		o, err := s.classify(r.ctx, s.client.Send(r.ctx, e))
+		o, err := s.tr.send(r.ctx, e)
 		<-s.slots
 		s.breaker.record(probe, o, err)
 		switch o {
