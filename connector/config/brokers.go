@@ -120,6 +120,11 @@ func subjectProblem(s string) string {
 	if len(s) > 1024 {
 		return "has a subject longer than 1024 characters"
 	}
+	for _, reserved := range []string{"$JS.", "$SYS.", "$KV.", "$O.", "_INBOX."} {
+		if strings.HasPrefix(s, reserved) {
+			return fmt.Sprintf("has subject %q, which NATS reserves (%s...)", s, reserved)
+		}
+	}
 	for _, tok := range strings.Split(s, ".") {
 		switch {
 		case tok == "":
@@ -133,6 +138,9 @@ func subjectProblem(s string) string {
 	return ""
 }
 
+// maxBrokers bounds the seed brokers of a kafka:// v_target.
+const maxBrokers = 32
+
 // parseKafkaTarget validates kafka://b1:9092,b2:9092/TOPIC. It is parsed by hand: a list of
 // hosts is not a URL authority that net/url accepts.
 func parseKafkaTarget(s string) (*url.URL, []string, string, error) {
@@ -144,7 +152,7 @@ func parseKafkaTarget(s string) (*url.URL, []string, string, error) {
 	if strings.ContainsAny(rest, "?#") {
 		return nil, nil, "", bad("has a query or fragment")
 	}
-	if strings.Contains(hosts, "@") {
+	if strings.Contains(rest, "@") { // anywhere: a password may hold a '/' before its '@'
 		return nil, nil, "", bad("carries a user or password; put them in kafka.sasl")
 	}
 	if hosts == "" {
@@ -157,13 +165,20 @@ func parseKafkaTarget(s string) (*url.URL, []string, string, error) {
 			return nil, nil, "", bad(fmt.Sprintf("has broker %q, not host:port", b))
 		}
 		n, err := strconv.Atoi(port)
-		if err != nil || n < 1 || n > 65535 {
+		if err != nil || n < 1 || n > 65535 || strings.Trim(port, "0123456789") != "" {
 			return nil, nil, "", bad(fmt.Sprintf("has broker %q with port %q, not a whole number from 1 to 65535", b, port))
 		}
-		if host == "" || (!strings.Contains(host, ":") && !validHostName(host)) {
+		if host == "" || (strings.Contains(host, ":") && net.ParseIP(host) == nil) || (!strings.Contains(host, ":") && !validHostName(host)) {
 			return nil, nil, "", bad(fmt.Sprintf("has broker %q without a valid host", b))
 		}
-		brokers = append(brokers, net.JoinHostPort(host, port))
+		hp := net.JoinHostPort(host, port)
+		if contains(brokers, hp) {
+			return nil, nil, "", bad(fmt.Sprintf("names broker %q twice", b))
+		}
+		if len(brokers) == maxBrokers {
+			return nil, nil, "", bad(fmt.Sprintf("names more than %d brokers; a few seed brokers are enough", maxBrokers))
+		}
+		brokers = append(brokers, hp)
 	}
 	switch {
 	case !ok || topic == "":

@@ -74,6 +74,12 @@ func TestLoad_BrokerTargetsRefusedWithOneLine(t *testing.T) {
 		"kafka not an object": {`"v_target":"kafka://b1:9092/t","kafka":"tls"`, `kafka: must be a JSON object`},
 		"duplicate sub-key":   {`"v_target":"nats://h:4222/s","nats":{"stream":"S","Stream":"T"}`, `keys "stream" and "Stream" are both present`},
 		"other scheme":        {`"v_target":"amqp://h/q"`, `not an absolute http://, https://, nats://, tls:// or kafka:// URL`},
+		"slash in password":   {`"v_target":"kafka://user:pa55/kafka-pw-url@b1:9092/t"`, `put them in kafka.sasl`},
+		"port with a sign":    {`"v_target":"kafka://b1:+9092/t"`, `not a whole number from 1 to 65535`},
+		"bracketed non-ip":    {`"v_target":"kafka://[zz:qq]:9092/t"`, `without a valid host`},
+		"broker twice":        {`"v_target":"kafka://b1:9092,b1:9092/t"`, `names broker "b1:9092" twice`},
+		"js api subject":      {`"v_target":"nats://h:4222/$JS.API.STREAM.DELETE.S","nats":{"stream":"S"}`, `which NATS reserves`},
+		"inbox subject":       {`"v_target":"nats://h:4222/_INBOX.x","nats":{"stream":"S"}`, `which NATS reserves`},
 	}
 	for name, tc := range cases {
 		_, err := loadWith(t, tc.members)

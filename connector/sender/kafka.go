@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
@@ -44,6 +46,18 @@ type kafkaTransport struct {
 	mech    string
 	withCA  bool
 	redact  redactor
+	dialErr atomic.Pointer[error] // the last failed connection to a broker, nil once one succeeds
+}
+
+// OnBrokerConnect keeps the last connection error: franz-go retries a failed dial (a TLS
+// handshake refused, a certificate not trusted) without failing the record, so an attempt
+// that times out looks at it to tell TLS that cannot work from a broker that is down.
+func (t *kafkaTransport) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	if err == nil {
+		t.dialErr.Store(nil)
+		return
+	}
+	t.dialErr.Store(&err)
 }
 
 func newKafka(cfg *config.Config, pol Policy, red redactor) (*kafkaTransport, error) {
@@ -55,6 +69,7 @@ func newKafka(cfg *config.Config, pol Policy, red redactor) (*kafkaTransport, er
 		kgo.RecordDeliveryTimeout(pol.Timeout), // one attempt of the sender: franz-go's own retries within it
 		kgo.UnknownTopicRetries(2),             // a missing topic is a configuration error, said soon
 		kgo.ProducerLinger(0),
+		kgo.WithHooks(t),
 	}
 	if k.Acks == config.AcksLeader {
 		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
@@ -122,6 +137,14 @@ func (t *kafkaTransport) send(ctx context.Context, e event.Event) (outcome, erro
 	case <-actx.Done():
 		if ctx.Err() != nil {
 			return aborted, ctx.Err()
+		}
+		if last := t.dialErr.Load(); last != nil {
+			if cfg := t.redact.tlsError(*last, "Kafka broker"); cfg != nil {
+				if !t.withCA {
+					cfg.(*ConfigError).Msg += " (kafka.ca_file names the CAs of private brokers)"
+				}
+				return answered, cfg
+			}
 		}
 		return outage, fmt.Errorf("undelivered: no acknowledgement from %s within %s", t.brokers, t.timeout)
 	}

@@ -3,10 +3,12 @@ package sender
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -14,8 +16,10 @@ import (
 	cejs "github.com/cloudevents/sdk-go/protocol/nats_jetstream/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
 )
@@ -76,6 +80,9 @@ func newNATS(cfg *config.Config, pol Policy, red redactor, log *slog.Logger) (*n
 	}
 	switch {
 	case n.CredsFile != "":
+		if err := checkCredsFile(n.CredsFile); err != nil {
+			return nil, err
+		}
 		t.opts, t.creds = append(t.opts, nats.UserCredentials(n.CredsFile)), "nats.creds_file"
 	case n.NKeyFile != "":
 		opt, err := nats.NkeyOptionFromSeed(n.NKeyFile)
@@ -87,6 +94,9 @@ func newNATS(cfg *config.Config, pol Policy, red redactor, log *slog.Logger) (*n
 		t.opts, t.creds = append(t.opts, nats.UserInfo(n.User, n.Password.Reveal())), "nats.user and nats.password"
 	}
 	if n.CAFile != "" {
+		if err := checkCAFile("nats.ca_file", n.CAFile); err != nil {
+			return nil, err
+		}
 		t.opts = append(t.opts, nats.RootCAs(n.CAFile))
 	}
 	if n.TLS {
@@ -128,6 +138,16 @@ func (t *natsTransport) conn(ctx context.Context) (jetstream.JetStream, outcome,
 	return t.js, delivered, nil
 }
 
+// jsNotEnabled reports a server, or an account, without JetStream (503 with error code
+// 10076 or 10039): no retry brings it.
+func jsNotEnabled(err error) bool {
+	var api *jetstream.APIError
+	if errors.As(err, &api) && (api.ErrorCode == jetstream.JSErrCodeJetStreamNotEnabled || api.ErrorCode == jetstream.JSErrCodeJetStreamNotEnabledForAccount) {
+		return true
+	}
+	return errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount)
+}
+
 // ensureStream finds the stream, or creates it when nats.create_stream says so, and checks
 // that it takes the subject and remembers ids long enough.
 func (t *natsTransport) ensureStream(ctx context.Context) (outcome, error) {
@@ -147,17 +167,24 @@ func (t *natsTransport) ensureStream(ctx context.Context) (outcome, error) {
 			t.log.Info("created the JetStream stream", "stream", t.stream, "subject", t.subject, "duplicate_window", t.window.String())
 		}
 	}
+	if err != nil && errors.Is(err, nats.ErrNoResponders) {
+		// Nobody answers the JetStream API: ask for the account's JetStream once, which
+		// tells a server (or account) without JetStream from one that is restarting.
+		if _, aerr := t.js.AccountInfo(ctx); aerr != nil && jsNotEnabled(aerr) {
+			err = aerr
+		}
+	}
 	if err != nil {
 		var api *jetstream.APIError
+		if jsNotEnabled(err) {
+			return answered, &ConfigError{Kind: ErrMissing, Msg: fmt.Sprintf("JetStream is not enabled on %s (or for this account): enable it on the server, or for the account", t.server)}
+		}
 		if errors.As(err, &api) && api.Code >= 400 && api.Code < 500 {
 			kind := ErrMissing
 			if api.Code == 401 || api.Code == 403 {
 				kind = ErrAuth
 			}
 			return answered, &ConfigError{Kind: kind, Msg: fmt.Sprintf("JetStream stream %q on %s: %s", t.stream, t.server, t.redact.scrub(api.Error()))}
-		}
-		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) {
-			return answered, &ConfigError{Kind: ErrMissing, Msg: fmt.Sprintf("JetStream is not enabled on %s (or for this account): enable it on the server", t.server)}
 		}
 		return t.classify(ctx, err)
 	}
@@ -266,4 +293,40 @@ func (t *natsTransport) close() error {
 		t.nc.Close()
 	}
 	return nil
+}
+
+// checkCredsFile reads a NATS creds file once at start: a file that holds no user JWT and
+// NKey seed is a configuration error (exit 2), not an outage. Its contents never reach a
+// message: only the file's name.
+func checkCredsFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return &config.Error{Key: "nats.creds_file", Problem: fmt.Sprintf("cannot read %s", path)}
+	}
+	defer wipe(b)
+	if _, err := jwt.ParseDecoratedJWT(b); err != nil {
+		return &config.Error{Key: "nats.creds_file", Problem: fmt.Sprintf("%s holds no user JWT (a .creds file from nsc or the account's operator)", path)}
+	}
+	if _, err := nkeys.ParseDecoratedNKey(b); err != nil {
+		return &config.Error{Key: "nats.creds_file", Problem: fmt.Sprintf("%s holds no NKey seed (a .creds file from nsc or the account's operator)", path)}
+	}
+	return nil
+}
+
+// checkCAFile reads a CA bundle once at start: it must hold at least one PEM certificate.
+func checkCAFile(key, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return &config.Error{Key: key, Problem: fmt.Sprintf("cannot read %s", path)}
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(b) {
+		return &config.Error{Key: key, Problem: fmt.Sprintf("%s holds no PEM certificate", path)}
+	}
+	return nil
+}
+
+func wipe(b []byte) {
+	for i := range b {
+		b[i] = 0
+	}
 }

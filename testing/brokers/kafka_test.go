@@ -2,9 +2,15 @@ package brokers_test
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/pem"
 	"net"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -78,10 +84,31 @@ func TestKafka_ADayArrivesKeyedBySubjectInTheBindingsFormat(t *testing.T) {
 			e := newEnv(t)
 			e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 650, 42))
 			c := startKafka(t, false)
+			// Observe (never answer) what the producer asks: acks=all on every produce, and a
+			// producer id first (the idempotent producer's InitProducerID).
+			var mu sync.Mutex
+			acks, inits := map[int16]int{}, 0
+			c.ControlKey(int16(kmsg.Produce), func(r kmsg.Request) (kmsg.Response, error, bool) {
+				mu.Lock()
+				acks[r.(*kmsg.ProduceRequest).Acks]++
+				mu.Unlock()
+				return nil, nil, false
+			})
+			c.ControlKey(int16(kmsg.InitProducerID), func(kmsg.Request) (kmsg.Response, error, bool) {
+				mu.Lock()
+				inits++
+				mu.Unlock()
+				return nil, nil, false
+			})
 			cfg := e.Config(t, map[string]any{"v_target": kafkaTarget(c, topic), "send_mode": mode})
 			r := run(t, []string{"--config", cfg, "--once", "--date", day.String()}, nil)
 			require.Equal(t, 0, r.code, r.stderr)
 			assert.Contains(t, r.stderr, `"delivered":650,"failed":0`)
+			mu.Lock()
+			assert.Len(t, acks, 1, "one kind of acks: %v", acks)
+			assert.Positive(t, acks[-1], "acks=all (-1) on every produce request: %v", acks)
+			assert.Positive(t, inits, "the idempotent producer asked for a producer id")
+			mu.Unlock()
 
 			ctx, cancel := context.WithTimeout(context.Background(), harness.Deadline)
 			defer cancel()
@@ -303,4 +330,26 @@ func distinctKeys(evs []sinkEvent) int {
 		keys[e.ev.Subject()] = true
 	}
 	return len(keys)
+}
+
+func TestKafka_TLS_UntrustedBrokerIsExit2_TrustedByCAFileDelivers(t *testing.T) {
+	e := newEnv(t)
+	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 5, 1))
+	certs := httptest.NewUnstartedServer(nil) // only for its certificate for 127.0.0.1
+	certs.StartTLS()
+	certs.Close()
+	c := startKafka(t, false, kfake.TLS(&tls.Config{Certificates: certs.TLS.Certificates, MinVersion: tls.VersionTLS12}))
+	quick := fx.Supply(&sender.Policy{Attempts: 2, Timeout: 3 * time.Second, BaseBackoff: time.Millisecond, MaxBackoff: time.Millisecond})
+
+	cfg := e.Config(t, map[string]any{"v_target": kafkaTarget(c, topic), "kafka": map[string]any{"tls": true}})
+	r := run(t, []string{"--config", cfg, "--once", "--date", day.String()}, nil, quick)
+	assert.Equal(t, 2, r.code, "a broker certificate nobody trusts is configuration, not an outage\n%s", r.stderr)
+	assert.Contains(t, r.stderr, "kafka.ca_file")
+
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	require.NoError(t, os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certs.Certificate().Raw}), 0o600))
+	cfg = e.Config(t, map[string]any{"v_target": kafkaTarget(c, topic), "kafka": map[string]any{"tls": true, "ca_file": ca}})
+	r = run(t, []string{"--config", cfg, "--once", "--date", day.String()}, nil, quick)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Len(t, records(t, c, kgo.DialTLSConfig(&tls.Config{InsecureSkipVerify: true})), 5) //nolint:gosec // the test's own broker
 }

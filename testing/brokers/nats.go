@@ -23,6 +23,8 @@ type NATSOptions struct {
 	StoreDir string // JetStream's file store; kept across Restart
 	User     string // with Password: the only user the server accepts ("" for no auth)
 	Password string
+	// NoJetStream starts a plain NATS server, without JetStream.
+	NoJetStream bool
 }
 
 // NATS is a nats-server with JetStream running in this process on 127.0.0.1.
@@ -47,7 +49,7 @@ func (n *NATS) start() error {
 		ServerName: "brokers-test",
 		Host:       "127.0.0.1",
 		Port:       n.port,
-		JetStream:  true,
+		JetStream:  !n.opts.NoJetStream,
 		StoreDir:   n.opts.StoreDir,
 		NoLog:      true,
 		NoSigs:     true,

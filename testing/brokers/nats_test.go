@@ -3,6 +3,8 @@ package brokers_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -279,4 +281,28 @@ func TestNATS_AuthRefused_Exit2ClearMessageNoPassword(t *testing.T) {
 	r = run(t, args(password), []string{password, wrong})
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Equal(t, uint64(5), streamMsgs(t, n))
+}
+
+func TestNATS_ServerWithoutJetStream_Exit2(t *testing.T) {
+	e := newEnv(t)
+	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 5, 1))
+	n := startNATS(t, brokers.NATSOptions{NoJetStream: true})
+	r := run(t, []string{"--config", natsConfig(t, e, n, nil, nil), "--once", "--date", day.String()}, nil)
+	assert.Equal(t, 2, r.code, "no retry makes JetStream appear\n%s", r.stderr)
+	assert.Contains(t, r.stderr, "JetStream is not enabled on nats://127.0.0.1:")
+}
+
+func TestNATS_UnreadableCredsAndCAFilesAreConfigErrors(t *testing.T) {
+	e := newEnv(t)
+	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 5, 1))
+	n := startNATS(t, brokers.NATSOptions{})
+	junk := filepath.Join(t.TempDir(), "junk")
+	require.NoError(t, os.WriteFile(junk, []byte("not a creds file nor a certificate: junk-Never-Printed"), 0o600))
+	for key, says := range map[string]string{"creds_file": "nats.creds_file: " + junk + " holds no", "ca_file": "nats.ca_file: " + junk + " holds no PEM certificate"} {
+		r := run(t, []string{"--config", natsConfig(t, e, n, map[string]any{key: junk}, nil), "--once", "--date", day.String()}, []string{"junk-Never-Printed"})
+		assert.Equal(t, 2, r.code, key)
+		assert.Contains(t, r.stderr, says, key)
+	}
+	_, err := n.StreamInfo(context.Background(), stream)
+	assert.ErrorIs(t, err, jetstream.ErrStreamNotFound, "nothing was published: the stream was never even created")
 }
