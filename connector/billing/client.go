@@ -136,17 +136,10 @@ func NewFactory(p Params) *Factory { return &Factory{p: p, pacers: map[string]*p
 func (f *Factory) For(a config.Account) (*Client, error) {
 	p := f.p
 	p.Account = &a
-	rate := DefaultPolicy.RequestsPerSec
-	if p.Config.APIQPS > 0 {
-		rate = p.Config.APIQPS
-	}
-	if p.Policy != nil {
-		rate = p.Policy.RequestsPerSec
-	}
 	f.mu.Lock()
 	key := Caller(a.Credentials)
 	if f.pacers[key] == nil {
-		f.pacers[key] = newPacer(clock.New(), rate)
+		f.pacers[key] = newPacer(clock.New(), policyOf(p).RequestsPerSec)
 	}
 	pace := f.pacers[key]
 	f.mu.Unlock()
@@ -157,6 +150,18 @@ func (f *Factory) For(a config.Account) (*Client, error) {
 // the same Caller share a pacer.
 func Caller(c config.Credentials) string {
 	return strings.Join([]string{string(c.Kind()), c.AccessKeyID, c.RoleARN, c.ECSRAMRole, c.OIDCProviderARN, c.OIDCTokenFile}, "|")
+}
+
+// policyOf is the policy of the clients: Params.Policy, else DefaultPolicy at api_qps.
+func policyOf(p Params) Policy {
+	if p.Policy != nil {
+		return *p.Policy
+	}
+	pol := DefaultPolicy
+	if p.Config.APIQPS > 0 {
+		pol.RequestsPerSec = p.Config.APIQPS
+	}
+	return pol
 }
 
 // New builds a client for the configured endpoint and credentials.
@@ -171,13 +176,7 @@ func New(p Params) (*Client, error) { return newClient(p, false, nil) }
 // newClient is New; rawErrorBodies turns the guard's check of error answers off (tests);
 // pace is shared with the accounts of the same caller (Factory), nil for a pace of its own.
 func newClient(p Params, rawErrorBodies bool, pace *pacer) (*Client, error) {
-	pol := DefaultPolicy
-	if p.Config.APIQPS > 0 {
-		pol.RequestsPerSec = p.Config.APIQPS
-	}
-	if p.Policy != nil {
-		pol = *p.Policy
-	}
+	pol := policyOf(p)
 	next := p.Transport
 	if next == nil {
 		next = &http.Transport{

@@ -75,9 +75,8 @@ type learning struct {
 
 func (l *learning) GetCredentials() (*credentials.Credentials, error) {
 	cc, err := l.inner.GetCredentials()
-	if err == nil && cc != nil && cc.AccessKeyId != l.last {
-		l.redact.learn(cc.AccessKeyId, cc.AccessKeySecret, cc.SecurityToken)
-		l.last = cc.AccessKeyId
+	if err == nil {
+		l.redact.learnNew(&l.last, cc)
 	}
 	return cc, err
 }
@@ -138,10 +137,7 @@ func (g *guardedProvider) GetCredentials() (*credentials.Credentials, error) {
 	if cc == nil || cc.AccessKeyId == "" || cc.AccessKeySecret == "" {
 		return nil, &CredentialError{Kind: g.kind, err: errors.New("the provider gave no AccessKey")}
 	}
-	if cc.AccessKeyId != g.last {
-		g.redact.learn(cc.AccessKeyId, cc.AccessKeySecret, cc.SecurityToken)
-		g.last = cc.AccessKeyId
-	}
+	g.redact.learnNew(&g.last, cc)
 	return cc, nil
 }
 

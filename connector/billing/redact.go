@@ -8,6 +8,8 @@ import (
 	"sync"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/auth/credentials"
 )
 
 // Bounds on the API's text in errors and logs: enough for any message the API documents,
@@ -73,6 +75,16 @@ func (r *redactor) learn(id, secret, token string) {
 		r.learned = r.learned[1:]
 	}
 	r.rebuild()
+}
+
+// learnNew learns cc unless its AccessKey ID is *last (the credential handed out before,
+// already learned), and makes it *last.
+func (r *redactor) learnNew(last *string, cc *credentials.Credentials) {
+	if cc == nil || cc.AccessKeyId == *last {
+		return
+	}
+	r.learn(cc.AccessKeyId, cc.AccessKeySecret, cc.SecurityToken)
+	*last = cc.AccessKeyId
 }
 
 // learnSecret adds a configured value that is not a key but must not show (external_id).

@@ -67,18 +67,24 @@ func startRunner(p runnerParams) error {
 // cannot be read or written stops (said in the log); the others go on. The status is the
 // worst of the accounts'.
 func runDaemons(ctx context.Context, p runnerParams) int {
-	codes := make([]int, len(p.Units))
-	var wg sync.WaitGroup
-	for i, u := range p.Units {
+	return eachAccount(p.Units, func(u *accounts.Unit) int {
 		if p.Mode.Since != (calendar.Day{}) {
 			u.Scheduler.CatchUpFrom(p.Mode.Since)
 		}
-		wg.Go(func() {
-			if err := u.Scheduler.Loop(ctx); err != nil { // the state cannot be read or written
-				u.Log.Error("daemon stopped", "error", err.Error())
-				codes[i] = max(ExitIncomplete, exitFor(err))
-			}
-		})
+		if err := u.Scheduler.Loop(ctx); err != nil { // the state cannot be read or written
+			u.Log.Error("daemon stopped", "error", err.Error())
+			return max(ExitIncomplete, exitFor(err))
+		}
+		return ExitOK
+	})
+}
+
+// eachAccount runs run for every account at once and returns the worst of their statuses.
+func eachAccount(units []*accounts.Unit, run func(*accounts.Unit) int) int {
+	codes := make([]int, len(units))
+	var wg sync.WaitGroup
+	for i, u := range units {
+		wg.Go(func() { codes[i] = run(u) })
 	}
 	wg.Wait()
 	return worst(codes)
@@ -192,13 +198,7 @@ func runDays(ctx context.Context, p runnerParams) int {
 		}
 	}
 	var out sync.Mutex // one progress line at a time
-	codes := make([]int, len(p.Units))
-	var wg sync.WaitGroup
-	for i, u := range p.Units {
-		wg.Go(func() { codes[i] = runAccountDays(ctx, p, u, days, &out) })
-	}
-	wg.Wait()
-	return worst(codes)
+	return eachAccount(p.Units, func(u *accounts.Unit) int { return runAccountDays(ctx, p, u, days, &out) })
 }
 
 // worst is the status of a run of several accounts: the worst of theirs, except that an

@@ -139,6 +139,20 @@ const badLocation = "failed to parse Location header"
 // tlsError recognises TLS failures that retrying cannot fix: an untrusted certificate,
 // a port that does not speak TLS, a handshake the receiver refuses. who names the peer in
 // the message ("receiver", "NATS server", "Kafka broker").
+// brokerTLSError is tlsError for a broker, whose message, when no CA file is configured,
+// says which key names the CAs of a private broker (caHint).
+func (s redactor) brokerTLSError(res error, who string, withCA bool, caHint string) *ConfigError {
+	cfg := s.tlsError(res, who)
+	if cfg == nil {
+		return nil
+	}
+	ce := cfg.(*ConfigError)
+	if !withCA {
+		ce.Msg += " (" + caHint + ")"
+	}
+	return ce
+}
+
 func (s redactor) tlsError(res error, who string) error {
 	var (
 		ua    x509.UnknownAuthorityError

@@ -139,10 +139,7 @@ func (t *kafkaTransport) send(ctx context.Context, e event.Event) (outcome, erro
 			return aborted, ctx.Err()
 		}
 		if last := t.dialErr.Load(); last != nil {
-			if cfg := t.redact.tlsError(*last, "Kafka broker"); cfg != nil {
-				if !t.withCA {
-					cfg.(*ConfigError).Msg += " (kafka.ca_file names the CAs of private brokers)"
-				}
+			if cfg := t.tlsError(*last); cfg != nil {
 				return answered, cfg
 			}
 		}
@@ -150,14 +147,19 @@ func (t *kafkaTransport) send(ctx context.Context, e event.Event) (outcome, erro
 	}
 }
 
+// tlsError is the ConfigError of TLS with the brokers that cannot work, or nil.
+func (t *kafkaTransport) tlsError(err error) error {
+	if cfg := t.redact.brokerTLSError(err, "Kafka broker", t.withCA, "kafka.ca_file names the CAs of private brokers"); cfg != nil {
+		return cfg
+	}
+	return nil
+}
+
 func (t *kafkaTransport) classify(ctx context.Context, err error) (outcome, error) {
 	if ctx.Err() != nil {
 		return aborted, ctx.Err()
 	}
-	if cfg := t.redact.tlsError(err, "Kafka broker"); cfg != nil {
-		if !t.withCA {
-			cfg.(*ConfigError).Msg += " (kafka.ca_file names the CAs of private brokers)"
-		}
+	if cfg := t.tlsError(err); cfg != nil {
 		return answered, cfg
 	}
 	msg := t.redact.scrub(err.Error())

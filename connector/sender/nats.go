@@ -253,10 +253,7 @@ func (t *natsTransport) classify(ctx context.Context, err error) (outcome, error
 	if ctx.Err() != nil {
 		return aborted, ctx.Err()
 	}
-	if cfg := t.redact.tlsError(err, "NATS server"); cfg != nil {
-		if !t.withCA {
-			cfg.(*ConfigError).Msg += " (nats.ca_file names the CAs of a private server)"
-		}
+	if cfg := t.redact.brokerTLSError(err, "NATS server", t.withCA, "nats.ca_file names the CAs of a private server"); cfg != nil {
 		return answered, cfg
 	}
 	msg := t.redact.scrub(err.Error())

@@ -24,7 +24,6 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 	"go.uber.org/fx"
 
-	"github.com/cloudbill/alicloud-billing-source/connector/cli"
 	"github.com/cloudbill/alicloud-billing-source/connector/sender"
 	"github.com/cloudbill/alicloud-billing-source/testing/brokers"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
@@ -281,15 +280,8 @@ func TestKafka_BrokerRestartedMidDay(t *testing.T) {
 	}})
 	log := e.Log()
 	quick := fx.Supply(&sender.Policy{Timeout: 2 * time.Second, Cooldown: time.Second})
-	done := make(chan result, 1)
 	cfg := e.Config(t, map[string]any{"v_target": "kafka://" + addr + "/" + topic, "send_concurrency": 4})
-	go func() {
-		var out harness.Buffer
-		code := cli.Main([]string{"--config", cfg, "--once", "--date", day.String()},
-			cli.IO{Stdout: &out, Stderr: log, Lookup: func(string) (string, bool) { return "", false }}, quick)
-		done <- result{code: code, stderr: log.String()}
-		e.Changed.Notify()
-	}()
+	wait := start(e, log, []string{"--config", cfg, "--once", "--date", day.String()}, quick)
 	e.Changed.Wait(t, "100 produce requests", log, func() bool { return produces.Load() >= 100 })
 	c.Close()
 	e.Changed.Wait(t, "the connector to pause sending", log, func() bool {
@@ -299,15 +291,7 @@ func TestKafka_BrokerRestartedMidDay(t *testing.T) {
 	c2, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(p), kfake.DataDir(dir))
 	require.NoError(t, err)
 	t.Cleanup(c2.Close)
-	var r result
-	e.Changed.Wait(t, "the connector to finish", log, func() bool {
-		select {
-		case r = <-done:
-			return true
-		default:
-			return false
-		}
-	})
+	r := wait(t)
 	require.Equal(t, 0, r.code, harness.Tail(r.stderr, 3000))
 	assert.Contains(t, r.stderr, `"msg":"receiver answers again, sending resumes"`)
 	all := records(t, c2)

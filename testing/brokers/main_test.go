@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"go.uber.org/fx"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
@@ -44,11 +43,31 @@ type result struct {
 // run runs the connector in this process; no secret may reach its output.
 func run(t *testing.T, args []string, secrets []string, extra ...fx.Option) result {
 	t.Helper()
-	var out, errb harness.Buffer
-	code := cli.Main(args, cli.IO{Stdout: &out, Stderr: &errb, Lookup: func(string) (string, bool) { return "", false }}, extra...)
-	r := result{code: code, stdout: out.String(), stderr: errb.String()}
-	for _, s := range append(secrets, secret) {
-		assert.NotContains(t, r.stdout+r.stderr, s, "a secret reached the output")
+	code, stdout, stderr := harness.Main(t, args, append(secrets, secret), extra...)
+	return result{code: code, stdout: stdout, stderr: stderr}
+}
+
+// start runs the connector on a goroutine with its stderr in log; wait returns its result
+// once it has exited (waking e's waiters), failing the test at the harness's deadline.
+func start(e *env, log *harness.Buffer, args []string, extra ...fx.Option) (wait func(t *testing.T) result) {
+	done := make(chan result, 1)
+	go func() {
+		var out harness.Buffer
+		code := cli.Main(args, cli.IO{Stdout: &out, Stderr: log, Lookup: func(string) (string, bool) { return "", false }}, extra...)
+		done <- result{code: code, stderr: log.String()}
+		e.Changed.Notify()
+	}()
+	return func(t *testing.T) result {
+		t.Helper()
+		var r result
+		e.Changed.Wait(t, "the connector to finish", log, func() bool {
+			select {
+			case r = <-done:
+				return true
+			default:
+				return false
+			}
+		})
+		return r
 	}
-	return r
 }

@@ -104,52 +104,61 @@ func (n *NATS) Connect() (*nats.Conn, error) {
 	return nats.Connect(n.URL(), opts...)
 }
 
-// StreamInfo reads a stream's configuration and state.
-func (n *NATS) StreamInfo(ctx context.Context, stream string) (*jetstream.StreamInfo, error) {
+// withJetStream runs fn with JetStream on a connection of its own, closed after.
+func (n *NATS) withJetStream(fn func(jetstream.JetStream) error) error {
 	nc, err := n.Connect()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	s, err := js.Stream(ctx, stream)
-	if err != nil {
-		return nil, err
-	}
-	return s.Info(ctx)
+	return fn(js)
+}
+
+// CreateStream creates a stream as an operator would, before the connector runs.
+func (n *NATS) CreateStream(ctx context.Context, cfg jetstream.StreamConfig) error {
+	return n.withJetStream(func(js jetstream.JetStream) error {
+		_, err := js.CreateStream(ctx, cfg)
+		return err
+	})
+}
+
+// StreamInfo reads a stream's configuration and state.
+func (n *NATS) StreamInfo(ctx context.Context, stream string) (info *jetstream.StreamInfo, err error) {
+	err = n.withJetStream(func(js jetstream.JetStream) error {
+		s, err := js.Stream(ctx, stream)
+		if err == nil {
+			info, err = s.Info(ctx)
+		}
+		return err
+	})
+	return info, err
 }
 
 // Messages reads every message of a stream, in order.
-func (n *NATS) Messages(ctx context.Context, stream string) ([]*jetstream.RawStreamMsg, error) {
-	nc, err := n.Connect()
-	if err != nil {
-		return nil, err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, err
-	}
-	s, err := js.Stream(ctx, stream)
-	if err != nil {
-		return nil, err
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []*jetstream.RawStreamMsg
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		m, err := s.GetMsg(ctx, seq)
+func (n *NATS) Messages(ctx context.Context, stream string) (out []*jetstream.RawStreamMsg, err error) {
+	err = n.withJetStream(func(js jetstream.JetStream) error {
+		s, err := js.Stream(ctx, stream)
 		if err != nil {
-			return nil, fmt.Errorf("message %d: %w", seq, err)
+			return err
 		}
-		out = append(out, m)
-	}
-	return out, nil
+		info, err := s.Info(ctx)
+		if err != nil {
+			return err
+		}
+		for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+			m, err := s.GetMsg(ctx, seq)
+			if err != nil {
+				return fmt.Errorf("message %d: %w", seq, err)
+			}
+			out = append(out, m)
+		}
+		return nil
+	})
+	return out, err
 }
 
 // Monitor counts, as the server sees them, the messages published on a subject (re-sends

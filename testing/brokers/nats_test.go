@@ -18,7 +18,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx"
 
-	"github.com/cloudbill/alicloud-billing-source/connector/cli"
 	"github.com/cloudbill/alicloud-billing-source/connector/sender"
 	"github.com/cloudbill/alicloud-billing-source/testing/brokers"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
@@ -172,14 +171,7 @@ func TestNATS_ServerRestartedMidDay(t *testing.T) {
 	t.Cleanup(mon.Close)
 	log := e.Log()
 	quick := fx.Supply(&sender.Policy{Timeout: 2 * time.Second, Cooldown: time.Second})
-	done := make(chan result, 1)
-	go func() {
-		var out harness.Buffer
-		code := cli.Main([]string{"--config", natsConfig(t, e, n, nil, map[string]any{"send_concurrency": 4}), "--once", "--date", day.String()},
-			cli.IO{Stdout: &out, Stderr: log, Lookup: func(string) (string, bool) { return "", false }}, quick)
-		done <- result{code: code, stderr: log.String()}
-		e.Changed.Notify()
-	}()
+	wait := start(e, log, []string{"--config", natsConfig(t, e, n, nil, map[string]any{"send_concurrency": 4}), "--once", "--date", day.String()}, quick)
 	e.Changed.Wait(t, "100 PubAcks", log, func() bool { _, acked, _ := mon.Counts(); return acked >= 100 })
 	n.Stop()
 	// Down long enough for publishes to time out and the circuit breaker to open (3 waves
@@ -189,15 +181,7 @@ func TestNATS_ServerRestartedMidDay(t *testing.T) {
 	})
 	assert.Contains(t, log.String(), `"msg":"NATS connection lost, reconnecting"`)
 	require.NoError(t, n.Start())
-	var r result
-	e.Changed.Wait(t, "the connector to finish", log, func() bool {
-		select {
-		case r = <-done:
-			return true
-		default:
-			return false
-		}
-	})
+	r := wait(t)
 	require.Equal(t, 0, r.code, harness.Tail(r.stderr, 3000))
 	assert.Contains(t, r.stderr, `"msg":"NATS connection restored"`)
 	assert.Contains(t, r.stderr, `"msg":"receiver answers again, sending resumes"`)
@@ -231,13 +215,7 @@ func TestNATS_StreamWithoutTheSubject_Exit2(t *testing.T) {
 	e := newEnv(t)
 	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 5, 1))
 	n := startNATS(t, brokers.NATSOptions{})
-	nc, err := n.Connect()
-	require.NoError(t, err)
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	_, err = js.CreateStream(context.Background(), jetstream.StreamConfig{Name: stream, Subjects: []string{"other.>"}, Duplicates: time.Hour})
-	require.NoError(t, err)
+	require.NoError(t, n.CreateStream(context.Background(), jetstream.StreamConfig{Name: stream, Subjects: []string{"other.>"}, Duplicates: time.Hour}))
 	r := run(t, []string{"--config", natsConfig(t, e, n, map[string]any{"create_stream": false}, nil), "--once", "--date", day.String()}, nil)
 	assert.Equal(t, 2, r.code, r.stderr)
 	assert.Contains(t, r.stderr, `does not take subject \"billing.daily\" (its subjects: other.>)`)
@@ -247,13 +225,7 @@ func TestNATS_ShortDuplicateWindowIsAWarning(t *testing.T) {
 	e := newEnv(t)
 	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 5, 1))
 	n := startNATS(t, brokers.NATSOptions{})
-	nc, err := n.Connect()
-	require.NoError(t, err)
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	_, err = js.CreateStream(context.Background(), jetstream.StreamConfig{Name: stream, Subjects: []string{"billing.>"}, Duplicates: 2 * time.Minute})
-	require.NoError(t, err)
+	require.NoError(t, n.CreateStream(context.Background(), jetstream.StreamConfig{Name: stream, Subjects: []string{"billing.>"}, Duplicates: 2 * time.Minute}))
 	r := run(t, []string{"--config", natsConfig(t, e, n, map[string]any{"create_stream": false}, nil), "--once", "--date", day.String()}, nil)
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Contains(t, r.stderr, `"msg":"the JetStream stream's duplicate window is too short for exactly-once`)

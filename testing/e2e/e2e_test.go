@@ -19,7 +19,6 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
-	"github.com/cloudbill/alicloud-billing-source/connector/cli"
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 	"github.com/cloudbill/alicloud-billing-source/connector/state"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
@@ -47,11 +46,8 @@ type result struct {
 
 func run(t *testing.T, args []string, extra ...fx.Option) result {
 	t.Helper()
-	var out, errb harness.Buffer
-	code := cli.Main(args, cli.IO{Stdout: &out, Stderr: &errb, Lookup: func(string) (string, bool) { return "", false }}, extra...)
-	r := result{code: code, stdout: out.String(), stderr: errb.String()}
-	assert.NotContains(t, r.stdout+r.stderr, secret, "the secret reached the output")
-	return r
+	code, stdout, stderr := harness.Main(t, args, []string{secret}, extra...)
+	return result{code: code, stdout: stdout, stderr: stderr}
 }
 
 // requireDayDelivered checks that the sink holds exactly one event per fake row, each in

@@ -6,7 +6,11 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/fx"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/cli"
 )
 
 // Proc is the connector as a real subprocess: this test binary started again with
@@ -78,4 +82,17 @@ func (p *Proc) Kill(t testing.TB, e *Env) {
 	t.Helper()
 	p.Signal(t, syscall.SIGKILL)
 	e.Changed.Wait(t, "the killed process to exit", p.Out, p.Exited)
+}
+
+// Main runs the connector in this process (cli.Main, the production wiring) with no
+// environment, and checks that none of secrets reached its output.
+func Main(t testing.TB, args []string, secrets []string, extra ...fx.Option) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb Buffer
+	code = cli.Main(args, cli.IO{Stdout: &out, Stderr: &errb, Lookup: func(string) (string, bool) { return "", false }}, extra...)
+	stdout, stderr = out.String(), errb.String()
+	for _, s := range secrets {
+		assert.NotContains(t, stdout+stderr, s, "a secret reached the output")
+	}
+	return code, stdout, stderr
 }
