@@ -1,33 +1,37 @@
 package bill
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"fmt"
+)
 
 // AccountRow is one line of the daily account bill grouped by product, with the event's
 // names, in the event's order (the seed's shape): the API's names, except OwnerID, which
-// the event calls OwnerId. Amounts are numbers, the rest strings, empty ones kept.
+// the event calls OwnerId. Amounts are numbers with the API's digits (Amount), the rest
+// strings, empty ones kept.
 type AccountRow struct {
-	AdjustAmount          float64 `json:"AdjustAmount"`
-	BillAccountID         string  `json:"BillAccountID"`
-	BillAccountName       string  `json:"BillAccountName"`
-	BillingDate           string  `json:"BillingDate"`
-	BizType               string  `json:"BizType"`
-	CashAmount            float64 `json:"CashAmount"`
-	CostUnit              string  `json:"CostUnit"`
-	Currency              string  `json:"Currency"`
-	DeductedByCashCoupons float64 `json:"DeductedByCashCoupons"`
-	DeductedByCoupons     float64 `json:"DeductedByCoupons"`
-	DeductedByPrepaidCard float64 `json:"DeductedByPrepaidCard"`
-	InvoiceDiscount       float64 `json:"InvoiceDiscount"`
-	OutstandingAmount     float64 `json:"OutstandingAmount"`
-	OwnerID               string  `json:"OwnerId"`
-	OwnerName             string  `json:"OwnerName"`
-	PaymentAmount         float64 `json:"PaymentAmount"`
-	PipCode               string  `json:"PipCode"`
-	PretaxAmount          float64 `json:"PretaxAmount"`
-	PretaxGrossAmount     float64 `json:"PretaxGrossAmount"`
-	ProductCode           string  `json:"ProductCode"`
-	ProductName           string  `json:"ProductName"`
-	SubscriptionType      string  `json:"SubscriptionType"`
+	AdjustAmount          Amount `json:"AdjustAmount"`
+	BillAccountID         string `json:"BillAccountID"`
+	BillAccountName       string `json:"BillAccountName"`
+	BillingDate           string `json:"BillingDate"`
+	BizType               string `json:"BizType"`
+	CashAmount            Amount `json:"CashAmount"`
+	CostUnit              string `json:"CostUnit"`
+	Currency              string `json:"Currency"`
+	DeductedByCashCoupons Amount `json:"DeductedByCashCoupons"`
+	DeductedByCoupons     Amount `json:"DeductedByCoupons"`
+	DeductedByPrepaidCard Amount `json:"DeductedByPrepaidCard"`
+	InvoiceDiscount       Amount `json:"InvoiceDiscount"`
+	OutstandingAmount     Amount `json:"OutstandingAmount"`
+	OwnerID               string `json:"OwnerId"`
+	OwnerName             string `json:"OwnerName"`
+	PaymentAmount         Amount `json:"PaymentAmount"`
+	PipCode               string `json:"PipCode"`
+	PretaxAmount          Amount `json:"PretaxAmount"`
+	PretaxGrossAmount     Amount `json:"PretaxGrossAmount"`
+	ProductCode           string `json:"ProductCode"`
+	ProductName           string `json:"ProductName"`
+	SubscriptionType      string `json:"SubscriptionType"`
 }
 
 // Kind is Account.
@@ -56,4 +60,70 @@ type accountData struct {
 func (r AccountRow) AppendData(b []byte) ([]byte, error) {
 	d, err := json.Marshal(accountData{VanceSource: Source, VanceType: Account.EventType(), AccountRow: r})
 	return append(b, d...), err
+}
+
+// Date is the billing day the row says it is of.
+func (r AccountRow) Date() string { return r.BillingDate }
+
+// ParseAccount reads one item of a QueryAccountBill answer (a JSON object) by the API's
+// member names, matched exactly as the SDK does. Amounts are read with ParseAmount
+// (their digits kept, anything that is not a number refused), text members may be strings
+// or numbers (their text kept), null or absent (""); members the row does not have are
+// ignored. An error names the member and what its value is.
+func ParseAccount(item []byte) (AccountRow, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(item, &m); err != nil || m == nil {
+		return AccountRow{}, fmt.Errorf("an item is not a JSON object")
+	}
+	var r AccountRow
+	var err error
+	text := func(name string, dst *string) {
+		if err == nil {
+			*dst, err = textMember(name, m[name])
+		}
+	}
+	amount := func(name string, dst *Amount) {
+		if err == nil {
+			if *dst, err = ParseAmount(m[name]); err != nil {
+				err = fmt.Errorf("member %s %w", name, err)
+			}
+		}
+	}
+	amount("AdjustAmount", &r.AdjustAmount)
+	text("BillAccountID", &r.BillAccountID)
+	text("BillAccountName", &r.BillAccountName)
+	text("BillingDate", &r.BillingDate)
+	text("BizType", &r.BizType)
+	amount("CashAmount", &r.CashAmount)
+	text("CostUnit", &r.CostUnit)
+	text("Currency", &r.Currency)
+	amount("DeductedByCashCoupons", &r.DeductedByCashCoupons)
+	amount("DeductedByCoupons", &r.DeductedByCoupons)
+	amount("DeductedByPrepaidCard", &r.DeductedByPrepaidCard)
+	amount("InvoiceDiscount", &r.InvoiceDiscount)
+	amount("OutstandingAmount", &r.OutstandingAmount)
+	text("OwnerID", &r.OwnerID)
+	text("OwnerName", &r.OwnerName)
+	amount("PaymentAmount", &r.PaymentAmount)
+	text("PipCode", &r.PipCode)
+	amount("PretaxAmount", &r.PretaxAmount)
+	amount("PretaxGrossAmount", &r.PretaxGrossAmount)
+	text("ProductCode", &r.ProductCode)
+	text("ProductName", &r.ProductName)
+	text("SubscriptionType", &r.SubscriptionType)
+	return r, err
+}
+
+// textMember is a text member's value: a string's content, a number's digits, "" for null
+// or nothing; a boolean, an object or an array is an error.
+func textMember(name string, raw json.RawMessage) (string, error) {
+	switch {
+	case len(raw) == 0 || string(raw) == "null":
+		return "", nil
+	case raw[0] == '"':
+		return unquote(raw), nil
+	case raw[0] == '-' || isDigit(raw[0]):
+		return string(raw), nil
+	}
+	return "", fmt.Errorf("member %s is %s, not text", name, quoteValue(raw))
 }

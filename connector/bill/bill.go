@@ -52,6 +52,9 @@ type Row interface {
 	// Identity names the bill line: the same on every pull of the day, whatever its
 	// amounts. Unbounded in length (the state stores long ones under a hash).
 	Identity() string
+	// Date is the billing day (YYYY-MM-DD) the row says it is of: the reader checks it
+	// against the day it asked for.
+	Date() string
 	// SubjectParts are the readable parts of the event's subject, most significant first.
 	SubjectParts() []string
 	// AppendData appends the event's data (a JSON object: VanceSource, VanceType, then the

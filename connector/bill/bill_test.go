@@ -95,8 +95,8 @@ func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
 
 func TestAccountRow_DataIsTheSeedsShape(t *testing.T) {
 	r := bill.AccountRow{BillAccountID: "123456", BillAccountName: "aliyun23456", BillingDate: "2022-06-13", Currency: "CNY",
-		OwnerID: "123456", OwnerName: "aliyun23456", PaymentAmount: 0.23, PipCode: "disk",
-		PretaxGrossAmount: 0.2352, ProductCode: "disk", SubscriptionType: "PayAsYouGo"}
+		OwnerID: "123456", OwnerName: "aliyun23456", PaymentAmount: "0.23", PipCode: "disk",
+		PretaxGrossAmount: "0.2352", ProductCode: "disk", SubscriptionType: "PayAsYouGo"}
 	data, err := r.AppendData(nil)
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(string(data), `{"VanceSource":"cloud.alicloud.billing","VanceType":"alicloud.account_billing.daily","AdjustAmount":0,`))

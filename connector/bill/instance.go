@@ -19,6 +19,15 @@ const (
 	MaxTags           = 256      // key:value pairs in Tag
 )
 
+// The members of an instance-bill item that hold numbers (the SDK's float64 members):
+// each must be a number (see ParseAmount), and a number written as a string is sent as
+// that number. null and "" are kept as sent.
+var numeric = map[string]bool{"Tax": true, "CoveragePercentage": true, "InvoiceDiscount": true,
+	"PretaxGrossAmount": true, "PaymentAmount": true, "CashAmount": true, "UsagePercentage": true,
+	"Percentage": true, "AdjustAmount": true, "DeductQuantity": true, "TotalQuantity": true,
+	"PretaxAmountLocal": true, "OutstandingAmount": true, "AfterTaxAmount": true,
+	"DeductedByCashCoupons": true, "DeductedByPrepaidCard": true, "DeductedByCoupons": true, "PretaxAmount": true}
+
 // Members named in an instance event's data by the connector, never by the API.
 var reserved = map[string]bool{"VanceSource": true, "VanceType": true, "Tags": true}
 
@@ -28,7 +37,9 @@ var instanceIdentity = []string{"BillingDate", "BillAccountID", "OwnerID", "Prod
 
 // InstanceRow is one billing item of one instance on one day, as DescribeInstanceBill
 // returns it. Its event data holds every member of the API's item, in the API's order and
-// with its JSON value as sent (amounts are numbers, the rest strings, empty values kept),
+// with its JSON value as sent (amounts are numbers, the rest strings, empty values kept;
+// a number written as a string is sent as that number, and a value of a number's member
+// that is not a number is an error),
 // then Tags: the item's Tag ("key1:value1;key2:value2") parsed into an object.
 //
 // Its identity is the billing date, the bill account, the owner, the product, the
@@ -49,6 +60,9 @@ func (r InstanceRow) Identity() string { return r.identity }
 
 // SubjectParts: day, owner, instance (or product when the item names none), billing item.
 func (r InstanceRow) SubjectParts() []string { return r.subject }
+
+// Date is the billing day the row says it is of (its BillingDate).
+func (r InstanceRow) Date() string { return r.subject[0] }
 
 // AppendData appends the event's data object.
 func (r InstanceRow) AppendData(b []byte) ([]byte, error) { return append(b, r.data...), nil }
@@ -103,6 +117,15 @@ func ParseInstance(item []byte) (InstanceRow, error) {
 			return InstanceRow{}, fmt.Errorf("member %q is %d bytes, more than %d", name, len(v), MaxValueBytes)
 		}
 		seen[name] = true
+		if numeric[name] {
+			n, err := numberText(v)
+			if err != nil {
+				return InstanceRow{}, fmt.Errorf("member %s %w", name, err)
+			}
+			if n != "" && v[0] == '"' {
+				v = []byte(n) // a number the API wrote as a string is sent as that number
+			}
+		}
 		if wanted(name) {
 			strs[name] = scalar(v)
 		}

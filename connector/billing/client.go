@@ -14,7 +14,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -57,19 +56,6 @@ var ErrInconsistent = errors.New("inconsistent answer")
 
 // Row is one line of the account bill (the one definition is bill.AccountRow).
 type Row = bill.AccountRow
-
-func rowOf(it bssopenapi.Item) Row {
-	return Row{
-		AdjustAmount: it.AdjustAmount, BillAccountID: it.BillAccountID, BillAccountName: it.BillAccountName,
-		BillingDate: it.BillingDate, BizType: it.BizType, CashAmount: it.CashAmount, CostUnit: it.CostUnit,
-		Currency: it.Currency, DeductedByCashCoupons: it.DeductedByCashCoupons, DeductedByCoupons: it.DeductedByCoupons,
-		DeductedByPrepaidCard: it.DeductedByPrepaidCard, InvoiceDiscount: it.InvoiceDiscount,
-		OutstandingAmount: it.OutstandingAmount, OwnerID: it.OwnerID, OwnerName: it.OwnerName,
-		PaymentAmount: it.PaymentAmount, PipCode: it.PipCode, PretaxAmount: it.PretaxAmount,
-		PretaxGrossAmount: it.PretaxGrossAmount, ProductCode: it.ProductCode, ProductName: it.ProductName,
-		SubscriptionType: it.SubscriptionType,
-	}
-}
 
 // Policy sets retries, pacing and timeouts. The zero value is replaced by DefaultPolicy.
 type Policy struct {
@@ -304,7 +290,7 @@ func (c *Client) FetchDay(ctx context.Context, day calendar.Day) ([]Row, error) 
 // distinct full pages cannot be equal.
 func (c *Client) streamAccount(ctx context.Context, day calendar.Day, read int, fn func(Page) error) (again bool, err error) {
 	inconsistent := func(page int, format string, args ...any) error {
-		return fmt.Errorf("query bill %s page %d: %w: %s", day, page, ErrInconsistent, fmt.Sprintf(format, args...))
+		return fmt.Errorf("query bill %s page %d: %w: %s", day, page, ErrInconsistent, c.redact.clean(fmt.Sprintf(format, args...), maxMessage))
 	}
 	total, count := -1, 0
 	seen := map[uint64]int{} // page hash -> page number
@@ -316,56 +302,45 @@ func (c *Client) streamAccount(ctx context.Context, day calendar.Day, read int, 
 		if err != nil {
 			return false, fmt.Errorf("query bill %s page %d: %w", day, page, err)
 		}
-		items := data.Items.Item
+		rows := data.rows
 		switch {
-		case data.TotalCount < 0:
-			return false, inconsistent(page, "TotalCount is %d, below zero", data.TotalCount)
-		case data.TotalCount > MaxTotalCount:
-			return false, inconsistent(page, "TotalCount is %d, above the %d rows a day's bill can have", data.TotalCount, MaxTotalCount)
-		case data.PageNum != 0 && data.PageNum != page:
-			return false, inconsistent(page, "asked for page %d, the answer is page %d", page, data.PageNum)
-		case len(items) > PageSize:
-			return false, inconsistent(page, "%d rows on a page of at most %d", len(items), PageSize)
+		case data.total < 0:
+			return false, inconsistent(page, "TotalCount is %d, below zero", data.total)
+		case data.total > MaxTotalCount:
+			return false, inconsistent(page, "TotalCount is %d, above the %d rows a day's bill can have", data.total, MaxTotalCount)
+		case data.pageNum != 0 && data.pageNum != page:
+			return false, inconsistent(page, "asked for page %d, the answer is page %d", page, data.pageNum)
+		case len(rows) > PageSize:
+			return false, inconsistent(page, "%d rows on a page of at most %d", len(rows), PageSize)
+		}
+		if msg := checkDay(data, day); msg != "" {
+			return false, inconsistent(page, "%s", msg)
 		}
 		if total == -1 {
-			total = data.TotalCount
-		} else if data.TotalCount != total {
+			total = data.total
+		} else if data.total != total {
 			c.log.Warn("bill changed while paging, reading the day again from page 1", "bill", "account", "day", day.String(), "read", read+1)
 			return true, nil
 		}
-		// The page's hash is the hash of its rows' hashes.
-		pageSum := sha256.New()
-		for _, it := range items {
-			h, err := rowHash(it)
-			if err != nil {
-				return false, fmt.Errorf("query bill %s page %d: %w", day, page, err)
-			}
-			pageSum.Write(h[:])
-		}
-		if len(items) > 0 {
-			h := binary.BigEndian.Uint64(pageSum.Sum(nil)[:8])
-			if prev, ok := seen[h]; ok {
-				return false, inconsistent(page, "page %d repeats page %d (the same %d rows); the API may ignore PageNum", page, prev, len(items))
+		if h, ok := pageHash(rows); ok {
+			if prev, dup := seen[h]; dup {
+				return false, inconsistent(page, "page %d repeats page %d (the same %d rows); the API may ignore PageNum", page, prev, len(rows))
 			}
 			seen[h] = page
 		}
-		rows := make([]bill.Row, len(items))
-		for i, it := range items {
-			rows[i] = rowOf(it)
-		}
-		count += len(items)
+		count += len(rows)
 		switch {
 		case count > total && page == 1:
-			return false, inconsistent(page, "page has %d items but TotalCount is %d", len(items), total)
+			return false, inconsistent(page, "page has %d items but TotalCount is %d", len(rows), total)
 		case count > total:
 			// TotalCount is the same on every page so far (a change is a re-read, above):
 			// the pages hold more rows than the answers say the day has.
-			return false, inconsistent(page, "%d rows read by this page (%d on it) but TotalCount is %d", count, len(items), total)
-		case count < total && len(items) == 0:
+			return false, inconsistent(page, "%d rows read by this page (%d on it) but TotalCount is %d", count, len(rows), total)
+		case count < total && len(rows) == 0:
 			// TotalCount promises more, but the page is empty: never report a partial day.
 			return false, inconsistent(page, "empty page with %d of %d rows read; try later", count, total)
 		}
-		c.log.Debug("page read", "bill", "account", "day", day.String(), "page", page, "rows", len(items), "total", total)
+		c.log.Debug("page read", "bill", "account", "day", day.String(), "page", page, "rows", len(rows), "total", total)
 		if err := fn(Page{Rows: rows, Number: page, Read: read, Total: total}); err != nil {
 			return false, err
 		}
@@ -373,58 +348,6 @@ func (c *Client) streamAccount(ctx context.Context, day calendar.Day, read int, 
 			return false, nil
 		}
 	}
-}
-
-// checkPage returns what is wrong with a successful answer the SDK parsed, or "". The SDK
-// decodes into structs, where a missing member is a zero: {"Success":true}, or Data null,
-// would read as a day with TotalCount 0 and no rows, and be recorded complete. So the
-// body the SDK parsed (the same bytes: not read, nor copied, again) is looked at once
-// more, by member names as the SDK matches them (exactly, case included): Data must be an
-// object with TotalCount an integer, and this reading and the SDK's must agree on
-// TotalCount and on the number of items (they would not if the SDK read a repeated
-// member otherwise).
-func (c *Client) checkPage(resp *bssopenapi.QueryAccountBillResponse) string {
-	data, total, msg := c.answerData(resp.GetHttpContentBytes())
-	if msg != "" {
-		return msg
-	}
-	var items map[string]rawRef
-	var list []struct{} // counts the items, keeps nothing
-	if it := data["Items"]; it != nil {
-		if err := json.Unmarshal(it, &items); err != nil {
-			return c.shape("Items", err)
-		}
-		if err := json.Unmarshal(items["Item"], &list); items["Item"] != nil && err != nil {
-			return c.shape("Items.Item", err)
-		}
-	}
-	if total != int64(resp.Data.TotalCount) || len(list) != len(resp.Data.Items.Item) {
-		return fmt.Sprintf("the answer reads as TotalCount %d with %d items, and as TotalCount %d with %d items (repeated members?)",
-			total, len(list), resp.Data.TotalCount, len(resp.Data.Items.Item))
-	}
-	return ""
-}
-
-// answerData reads a successful answer's body as the SDK matches members (exactly, case
-// included): Data must be an object and its TotalCount an integer. msg says what is wrong
-// otherwise.
-func (c *Client) answerData(body []byte) (data map[string]rawRef, total int64, msg string) {
-	var top map[string]rawRef
-	if err := json.Unmarshal(body, &top); err != nil {
-		return nil, 0, c.shape("body", err)
-	}
-	if d := top["Data"]; d == nil || string(d) == "null" {
-		return nil, 0, "the answer says Success but has no Data"
-	}
-	if err := json.Unmarshal(top["Data"], &data); err != nil {
-		return nil, 0, c.shape("Data", err)
-	}
-	if tc := data["TotalCount"]; tc == nil || string(tc) == "null" {
-		return nil, 0, "the answer says Success but its Data has no TotalCount"
-	} else if err := json.Unmarshal(tc, &total); err != nil {
-		return nil, 0, c.shape("TotalCount", err)
-	}
-	return data, total, ""
 }
 
 // shape says that a part of an answer is not what the API sends, cleaned for a message.
@@ -440,9 +363,10 @@ func (r *rawRef) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// accountPage calls QueryAccountBill for one page.
-func (c *Client) accountPage(ctx context.Context, day calendar.Day, page int) (*bssopenapi.DataInQueryAccountBill, error) {
-	resp, err := c.query(ctx, []any{"bill", "account", "day", day.String(), "page", page}, func() (requests.AcsRequest, responses.AcsResponse) {
+// accountPage calls QueryAccountBill for one page and reads its answer (readAnswer).
+func (c *Client) accountPage(ctx context.Context, day calendar.Day, page int) (*answerPage, error) {
+	var read *answerPage
+	err := c.query(ctx, []any{"bill", "account", "day", day.String(), "page", page}, func() requests.AcsRequest {
 		req := bssopenapi.CreateQueryAccountBillRequest()
 		req.BillingCycle = day.Cycle()
 		req.BillingDate = day.String()
@@ -453,74 +377,51 @@ func (c *Client) accountPage(ctx context.Context, day calendar.Day, page int) (*
 		if c.owner != 0 {
 			req.BillOwnerId = requests.NewInteger64(c.owner)
 		}
-		return req, bssopenapi.CreateQueryAccountBillResponse()
-	}, func(r responses.AcsResponse) string { return c.checkPage(r.(*bssopenapi.QueryAccountBillResponse)) })
-	if err != nil {
-		return nil, err
-	}
-	return &resp.(*bssopenapi.QueryAccountBillResponse).Data, nil
-}
-
-// answerOf is what every BSS answer says of itself.
-func answerOf(r responses.AcsResponse) (success bool, code, message, requestID string) {
-	switch a := r.(type) {
-	case *bssopenapi.QueryAccountBillResponse:
-		return a.Success, a.Code, a.Message, a.RequestId
-	case *bssopenapi.DescribeInstanceBillResponse:
-		return a.Success, a.Code, a.Message, a.RequestId
-	}
-	return false, "", "", ""
+		return req
+	}, func(top map[string]rawRef) (pr *problem) {
+		read, pr = c.readAnswer(bill.Account, top)
+		return pr
+	})
+	return read, err
 }
 
 // query calls the API until it answers with success and an answer that check accepts
-// (check returns what is wrong, or ""), pacing and retrying as the policy says. what are
-// log attributes naming the page. Throttling slows the pacer down and is retried after
-// one of its intervals; other retryable errors back off exponentially.
-func (c *Client) query(ctx context.Context, what []any, build func() (requests.AcsRequest, responses.AcsResponse),
-	check func(responses.AcsResponse) string) (responses.AcsResponse, error) {
+// (judge), pacing and retrying as the policy says. what are log attributes naming the
+// page. Throttling slows the pacer down and is retried after one of its intervals; other
+// retryable errors back off exponentially.
+func (c *Client) query(ctx context.Context, what []any, build func() requests.AcsRequest, check func(map[string]rawRef) *problem) error {
 	for attempt := 1; ; attempt++ {
 		if err := c.pace.Wait(ctx); err != nil {
-			return nil, err
+			return err
 		}
-		req, resp := build()
+		req := build()
+		// A CommonResponse: the SDK keeps the body and never reads it into its structs
+		// (see answerPage).
+		resp := responses.NewCommonResponse()
 		err := c.call(ctx, req, resp)
 		var apiErr *APIError
 		switch {
 		case err != nil && ctx.Err() != nil:
-			return nil, ctx.Err()
+			return ctx.Err()
 		case err != nil:
 			apiErr = c.redact.classify(err)
 		default:
-			success, code, message, requestID := answerOf(resp)
-			if !success {
-				code = c.redact.clean(code, maxCode)
-				kind, hint := classifyCode(code, resp.GetHttpStatus())
-				if code == "" {
-					kind = Retryable
-				}
-				apiErr = &APIError{Kind: kind, Code: orDefault(code, "Success=false"), Message: c.redact.clean(withoutStringToSign(message), maxMessage),
-					RequestID: c.redact.clean(requestID, maxID), HTTPStatus: resp.GetHttpStatus(), Hint: hint}
-				break
-			}
-			if msg := check(resp); msg != "" {
-				apiErr = &APIError{Kind: Retryable, Code: unexpectedResponse, Message: msg,
-					RequestID: c.redact.clean(requestID, maxID), HTTPStatus: resp.GetHttpStatus()}
-				break
-			}
-			c.pace.OK()
-			c.count(req.GetActionName(), nil)
-			return resp, nil
+			apiErr = c.judge(resp, check)
 		}
 		c.count(req.GetActionName(), apiErr)
+		if apiErr == nil {
+			c.pace.OK()
+			return nil
+		}
 		throttled := strings.HasPrefix(apiErr.Code, "Throttling")
 		if throttled {
 			c.pace.Throttled()
 		}
 		if !apiErr.Retryable() || attempt >= c.policy.Attempts {
 			if apiErr.Retryable() {
-				return nil, fmt.Errorf("gave up after %d attempts: %w", attempt, apiErr)
+				return fmt.Errorf("gave up after %d attempts: %w", attempt, apiErr)
 			}
-			return nil, apiErr
+			return apiErr
 		}
 		wait := retry.Backoff{Base: c.policy.BaseBackoff, Max: c.policy.MaxBackoff}.Delay(attempt)
 		if throttled {
@@ -529,9 +430,37 @@ func (c *Client) query(ctx context.Context, what []any, build func() (requests.A
 		c.log.Warn("bill query failed, retrying", append(what, "code", apiErr.Code,
 			"request_id", apiErr.RequestID, "attempt", attempt, "wait", wait.String(), "rate", c.pace.Rate())...)
 		if err := retry.Sleep(ctx, c.clock, wait); err != nil {
-			return nil, err
+			return err
 		}
 	}
+}
+
+// judge reads an answer with a 2xx status: nil when it says Success and check accepts its
+// members, else the error that says why (a final problem is a Request error, not retried).
+func (c *Client) judge(resp responses.AcsResponse, check func(map[string]rawRef) *problem) *APIError {
+	status := resp.GetHttpStatus()
+	top, env, err := envelopeOf(resp.GetHttpContentBytes())
+	if err != nil {
+		return &APIError{Kind: Retryable, Code: unexpectedResponse, Message: c.shape("body", err), HTTPStatus: status}
+	}
+	requestID := c.redact.clean(env.requestID, maxID)
+	if !env.success {
+		code := c.redact.clean(env.code, maxCode)
+		kind, hint := classifyCode(code, status)
+		if code == "" {
+			kind = Retryable
+		}
+		return &APIError{Kind: kind, Code: orDefault(code, "Success=false"), Message: c.redact.clean(withoutStringToSign(env.message), maxMessage),
+			RequestID: requestID, HTTPStatus: status, Hint: hint}
+	}
+	if pr := check(top); pr != nil {
+		e := &APIError{Kind: Retryable, Code: unexpectedResponse, Message: pr.msg, RequestID: requestID, HTTPStatus: status}
+		if pr.final {
+			e.Kind, e.Code = Request, unexpectedShape
+		}
+		return e
+	}
+	return nil
 }
 
 func orHealth(h *ops.Health) *ops.Health {
@@ -602,11 +531,17 @@ func (c *Client) call(ctx context.Context, req requests.AcsRequest, resp respons
 	}
 }
 
-// rowHash names one row's content, to notice a row that comes again on a later page.
-func rowHash(it bssopenapi.Item) ([sha256.Size]byte, error) {
-	b, err := json.Marshal(it)
-	if err != nil {
-		return [sha256.Size]byte{}, fmt.Errorf("hash row: %w", err)
+// pageHash names a page's rows, in order and in every member, to notice a page that
+// comes again; ok is false for an empty page.
+func pageHash(rows []bill.Row) (h uint64, ok bool) {
+	if len(rows) == 0 {
+		return 0, false
 	}
-	return sha256.Sum256(b), nil
+	sum := sha256.New()
+	var b []byte
+	for _, r := range rows {
+		b, _ = r.AppendData(b[:0])
+		sum.Write(b)
+	}
+	return binary.BigEndian.Uint64(sum.Sum(nil)[:8]), true
 }

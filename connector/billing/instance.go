@@ -4,13 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
-	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/responses"
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/bssopenapi"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/bill"
@@ -37,7 +35,7 @@ const MaxTokenBytes = 4096
 // and a last page before TotalCount rows.
 func (c *Client) streamInstance(ctx context.Context, day calendar.Day, read int, fn func(Page) error) (again bool, err error) {
 	inconsistent := func(page int, format string, args ...any) error {
-		return fmt.Errorf("query instance bill %s page %d: %w: %s", day, page, ErrInconsistent, fmt.Sprintf(format, args...))
+		return fmt.Errorf("query instance bill %s page %d: %w: %s", day, page, ErrInconsistent, c.redact.clean(fmt.Sprintf(format, args...), maxMessage))
 	}
 	token, total, count := "", -1, 0
 	tokens := map[uint64]int{} // token hash -> the page that answered it
@@ -46,7 +44,7 @@ func (c *Client) streamInstance(ctx context.Context, day calendar.Day, read int,
 		if err := ctx.Err(); err != nil {
 			return false, err
 		}
-		data, rows, err := c.instancePage(ctx, day, page, token)
+		data, err := c.instancePage(ctx, day, page, token)
 		if err != nil {
 			var apiErr *APIError
 			if errors.As(err, &apiErr) && tokenRefused(apiErr) && page > 1 {
@@ -56,38 +54,35 @@ func (c *Client) streamInstance(ctx context.Context, day calendar.Day, read int,
 			}
 			return false, fmt.Errorf("query instance bill %s page %d: %w", day, page, err)
 		}
+		rows := data.rows
 		switch {
-		case data.TotalCount < 0:
-			return false, inconsistent(page, "TotalCount is %d, below zero", data.TotalCount)
-		case data.TotalCount > MaxInstanceRows:
-			return false, inconsistent(page, "TotalCount is %d, above the %d rows a day's instance bill can have", data.TotalCount, MaxInstanceRows)
+		case data.total < 0:
+			return false, inconsistent(page, "TotalCount is %d, below zero", data.total)
+		case data.total > MaxInstanceRows:
+			return false, inconsistent(page, "TotalCount is %d, above the %d rows a day's instance bill can have", data.total, MaxInstanceRows)
 		case len(rows) > MaxResults:
 			return false, inconsistent(page, "%d rows on a page of at most %d", len(rows), MaxResults)
-		case len(data.NextToken) > MaxTokenBytes:
-			return false, inconsistent(page, "a NextToken of %d bytes, more than %d", len(data.NextToken), MaxTokenBytes)
+		case len(data.token) > MaxTokenBytes:
+			return false, inconsistent(page, "a NextToken of %d bytes, more than %d", len(data.token), MaxTokenBytes)
+		}
+		if msg := checkDay(data, day); msg != "" {
+			return false, inconsistent(page, "%s", msg)
 		}
 		if total == -1 {
-			total = data.TotalCount
-		} else if data.TotalCount != total {
+			total = data.total
+		} else if data.total != total {
 			c.log.Warn("bill changed while paging, reading the day again from its start", "bill", "instance", "day", day.String(), "read", read+1)
 			return true, nil
 		}
-		if data.NextToken != "" {
-			h := hash64(data.NextToken)
+		if data.token != "" {
+			h := hash64(data.token)
 			if p, ok := tokens[h]; ok {
 				return false, inconsistent(page, "the NextToken of page %d came again: the pages do not advance", p)
 			}
 			tokens[h] = page
 		}
-		if len(rows) > 0 {
-			sum := sha256.New()
-			var b []byte
-			for _, r := range rows {
-				b, _ = r.AppendData(b[:0])
-				sum.Write(b)
-			}
-			h := binary.BigEndian.Uint64(sum.Sum(nil)[:8])
-			if p, ok := pages[h]; ok {
+		if h, ok := pageHash(rows); ok {
+			if p, dup := pages[h]; dup {
 				return false, inconsistent(page, "page %d repeats page %d (the same %d rows): the pages do not advance", page, p, len(rows))
 			}
 			pages[h] = page
@@ -96,19 +91,19 @@ func (c *Client) streamInstance(ctx context.Context, day calendar.Day, read int,
 		switch {
 		case count > total:
 			return false, inconsistent(page, "%d rows read by this page (%d on it) but TotalCount is %d", count, len(rows), total)
-		case data.NextToken == "" && count < total:
+		case data.token == "" && count < total:
 			return false, inconsistent(page, "the last page (no NextToken) with %d of %d rows read; try later", count, total)
-		case data.NextToken != "" && len(rows) == 0:
+		case data.token != "" && len(rows) == 0:
 			return false, inconsistent(page, "an empty page with a NextToken, %d of %d rows read; try later", count, total)
 		}
 		c.log.Debug("page read", "bill", "instance", "day", day.String(), "page", page, "rows", len(rows), "total", total)
 		if err := fn(Page{Rows: rows, Number: page, Read: read, Total: total}); err != nil {
 			return false, err
 		}
-		if data.NextToken == "" {
+		if data.token == "" {
 			return false, nil
 		}
-		token = data.NextToken
+		token = data.token
 	}
 }
 
@@ -120,11 +115,11 @@ func tokenRefused(e *APIError) bool {
 		strings.HasPrefix(e.Code, "InvalidParameter") && strings.Contains(strings.ToLower(e.Message), "nexttoken")
 }
 
-// instancePage calls DescribeInstanceBill for the page after token ("" for the first),
-// and reads its items into rows (see checkInstancePage).
-func (c *Client) instancePage(ctx context.Context, day calendar.Day, page int, token string) (*bssopenapi.DataInDescribeInstanceBill, []bill.Row, error) {
-	var rows []bill.Row
-	resp, err := c.query(ctx, []any{"bill", "instance", "day", day.String(), "page", page}, func() (requests.AcsRequest, responses.AcsResponse) {
+// instancePage calls DescribeInstanceBill for the page after token ("" for the first)
+// and reads its answer (readAnswer).
+func (c *Client) instancePage(ctx context.Context, day calendar.Day, page int, token string) (*answerPage, error) {
+	var read *answerPage
+	err := c.query(ctx, []any{"bill", "instance", "day", day.String(), "page", page}, func() requests.AcsRequest {
 		req := bssopenapi.CreateDescribeInstanceBillRequest()
 		req.BillingCycle = day.Cycle()
 		req.BillingDate = day.String()
@@ -135,53 +130,12 @@ func (c *Client) instancePage(ctx context.Context, day calendar.Day, page int, t
 		if c.owner != 0 {
 			req.BillOwnerId = requests.NewInteger64(c.owner)
 		}
-		return req, bssopenapi.CreateDescribeInstanceBillResponse()
-	}, func(r responses.AcsResponse) string {
-		var msg string
-		rows, msg = c.checkInstancePage(r.(*bssopenapi.DescribeInstanceBillResponse))
-		return msg
+		return req
+	}, func(top map[string]rawRef) (pr *problem) {
+		read, pr = c.readAnswer(bill.Instance, top)
+		return pr
 	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return &resp.(*bssopenapi.DescribeInstanceBillResponse).Data, rows, nil
-}
-
-// checkInstancePage reads the items of a successful answer from the body the SDK parsed,
-// as the API sent them (every member, in order: see bill.InstanceRow), and returns what is
-// wrong with the answer, or "": Data must be an object with an integer TotalCount, Items
-// an array of objects that bill.ParseInstance accepts, and this reading and the SDK's must
-// agree on TotalCount, NextToken and the number of items.
-func (c *Client) checkInstancePage(resp *bssopenapi.DescribeInstanceBillResponse) ([]bill.Row, string) {
-	data, total, msg := c.answerData(resp.GetHttpContentBytes())
-	if msg != "" {
-		return nil, msg
-	}
-	var token string
-	if t := data["NextToken"]; t != nil && string(t) != "null" {
-		if err := json.Unmarshal(t, &token); err != nil {
-			return nil, c.shape("NextToken", err)
-		}
-	}
-	var items []rawRef
-	if it := data["Items"]; it != nil && string(it) != "null" {
-		if err := json.Unmarshal(it, &items); err != nil {
-			return nil, c.shape("Items", err)
-		}
-	}
-	if total != int64(resp.Data.TotalCount) || len(items) != len(resp.Data.Items) || token != resp.Data.NextToken {
-		return nil, fmt.Sprintf("the answer reads as TotalCount %d with %d items, and as TotalCount %d with %d items (repeated members?)",
-			total, len(items), resp.Data.TotalCount, len(resp.Data.Items))
-	}
-	rows := make([]bill.Row, len(items))
-	for i, it := range items {
-		r, err := bill.ParseInstance(it)
-		if err != nil {
-			return nil, c.redact.clean(fmt.Sprintf("item %d: %s", i+1, err), maxMessage)
-		}
-		rows[i] = r
-	}
-	return rows, ""
+	return read, err
 }
 
 func hash64(s string) uint64 {

@@ -28,8 +28,8 @@ import (
 // seedRow is the row behind the seed's example event.
 var seedRow = billing.Row{
 	BillAccountID: "123456", BillAccountName: "aliyun23456", BillingDate: "2022-06-13", Currency: "CNY",
-	OwnerID: "123456", OwnerName: "aliyun23456", PaymentAmount: 0.23, PipCode: "disk",
-	PretaxGrossAmount: 0.2352, ProductCode: "disk", SubscriptionType: "PayAsYouGo",
+	OwnerID: "123456", OwnerName: "aliyun23456", PaymentAmount: "0.23", PipCode: "disk",
+	PretaxGrossAmount: "0.2352", ProductCode: "disk", SubscriptionType: "PayAsYouGo",
 }
 
 // seedData is the seed's example data.
@@ -72,7 +72,7 @@ func TestEventID_SameRowSameIDChangedRowNewID(t *testing.T) {
 	assert.Equal(t, a.ID(), b.ID())
 
 	changed := seedRow
-	changed.PaymentAmount = 0.24
+	changed.PaymentAmount = "0.24"
 	c, _ := newEvent(changed, pulled)
 	assert.NotEqual(t, a.ID(), c.ID())
 

@@ -98,7 +98,7 @@ func TestRun_DaemonSendsOnlyNewAndChangedRows(t *testing.T) {
 	assert.Empty(t, rec.calls[1])
 
 	// A late correction of one row: sent again, new id, same subject, revision 2.
-	rows[1].PaymentAmount += 1.5
+	rows[1].PaymentAmount = "1.73"
 	rep, err = newJob(fetcher{rows: rows}, rec, st).Run(context.Background(), day, job.Incremental)
 	require.NoError(t, err)
 	assert.Equal(t, 1, rep.Changed)
@@ -114,7 +114,7 @@ func TestRun_DaemonSendsOnlyNewAndChangedRows(t *testing.T) {
 
 	// Changed back: revision 3 and yet another id (a receiver must not drop it as a duplicate
 	// of revision 1).
-	rows[1].PaymentAmount -= 1.5
+	rows[1].PaymentAmount = "0.23"
 	_, err = newJob(fetcher{rows: rows}, rec, st).Run(context.Background(), day, job.Incremental)
 	require.NoError(t, err)
 	for id, e := range rec.last() {
@@ -174,7 +174,7 @@ func TestRun_AfterACrashPlannedRowsKeepTheirIDs(t *testing.T) {
 	rec := &recorder{}
 	_, err := newJob(fetcher{rows: rows}, rec, st).Run(context.Background(), day, job.Incremental)
 	require.NoError(t, err)
-	rows[2].CashAmount = 9
+	rows[2].CashAmount = "9"
 	crashed := &crashingPublisher{}
 	_, err = newJob(fetcher{rows: rows}, crashed, st).Run(context.Background(), day, job.Incremental)
 	require.Error(t, err)

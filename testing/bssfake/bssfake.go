@@ -271,6 +271,7 @@ type Server struct {
 	requests []Request
 	nonces   map[string]bool
 	recent   []time.Time // request arrival times, for RateLimit
+	stale    string      // AnswerEveryDayWith
 
 	keys     map[string]keyInfo
 	accounts map[string]Account // by ID, the primary account included
@@ -479,11 +480,38 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x.fail(400, "Throttling.User", "Request was denied due to user flow control.")
 		return
 	}
+	x.p = s.staleParams(params)
 	if params.Get("Action") == ActionDescribeInstanceBill {
 		s.serveInstanceBill(x)
 		return
 	}
 	s.serveAccountBill(x)
+}
+
+// AnswerEveryDayWith makes the fake answer every bill request as if it asked for day
+// (BillingDate day, BillingCycle its month), as a cache or proxy that ignores the query
+// string does; "" ends it. Requests() still shows what was asked.
+func (s *Server) AnswerEveryDayWith(day string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stale = day
+}
+
+// staleParams are the parameters the request is answered with (see AnswerEveryDayWith).
+func (s *Server) staleParams(p url.Values) url.Values {
+	s.mu.Lock()
+	day := s.stale
+	s.mu.Unlock()
+	if day == "" {
+		return p
+	}
+	q := url.Values{}
+	for k, v := range p {
+		q[k] = v
+	}
+	q.Set("BillingDate", day)
+	q.Set("BillingCycle", day[:min(7, len(day))])
+	return q
 }
 
 // owner finds whose bill the request asks for: the key's account, or the member named by

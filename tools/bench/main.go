@@ -25,6 +25,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -410,7 +411,7 @@ func deliverAlone(k *sink.Sink, n, concurrency int) (time.Duration, error) {
 	day := "2026-10-01"
 	events := make([]event.Event, n)
 	for i := range events {
-		r := bill.AccountRow{BillingDate: day, OwnerID: fmt.Sprint(i), ProductCode: "ecs", PretaxAmount: float64(i)}
+		r := bill.AccountRow{BillingDate: day, OwnerID: fmt.Sprint(i), ProductCode: "ecs", PretaxAmount: bill.Amount(strconv.Itoa(i))}
 		e, err := job.NewEvent(r, r.Identity(), 1, wallClock.Now())
 		if err != nil {
 			return 0, err
