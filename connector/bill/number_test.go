@@ -14,7 +14,7 @@ func TestParseAmount_KeepsTheAPIsDigitsAndRefusesWhatIsNotANumber(t *testing.T) 
 	for raw, want := range map[string]string{
 		`0`: `0`, `12.30`: `12.30`, `"12.30"`: `12.30`, `-0.5`: `-0.5`, `1.5E-7`: `1.5E-7`, `2e+3`: `2e+3`,
 		`0.1000000000000000055511151231257827`: `0.1000000000000000055511151231257827`,
-		`null`:                                 ``, `""`: ``,
+		`null`:                                 `0`, `""`: `0`, // empty, as the SDK reads them
 	} {
 		got, err := bill.ParseAmount([]byte(raw))
 		require.NoError(t, err, raw)
