@@ -296,9 +296,11 @@ Usage:
 
 The daemon remembers what it delivered (state_path), catches up on the days it missed
 while down (catchup_days), re-pulls the settle_days before each day for late corrections
-(a changed row is sent again with a new id, the same subject and revision+1), and retries
-a failed day on a backoff until it is delivered. --once and --from/--to send every row
-asked for, even when the state says it was delivered (with the same ids), and update it.
+(a changed row is sent again with a new id, the same subject and a higher revision: the
+seconds since 2020 of the pull that found the new content, so it stays higher after a
+lost state file; not consecutive), and retries a failed day on a backoff until it is
+delivered. --once and --from/--to send every row asked for, even when the state says it
+was delivered (unchanged rows with the same ids and revisions), and update it.
 
 Flags:
   --config PATH   config.json to read (default: /vance/config/config.json, then ./config.json)

@@ -38,8 +38,9 @@ func Body(r bill.Row) (body []byte, hash string, err error) {
 }
 
 // EventID is a name-based (SHA-1, version 5) UUID of the row's identity, content and
-// revision: the same content of the same row gives the same id on every run. Revision 1
-// (the first content a row is delivered with) leaves the revision out of the name.
+// revision: the same content of the same row with the same revision gives the same id on
+// every run. Revision 1 (the first content of a row under the counting of earlier releases)
+// leaves the revision out of the name, so the ids those recorded stay as they were.
 func EventID(identity string, body []byte, revision int) string {
 	name := make([]byte, 0, len(identity)+1+len(body)+8)
 	name = append(append(append(name, identity...), 0), body...)
@@ -56,8 +57,10 @@ func Subject(r bill.Row, identity string) string {
 	return strings.Join(append(r.SubjectParts(), hex.EncodeToString(sum[:6])), "/")
 }
 
-// RevisionExtension is the CloudEvents extension that numbers a row's contents: 1 for the
-// first, then one more for each correction.
+// RevisionExtension is the CloudEvents extension that orders a row's contents: each new
+// content of a subject carries a higher revision than the ones before, taken from the time
+// of the pull that first planned it (NextRevision), so it keeps growing when the state is
+// lost. The same content keeps its revision. Revisions are not consecutive.
 const RevisionExtension = "revision"
 
 // AccountExtension is the CloudEvents extension that names the account a row is from: the

@@ -237,7 +237,8 @@ func (j *Job) RunDays(ctx context.Context, days []calendar.Day, mode Mode, dry b
 	}
 }
 
-// dayRun is one bill's day being run.
+// dayRun is one bill's day being run. pulled is when it started, read once: every event's
+// time, and the revision (TimeRevision) of content it plans first, the same over its reads.
 type dayRun struct {
 	j      *Job
 	kind   bill.Kind
@@ -454,29 +455,11 @@ func (r *dayRun) page(ctx context.Context, p bill.Page) error {
 	send := make([]event.Event, 0, len(p.Rows))
 	sendIDs := make([]string, 0, len(p.Rows)) // the row identity of each event in send
 	for i, row := range p.Rows {
-		body, hash, err := Body(row)
+		e, planned, resend, err := r.planRow(row, ids[i], known[i])
 		if err != nil {
 			return fmt.Errorf("build events of %s: %w", r.kind.DayName(r.day), err)
 		}
-		k := known[i]
-		rev, resend := 1, true
-		switch {
-		case k.Found && k.Hash == hash:
-			rev = k.Revision
-			if !k.Delivered {
-				r.rep.Pending++
-				break
-			}
-			r.rep.Unchanged++
-			resend = r.mode == Explicit
-		case k.Found:
-			rev = k.Revision + 1
-			r.rep.Changed++
-		default:
-			r.rep.New++
-		}
-		e := newEvent(r.j.account, row, ids[i], body, rev, r.pulled)
-		plan[ids[i]] = state.Row{Hash: hash, ID: e.ID(), Revision: rev, Delivered: k.Found && k.Hash == hash && k.Delivered}
+		plan[ids[i]] = planned
 		if resend {
 			send, sendIDs = append(send, e), append(sendIDs, ids[i])
 		}
@@ -489,11 +472,16 @@ func (r *dayRun) page(ctx context.Context, p bill.Page) error {
 	if err := r.pull.Plan(plan); err != nil {
 		return fmt.Errorf("record the plan of %s: %w", r.kind.DayName(r.day), err)
 	}
+	return r.queue(ctx, send, sendIDs)
+}
+
+// queue hands a page's planned events to the sender; identities[i] is the row of send[i].
+func (r *dayRun) queue(ctx context.Context, send []event.Event, identities []string) error {
 	for i, e := range send {
 		r.mu.Lock()
 		_, flying := r.inflight[e.ID()]
 		if !flying {
-			r.inflight[e.ID()] = flight{identity: sendIDs[i], queued: r.j.clock.Now()}
+			r.inflight[e.ID()] = flight{identity: identities[i], queued: r.j.clock.Now()}
 		}
 		r.mu.Unlock()
 		if flying {
@@ -509,6 +497,33 @@ func (r *dayRun) page(ctx context.Context, p bill.Page) error {
 		}
 	}
 	return nil
+}
+
+// planRow is a row's event, what the state records of it, and whether it is sent. Content
+// planned before keeps its revision and id; new and changed content gets NextRevision, from
+// the time this pull started (the same for all its rows and reads).
+func (r *dayRun) planRow(row bill.Row, identity string, k state.Known) (event.Event, state.Row, bool, error) {
+	body, hash, err := Body(row)
+	if err != nil {
+		return event.Event{}, state.Row{}, false, err
+	}
+	same := k.Found && k.Hash == hash && validRevision(k.Revision)
+	rev, send := k.Revision, true
+	switch {
+	case same && !k.Delivered:
+		r.rep.Pending++
+	case same:
+		r.rep.Unchanged++
+		send = r.mode == Explicit
+	case k.Found:
+		rev = NextRevision(k.Revision, r.pulled)
+		r.rep.Changed++
+	default:
+		rev = NextRevision(0, r.pulled)
+		r.rep.New++
+	}
+	e := newEvent(r.j.account, row, identity, body, rev, r.pulled)
+	return e, state.Row{Hash: hash, ID: e.ID(), Revision: rev, Delivered: same && k.Delivered}, send, nil
 }
 
 // identities are the rows' identities. Two rows of one page with the same identity (the

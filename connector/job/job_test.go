@@ -164,7 +164,12 @@ func (p *publisher) Stream(_ context.Context, events <-chan event.Event, result 
 var day = calendar.Day{Year: 2022, Month: 6, Day: 13}
 
 func newJob(f job.Fetcher, p job.Publisher, st job.State) *job.Job {
-	return job.New(job.Params{Config: &config.Config{}, Fetcher: f, Publisher: p, State: st, Clock: clockwork.NewFakeClockAt(pulled),
+	return newJobAt(f, p, st, clockwork.NewFakeClockAt(pulled))
+}
+
+// newJobAt is newJob on the clock c.
+func newJobAt(f job.Fetcher, p job.Publisher, st job.State, c job.Clock) *job.Job {
+	return job.New(job.Params{Config: &config.Config{}, Fetcher: f, Publisher: p, State: st, Clock: c,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 }
 

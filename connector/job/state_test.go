@@ -97,7 +97,9 @@ func TestRun_DaemonSendsOnlyNewAndChangedRows(t *testing.T) {
 	assert.Equal(t, 3, rep.Unchanged)
 	assert.Empty(t, rec.calls[1])
 
-	// A late correction of one row: sent again, new id, same subject, revision 2.
+	// A late correction of one row: sent again, new id, same subject, a higher revision (the
+	// pull's time; one more than the stored revision when that is as high, as here, where
+	// every run starts in the same second).
 	rows[1].PaymentAmount = "1.73"
 	rep, err = newJob(fetcher{rows: rows}, rec, st).Run(context.Background(), day, job.Incremental)
 	require.NoError(t, err)
@@ -108,17 +110,17 @@ func TestRun_DaemonSendsOnlyNewAndChangedRows(t *testing.T) {
 	for id, e := range got {
 		assert.NotEqual(t, first[id].ID(), e.ID())
 		assert.Equal(t, first[id].Subject(), e.Subject())
-		assert.Equal(t, 1, revision(t, first[id]))
-		assert.Equal(t, 2, revision(t, e))
+		assert.Equal(t, job.TimeRevision(pulled), revision(t, first[id]))
+		assert.Equal(t, job.TimeRevision(pulled)+1, revision(t, e))
 	}
 
-	// Changed back: revision 3 and yet another id (a receiver must not drop it as a duplicate
-	// of revision 1).
+	// Changed back: a higher revision still and yet another id (a receiver must not drop it
+	// as a duplicate of the first).
 	rows[1].PaymentAmount = "0.23"
 	_, err = newJob(fetcher{rows: rows}, rec, st).Run(context.Background(), day, job.Incremental)
 	require.NoError(t, err)
 	for id, e := range rec.last() {
-		assert.Equal(t, 3, revision(t, e))
+		assert.Equal(t, job.TimeRevision(pulled)+2, revision(t, e))
 		assert.NotEqual(t, first[id].ID(), e.ID())
 	}
 	require.NoError(t, st.Check())
@@ -144,7 +146,7 @@ func TestRun_UndeliveredRowsAreRetriedWithTheSameIDsAndTheDayStaysIncomplete(t *
 	rec := &recorder{fail: map[string]bool{}}
 	rows := rows3()
 	// Fail the ecs row on the first run.
-	ecs, err := job.NewEvent(rows[1], job.Identity(rows[1]), 1, pulled)
+	ecs, err := job.NewEvent(rows[1], job.Identity(rows[1]), job.TimeRevision(pulled), pulled)
 	require.NoError(t, err)
 	rec.fail[ecs.ID()] = true
 	j := newJob(fetcher{rows: rows}, rec, st)
@@ -181,7 +183,7 @@ func TestRun_AfterACrashPlannedRowsKeepTheirIDs(t *testing.T) {
 	planned, err := st.Rows(day)
 	require.NoError(t, err)
 	want := planned[job.Identity(rows[2])]
-	assert.Equal(t, 2, want.Revision)
+	assert.Equal(t, job.TimeRevision(pulled)+1, want.Revision)
 	assert.False(t, want.Delivered)
 
 	_, err = newJob(fetcher{rows: rows}, rec, st).Run(context.Background(), day, job.Incremental)

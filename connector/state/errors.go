@@ -149,15 +149,18 @@ func errReplaced(path, problem string, cause error) *Error {
 	return &Error{
 		Path:    path,
 		Problem: problem,
-		Hint:    "stop this connector and start it again: it then uses the file now at state_path (or a new one) and re-sends what that file does not record, with the same event ids",
+		Hint:    "stop this connector and start it again: it then uses the file now at state_path (or a new one) and re-sends what that file does not record as delivered: the rows it records with their event ids, the others with new ids and higher (time-based) revisions",
 		Err:     join(ErrReplaced, cause),
 	}
 }
 
-// moveAside says how to start over from a damaged file, and what that costs.
+// moveAside says how to start over from a damaged file, and what that costs: the new state
+// knows no row, so every row pulled is sent again, as content never delivered (job's
+// NextRevision): above every revision delivered before, under an id never used before.
 func moveAside(path string) string {
 	q := shellQuote(path)
-	return fmt.Sprintf("stop the connector, move the file aside (mv %s %s) and start it again: it starts a new state and re-sends the rows it pulls with the same event ids",
+	return fmt.Sprintf("stop the connector, move the file aside (mv %s %s) and start it again: it starts a new state, so every row of the days it still pulls is sent again, "+
+		"with new ids and higher (time-based) revisions; receivers that upsert by subject keeping the highest revision stay correct, receivers that dedup by id see them as new events",
 		q, shellQuote(path+".corrupt"))
 }
 

@@ -241,7 +241,7 @@ func TestStore_WritesFailOnceTheFileIsDeleted(t *testing.T) {
 		s.SetDayInfo(day, Day{Attempts: 1}, nil),
 	} {
 		require.ErrorIs(t, err, ErrReplaced)
-		assert.Equal(t, "state_path "+path+": was deleted while the connector ran; stop this connector and start it again: it then uses the file now at state_path (or a new one) and re-sends what that file does not record, with the same event ids", err.Error())
+		assert.Equal(t, "state_path "+path+": was deleted while the connector ran; stop this connector and start it again: it then uses the file now at state_path (or a new one) and re-sends what that file does not record as delivered: the rows it records with their event ids, the others with new ids and higher (time-based) revisions", err.Error())
 	}
 	_, err = os.Stat(path)
 	assert.True(t, errors.Is(err, os.ErrNotExist), "nothing recreated it")

@@ -51,7 +51,7 @@ func lockName(path string) string { return path + ".lock" }
 type Row struct {
 	Hash      string `json:"h"`           // content hash of the row as last planned
 	ID        string `json:"id"`          // event id of that content
-	Revision  int    `json:"rev"`         // 1 for the first content, +1 per change
+	Revision  int    `json:"rev"`         // of that content (job.NextRevision: time-based; 1, 2, ... in files of earlier releases)
 	Delivered bool   `json:"ok"`          // the receiver acknowledged ID
 	Pull      int    `json:"p,omitempty"` // the last pull of the day that saw the row (see Pull)
 }

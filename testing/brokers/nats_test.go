@@ -2,7 +2,6 @@ package brokers_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx"
 
+	"github.com/cloudbill/alicloud-billing-source/connector/job"
 	"github.com/cloudbill/alicloud-billing-source/connector/sender"
 	"github.com/cloudbill/alicloud-billing-source/testing/brokers"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
@@ -81,7 +81,9 @@ func TestNATS_ADayArrivesInTheStreamInTheSeedsShape(t *testing.T) {
 			e := newEnv(t)
 			e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 650, 42))
 			n := startNATS(t, brokers.NATSOptions{})
+			before := job.TimeRevision(time.Now())
 			r := run(t, []string{"--config", natsConfig(t, e, n, nil, map[string]any{"send_mode": mode}), "--once", "--date", day.String()}, nil)
+			after := job.TimeRevision(time.Now())
 			require.Equal(t, 0, r.code, r.stderr)
 			assert.Contains(t, r.stderr, `"msg":"created the JetStream stream"`)
 			assert.Contains(t, r.stderr, `"delivered":650,"failed":0`)
@@ -92,7 +94,9 @@ func TestNATS_ADayArrivesInTheStreamInTheSeedsShape(t *testing.T) {
 			for i, ev := range events {
 				require.NoError(t, sink.CheckSeedShape(ev))
 				assert.Equal(t, mode == "structured", structured[i], "content mode")
-				assert.Equal(t, "1", fmt.Sprint(ev.Extensions()["revision"]), "the revision extension")
+				rev, err := harness.Revision(ev)
+				require.NoError(t, err, "the revision extension")
+				assert.True(t, before <= rev && rev <= after, "new rows: the revision of the pull's time, %d <= %d <= %d", before, rev, after)
 				ids[ev.ID()] = true
 			}
 			assert.Len(t, ids, 650, "one message per row")

@@ -145,13 +145,23 @@ func TestAccounts_FlatConfigKeepsItsEventsAndStateFile(t *testing.T) {
 		assert.Equal(t, "default", a)
 	}
 	assert.Equal(t, want, got, "the subjects of a config without accounts are as they were")
-	// The ids too, computed from the rows' identities without the event builder.
+	// The ids too, computed from the rows' identities and the revision without the event
+	// builder. The rows are new, read by one pull: one revision, the pull's time.
+	revs := map[int]bool{}
+	for _, ev := range e.Sink.Events() {
+		rev, err := harness.Revision(ev.Event)
+		require.NoError(t, err)
+		revs[rev] = true
+	}
+	require.Len(t, revs, 1, "one pull, one revision")
 	wantIDs := map[string]bool{}
 	for _, it := range e.API.Day(day.String()) {
 		r := harness.RowOf(it)
 		body, _, err := job.Body(r)
 		require.NoError(t, err)
-		wantIDs[job.EventID(job.Identity(r), body, 1)] = true
+		for rev := range revs {
+			wantIDs[job.EventID(job.Identity(r), body, rev)] = true
+		}
 	}
 	gotIDs := map[string]bool{}
 	for id := range harness.IDs(e.Sink.Events()) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/cloudevents/sdk-go/v2/types"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/bill"
@@ -165,6 +166,17 @@ func IDs(rs []sink.Received) map[string]int {
 		m[r.Event.ID()]++
 	}
 	return m
+}
+
+// Revision is an event's revision extension, in whatever form it came (a number, or the
+// text of an HTTP header).
+func Revision(e event.Event) (int, error) {
+	v, ok := e.Extensions()[job.RevisionExtension]
+	if !ok {
+		return 0, fmt.Errorf("event %s has no revision", e.ID())
+	}
+	n, err := types.ToInteger(v)
+	return int(n), err
 }
 
 // RowOf is the account row the connector reads from a fake item: the item's JSON read
