@@ -41,6 +41,7 @@ import (
 type kafkaTransport struct {
 	client  *kgo.Client
 	topic   string
+	binary  bool // binary content mode, else structured
 	timeout time.Duration
 	brokers string // kafka://b1:9092,b2:9092, for messages
 	mech    string
@@ -62,7 +63,7 @@ func (t *kafkaTransport) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, 
 
 func newKafka(cfg *config.Config, pol Policy, red redactor) (*kafkaTransport, error) {
 	k := cfg.Kafka
-	t := &kafkaTransport{topic: k.Topic, timeout: pol.Timeout, brokers: "kafka://" + strings.Join(k.Brokers, ","), withCA: k.CAFile != "", redact: red}
+	t := &kafkaTransport{topic: k.Topic, binary: !cfg.Structured, timeout: pol.Timeout, brokers: "kafka://" + strings.Join(k.Brokers, ","), withCA: k.CAFile != "", redact: red}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(k.Brokers...),
 		kgo.ClientID("alicloud-billing-source"),
@@ -115,8 +116,8 @@ func (t *kafkaTransport) send(ctx context.Context, e event.Event) (outcome, erro
 	if s := e.Subject(); s != "" {
 		rec.Key = []byte(s)
 	}
-	if _, err := binding.Write(ctx, binding.ToMessage(&e), (*kafkaRecordWriter)(rec), (*kafkaRecordWriter)(rec)); err != nil {
-		return answered, &Rejected{Reason: "cannot encode the event: " + err.Error()}
+	if _, err := binding.Write(ctx, encodeBinary(&e, t.binary, kafkaCodec), (*kafkaRecordWriter)(rec), (*kafkaRecordWriter)(rec)); err != nil {
+		return invalid, asEncodingError("Kafka", err)
 	}
 	// With the idempotent producer, franz-go fails a record that was written to a broker
 	// only once the broker answers (RecordDeliveryTimeout is enforced only where that is

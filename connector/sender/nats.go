@@ -14,7 +14,6 @@ import (
 	"time"
 
 	cejs "github.com/cloudevents/sdk-go/protocol/nats_jetstream/v2"
-	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
@@ -42,6 +41,7 @@ type natsTransport struct {
 	opts      []nats.Option
 	subject   string
 	stream    string
+	binary    bool // binary content mode, else structured
 	create    bool
 	window    time.Duration // the duplicate window exactly-once needs
 	timeout   time.Duration
@@ -60,7 +60,7 @@ type natsTransport struct {
 func newNATS(cfg *config.Config, pol Policy, red redactor, log *slog.Logger) (*natsTransport, error) {
 	n := cfg.NATS
 	u := url.URL{Scheme: cfg.Target.Scheme, Host: cfg.Target.Host}
-	t := &natsTransport{server: u.String(), subject: n.Subject, stream: n.Stream, create: n.CreateStream,
+	t := &natsTransport{server: u.String(), subject: n.Subject, stream: n.Stream, binary: !cfg.Structured, create: n.CreateStream,
 		window: cfg.DuplicateWindow(), timeout: pol.Timeout, creds: "no credentials", withCA: n.CAFile != "",
 		redact: red, log: log}
 	t.opts = []nats.Option{
@@ -227,14 +227,14 @@ func subjectMatches(filter, subject string) bool {
 }
 
 func (t *natsTransport) send(ctx context.Context, e event.Event) (outcome, error) {
+	var body bytes.Buffer
+	header, err := cejs.WriteMsg(ctx, encodeBinary(&e, t.binary, natsCodec), &body)
+	if err != nil {
+		return invalid, asEncodingError("NATS", err)
+	}
 	js, o, err := t.conn(ctx)
 	if err != nil {
 		return o, err
-	}
-	var body bytes.Buffer
-	header, err := cejs.WriteMsg(ctx, binding.ToMessage(&e), &body)
-	if err != nil {
-		return answered, &Rejected{Reason: "cannot encode the event: " + err.Error()}
 	}
 	if header == nil { // structured mode: the body is the event
 		header = nats.Header{}
