@@ -140,7 +140,7 @@ func (b *breaker) record(probe bool, o outcome, err error) {
 		}
 		// Open, or probing and this is not the probe: an attempt that started before the
 		// breaker opened. It tells nothing new.
-	case aborted:
+	case aborted, invalid: // nothing was sent: a probe not sent is no probe
 		if b.state == probing && probe {
 			b.state = open // probeAt has passed: the next attempt probes
 			b.changedLocked()

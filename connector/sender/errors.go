@@ -85,6 +85,7 @@ const (
 	answered          // the receiver answered and retrying cannot help (4xx, ConfigError): not an outage
 	outage            // no answer, 429 or 5xx: retried, and counted by the breaker
 	aborted           // the caller's context ended
+	invalid           // the event cannot be encoded (an *EncodingError): nothing was sent, nothing learnt of the receiver
 )
 
 // classify turns the SDK's result of one attempt into the sender's error kinds. It keeps

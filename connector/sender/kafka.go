@@ -28,6 +28,9 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
 )
 
+// MaxKafkaResponse bounds one answer of a Kafka broker (its size prefix is read first).
+const MaxKafkaResponse = 4 << 20
+
 // kafkaTransport produces to a Kafka topic with franz-go's kgo: acks=all and the
 // idempotent producer by default (kafka.acks), one record per event, its key the event's
 // subject (a compacted topic keeps the latest revision of each row), written in the
@@ -41,12 +44,24 @@ import (
 type kafkaTransport struct {
 	client  *kgo.Client
 	topic   string
+	binary  bool // binary content mode, else structured
 	timeout time.Duration
 	brokers string // kafka://b1:9092,b2:9092, for messages
 	mech    string
 	withCA  bool
 	redact  redactor
 	dialErr atomic.Pointer[error] // the last failed connection to a broker, nil once one succeeds
+	readErr atomic.Pointer[error] // the last failed read of a broker's answer, nil once one succeeds
+}
+
+// OnBrokerRead keeps the last error reading a broker's answer (one larger than
+// MaxKafkaResponse, a broker that closed the connection): an attempt that times out says it.
+func (t *kafkaTransport) OnBrokerRead(_ kgo.BrokerMetadata, _ int16, _ int, _, _ time.Duration, err error) {
+	if err == nil {
+		t.readErr.Store(nil)
+		return
+	}
+	t.readErr.Store(&err)
 }
 
 // OnBrokerConnect keeps the last connection error: franz-go retries a failed dial (a TLS
@@ -62,7 +77,7 @@ func (t *kafkaTransport) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, 
 
 func newKafka(cfg *config.Config, pol Policy, red redactor) (*kafkaTransport, error) {
 	k := cfg.Kafka
-	t := &kafkaTransport{topic: k.Topic, timeout: pol.Timeout, brokers: "kafka://" + strings.Join(k.Brokers, ","), withCA: k.CAFile != "", redact: red}
+	t := &kafkaTransport{topic: k.Topic, binary: !cfg.Structured, timeout: pol.Timeout, brokers: "kafka://" + strings.Join(k.Brokers, ","), withCA: k.CAFile != "", redact: red}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(k.Brokers...),
 		kgo.ClientID("alicloud-billing-source"),
@@ -70,6 +85,12 @@ func newKafka(cfg *config.Config, pol Policy, red redactor) (*kafkaTransport, er
 		kgo.UnknownTopicRetries(2),             // a missing topic is a configuration error, said soon
 		kgo.ProducerLinger(0),
 		kgo.WithHooks(t),
+		kgo.DialTimeout(min(pol.Timeout, 10*time.Second)),
+		// A broker's answer larger than this fails the connection before it is read
+		// (franz-go's default is 100 MiB): a producer's answers are small, the largest the
+		// metadata of the topic's partitions. The fetch size must not exceed it.
+		kgo.BrokerMaxReadBytes(MaxKafkaResponse),
+		kgo.FetchMaxBytes(MaxKafkaResponse),
 	}
 	if k.Acks == config.AcksLeader {
 		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
@@ -115,8 +136,8 @@ func (t *kafkaTransport) send(ctx context.Context, e event.Event) (outcome, erro
 	if s := e.Subject(); s != "" {
 		rec.Key = []byte(s)
 	}
-	if _, err := binding.Write(ctx, binding.ToMessage(&e), (*kafkaRecordWriter)(rec), (*kafkaRecordWriter)(rec)); err != nil {
-		return answered, &Rejected{Reason: "cannot encode the event: " + err.Error()}
+	if _, err := binding.Write(ctx, encodeBinary(&e, t.binary, kafkaCodec), (*kafkaRecordWriter)(rec), (*kafkaRecordWriter)(rec)); err != nil {
+		return invalid, asEncodingError("Kafka", err)
 	}
 	// With the idempotent producer, franz-go fails a record that was written to a broker
 	// only once the broker answers (RecordDeliveryTimeout is enforced only where that is
@@ -142,6 +163,10 @@ func (t *kafkaTransport) send(ctx context.Context, e event.Event) (outcome, erro
 			if cfg := t.tlsError(*last); cfg != nil {
 				return answered, cfg
 			}
+		}
+		if last := t.readErr.Load(); last != nil {
+			return outage, fmt.Errorf("undelivered: no acknowledgement from %s within %s (the last answer could not be read: %s)",
+				t.brokers, t.timeout, t.redact.scrub((*last).Error()))
 		}
 		return outage, fmt.Errorf("undelivered: no acknowledgement from %s within %s", t.brokers, t.timeout)
 	}

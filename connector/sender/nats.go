@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -14,7 +15,6 @@ import (
 	"time"
 
 	cejs "github.com/cloudevents/sdk-go/protocol/nats_jetstream/v2"
-	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
@@ -36,44 +36,74 @@ import (
 //
 // The connection is made on the first send (a server that is down at the start is an
 // outage like any other) and then kept by nats.go, which reconnects by itself; the stream
-// is checked (or created) once, before the first publish.
+// is checked (or created) once, before the first publish. Connecting and checking run on
+// a goroutine of their own (natsSetUp), one at a time, which every send waits for with its
+// own context: nats.go's Connect takes none, and a stop must not wait for it. What a
+// server may send before its handshake is complete is bounded in bytes (natsDialer) and
+// in time (connectTimeout).
 type natsTransport struct {
-	server    string // scheme://host:port, no user
-	opts      []nats.Option
-	subject   string
-	stream    string
-	create    bool
-	window    time.Duration // the duplicate window exactly-once needs
-	timeout   time.Duration
-	creds     string // the config keys of the credentials, for messages
-	withCA    bool
-	redact    redactor
-	log       *slog.Logger
-	mu        sync.Mutex
-	nc        *nats.Conn
-	js        jetstream.JetStream
-	ready     bool // the stream was found or created, and it takes the subject
-	closed    bool
-	connected chan struct{} // closed on the first connection (tests, logs)
+	server         string // scheme://host:port, no user
+	opts           []nats.Option
+	subject        string
+	stream         string
+	binary         bool // binary content mode, else structured
+	create         bool
+	window         time.Duration // the duplicate window exactly-once needs
+	timeout        time.Duration
+	connectTimeout time.Duration // a dial, then a handshake
+	creds          string        // the config keys of the credentials, for messages
+	withCA         bool
+	redact         redactor
+	log            *slog.Logger
+	dialer         *natsDialer
+	life           context.Context // ends on close: the set-up in flight stops
+	end            context.CancelFunc
+	mu             sync.Mutex
+	nc             *nats.Conn
+	js             jetstream.JetStream
+	ready          bool       // the stream was found or created, and it takes the subject
+	setting        *natsSetUp // the set-up in flight, nil when none
+	closed         bool
 }
+
+// natsSetUp is one attempt to connect (when not connected) and check the stream; done is
+// closed when it has its result.
+type natsSetUp struct {
+	done chan struct{}
+	js   jetstream.JetStream
+	o    outcome
+	err  error
+}
+
+// natsCloseGrace is how long close lets nats.go flush and close before it closes the
+// sockets under it.
+const natsCloseGrace = 500 * time.Millisecond
 
 func newNATS(cfg *config.Config, pol Policy, red redactor, log *slog.Logger) (*natsTransport, error) {
 	n := cfg.NATS
 	u := url.URL{Scheme: cfg.Target.Scheme, Host: cfg.Target.Host}
-	t := &natsTransport{server: u.String(), subject: n.Subject, stream: n.Stream, create: n.CreateStream,
-		window: cfg.DuplicateWindow(), timeout: pol.Timeout, creds: "no credentials", withCA: n.CAFile != "",
-		redact: red, log: log}
+	t := &natsTransport{server: u.String(), subject: n.Subject, stream: n.Stream, binary: !cfg.Structured, create: n.CreateStream,
+		window: cfg.DuplicateWindow(), timeout: pol.Timeout, connectTimeout: min(pol.Timeout, 10*time.Second),
+		creds: "no credentials", withCA: n.CAFile != "", redact: red, log: log}
+	t.life, t.end = context.WithCancel(context.Background())
+	t.dialer = newNATSDialer(t.life, t.connectTimeout)
 	t.opts = []nats.Option{
 		nats.Name("alicloud-billing-source"),
-		nats.Timeout(min(pol.Timeout, 10*time.Second)), // the connection's handshake
-		nats.MaxReconnects(-1),                         // once connected, nats.go reconnects for good
+		nats.Timeout(t.connectTimeout),        // the handshake, after the dial (natsDialer's own timeout)
+		nats.FlusherTimeout(t.connectTimeout), // a write to a server that does not read
+		nats.SetCustomDialer(t.dialer),
+		nats.SkipHostLookup(),  // the dialer resolves, within its timeout and context
+		nats.MaxReconnects(-1), // once connected, nats.go reconnects for good
 		nats.ReconnectWait(500 * time.Millisecond),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				log.Warn("NATS connection lost, reconnecting", "server", t.server, "error", red.scrub(err.Error()))
 			}
 		}),
-		nats.ReconnectHandler(func(*nats.Conn) { log.Info("NATS connection restored", "server", t.server) }),
+		nats.ReconnectHandler(func(*nats.Conn) {
+			t.dialer.handshook()
+			log.Info("NATS connection restored", "server", t.server)
+		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			log.Warn("NATS error", "server", t.server, "error", red.scrub(err.Error()))
 		}),
@@ -105,37 +135,87 @@ func newNATS(cfg *config.Config, pol Policy, red redactor, log *slog.Logger) (*n
 	return t, nil
 }
 
-// conn connects and checks the stream, once; later calls return the kept connection.
+// conn returns the connection once it is made and the stream checked; until then it
+// starts the set-up (or joins the one in flight) and waits for it, or for ctx.
 func (t *natsTransport) conn(ctx context.Context) (jetstream.JetStream, outcome, error) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.closed {
+		t.mu.Unlock()
 		return nil, aborted, errors.New("the sender is closed")
 	}
 	if t.nc != nil && t.nc.IsClosed() { // nats.go gave up (credentials refused on a reconnect)
 		t.nc, t.js, t.ready = nil, nil, false
 	}
-	if t.nc == nil {
-		nc, err := nats.Connect(t.server, t.opts...)
-		if err != nil {
-			o, err := t.classify(ctx, err)
-			return nil, o, err
+	if t.ready {
+		js := t.js
+		t.mu.Unlock()
+		return js, delivered, nil
+	}
+	s := t.setting
+	if s == nil {
+		s = &natsSetUp{done: make(chan struct{})}
+		t.setting = s
+		go t.setUp(s, t.nc, t.js)
+	}
+	t.mu.Unlock()
+	select {
+	case <-s.done:
+		if s.err != nil && ctx.Err() != nil {
+			return nil, aborted, ctx.Err()
 		}
-		js, err := jetstream.New(nc)
-		if err != nil {
+		return s.js, s.o, s.err
+	case <-ctx.Done():
+		return nil, aborted, ctx.Err()
+	}
+}
+
+// setUp connects (when nc is nil) and checks the stream, with the transport's life as its
+// context: a send that stops waiting leaves it to the next one.
+func (t *natsTransport) setUp(s *natsSetUp, nc *nats.Conn, js jetstream.JetStream) {
+	defer close(s.done)
+	if nc == nil {
+		nc, js, s.o, s.err = t.connect()
+	}
+	if s.err == nil {
+		s.o, s.err = t.ensureStream(t.life, js)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.setting = nil
+	switch {
+	case t.closed:
+		if nc != nil {
 			nc.Close()
-			return nil, outage, fmt.Errorf("JetStream on %s: %s", t.server, t.redact.scrub(err.Error()))
 		}
-		t.nc, t.js = nc, js
-		t.log.Debug("connected to NATS", "server", t.server)
+		s.o, s.err = aborted, errors.New("the sender is closed")
+	case nc != nil:
+		t.nc, t.js, t.ready = nc, js, s.err == nil
 	}
-	if !t.ready {
-		if o, err := t.ensureStream(ctx); err != nil {
-			return nil, o, err
+	if s.err == nil {
+		s.js = js
+	}
+}
+
+// connect makes the connection: bounded by connectTimeout for the dial and as much for
+// the handshake, by MaxNATSHandshake bytes, and cut short by close.
+func (t *natsTransport) connect() (*nats.Conn, jetstream.JetStream, outcome, error) {
+	nc, err := nats.Connect(t.server, t.opts...)
+	if err != nil {
+		o, cerr := t.classify(t.life, err)
+		var ne net.Error
+		if o == outage && errors.As(err, &ne) && ne.Timeout() {
+			cerr = fmt.Errorf("undelivered: no NATS connection to %s within %s (the server did not answer, or did not complete the handshake)", t.server, t.connectTimeout)
 		}
-		t.ready = true
+		return nil, nil, o, cerr
 	}
-	return t.js, delivered, nil
+	t.dialer.handshook()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, outage, fmt.Errorf("JetStream on %s: %s", t.server, t.redact.scrub(err.Error()))
+	}
+	t.log.Debug("connected to NATS", "server", t.server)
+	return nc, js, delivered, nil
 }
 
 // jsNotEnabled reports a server, or an account, without JetStream (503 with error code
@@ -150,17 +230,17 @@ func jsNotEnabled(err error) bool {
 
 // ensureStream finds the stream, or creates it when nats.create_stream says so, and checks
 // that it takes the subject and remembers ids long enough.
-func (t *natsTransport) ensureStream(ctx context.Context) (outcome, error) {
+func (t *natsTransport) ensureStream(ctx context.Context, js jetstream.JetStream) (outcome, error) {
 	ctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
-	s, err := t.js.Stream(ctx, t.stream)
+	s, err := js.Stream(ctx, t.stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		if !t.create {
 			return answered, &ConfigError{Kind: ErrMissing, Msg: fmt.Sprintf(
 				"JetStream stream %q does not exist on %s: create it with subject %q and a duplicate window of at least %s (settle_days+1 days), or set nats.create_stream to true",
 				t.stream, t.server, t.subject, t.window)}
 		}
-		s, err = t.js.CreateStream(ctx, jetstream.StreamConfig{Name: t.stream, Subjects: []string{t.subject},
+		s, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: t.stream, Subjects: []string{t.subject},
 			Storage: jetstream.FileStorage, Duplicates: t.window,
 			Description: "CloudEvents of alicloud-billing-source; Nats-Msg-Id is the event id"})
 		if err == nil {
@@ -170,7 +250,7 @@ func (t *natsTransport) ensureStream(ctx context.Context) (outcome, error) {
 	if err != nil && errors.Is(err, nats.ErrNoResponders) {
 		// Nobody answers the JetStream API: ask for the account's JetStream once, which
 		// tells a server (or account) without JetStream from one that is restarting.
-		if _, aerr := t.js.AccountInfo(ctx); aerr != nil && jsNotEnabled(aerr) {
+		if _, aerr := js.AccountInfo(ctx); aerr != nil && jsNotEnabled(aerr) {
 			err = aerr
 		}
 	}
@@ -227,14 +307,14 @@ func subjectMatches(filter, subject string) bool {
 }
 
 func (t *natsTransport) send(ctx context.Context, e event.Event) (outcome, error) {
+	var body bytes.Buffer
+	header, err := cejs.WriteMsg(ctx, encodeBinary(&e, t.binary, natsCodec), &body)
+	if err != nil {
+		return invalid, asEncodingError("NATS", err)
+	}
 	js, o, err := t.conn(ctx)
 	if err != nil {
 		return o, err
-	}
-	var body bytes.Buffer
-	header, err := cejs.WriteMsg(ctx, binding.ToMessage(&e), &body)
-	if err != nil {
-		return answered, &Rejected{Reason: "cannot encode the event: " + err.Error()}
 	}
 	if header == nil { // structured mode: the body is the event
 		header = nats.Header{}
@@ -281,13 +361,30 @@ func (t *natsTransport) classify(ctx context.Context, err error) (outcome, error
 	return outage, fmt.Errorf("undelivered: %s: %s", t.server, msg)
 }
 
-// close closes the connection; nats.go flushes what it buffered.
+// close ends the set-up in flight and closes the connection: nats.go flushes what it
+// buffered, for at most natsCloseGrace, then its sockets are closed under it.
 func (t *natsTransport) close() error {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	t.closed = true
-	if t.nc != nil {
-		t.nc.Close()
+	nc := t.nc
+	t.mu.Unlock()
+	t.end()
+	t.dialer.abort()
+	if nc == nil {
+		return nil
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		nc.Close()
+	}()
+	grace := time.NewTimer(natsCloseGrace)
+	defer grace.Stop()
+	select {
+	case <-done:
+	case <-grace.C:
+		t.dialer.closeAll()
+		<-done
 	}
 	return nil
 }

@@ -8,10 +8,14 @@
 // is the event's subject). Retries, the breaker, the slots and the metrics are the same
 // for all three.
 //
-// Three things are never retried: a redirect other than 307/308 (following it would turn
+// Binary mode encodes attribute values as each binding requires (encode.go): percent-
+// encoded ce- headers over HTTP and NATS, UTF-8 ce_ headers over Kafka.
+//
+// Four things are never retried: a redirect other than 307/308 (following it would turn
 // the POST into a GET and lose the event), TLS that cannot work (a certificate the sender
 // does not trust, an https:// v_target on a port without TLS, a handshake the receiver
-// refuses), and a 4xx. The first two are a *ConfigError. A circuit breaker shared by all Send calls
+// refuses), a 4xx, and an event binary mode cannot encode (*EncodingError, which is no
+// outage: the breaker does not count it). The first two are a *ConfigError. A circuit breaker shared by all Send calls
 // stops sending while the receiver is down, so that a day fails in minutes rather than
 // hours (ErrReceiverUnavailable). No error or log line holds v_target's userinfo or query.
 package sender
@@ -260,7 +264,7 @@ func (s *Sender) sendOne(r *run, e event.Event) error {
 		switch o {
 		case delivered:
 			return nil
-		case aborted:
+		case aborted, invalid:
 			return err
 		case answered:
 			if _, ok := err.(*ConfigError); ok {

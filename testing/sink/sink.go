@@ -5,10 +5,14 @@
 package sink
 
 import (
+	"fmt"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -212,7 +216,12 @@ func (s *Sink) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "injected failure", fail)
 		return
 	}
-	// The SDK's HTTP binding decodes binary and structured mode alike.
+	// The SDK's HTTP binding decodes binary and structured mode alike; its v2.16.2 does not
+	// undo the percent-encoding of ce- headers (HTTP binding 3.1.3.2), which is done here.
+	if err := DecodeHeaders(r.Header); err != nil {
+		http.Error(w, "cannot decode the CloudEvent: "+err.Error(), http.StatusBadRequest)
+		return
+	}
 	msg := cehttp.NewMessageFromHttpRequest(r)
 	if msg == nil {
 		http.Error(w, "no request", http.StatusBadRequest)
@@ -256,4 +265,45 @@ func (s *Sink) record(e event.Event, structured bool) {
 	if f != nil {
 		f(e)
 	}
+}
+
+// DecodeHeaders decodes, in place, the value of every ce- header as a receiver of the
+// CloudEvents HTTP binding (1.0.2, 3.1.3.2) must: a double-quoted string is unquoted, then
+// one round of percent-decoding; a result that is not UTF-8 is an error. The NATS binding
+// has the same rule for its ce- headers.
+func DecodeHeaders(h map[string][]string) error {
+	for k, vs := range h {
+		if len(k) < 3 || !strings.EqualFold(k[:3], "ce-") {
+			continue
+		}
+		for i, v := range vs {
+			d, err := decodeValue(v)
+			if err != nil {
+				return fmt.Errorf("header %s: %w", k, err)
+			}
+			vs[i] = d
+		}
+	}
+	return nil
+}
+
+func decodeValue(v string) (string, error) {
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		var b strings.Builder
+		for i := 1; i < len(v)-1; i++ {
+			if v[i] == '\\' && i+1 < len(v)-1 {
+				i++
+			}
+			b.WriteByte(v[i])
+		}
+		v = b.String()
+	}
+	d, err := url.PathUnescape(v)
+	if err != nil {
+		return "", err
+	}
+	if !utf8.ValidString(d) {
+		return "", fmt.Errorf("%q decodes to bytes that are not UTF-8", v)
+	}
+	return d, nil
 }
