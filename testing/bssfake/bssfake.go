@@ -59,6 +59,11 @@ const (
 	MessageInvalidNextToken = "The specified NextToken is invalid or has expired."
 	// CodeInvalidAction is the error (HTTP 404) for an Action the API does not have.
 	CodeInvalidAction = "InvalidAction.NotFound"
+
+	// DefaultKeyID and DefaultKeySecret are the AccessKey the fake accepts when
+	// Options.Keys is nil: public test values, not secrets.
+	DefaultKeyID     = "testid"
+	DefaultKeySecret = "testsecret"
 )
 
 // Item is one bill row with the API's JSON names (note OwnerID).
@@ -211,7 +216,7 @@ type Request struct {
 
 // Options configure a Server. Zero values are fine.
 type Options struct {
-	// Keys maps AccessKey IDs to secrets; default {"testid": "testsecret"}.
+	// Keys maps AccessKey IDs to secrets; default {DefaultKeyID: DefaultKeySecret}.
 	Keys map[string]string
 	// Now is the server's clock for the timestamp window, RateLimit and TokenTTL; default
 	// the real clock.
@@ -283,7 +288,7 @@ type Server struct {
 // New returns a fake with no data.
 func New(opts Options) *Server {
 	if opts.Keys == nil {
-		opts.Keys = map[string]string{"testid": "testsecret"}
+		opts.Keys = map[string]string{DefaultKeyID: DefaultKeySecret}
 	}
 	if opts.Now == nil {
 		opts.Now = clock.New().Now

@@ -40,6 +40,7 @@ type Sink struct {
 	mu           sync.Mutex
 	got          []Received
 	dataless     bool // KeepDataless
+	keepNothing  bool // KeepNothing
 	requests     []Request
 	failNext     int
 	failCode     int
@@ -170,8 +171,10 @@ func (s *Sink) Reset() {
 func (s *Sink) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.attempts++
-	user, _, _ := r.BasicAuth()
-	s.requests = append(s.requests, Request{Method: r.Method, URI: r.URL.RequestURI(), User: user})
+	if !s.keepNothing {
+		user, _, _ := r.BasicAuth()
+		s.requests = append(s.requests, Request{Method: r.Method, URI: r.URL.RequestURI(), User: user})
+	}
 	delay := s.delay
 	if s.delayNext > 0 {
 		s.delayNext--
@@ -253,13 +256,24 @@ func (s *Sink) KeepDataless() {
 	s.dataless = true
 }
 
+// KeepNothing makes the sink keep neither events nor requests: it only counts attempts
+// and hands each accepted event to OnReceive. A display sink that runs for days then
+// holds no memory for what it has printed.
+func (s *Sink) KeepNothing() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keepNothing = true
+}
+
 func (s *Sink) record(e event.Event, structured bool) {
 	s.mu.Lock()
-	kept := e.Clone()
-	if s.dataless {
-		kept.DataEncoded = nil
+	if !s.keepNothing {
+		kept := e.Clone()
+		if s.dataless {
+			kept.DataEncoded = nil
+		}
+		s.got = append(s.got, Received{Event: kept, Structured: structured})
 	}
-	s.got = append(s.got, Received{Event: kept, Structured: structured})
 	f := s.onReceive
 	s.mu.Unlock()
 	if f != nil {

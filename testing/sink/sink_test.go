@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -83,4 +84,24 @@ func TestSink_ResetForgetsTheRequests(t *testing.T) {
 	s.Reset()
 	assert.Empty(t, s.Requests())
 	assert.Zero(t, s.Attempts())
+}
+
+func TestSink_KeepNothingHandsEventsOnAndKeepsNone(t *testing.T) {
+	s := start(t)
+	s.KeepNothing()
+	var got []string
+	s.OnReceive(func(e event.Event) { got = append(got, e.ID()) })
+	req, err := http.NewRequest(http.MethodPost, s.URL(), strings.NewReader(`{"a":1}`))
+	require.NoError(t, err)
+	for k, v := range map[string]string{"ce-specversion": "1.0", "ce-id": "e1", "ce-source": "s", "ce-type": "t", "Content-Type": "application/json"} {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusAccepted, resp.StatusCode)
+	assert.Equal(t, []string{"e1"}, got, "OnReceive runs before the answer")
+	assert.Zero(t, s.Len(), "no event kept")
+	assert.Empty(t, s.Requests(), "no request kept")
+	assert.Equal(t, 1, s.Attempts())
 }
