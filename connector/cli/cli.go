@@ -33,10 +33,15 @@ import (
 
 // Exit statuses.
 const (
-	ExitOK         = 0 // all delivered (or a daemon stopped by SIGINT/SIGTERM)
+	ExitOK         = 0 // all delivered (or a daemon stopped by SIGINT, SIGTERM or SIGHUP)
 	ExitIncomplete = 1 // not every row of every day was delivered
 	ExitConfig     = 2 // bad configuration, bad credentials or bad usage
 )
+
+// stopSignals end the process cleanly: a one-off run logs the day it abandons and exits
+// 1 when not everything was delivered, the daemon exits 0. SIGHUP is one of them: the
+// connector does not reload its configuration.
+var stopSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}
 
 // Version is set at link time (-X) by the image build.
 var Version = "dev"
@@ -61,12 +66,14 @@ type IO struct {
 // Main runs the connector with args (without the program name) and returns the exit
 // status. extra options are appended to the application (tests: fx.Replace a fake clock).
 //
-// SIGINT and SIGTERM are handled from Main's first instruction: a signal that arrives
-// while the configuration is read or the application starts is a clean stop too (the
-// daemon exits 0, a one-off run that did not deliver everything 1).
+// SIGINT, SIGTERM and SIGHUP are handled from Main's first instruction: a signal that
+// arrives while the configuration is read or the application starts is a clean stop too
+// (the daemon exits 0, a one-off run that did not deliver everything 1). SIGHUP stops like
+// SIGTERM in every mode: there is no reload (a closed terminal, or a supervisor that sends
+// it, must not kill a run half-way without saying which day was abandoned).
 func Main(args []string, stdio IO, extra ...fx.Option) int {
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sigs, stopSignals...)
 	defer signal.Stop(sigs)
 	fs := flag.NewFlagSet("connector", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -290,7 +297,8 @@ CloudEvent (source cloud.alicloud.billing, type alicloud.account_billing.daily) 
 
 Usage:
   connector [--config PATH]                        daemon: every day at pull_hour in pull_zone,
-                                                   pull yesterday's bill; stops on SIGINT/SIGTERM
+                                                   pull yesterday's bill; stops on SIGINT,
+                                                   SIGTERM or SIGHUP
   connector --once [--date YYYY-MM-DD]             pull one day (default: yesterday in pull_zone)
   connector --from YYYY-MM-DD --to YYYY-MM-DD      pull every day of the range, oldest first
 
@@ -337,8 +345,14 @@ an entry without credentials uses the top-level ones. Each account has its own s
 (state.NAME.db beside state_path), pacing, retries and catch-up; its events carry it in the
 subject (NAME/...) and the "account" extension.
 
+Signals:
+  SIGINT, SIGTERM and SIGHUP stop the connector cleanly, in every mode: the day in flight
+  is abandoned (logged as "day abandoned at shutdown"; what was acknowledged is recorded),
+  a one-off run exits 1 unless every row was delivered, the daemon exits 0. SIGHUP does
+  not reload the configuration: restart the connector to change it.
+
 Exit status:
-  0  every row delivered (daemon: stopped by SIGINT/SIGTERM)
+  0  every row delivered (daemon: stopped by SIGINT, SIGTERM or SIGHUP)
   1  some rows were not delivered, or the API kept failing (with accounts: also one
      account refused while others delivered)
   2  what only a change of configuration fixes: bad configuration or usage, credentials
