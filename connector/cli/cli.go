@@ -316,7 +316,8 @@ Flags:
                   (--date, --from, --to, --catch-up-from: not after today in pull_zone and
                   at most 540 days back, the 18 months that the API keeps)
   --dry-run       with --once or --from/--to: fetch and print counts (new, changed, pending
-                  delivery, already delivered); send nothing, write no state
+                  delivery, already delivered; the log adds would_send, the events a run
+                  would send); send nothing, write no state
   --catch-up-from DAY   daemon: also pull the days from DAY on that the state has not delivered
   --account NAME  run only this account of accounts (repeatable, or NAME,NAME); default all
   --verbose       debug logs, including fx's start-up events
