@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -291,7 +292,10 @@ func parseMode(once bool, date, from, to string) (Mode, string) {
 }
 
 func printHelp(w io.Writer) {
-	fmt.Fprint(w, `connector - the AliCloud Billing Source: pulls the daily Alibaba Cloud account bill
+	// The numbers of the text come from the constants that enforce them.
+	text := strings.NewReplacer("{max_days_back}", strconv.Itoa(config.MaxDaysBack),
+		"{max_config}", size(config.MaxFileBytes))
+	_, _ = text.WriteString(w, `connector - the AliCloud Billing Source: pulls the daily Alibaba Cloud account bill
 (BSS OpenAPI QueryAccountBill, grouped by product, every page) and delivers each row as a
 CloudEvent (source cloud.alicloud.billing, type alicloud.account_billing.daily) to v_target.
 
@@ -314,7 +318,7 @@ Flags:
   --date DAY      the day for --once
   --from, --to    the first and last day of a range
                   (--date, --from, --to, --catch-up-from: not after today in pull_zone and
-                  at most 540 days back, the 18 months that the API keeps)
+                  at most {max_days_back} days back, the 18 months that the API keeps)
   --dry-run       with --once or --from/--to: fetch and print counts (new, changed, pending
                   delivery, already delivered; the log adds would_send, the events a run
                   would send); send nothing, write no state
@@ -332,7 +336,8 @@ environment variable of its name in upper case, e.g. V_TARGET, PULL_HOUR):
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", k.Name, k.Default, k.Help)
 	}
 	_ = tw.Flush()
-	fmt.Fprint(w, `
+	printLimits(w)
+	_, _ = text.WriteString(w, `
 Credentials, per account (the first that applies): oidc_provider_arn + oidc_token_file +
 role_arn (OIDC/RRSA); role_arn (STS AssumeRole on top of the AccessKey, ecs_ram_role or the
 default chain); ecs_ram_role (ECS instance role, IMDSv2); access_key_id + secret_access_Key
@@ -360,7 +365,7 @@ Exit status:
      the API refused, a TLS certificate that is not trusted, an endpoint or receiver that
      redirects (301/302/303), a problem with the state file
 
-config.json must be a regular file of at most 1 MiB holding one JSON object, each key
+config.json must be a regular file of at most {max_config} holding one JSON object, each key
 once (two spellings of a key that differ only in case are refused).
 
 Logs are JSON lines on stderr; --from/--to also print one progress line per day on stdout
