@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -33,10 +34,15 @@ import (
 
 // Exit statuses.
 const (
-	ExitOK         = 0 // all delivered (or a daemon stopped by SIGINT/SIGTERM)
+	ExitOK         = 0 // all delivered (or a daemon stopped by SIGINT, SIGTERM or SIGHUP)
 	ExitIncomplete = 1 // not every row of every day was delivered
 	ExitConfig     = 2 // bad configuration, bad credentials or bad usage
 )
+
+// stopSignals end the process cleanly: a one-off run logs the day it abandons and exits
+// 1 when not everything was delivered, the daemon exits 0. SIGHUP is one of them: the
+// connector does not reload its configuration.
+var stopSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}
 
 // Version is set at link time (-X) by the image build.
 var Version = "dev"
@@ -61,12 +67,14 @@ type IO struct {
 // Main runs the connector with args (without the program name) and returns the exit
 // status. extra options are appended to the application (tests: fx.Replace a fake clock).
 //
-// SIGINT and SIGTERM are handled from Main's first instruction: a signal that arrives
-// while the configuration is read or the application starts is a clean stop too (the
-// daemon exits 0, a one-off run that did not deliver everything 1).
+// SIGINT, SIGTERM and SIGHUP are handled from Main's first instruction: a signal that
+// arrives while the configuration is read or the application starts is a clean stop too
+// (the daemon exits 0, a one-off run that did not deliver everything 1). SIGHUP stops like
+// SIGTERM in every mode: there is no reload (a closed terminal, or a supervisor that sends
+// it, must not kill a run half-way without saying which day was abandoned).
 func Main(args []string, stdio IO, extra ...fx.Option) int {
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sigs, stopSignals...)
 	defer signal.Stop(sigs)
 	fs := flag.NewFlagSet("connector", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -284,13 +292,17 @@ func parseMode(once bool, date, from, to string) (Mode, string) {
 }
 
 func printHelp(w io.Writer) {
-	fmt.Fprint(w, `connector - the AliCloud Billing Source: pulls the daily Alibaba Cloud account bill
+	// The numbers of the text come from the constants that enforce them.
+	text := strings.NewReplacer("{max_days_back}", strconv.Itoa(config.MaxDaysBack),
+		"{max_config}", size(config.MaxFileBytes))
+	_, _ = text.WriteString(w, `connector - the AliCloud Billing Source: pulls the daily Alibaba Cloud account bill
 (BSS OpenAPI QueryAccountBill, grouped by product, every page) and delivers each row as a
 CloudEvent (source cloud.alicloud.billing, type alicloud.account_billing.daily) to v_target.
 
 Usage:
   connector [--config PATH]                        daemon: every day at pull_hour in pull_zone,
-                                                   pull yesterday's bill; stops on SIGINT/SIGTERM
+                                                   pull yesterday's bill; stops on SIGINT,
+                                                   SIGTERM or SIGHUP
   connector --once [--date YYYY-MM-DD]             pull one day (default: yesterday in pull_zone)
   connector --from YYYY-MM-DD --to YYYY-MM-DD      pull every day of the range, oldest first
 
@@ -308,9 +320,10 @@ Flags:
   --date DAY      the day for --once
   --from, --to    the first and last day of a range
                   (--date, --from, --to, --catch-up-from: not after today in pull_zone and
-                  at most 540 days back, the 18 months that the API keeps)
+                  at most {max_days_back} days back, the 18 months that the API keeps)
   --dry-run       with --once or --from/--to: fetch and print counts (new, changed, pending
-                  delivery, already delivered); send nothing, write no state
+                  delivery, already delivered; the log adds would_send, the events a run
+                  would send); send nothing, write no state
   --catch-up-from DAY   daemon: also pull the days from DAY on that the state has not delivered
   --account NAME  run only this account of accounts (repeatable, or NAME,NAME); default all
   --verbose       debug logs, including fx's start-up events
@@ -325,7 +338,8 @@ environment variable of its name in upper case, e.g. V_TARGET, PULL_HOUR):
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", k.Name, k.Default, k.Help)
 	}
 	_ = tw.Flush()
-	fmt.Fprint(w, `
+	printLimits(w)
+	_, _ = text.WriteString(w, `
 Credentials, per account (the first that applies): oidc_provider_arn + oidc_token_file +
 role_arn (OIDC/RRSA); role_arn (STS AssumeRole on top of the AccessKey, ecs_ram_role or the
 default chain); ecs_ram_role (ECS instance role, IMDSv2); access_key_id + secret_access_Key
@@ -339,15 +353,21 @@ an entry without credentials uses the top-level ones. Each account has its own s
 (state.NAME.db beside state_path), pacing, retries and catch-up; its events carry it in the
 subject (NAME/...) and the "account" extension.
 
+Signals:
+  SIGINT, SIGTERM and SIGHUP stop the connector cleanly, in every mode: the day in flight
+  is abandoned (logged as "day abandoned at shutdown"; what was acknowledged is recorded),
+  a one-off run exits 1 unless every row was delivered, the daemon exits 0. SIGHUP does
+  not reload the configuration: restart the connector to change it.
+
 Exit status:
-  0  every row delivered (daemon: stopped by SIGINT/SIGTERM)
+  0  every row delivered (daemon: stopped by SIGINT, SIGTERM or SIGHUP)
   1  some rows were not delivered, or the API kept failing (with accounts: also one
      account refused while others delivered)
   2  what only a change of configuration fixes: bad configuration or usage, credentials
      the API refused, a TLS certificate that is not trusted, an endpoint or receiver that
      redirects (301/302/303), a problem with the state file
 
-config.json must be a regular file of at most 1 MiB holding one JSON object, each key
+config.json must be a regular file of at most {max_config} holding one JSON object, each key
 once (two spellings of a key that differ only in case are refused).
 
 Logs are JSON lines on stderr; --from/--to also print one progress line per day on stdout

@@ -232,6 +232,7 @@ func runAccountDays(ctx context.Context, p runnerParams, u *accounts.Unit, days 
 		total.Changed += rep.Changed
 		total.Delivered += rep.Delivered
 		total.Failed += rep.Failed
+		total.WouldSend += rep.WouldSend
 		status := "done"
 		switch {
 		case err != nil && ctx.Err() != nil:
@@ -268,10 +269,22 @@ func runAccountDays(ctx context.Context, p runnerParams, u *accounts.Unit, days 
 		code = ExitIncomplete // stopped (a signal) before every day was run
 	}
 	if p.Mode.Range {
-		u.Log.Info("range done", "from", p.Mode.From.String(), "to", p.Mode.To.String(), "days", len(days),
-			"fetched", total.Fetched, "new", total.New, "changed", total.Changed, "delivered", total.Delivered, "failed", total.Failed)
+		logRangeDone(u, p.Mode, len(days), total)
 	}
 	return code
+}
+
+// logRangeDone logs the totals of a --from/--to run of one account; a dry run's say what
+// a run would send, not what was delivered.
+func logRangeDone(u *accounts.Unit, m Mode, days int, total job.Report) {
+	attrs := []any{"from", m.From.String(), "to", m.To.String(), "days", days,
+		"fetched", total.Fetched, "new", total.New, "changed", total.Changed}
+	if m.DryRun {
+		attrs = append(attrs, "would_send", total.WouldSend)
+	} else {
+		attrs = append(attrs, "delivered", total.Delivered, "failed", total.Failed)
+	}
+	u.Log.Info("range done", attrs...)
 }
 
 // exitFor maps a day's error to the exit status: what only a change of the configuration

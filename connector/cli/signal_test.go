@@ -39,9 +39,9 @@ func signalTestConfig(t *testing.T) string {
 }
 
 // stopAt runs Main with a hold at one point of its start; when Main reaches it, the test
-// sends SIGTERM to its own process (Main's handler must already be in place, or the test
+// sends sig to its own process (Main's handler must already be in place, or the test
 // binary dies), then releases the hold. It returns Main's exit status.
-func stopAt(t *testing.T, args []string, want string, lookup func(hold func()) func(string) (string, bool), extra func(hold func()) fx.Option) int {
+func stopAt(t *testing.T, sig syscall.Signal, args []string, want string, lookup func(hold func()) func(string) (string, bool), extra func(hold func()) fx.Option) int {
 	t.Helper()
 	reached := make(chan struct{})
 	release := make(chan struct{})
@@ -73,9 +73,9 @@ func stopAt(t *testing.T, args []string, want string, lookup func(hold func()) f
 	// The runtime hands a signal to every channel that asked for it at once: when the
 	// test's own channel has it, Main's has it too, and Main finds it right after the hold.
 	mine := make(chan os.Signal, 1)
-	signal.Notify(mine, syscall.SIGTERM)
+	signal.Notify(mine, sig)
 	defer signal.Stop(mine)
-	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
+	require.NoError(t, syscall.Kill(os.Getpid(), sig))
 	select {
 	case <-mine:
 	case <-timeout.C:
@@ -101,8 +101,8 @@ func TestMain_SignalWhileTheConfigIsReadIsACleanStop(t *testing.T) {
 	}
 	cfg := signalTestConfig(t)
 	const early = `"msg":"stopped before the work began","signal":"terminated"`
-	assert.Equal(t, ExitIncomplete, stopAt(t, []string{"--config", cfg, "--once"}, early, inConfig, nil))
-	assert.Equal(t, ExitOK, stopAt(t, []string{"--config", cfg}, early, inConfig, nil))
+	assert.Equal(t, ExitIncomplete, stopAt(t, syscall.SIGTERM, []string{"--config", cfg, "--once"}, early, inConfig, nil))
+	assert.Equal(t, ExitOK, stopAt(t, syscall.SIGTERM, []string{"--config", cfg}, early, inConfig, nil))
 }
 
 // SIGTERM while the start hooks run: the start finishes, then it is a clean stop (the state
@@ -115,6 +115,24 @@ func TestMain_SignalDuringTheStartIsACleanStop(t *testing.T) {
 	}
 	cfg := signalTestConfig(t)
 	const stopping = `"msg":"stopping","signal":"terminated"`
-	assert.Equal(t, ExitIncomplete, stopAt(t, []string{"--config", cfg, "--once"}, stopping, nil, inStart))
-	assert.Equal(t, ExitOK, stopAt(t, []string{"--config", cfg}, stopping, nil, inStart))
+	assert.Equal(t, ExitIncomplete, stopAt(t, syscall.SIGTERM, []string{"--config", cfg, "--once"}, stopping, nil, inStart))
+	assert.Equal(t, ExitOK, stopAt(t, syscall.SIGTERM, []string{"--config", cfg}, stopping, nil, inStart))
+}
+
+// SIGHUP is no reload: it stops like SIGTERM, with the same exit statuses, in a one-off
+// run and in the daemon (before, the process died of it with status 129).
+func TestMain_SIGHUPStopsLikeSIGTERM(t *testing.T) {
+	inConfig := func(hold func()) func(string) (string, bool) {
+		return func(string) (string, bool) { hold(); return "", false }
+	}
+	inStart := func(hold func()) fx.Option {
+		return fx.Invoke(func(lc fx.Lifecycle) { lc.Append(fx.StartHook(hold)) })
+	}
+	cfg := signalTestConfig(t)
+	const early = `"msg":"stopped before the work began","signal":"hangup"`
+	const stopping = `"msg":"stopping","signal":"hangup"`
+	assert.Equal(t, ExitIncomplete, stopAt(t, syscall.SIGHUP, []string{"--config", cfg, "--once"}, early, inConfig, nil))
+	assert.Equal(t, ExitOK, stopAt(t, syscall.SIGHUP, []string{"--config", cfg}, early, inConfig, nil))
+	assert.Equal(t, ExitIncomplete, stopAt(t, syscall.SIGHUP, []string{"--config", cfg, "--once"}, stopping, nil, inStart))
+	assert.Equal(t, ExitOK, stopAt(t, syscall.SIGHUP, []string{"--config", cfg}, stopping, nil, inStart))
 }

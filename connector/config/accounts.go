@@ -89,8 +89,8 @@ var credentialKeys = []string{"access_key_id", "secret_access_Key", "security_to
 // accountKeys are the keys of an entry of accounts.
 var accountKeys = append([]string{"name", "bill_owner_id"}, credentialKeys...)
 
-// maxAccounts bounds the accounts list (each has its own state file and pacing).
-const maxAccounts = 100
+// MaxAccounts bounds the accounts list (each has its own state file and pacing).
+const MaxAccounts = 100
 
 var (
 	accountName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -182,8 +182,8 @@ func parseAccounts(raw json.RawMessage) ([]map[string]string, error) {
 	if len(list) == 0 {
 		return nil, &Error{Key: "accounts", Problem: "is an empty list; name at least one account, or remove the key for the one account of the top-level credentials"}
 	}
-	if len(list) > maxAccounts {
-		return nil, &Error{Key: "accounts", Problem: fmt.Sprintf("has %d entries; at most %d", len(list), maxAccounts)}
+	if len(list) > MaxAccounts {
+		return nil, &Error{Key: "accounts", Problem: fmt.Sprintf("has %d entries; at most %d", len(list), MaxAccounts)}
 	}
 	out := make([]map[string]string, len(list))
 	for i, e := range list {

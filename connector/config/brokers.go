@@ -138,8 +138,8 @@ func subjectProblem(s string) string {
 	return ""
 }
 
-// maxBrokers bounds the seed brokers of a kafka:// v_target.
-const maxBrokers = 32
+// MaxBrokers bounds the seed brokers of a kafka:// v_target.
+const MaxBrokers = 32
 
 // parseKafkaTarget validates kafka://b1:9092,b2:9092/TOPIC. It is parsed by hand: a list of
 // hosts is not a URL authority that net/url accepts.
@@ -175,8 +175,8 @@ func parseKafkaTarget(s string) (*url.URL, []string, string, error) {
 		if contains(brokers, hp) {
 			return nil, nil, "", bad(fmt.Sprintf("names broker %q twice", b))
 		}
-		if len(brokers) == maxBrokers {
-			return nil, nil, "", bad(fmt.Sprintf("names more than %d brokers; a few seed brokers are enough", maxBrokers))
+		if len(brokers) == MaxBrokers {
+			return nil, nil, "", bad(fmt.Sprintf("names more than %d brokers; a few seed brokers are enough", MaxBrokers))
 		}
 		brokers = append(brokers, hp)
 	}

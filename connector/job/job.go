@@ -63,10 +63,12 @@ type Report struct {
 	Changed   int // rows whose content changed since delivered: sent as a new revision
 	Unchanged int // rows delivered before with this content (not sent again by the daemon)
 	Pending   int // rows planned before with this content but not acknowledged yet
-	Sent      int // events sent (delivered + failed)
-	Delivered int
+	Sent      int // events of the last read answered (delivered + failed)
+	Delivered int // rows of the last read whose event was acknowledged (a re-read's re-sends count once)
 	Failed    int
-	Pages     int // pages read
+	WouldSend int  // a dry run: the events a run would send (Delivered and Failed stay 0)
+	DryRun    bool // the report of a dry run: nothing was sent
+	Pages     int  // pages read
 	Duration  time.Duration
 }
 
@@ -83,6 +85,8 @@ func (r *Report) add(o Report) {
 	r.Sent += o.Sent
 	r.Delivered += o.Delivered
 	r.Failed += o.Failed
+	r.WouldSend += o.WouldSend
+	r.DryRun = r.DryRun || o.DryRun
 	r.Pages += o.Pages
 }
 
@@ -96,8 +100,13 @@ func (r Report) Attrs() []any {
 		}
 		attrs = append(attrs, "bills", names)
 	}
-	return append(attrs, "fetched", r.Fetched, "new", r.New, "changed", r.Changed,
-		"unchanged", r.Unchanged, "pending", r.Pending, "delivered", r.Delivered, "failed", r.Failed, "duration", r.Duration.Round(time.Millisecond).String())
+	attrs = append(attrs, "fetched", r.Fetched, "new", r.New, "changed", r.Changed, "unchanged", r.Unchanged, "pending", r.Pending)
+	if r.DryRun {
+		attrs = append(attrs, "would_send", r.WouldSend)
+	} else {
+		attrs = append(attrs, "delivered", r.Delivered, "failed", r.Failed)
+	}
+	return append(attrs, "duration", r.Duration.Round(time.Millisecond).String())
 }
 
 // ErrUndelivered is returned (wrapped) when some rows were not delivered.
@@ -254,6 +263,7 @@ type dayRun struct {
 
 	mu        sync.Mutex
 	inflight  map[string]flight // event id -> the event's row, for events not yet answered
+	readNo    int               // which read of the bill the counts below are of (see newRead)
 	delivered int
 	failed    int
 	firstFail error
@@ -288,7 +298,7 @@ func (j *Job) runBill(ctx context.Context, kind bill.Kind, day calendar.Day, mod
 	doneReading := func() { readOnce.Do(func() { close(read) }) }
 	defer doneReading()
 	r := &dayRun{j: j, kind: kind, day: day, mode: mode, dry: dry, pulled: j.clock.Now().UTC(),
-		rep: Report{Day: day, Bills: []bill.Kind{kind}}, inflight: map[string]flight{}}
+		rep: Report{Day: day, Bills: []bill.Kind{kind}, DryRun: dry}, inflight: map[string]flight{}}
 	name := kind.DayName(day)
 	start := j.state.Pull
 	if dry {
@@ -326,7 +336,7 @@ func (j *Job) runBill(ctx context.Context, kind bill.Kind, day calendar.Day, mod
 			break
 		}
 		r.read = 0
-		r.rep.Fetched, r.rep.New, r.rep.Changed, r.rep.Unchanged, r.rep.Pending = 0, 0, 0, 0, 0
+		r.newRead()
 	}
 	doneReading() // the next bill's day may be read while this one's last events are delivered
 	if !dry {
@@ -434,7 +444,7 @@ func (r *dayRun) page(ctx context.Context, p bill.Page) error {
 			if err := r.pull.Restart(); err != nil {
 				return fmt.Errorf("restart the pull of %s: %w", r.kind.DayName(r.day), err)
 			}
-			r.rep.Fetched, r.rep.New, r.rep.Changed, r.rep.Unchanged, r.rep.Pending = 0, 0, 0, 0, 0
+			r.newRead()
 		}
 		r.read = p.Read
 	}
@@ -465,7 +475,7 @@ func (r *dayRun) page(ctx context.Context, p bill.Page) error {
 		}
 	}
 	if r.dry {
-		r.delivered += len(send) // what a run would send
+		r.rep.WouldSend += len(send)
 		return nil
 	}
 	// Ids and revisions are fixed before anything is sent: a crash and a resend reuse them.
@@ -479,13 +489,15 @@ func (r *dayRun) page(ctx context.Context, p bill.Page) error {
 func (r *dayRun) queue(ctx context.Context, send []event.Event, identities []string) error {
 	for i, e := range send {
 		r.mu.Lock()
-		_, flying := r.inflight[e.ID()]
+		f, flying := r.inflight[e.ID()]
 		if !flying {
-			r.inflight[e.ID()] = flight{identity: identities[i], queued: r.j.clock.Now()}
+			f = flight{identity: identities[i], queued: r.j.clock.Now()}
 		}
+		f.readNo = r.readNo // queued by a read before this one and not answered yet: its answer counts for this one
+		r.inflight[e.ID()] = f
 		r.mu.Unlock()
 		if flying {
-			continue // queued by a read before this one and not answered yet: its answer counts
+			continue
 		}
 		select {
 		case r.events <- e:
@@ -548,13 +560,27 @@ func identities(rows []bill.Row) []string {
 type flight struct {
 	identity string
 	queued   time.Time
+	readNo   int // the read whose row it is (dayRun.readNo)
+}
+
+// newRead forgets the counts of a read abandoned because the bill is read again from its
+// start: the report counts the rows of the read that ends the day, each once. An event of
+// the abandoned read still in flight counts only when the new read queues it again (see
+// page); its acknowledgement is recorded in the state either way.
+func (r *dayRun) newRead() {
+	r.rep.Fetched, r.rep.New, r.rep.Changed, r.rep.Unchanged, r.rep.Pending, r.rep.WouldSend = 0, 0, 0, 0, 0, 0
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.readNo++
+	r.delivered, r.failed, r.firstFail = 0, 0, nil
 }
 
 // result is called by the sender for every event.
 func (r *dayRun) result(id string, err error) {
 	r.mu.Lock()
-	f := r.inflight[id]
+	f, queued := r.inflight[id]
 	identity := f.identity
+	counts := !queued || f.readNo == r.readNo // not an answer to an abandoned read's event
 	delete(r.inflight, id)
 	if !f.queued.IsZero() {
 		r.j.ops.DeliveryLatency.Observe(r.j.clock.Now().Sub(f.queued).Seconds())
@@ -564,16 +590,19 @@ func (r *dayRun) result(id string, err error) {
 		outcome = "failed"
 	}
 	r.j.ops.EventsSent.WithLabelValues(string(r.kind), outcome).Inc()
-	if err != nil {
+	switch {
+	case err != nil && counts:
 		r.failed++
 		if r.firstFail == nil {
 			r.firstFail = fmt.Errorf("%s: %w", id, err)
 		}
-		r.mu.Unlock()
+	case counts:
+		r.delivered++
+	}
+	r.mu.Unlock()
+	if err != nil {
 		return
 	}
-	r.delivered++
-	r.mu.Unlock()
 	if identity != "" {
 		r.acks <- state.Ack{Identity: identity, ID: id}
 	}

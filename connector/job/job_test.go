@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"runtime"
@@ -373,4 +374,82 @@ type countingFetcher struct {
 func (f *countingFetcher) Stream(ctx context.Context, kind bill.Kind, d calendar.Day, fn func(bill.Page) error) error {
 	f.calls.Add(1)
 	return f.fetcher.Stream(ctx, kind, d, fn)
+}
+
+// answeringPublisher answers each event as soon as it takes it, and then says so on
+// answered.
+type answeringPublisher struct {
+	answered chan string
+}
+
+func (p *answeringPublisher) Stream(_ context.Context, events <-chan event.Event, result func(string, error)) {
+	for e := range events {
+		result(e.ID(), nil)
+		p.answered <- e.ID()
+	}
+}
+
+// rereadAfterAnswers serves page 1 of read 1 ([a b]), waits until both of its events are
+// answered, then serves read 2 ([a b], [c]) in the same Stream call, as billing does when
+// the bill changed while paging.
+type rereadAfterAnswers struct{ answered chan string }
+
+func (f rereadAfterAnswers) Stream(ctx context.Context, _ bill.Kind, _ calendar.Day, fn func(bill.Page) error) error {
+	if err := fn(bill.Page{Rows: []bill.Row{row("a"), row("b")}, Number: 1, Read: 1, Total: 2}); err != nil {
+		return err
+	}
+	for range 2 {
+		select {
+		case <-f.answered:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	for _, p := range []bill.Page{
+		{Rows: []bill.Row{row("a"), row("b")}, Number: 1, Read: 2, Total: 3},
+		{Rows: []bill.Row{row("c")}, Number: 2, Read: 2, Total: 3},
+	} {
+		if err := fn(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// A bill read again from its start counts the rows of its last read, each once: the rows
+// of the abandoned read that were delivered and are sent again (--once, --from/--to) are
+// not counted twice, and the daemon's report adds up (delivered + unchanged = fetched).
+func TestRun_AReReadCountsRowsNotReSends(t *testing.T) {
+	for _, mode := range []job.Mode{job.Explicit, job.Incremental} {
+		answered := make(chan string, 16)
+		p := &answeringPublisher{answered: answered}
+		st := openState(t)
+		f := rereadAfterAnswers{answered: answered}
+		rep, err := newJob(f, p, st).Run(context.Background(), day, mode)
+		require.NoError(t, err)
+		assert.Equal(t, 3, rep.Fetched, "mode %d", mode)
+		assert.Equal(t, rep.Fetched, rep.Delivered+rep.Unchanged, "mode %d: %+v", mode, rep)
+		assert.Equal(t, rep.Delivered, rep.Sent, "mode %d", mode)
+		if mode == job.Explicit {
+			assert.Equal(t, 3, rep.Delivered, "a, b and c, each once: %+v", rep)
+		}
+		assert.True(t, rep.Complete())
+		ok, err := st.Complete(day, "account")
+		require.NoError(t, err)
+		assert.True(t, ok)
+	}
+}
+
+// A dry run says what a run would send, never that something was delivered, and a bill
+// read again counts its last read only.
+func TestDryRun_CountsWhatWouldBeSentOfTheLastRead(t *testing.T) {
+	rep, err := newJob(billingRestart{}, &publisher{}, openState(t)).DryRun(context.Background(), day, job.Explicit)
+	require.NoError(t, err)
+	assert.Equal(t, 2, rep.Fetched)
+	assert.Equal(t, 2, rep.WouldSend, "x and y: x of the abandoned read is not counted twice")
+	assert.Zero(t, rep.Delivered)
+	assert.True(t, rep.DryRun)
+	attrs := fmt.Sprint(rep.Attrs()...)
+	assert.Contains(t, attrs, "would_send2")
+	assert.NotContains(t, attrs, "delivered")
 }

@@ -225,6 +225,11 @@ type Options struct {
 	// (a sliding window on Now), counting both actions together as the API's per-account
 	// limit does.
 	RateLimit int
+	// ThrottleEvery, when > 0, answers Throttling.User to every ThrottleEvery-th request
+	// that passed the signature and owner checks (both actions counted), whatever the
+	// requests' pace: a limit that binds on a slow machine as on a fast one, where RateLimit
+	// binds only while requests come faster than it allows.
+	ThrottleEvery int
 	// AccountID and AccountName of the account the fake serves.
 	AccountID, AccountName string
 	// TokenTTL is how long a NextToken is usable after it was issued, measured with Now;
@@ -277,6 +282,7 @@ type Server struct {
 	nonces   map[string]bool
 	recent   []time.Time // request arrival times, for RateLimit
 	stale    string      // AnswerEveryDayWith
+	checked  int         // requests counted by ThrottleEvery
 
 	keys     map[string]keyInfo
 	accounts map[string]Account // by ID, the primary account included
@@ -800,11 +806,17 @@ func (s *Server) takeFault(action string, page int, withToken bool, account stri
 }
 
 func (s *Server) overRate() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.opts.ThrottleEvery > 0 {
+		s.checked++
+		if s.checked%s.opts.ThrottleEvery == 0 {
+			return true
+		}
+	}
 	if s.opts.RateLimit <= 0 {
 		return false
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	now := s.opts.Now()
 	keep := s.recent[:0]
 	for _, t := range s.recent {

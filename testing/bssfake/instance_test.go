@@ -568,3 +568,26 @@ func TestValidate_InstanceParameters(t *testing.T) {
 	_, code, _ := validate(p)
 	assert.Empty(t, code)
 }
+
+// ThrottleEvery refuses every k-th request, both actions counted, however slowly they
+// come: the fake's clock never moves here, and the refusals come all the same.
+func TestThrottleEvery_RefusesEveryKthRequestWhateverThePace(t *testing.T) {
+	f := startSDKFake(t, Options{ThrottleEvery: 3})
+	f.SetInstanceDay(instDay, SampleInstanceDay(instDay, 10, 1))
+	f.SetDay(instDay, SampleDay(instDay, 10, 1))
+	q := bssopenapi.CreateQueryAccountBillRequest()
+	q.Scheme, q.Domain = "http", strings.TrimPrefix(f.URL(), "http://")
+	q.BillingCycle, q.BillingDate, q.Granularity = "2026-11", instDay, "DAILY"
+	for round := 0; round < 2; round++ {
+		_, err := f.c.QueryAccountBill(q)
+		require.NoError(t, err)
+		f.page(t, instDay, 300, "")
+		_, err = f.c.DescribeInstanceBill(f.instRequest(instDay, 300, ""))
+		refused(t, err, 400, "Throttling.User")
+	}
+	codes := []string{}
+	for _, r := range f.Requests() {
+		codes = append(codes, r.Code)
+	}
+	assert.Equal(t, []string{"", "", "Throttling.User", "", "", "Throttling.User"}, codes)
+}

@@ -261,6 +261,9 @@ func TestE2E_DryRunCountsAndSendsNothing(t *testing.T) {
 	r := run(t, []string{"--config", e.Config(t, nil), "--once", "--date", day.String(), "--dry-run"})
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Contains(t, r.stdout, day.String()+": 12 rows: 12 new, 0 changed, 0 pending delivery, 0 already delivered - dry run, nothing sent")
+	// The log says what a run would send, never that something was delivered.
+	assert.Contains(t, r.stderr, `"pending":0,"would_send":12,`)
+	assert.NotContains(t, r.stderr, `"delivered":`)
 	assert.Zero(t, e.Sink.Attempts())
 	_, err := os.Stat(e.StatePath)
 	assert.True(t, os.IsNotExist(err), "a dry run writes no state")

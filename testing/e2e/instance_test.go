@@ -180,29 +180,49 @@ func TestE2E_DryRunCountsBothBills(t *testing.T) {
 	assert.Zero(t, e.Sink.Attempts())
 }
 
-// An api_qps above what the API allows: the API throttles, the connector halves its pace
-// on each Throttling answer and retries, and the day arrives whole.
+// An API that throttles: the connector halves its pace on each Throttling answer, retries
+// the page at the slower pace, and the day arrives whole. The fake refuses every 4th
+// request whatever the pace (a rate limit binds only on a machine fast enough to exceed
+// it: under -race, 20 pages once came slower than 5 a second), so the throttling and the
+// backing off happen on any machine.
 func TestE2E_PacingBacksOffWhenTheAPIThrottles(t *testing.T) {
 	e := newEnv(t)
-	api := bssfake.New(bssfake.Options{Keys: map[string]string{keyID: secret}, RateLimit: 5})
+	const every = 4
+	api := bssfake.New(bssfake.Options{Keys: map[string]string{keyID: secret}, ThrottleEvery: every})
 	require.NoError(t, api.Start("127.0.0.1:0"))
 	t.Cleanup(func() { _ = api.Close() })
 	api.SetInstanceDay(day.String(), bssfake.SampleInstanceDay(day.String(), 6000, 8)) // 20 pages
 	cfg := e.Config(t, map[string]any{"endpoint": api.URL(), "bills": []string{"instance"}, "api_qps": 50})
 	r := run(t, []string{"--config", cfg, "--once", "--date", day.String()})
 	require.Equal(t, 0, r.code, r.stderr)
-	throttled, served := 0, 0
+	var codes []string
 	for _, q := range api.Requests() {
-		switch q.Code {
-		case "Throttling.User":
-			throttled++
-		case "":
-			served++
+		codes = append(codes, q.Code)
+	}
+	// Every 4th request refused, each refused page asked for again: 20 pages in 26 requests.
+	want := make([]string, 26)
+	for i := every - 1; i < len(want); i += every {
+		want[i] = "Throttling.User"
+	}
+	assert.Equal(t, want, codes)
+	// Each refusal halves the pace: the retries' log lines say so, the first at half of
+	// api_qps, and each slower than the one before (3 answers win back less than halving takes).
+	var rates []float64
+	for _, line := range strings.Split(r.stderr, "\n") {
+		var l struct {
+			Msg, Code string
+			Rate      float64
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.Code == "Throttling.User" {
+			require.Equal(t, "bill query failed, retrying", l.Msg)
+			rates = append(rates, l.Rate)
 		}
 	}
-	assert.Positive(t, throttled, "50 requests/s against an API that allows 5")
-	assert.Equal(t, 20, served, "each page once")
-	assert.Contains(t, r.stderr, `"code":"Throttling.User"`)
+	require.Len(t, rates, 6, r.stderr)
+	assert.InDelta(t, 25, rates[0], 1e-9, "50 requests/s halved")
+	for i := 1; i < len(rates); i++ {
+		assert.Less(t, rates[i], rates[i-1], "the pace after refusal %d: %v", i+1, rates)
+	}
 	assert.Equal(t, 6000, e.Distinct())
 	assert.Equal(t, 6000, e.Sink.Len(), "nothing twice")
 }

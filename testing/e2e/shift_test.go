@@ -66,3 +66,49 @@ func TestE2E_RowsReorderedOnEveryReadFailTheDay(t *testing.T) {
 	}
 	assert.Equal(t, len(subjects), e.Distinct(), "one id per row: no row delivered as two")
 }
+
+// The bill grows while paging (TotalCount moves between page 1 and page 2): it is read
+// again from page 1, and --from/--to sends the rows of page 1 again (same ids). The
+// progress line and the day's log line count rows, not re-sends: delivered == fetched ==
+// the day's rows. Page 1 of the second read is held until the first read's 300 events
+// have reached the sink, so that their acknowledgements count before they are sent again.
+func TestE2E_AReReadCountsEachRowOnce(t *testing.T) {
+	e := newEnv(t)
+	items := bssfake.SampleDay(day.String(), 302, 11)
+	e.API.SetDay(day.String(), items[:301])
+	release := make(chan struct{})
+	var mu sync.Mutex
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n++
+		this := n
+		mu.Unlock()
+		if this == 3 { // page 1 of the second read
+			select {
+			case <-release:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		e.API.ServeHTTP(w, r)
+		if this == 1 {
+			e.API.SetDay(day.String(), items) // one more row: TotalCount 302 on page 2
+		}
+	}))
+	t.Cleanup(srv.Close)
+	done := make(chan result, 1)
+	go func() {
+		done <- run(t, []string{"--config", e.Config(t, map[string]any{"endpoint": srv.URL}), "--from", day.String(), "--to", day.String()})
+	}()
+	e.Changed.Wait(t, "the first read's 300 events at the sink", nil, func() bool { return e.Sink.Len() >= 300 })
+	close(release)
+	r := <-done
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "bill changed while paging")
+	requireDayDelivered(t, e, day.String(), e.Sink.Events())
+	assert.Contains(t, r.stdout, ": 302 fetched, 302 delivered, 0 failed in ")
+	assert.Regexp(t, `"msg":"day done".*"fetched":302,.*"delivered":302,"failed":0`, r.stderr)
+	assert.Regexp(t, `"msg":"range done".*"fetched":302,.*"delivered":302,"failed":0`, r.stderr)
+	assert.Equal(t, 302+300, e.Sink.Len(), "page 1 twice, under the same ids")
+}

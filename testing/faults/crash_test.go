@@ -113,9 +113,10 @@ func TestFaults_KilledAtRandomPointsAndRestarted(t *testing.T) {
 	}
 }
 
-// SIGINT/SIGTERM at every stage of a process's life is a clean stop: the process is never
-// killed by the signal, the state stays consistent, the daemon exits 0, and a one-off range
-// that did not deliver everything exits 1 (and 0 when everything was delivered before the
+// SIGINT/SIGTERM/SIGHUP at every stage of a process's life is a clean stop: the process is
+// never killed by the signal (SIGHUP is no reload: it stops like SIGTERM), the state stays
+// consistent, the daemon exits 0, and a one-off range that did not deliver everything
+// exits 1, saying which day it abandoned (and 0 when everything was delivered before the
 // signal). The stages are events of the process: its first log line (before the config is
 // read), the end of the start-up, the first event at the sink (mid-send), the daemon
 // waiting for tomorrow, and a second signal during the stop.
@@ -138,7 +139,7 @@ func TestFaults_SignalAtEveryStage(t *testing.T) {
 	}
 	for _, mode := range []string{"daemon", "range"} {
 		for _, st := range stages {
-			for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+			for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
 				if mode == "range" && st.name == "daemon waiting for tomorrow" {
 					continue
 				}
@@ -178,6 +179,10 @@ func TestFaults_SignalAtEveryStage(t *testing.T) {
 					if mode == "range" && st.hold {
 						assert.Zero(t, e.Sink.Len(), "nothing can have been delivered")
 						assert.Equal(t, 1, code)
+					}
+					if mode == "range" && st.name == "mid-send" && e.Distinct() < total {
+						assert.Contains(t, out, `"msg":"day abandoned at shutdown, not done"`)
+						assert.Contains(t, out, " - abandoned\n", "the progress line says so")
 					}
 					checkState(t, e, nil)
 				})
