@@ -65,28 +65,41 @@ func (r AccountRow) AppendData(b []byte) ([]byte, error) {
 // Date is the billing day the row says it is of.
 func (r AccountRow) Date() string { return r.BillingDate }
 
+// accountMembers are the names ParseAccount reads, as the API writes them.
+var accountMembers = []string{"AdjustAmount", "BillAccountID", "BillAccountName", "BillingDate", "BizType",
+	"CashAmount", "CostUnit", "Currency", "DeductedByCashCoupons", "DeductedByCoupons", "DeductedByPrepaidCard",
+	"InvoiceDiscount", "OutstandingAmount", "OwnerID", "OwnerName", "PaymentAmount", "PipCode", "PretaxAmount",
+	"PretaxGrossAmount", "ProductCode", "ProductName", "SubscriptionType"}
+
 // ParseAccount reads one item of a QueryAccountBill answer (a JSON object) by the API's
-// member names, matched exactly as the SDK does. Amounts are read with ParseAmount
-// (their digits kept, anything that is not a number refused), text members may be strings
-// or numbers (their text kept), null or absent (""); members the row does not have are
-// ignored. An error names the member and what its value is.
+// member names, matched exactly as the SDK does (see Members for what is refused). Every
+// amount must be there (null is 0): an item without one is not the API's, and a missing
+// amount must not become 0. Amounts are read with ParseAmount (their value kept exactly,
+// anything that is not a number refused); text members may be strings or numbers (their
+// text kept), null or absent (""); members the row does not have are ignored. An error
+// names the member and what its value is.
 func ParseAccount(item []byte) (AccountRow, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(item, &m); err != nil || m == nil {
-		return AccountRow{}, fmt.Errorf("an item is not a JSON object")
+	m, err := Members(item, accountMembers...)
+	if err != nil {
+		return AccountRow{}, fmt.Errorf("an item %w", err)
 	}
 	var r AccountRow
-	var err error
 	text := func(name string, dst *string) {
 		if err == nil {
 			*dst, err = textMember(name, m[name])
 		}
 	}
 	amount := func(name string, dst *Amount) {
-		if err == nil {
-			if *dst, err = ParseAmount(m[name]); err != nil {
-				err = fmt.Errorf("member %s %w", name, err)
-			}
+		if err != nil {
+			return
+		}
+		raw, ok := m[name]
+		if !ok {
+			err = fmt.Errorf("an item has no member %s", name)
+			return
+		}
+		if *dst, err = ParseAmount(raw); err != nil {
+			err = fmt.Errorf("member %s %w", name, err)
 		}
 	}
 	amount("AdjustAmount", &r.AdjustAmount)
@@ -116,7 +129,7 @@ func ParseAccount(item []byte) (AccountRow, error) {
 
 // textMember is a text member's value: a string's content, a number's digits, "" for null
 // or nothing; a boolean, an object or an array is an error.
-func textMember(name string, raw json.RawMessage) (string, error) {
+func textMember(name string, raw []byte) (string, error) {
 	switch {
 	case len(raw) == 0 || string(raw) == "null":
 		return "", nil

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"unicode/utf8"
 )
 
 // Bounds of one instance-bill item, checked before it becomes a row: an answer past them
@@ -62,7 +61,12 @@ func (r InstanceRow) Identity() string { return r.identity }
 func (r InstanceRow) SubjectParts() []string { return r.subject }
 
 // Date is the billing day the row says it is of (its BillingDate).
-func (r InstanceRow) Date() string { return r.subject[0] }
+func (r InstanceRow) Date() string {
+	if len(r.subject) == 0 {
+		return ""
+	}
+	return r.subject[0]
+}
 
 // AppendData appends the event's data object.
 func (r InstanceRow) AppendData(b []byte) ([]byte, error) { return append(b, r.data...), nil }
@@ -72,12 +76,11 @@ func (r InstanceRow) AppendData(b []byte) ([]byte, error) { return append(b, r.d
 // bounds above and none named like a member the connector adds, is an error that names
 // the member.
 func ParseInstance(item []byte) (InstanceRow, error) {
-	// Checked whole first: the scan below then only has to find where things end.
-	if !json.Valid(item) {
-		return InstanceRow{}, errors.New("an item is not valid JSON")
-	}
-	if !utf8.Valid(item) { // encoding/json would read it with U+FFFD: two items, one identity
-		return InstanceRow{}, errors.New("an item is not valid UTF-8")
+	// Checked whole first: the scan below then only has to find where things end. Text
+	// that encoding/json would read with U+FFFD (invalid UTF-8, a lone surrogate) would
+	// make two items one identity.
+	if err := checkText(item); err != nil {
+		return InstanceRow{}, fmt.Errorf("an item %w", err)
 	}
 	i := skipSpace(item, 0)
 	if item[i] != '{' {

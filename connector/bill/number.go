@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // Bounds of a number in an answer: the API writes amounts with a few decimals, and counts
@@ -14,9 +15,9 @@ const (
 	MaxExponent    = 30 // |exponent| of an amount written with one (1.5E-7)
 )
 
-// Amount is a money amount (or another decimal of a bill row) exactly as the API wrote it:
-// the text of a JSON number, never a float64, so that no digit is lost or invented on the
-// way to the receiver. The zero value is the amount 0. It is written into an event's data
+// Amount is a money amount (or another decimal of a bill row) with the exact value the API
+// wrote: the text of a JSON number (see canonical), never a float64, so that no digit is
+// lost or invented on the way to the receiver. The zero value is the amount 0. It is written into an event's data
 // as a JSON number with that text.
 type Amount string
 
@@ -48,7 +49,25 @@ func ParseAmount(raw []byte) (Amount, error) {
 	if err != nil || text == "" {
 		return "", err
 	}
-	return Amount(text), nil
+	return Amount(canonical(text)), nil
+}
+
+// canonical is a decimal's text without the zeros that end its fraction ("12.30" is
+// "12.3", "0.0" and "-0" are "0"): the same number, spelled as 0.2 spelled it (through
+// float64, whose shortest form has no such zeros), so that a row delivered by 0.2 and read
+// again is the same content, not a revision. Digits are never dropped or added otherwise;
+// a number with an exponent is kept as written.
+func canonical(s string) string {
+	if strings.ContainsAny(s, "eE") {
+		return s
+	}
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	if s == "-0" {
+		return "0"
+	}
+	return s
 }
 
 // ParseCount reads a member that holds a count (TotalCount, PageNum, PageSize,
@@ -77,6 +96,9 @@ func numberText(raw []byte) (string, error) {
 	case len(raw) == 0 || string(raw) == "null" || string(raw) == `""`:
 		return "", nil
 	case raw[0] == '"':
+		if len(raw) < 2 || raw[len(raw)-1] != '"' {
+			return "", fmt.Errorf("is %s, not a number", quoteValue(raw))
+		}
 		s := unquote(raw)
 		if !isDecimal(s) {
 			return "", fmt.Errorf("is the string %s, not a number", quoteValue([]byte(s)))

@@ -2,7 +2,6 @@ package billing
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/bill"
@@ -39,14 +38,12 @@ type envelope struct {
 }
 
 // envelopeOf reads an answer's top-level members as the SDK matches them (exactly, case
-// included): Success (true, or "true"), and Code, Message and RequestId when they are
-// strings. err is set when the body is not a JSON object.
-func envelopeOf(body []byte) (top map[string]rawRef, env envelope, err error) {
-	if err := json.Unmarshal(body, &top); err != nil {
+// included; see bill.Members for what is refused): Success (true, or "true"), and Code,
+// Message and RequestId when they are strings. err says what is wrong with the body.
+func envelopeOf(body []byte) (top map[string][]byte, env envelope, err error) {
+	top, err = bill.Members(body, "Success", "Code", "Message", "RequestId", "Data")
+	if err != nil {
 		return nil, env, err
-	}
-	if top == nil {
-		return nil, env, errors.New("the body is null")
 	}
 	s := string(top["Success"])
 	env.success = s == "true" || s == `"true"`
@@ -59,17 +56,20 @@ func envelopeOf(body []byte) (top map[string]rawRef, env envelope, err error) {
 	return top, env, nil
 }
 
+// dataMembers are the members of an answer's Data that the connector reads.
+var dataMembers = []string{"TotalCount", "PageNum", "BillingCycle", "NextToken", "Items"}
+
 // readAnswer reads a successful answer of the bill of kind from its top-level members. An
 // answer without a Data object is retried (a proxy's page, a cut answer); counts, the
 // cycle and the items must be in the API's shape (bill.ParseCount, bill.ParseAccount,
 // bill.ParseInstance), else the problem is final.
-func (c *Client) readAnswer(kind bill.Kind, top map[string]rawRef) (*answerPage, *problem) {
+func (c *Client) readAnswer(kind bill.Kind, top map[string][]byte) (*answerPage, *problem) {
 	if d := top["Data"]; d == nil || string(d) == "null" {
 		return nil, &problem{msg: "the answer says Success but has no Data"}
 	}
-	var data map[string]rawRef
-	if err := json.Unmarshal(top["Data"], &data); err != nil {
-		return nil, c.retry("Data", err)
+	data, err := bill.Members(top["Data"], dataMembers...)
+	if err != nil {
+		return nil, c.final("the answer's Data " + err.Error())
 	}
 	if tc := data["TotalCount"]; tc == nil || string(tc) == "null" {
 		return nil, &problem{msg: "the answer says Success but its Data has no TotalCount"}
@@ -97,8 +97,9 @@ func (c *Client) readAnswer(kind bill.Kind, top map[string]rawRef) (*answerPage,
 	return p, nil
 }
 
-// counts reads TotalCount, PageNum, BillingCycle and NextToken into p.
-func (c *Client) counts(data map[string]rawRef, p *answerPage) *problem {
+// counts reads TotalCount, PageNum, BillingCycle (which the API always sends: an answer
+// that does not say which month it is of cannot be checked) and NextToken into p.
+func (c *Client) counts(data map[string][]byte, p *answerPage) *problem {
 	for _, m := range []struct {
 		name string
 		dst  *int
@@ -121,17 +122,20 @@ func (c *Client) counts(data map[string]rawRef, p *answerPage) *problem {
 			}
 		}
 	}
+	if p.cycle == "" {
+		return c.final("the answer's Data has no BillingCycle: it does not say which month it is of")
+	}
 	return nil
 }
 
 // itemsOf are the answer's items: Data.Items.Item of QueryAccountBill, Data.Items of
 // DescribeInstanceBill.
-func (c *Client) itemsOf(kind bill.Kind, data map[string]rawRef) ([]rawRef, *problem) {
+func (c *Client) itemsOf(kind bill.Kind, data map[string][]byte) ([]rawRef, *problem) {
 	raw, name := data["Items"], "Items"
 	if kind != bill.Instance && raw != nil && string(raw) != "null" {
-		var items map[string]rawRef
-		if err := json.Unmarshal(raw, &items); err != nil {
-			return nil, c.final(fmt.Sprintf("the answer's Items is %s, not an object", shortJSON(raw)))
+		items, err := bill.Members(raw, "Item")
+		if err != nil {
+			return nil, c.final("the answer's Items " + err.Error())
 		}
 		raw, name = items["Item"], "Items.Item"
 	}
@@ -148,7 +152,7 @@ func (c *Client) itemsOf(kind bill.Kind, data map[string]rawRef) ([]rawRef, *pro
 // BillingDate must be the day, and the answer's BillingCycle, when it has one, its month.
 // A cache or proxy that ignores the query string serves another day's bill as this one.
 func checkDay(p *answerPage, day calendar.Day) string {
-	if p.cycle != "" && p.cycle != day.Cycle() {
+	if p.cycle != day.Cycle() {
 		return fmt.Sprintf("the answer is of the billing cycle %q, not %s (a cache or proxy that ignores the query?)", clip(p.cycle), day.Cycle())
 	}
 	for i, r := range p.rows {

@@ -149,9 +149,7 @@ func TestFetchDay_SuccessWithoutDataIsNeverAnEmptyDay(t *testing.T) {
 		{"no TotalCount", `{"Success":true,"Data":{"Items":{"Item":[]}}}`, "its Data has no TotalCount"},
 		{"TotalCount null", `{"Success":true,"Data":{"TotalCount":null,"Items":{"Item":[]}}}`, "its Data has no TotalCount"},
 		{"Data under another case", `{"Success":true,"data":{"TotalCount":3,"Items":{"Item":[{},{},{}]}}}`,
-			"the answer says Success but has no Data"},
-		{"TotalCount under another case", `{"Success":true,"Data":{"totalcount":0,"Items":{"Item":[{"BillingDate":"x"}]}}}`,
-			"its Data has no TotalCount"},
+			`has a member "data" where the API writes "Data"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := startFake(t, bssfake.Options{})
@@ -181,12 +179,41 @@ func TestFetchDay_SuccessWithoutDataIsNeverAnEmptyDay(t *testing.T) {
 	})
 	t.Run("an empty day as the API sends it is fine", func(t *testing.T) {
 		f := startFake(t, bssfake.Options{})
-		f.Inject(bssfake.Fault{Kind: bssfake.RawReply, Status: 200, Body: `{"Success":true,"Data":{"TotalCount":0}}`})
+		f.Inject(bssfake.Fault{Kind: bssfake.RawReply, Status: 200, Body: `{"Success":true,"Data":{"TotalCount":0,"BillingCycle":"2026-11"}}`})
 		c := newClient(t, f.URL(), "testid", "testsecret", fastPolicy, nil)
 		rows, err := c.FetchDay(context.Background(), day)
 		require.NoError(t, err)
 		assert.Empty(t, rows)
 	})
+}
+
+// Members the SDK would not read (another case, given twice) make an answer that the SDK
+// and encoding/json read differently: the day fails naming the member, never an empty day.
+func TestFetchDay_MembersReadDifferentlyByTheSDKFailTheDay(t *testing.T) {
+	for _, tc := range []struct{ name, body, msg string }{
+		{"TotalCount under another case", `{"Success":true,"Data":{"totalcount":0,"BillingCycle":"2026-11","Items":{"Item":[{"BillingDate":"x"}]}}}`,
+			`the answer's Data has a member "totalcount" where the API writes "TotalCount"`},
+		{"Items under another case", `{"Success":true,"Data":{"TotalCount":0,"BillingCycle":"2026-11","items":{"Item":[{"BillingDate":"x"}]}}}`,
+			`the answer's Data has a member "items" where the API writes "Items"`},
+		{"Data repeated", `{"Success":true,"Data":{"TotalCount":1,"Items":{"Item":[{"OwnerID":"1"}]}},"Data":{"TotalCount":1}}`,
+			`has the member "Data" twice`},
+		{"Success repeated", `{"Success":false,"Code":"InternalError","Success":true,"Data":{"TotalCount":0,"BillingCycle":"2026-11"}}`,
+			`has the member "Success" twice`},
+		{"no BillingCycle", `{"Success":true,"Data":{"TotalCount":0}}`,
+			"the answer's Data has no BillingCycle: it does not say which month it is of"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := startFake(t, bssfake.Options{})
+			f.Inject(bssfake.Fault{Kind: bssfake.RawReply, Status: 200, Body: tc.body, Times: 10})
+			pol := fastPolicy
+			pol.Attempts = 2
+			c := newClient(t, f.URL(), "testid", "testsecret", pol, nil)
+			rows, err := c.FetchDay(context.Background(), day)
+			assert.Nil(t, rows)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.msg)
+		})
+	}
 }
 
 func TestFetchDay_MoreRowsThanTotalCountIsInconsistentNotAReRead(t *testing.T) {

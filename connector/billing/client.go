@@ -378,7 +378,7 @@ func (c *Client) accountPage(ctx context.Context, day calendar.Day, page int) (*
 			req.BillOwnerId = requests.NewInteger64(c.owner)
 		}
 		return req
-	}, func(top map[string]rawRef) (pr *problem) {
+	}, func(top map[string][]byte) (pr *problem) {
 		read, pr = c.readAnswer(bill.Account, top)
 		return pr
 	})
@@ -389,7 +389,7 @@ func (c *Client) accountPage(ctx context.Context, day calendar.Day, page int) (*
 // (judge), pacing and retrying as the policy says. what are log attributes naming the
 // page. Throttling slows the pacer down and is retried after one of its intervals; other
 // retryable errors back off exponentially.
-func (c *Client) query(ctx context.Context, what []any, build func() requests.AcsRequest, check func(map[string]rawRef) *problem) error {
+func (c *Client) query(ctx context.Context, what []any, build func() requests.AcsRequest, check func(map[string][]byte) *problem) error {
 	for attempt := 1; ; attempt++ {
 		if err := c.pace.Wait(ctx); err != nil {
 			return err
@@ -437,7 +437,7 @@ func (c *Client) query(ctx context.Context, what []any, build func() requests.Ac
 
 // judge reads an answer with a 2xx status: nil when it says Success and check accepts its
 // members, else the error that says why (a final problem is a Request error, not retried).
-func (c *Client) judge(resp responses.AcsResponse, check func(map[string]rawRef) *problem) *APIError {
+func (c *Client) judge(resp responses.AcsResponse, check func(map[string][]byte) *problem) *APIError {
 	status := resp.GetHttpStatus()
 	top, env, err := envelopeOf(resp.GetHttpContentBytes())
 	if err != nil {

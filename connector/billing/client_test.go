@@ -241,7 +241,7 @@ func mockClient(t *testing.T, scheme string) (*billing.Client, *httpmock.MockTra
 func TestFetchDay_UsesHTTPSByDefault(t *testing.T) {
 	c, mt := mockClient(t, "https")
 	mt.RegisterResponder("POST", `=~^https://business\.aliyuncs\.com/`,
-		httpmock.NewStringResponder(200, `{"Code":"Success","Success":true,"RequestId":"r1","Data":{"TotalCount":0,"Items":{"Item":[]}}}`))
+		httpmock.NewStringResponder(200, `{"Code":"Success","Success":true,"RequestId":"r1","Data":{"TotalCount":0,"BillingCycle":"2026-11","Items":{"Item":[]}}}`))
 	_, err := c.FetchDay(context.Background(), day)
 	require.NoError(t, err)
 	assert.Equal(t, 1, mt.GetTotalCallCount())

@@ -131,7 +131,7 @@ func (c *Client) instancePage(ctx context.Context, day calendar.Day, page int, t
 			req.BillOwnerId = requests.NewInteger64(c.owner)
 		}
 		return req
-	}, func(top map[string]rawRef) (pr *problem) {
+	}, func(top map[string][]byte) (pr *problem) {
 		read, pr = c.readAnswer(bill.Instance, top)
 		return pr
 	})

@@ -20,7 +20,8 @@ import (
 func accountAnswer(amount, total, pageNum string) string {
 	return `{"Success":true,"Code":"Success","RequestId":"R-1","Data":{"BillingCycle":"2026-11","TotalCount":` + total +
 		`,"PageNum":` + pageNum + `,"PageSize":300,"Items":{"Item":[{"BillingDate":"2026-11-03","OwnerID":"1","ProductCode":"ecs",` +
-		`"Currency":"CNY","PretaxAmount":` + amount + `,"PaymentAmount":1.5}]}}}`
+		`"Currency":"CNY","AdjustAmount":0,"CashAmount":0,"DeductedByCashCoupons":0,"DeductedByCoupons":0,"DeductedByPrepaidCard":0,` +
+		`"InvoiceDiscount":0,"OutstandingAmount":0,"PretaxGrossAmount":0,"PretaxAmount":` + amount + `,"PaymentAmount":1.5}]}}}`
 }
 
 func instanceAnswer(amount string) string {
@@ -77,8 +78,9 @@ func TestStream_AmountThatIsNotANumberFailsTheDayNamingItNotRetried(t *testing.T
 
 func TestStream_NumbersAreKeptAsTheAPIWroteThem(t *testing.T) {
 	for _, tc := range []struct{ sent, want string }{
-		{`12.30`, `12.30`},
-		{`"12.30"`, `12.30`}, // a plain decimal the API wrote as a string
+		{`12.34`, `12.34`},
+		{`"12.34"`, `12.34`}, // a plain decimal the API wrote as a string
+		{`12.30`, `12.3`},    // the same number, as 0.2 spelled it (no re-send on upgrade)
 		{`-0.000001`, `-0.000001`},
 		{`123456789012345678.123456789`, `123456789012345678.123456789`}, // past float64's digits
 		{`1.5E-7`, `1.5E-7`},

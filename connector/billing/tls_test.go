@@ -78,7 +78,7 @@ func countingServer(t *testing.T, cert *tls.Certificate, useTLS bool) (*httptest
 	t.Helper()
 	var conns atomic.Int32
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = w.Write([]byte(`{"Code":"Success","Success":true,"RequestId":"r","Data":{"TotalCount":0,"Items":{"Item":[]}}}`))
+		_, _ = w.Write([]byte(`{"Code":"Success","Success":true,"RequestId":"r","Data":{"TotalCount":0,"BillingCycle":"2026-11","Items":{"Item":[]}}}`))
 	}))
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // handshake failures are the point
 	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {

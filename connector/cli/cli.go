@@ -40,9 +40,15 @@ const (
 )
 
 // stopSignals end the process cleanly: a one-off run logs the day it abandons and exits
-// 1 when not everything was delivered, the daemon exits 0. SIGHUP is one of them: the
-// connector does not reload its configuration.
-var stopSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}
+// 1 when not everything was delivered, the daemon exits 0. SIGHUP is one of them (the
+// connector does not reload its configuration), unless the process was started with
+// SIGHUP ignored (nohup): then it stays ignored, as nohup asked.
+func stopSignals() []os.Signal {
+	if signal.Ignored(syscall.SIGHUP) {
+		return []os.Signal{syscall.SIGINT, syscall.SIGTERM}
+	}
+	return []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}
+}
 
 // Version is set at link time (-X) by the image build.
 var Version = "dev"
@@ -74,7 +80,7 @@ type IO struct {
 // it, must not kill a run half-way without saying which day was abandoned).
 func Main(args []string, stdio IO, extra ...fx.Option) int {
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, stopSignals...)
+	signal.Notify(sigs, stopSignals()...)
 	defer signal.Stop(sigs)
 	fs := flag.NewFlagSet("connector", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -357,7 +363,8 @@ Signals:
   SIGINT, SIGTERM and SIGHUP stop the connector cleanly, in every mode: the day in flight
   is abandoned (logged as "day abandoned at shutdown"; what was acknowledged is recorded),
   a one-off run exits 1 unless every row was delivered, the daemon exits 0. SIGHUP does
-  not reload the configuration: restart the connector to change it.
+  not reload the configuration: restart the connector to change it. Under nohup (SIGHUP
+  ignored) SIGHUP stays ignored.
 
 Exit status:
   0  every row delivered (daemon: stopped by SIGINT, SIGTERM or SIGHUP)

@@ -136,3 +136,13 @@ func TestMain_SIGHUPStopsLikeSIGTERM(t *testing.T) {
 	assert.Equal(t, ExitIncomplete, stopAt(t, syscall.SIGHUP, []string{"--config", cfg, "--once"}, stopping, nil, inStart))
 	assert.Equal(t, ExitOK, stopAt(t, syscall.SIGHUP, []string{"--config", cfg}, stopping, nil, inStart))
 }
+
+// nohup starts a process with SIGHUP ignored: the connector must not turn it back on (a
+// range started under nohup would stop when the terminal closes).
+func TestStopSignals_SIGHUPIgnoredByNohupStaysIgnored(t *testing.T) {
+	assert.Contains(t, stopSignals(), os.Signal(syscall.SIGHUP))
+	signal.Ignore(syscall.SIGHUP)
+	defer signal.Reset(syscall.SIGHUP)
+	assert.NotContains(t, stopSignals(), os.Signal(syscall.SIGHUP))
+	assert.Contains(t, stopSignals(), os.Signal(syscall.SIGTERM))
+}

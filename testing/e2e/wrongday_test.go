@@ -50,3 +50,30 @@ func TestE2E_AnswerForAnotherDayIsNeverDeliveredAsThisDays(t *testing.T) {
 	assert.Equal(t, 5+4, got[days[1]], "the failed days were not recorded as delivered")
 	assert.Equal(t, 5+4, got[days[2]])
 }
+
+// Every digit an amount has in the API's answer reaches the receiver, through the billing
+// client, the job, the state and the sender, in both content modes: never a float64 on the
+// way (0.2 would have sent 0.1 and 123456789012345680 here).
+func TestE2E_AmountsArriveWithEveryDigit(t *testing.T) {
+	const pretax, payment = "0.1000000000000000055511151231257827", "123456789012345678.12345678"
+	for _, mode := range []string{"binary", "structured"} {
+		t.Run(mode, func(t *testing.T) {
+			e := newEnv(t)
+			e.API.Inject(bssfake.Fault{Kind: bssfake.RawReply, Status: 200, Body: `{"Success":true,"Code":"Success","RequestId":"R-1",` +
+				`"Data":{"BillingCycle":"` + day.Cycle() + `","TotalCount":1,"PageNum":1,"PageSize":300,"Items":{"Item":[{` +
+				`"BillingDate":"` + day.String() + `","OwnerID":"1","ProductCode":"ecs","Currency":"CNY","AdjustAmount":0,"CashAmount":"12.5",` +
+				`"DeductedByCashCoupons":0,"DeductedByCoupons":0,"DeductedByPrepaidCard":0,"InvoiceDiscount":0,"OutstandingAmount":0,` +
+				`"PretaxGrossAmount":1e-7,"PretaxAmount":` + pretax + `,"PaymentAmount":"` + payment + `"}]}}}`})
+			r := run(t, []string{"--config", e.Config(t, map[string]any{"send_mode": mode}), "--once", "--date", day.String()})
+			require.Equal(t, 0, r.code, r.stderr)
+			got := e.Sink.Events()
+			require.Len(t, got, 1)
+			var d map[string]json.RawMessage
+			require.NoError(t, json.Unmarshal(got[0].Event.Data(), &d))
+			assert.Equal(t, pretax, string(d["PretaxAmount"]))
+			assert.Equal(t, payment, string(d["PaymentAmount"]), "a numeric string arrives as that number")
+			assert.Equal(t, "12.5", string(d["CashAmount"]))
+			assert.Equal(t, "1e-7", string(d["PretaxGrossAmount"]))
+		})
+	}
+}
