@@ -87,10 +87,10 @@ func New(p Params) ([]*Unit, error) {
 			return nil, err
 		}
 		store := p.Opener.At(a.StatePath)
-		j := job.New(job.Params{Config: p.Config, Fetcher: client, Publisher: p.Publisher, State: store,
-			Clock: p.Clock, Logger: log, Metrics: p.Metrics, Account: a.Name})
-		s := scheduler.New(scheduler.Params{Runner: j, State: store, Clock: p.Clock, Config: p.Config, Logger: log,
-			Metrics: p.Metrics, Account: a.Name})
+		j := job.New(job.Params{Options: jobOptions(p.Config, a), Fetcher: client, Publisher: p.Publisher, State: store,
+			Clock: p.Clock, Logger: log, Metrics: p.Metrics})
+		s := scheduler.New(scheduler.Params{Options: schedulerOptions(p.Config, a), Runner: j, State: store, Clock: p.Clock,
+			Logger: log, Metrics: p.Metrics})
 		units = append(units, &Unit{Account: a, Client: client, Store: store, Job: j, Scheduler: s, Log: log})
 	}
 	return units, nil

@@ -30,7 +30,7 @@ var panickingErrorBodies = map[string]string{
 	"AccessDeniedDetail a list":   `{"Code":"NotAuthorized","RequestId":"R-77","AccessDeniedDetail":[1]}`,
 }
 
-func TestFetchDay_ErrorAnswerOfUnexpectedTypesIsRetriedNeverAPanic(t *testing.T) {
+func TestStream_ErrorAnswerOfUnexpectedTypesIsRetriedNeverAPanic(t *testing.T) {
 	for name, body := range panickingErrorBodies {
 		t.Run(name, func(t *testing.T) {
 			f := startFake(t, bssfake.Options{})
@@ -39,7 +39,7 @@ func TestFetchDay_ErrorAnswerOfUnexpectedTypesIsRetriedNeverAPanic(t *testing.T)
 			pol.Attempts = 2
 			var log bytes.Buffer
 			c := newClientWith(t, clientOpts{endpoint: f.URL(), id: "testid", secret: "testsecret", pol: pol, log: &log})
-			_, err := c.FetchDay(context.Background(), day)
+			_, err := fetchDay(context.Background(), c, day)
 
 			var ae *billing.APIError
 			require.ErrorAs(t, err, &ae)
@@ -62,18 +62,18 @@ func TestFetchDay_ErrorAnswerOfUnexpectedTypesIsRetriedNeverAPanic(t *testing.T)
 	}
 }
 
-func TestFetchDay_ErrorAnswerOfUnexpectedTypesOnceThenTheDay(t *testing.T) {
+func TestStream_ErrorAnswerOfUnexpectedTypesOnceThenTheDay(t *testing.T) {
 	f := startFake(t, bssfake.Options{})
 	f.SetDay(day.String(), bssfake.SampleDay(day.String(), 400, 21))
 	f.Inject(bssfake.Fault{Kind: bssfake.RawReply, Status: 403, Body: panickingErrorBodies["Code a number"], Page: 2})
 	c := newClient(t, f.URL(), "testid", "testsecret", fastPolicy, nil)
-	rows, err := c.FetchDay(context.Background(), day)
+	rows, err := fetchDay(context.Background(), c, day)
 	require.NoError(t, err)
 	assert.Len(t, rows, 400)
 	assert.Len(t, f.Requests(), 3)
 }
 
-func TestFetchDay_ErrorAnswersTheSDKCanReadPassUnchanged(t *testing.T) {
+func TestStream_ErrorAnswersTheSDKCanReadPassUnchanged(t *testing.T) {
 	for _, tc := range []struct {
 		name, body string
 		status     int
@@ -94,7 +94,7 @@ func TestFetchDay_ErrorAnswersTheSDKCanReadPassUnchanged(t *testing.T) {
 			f := startFake(t, bssfake.Options{})
 			f.Inject(bssfake.Fault{Kind: bssfake.RawReply, Status: tc.status, Body: tc.body, Times: 10})
 			c := newClient(t, f.URL(), "testid", "testsecret", fastPolicy, nil)
-			_, err := c.FetchDay(context.Background(), day)
+			_, err := fetchDay(context.Background(), c, day)
 			var ae *billing.APIError
 			require.ErrorAs(t, err, &ae)
 			assert.Equal(t, tc.code, ae.Code)
@@ -117,13 +117,13 @@ func (p *panicking) RoundTrip(req *http.Request) (*http.Response, error) {
 	return p.next.RoundTrip(req)
 }
 
-func TestFetchDay_APanicUnderTheSDKIsARetryableErrorNotACrash(t *testing.T) {
+func TestStream_APanicUnderTheSDKIsARetryableErrorNotACrash(t *testing.T) {
 	f := startFake(t, bssfake.Options{})
 	f.SetDay(day.String(), bssfake.SampleDay(day.String(), 5, 22))
 	var log bytes.Buffer
 	c := newClientWith(t, clientOpts{endpoint: f.URL(), id: "testid", secret: "testsecret", pol: fastPolicy, log: &log,
 		rt: &panicking{next: http.DefaultTransport}})
-	rows, err := c.FetchDay(context.Background(), day)
+	rows, err := fetchDay(context.Background(), c, day)
 	require.NoError(t, err)
 	assert.Len(t, rows, 5)
 	assert.Contains(t, log.String(), `"code":"UnexpectedResponse"`, "the panic was retried")
@@ -134,7 +134,7 @@ func TestFetchDay_APanicUnderTheSDKIsARetryableErrorNotACrash(t *testing.T) {
 	pol.Attempts = 1
 	c = newClientWith(t, clientOpts{endpoint: f.URL(), id: "testid", secret: "testsecret", pol: pol,
 		rt: &panicking{next: http.DefaultTransport}})
-	_, err = c.FetchDay(context.Background(), day)
+	_, err = fetchDay(context.Background(), c, day)
 	var ae *billing.APIError
 	require.ErrorAs(t, err, &ae)
 	assert.Equal(t, "UnexpectedResponse", ae.Code)
@@ -142,7 +142,7 @@ func TestFetchDay_APanicUnderTheSDKIsARetryableErrorNotACrash(t *testing.T) {
 	assert.Equal(t, "the SDK could not read the endpoint's answer (it panicked; the panic's value is not shown)", ae.Message)
 }
 
-func TestFetchDay_SuccessWithoutDataIsNeverAnEmptyDay(t *testing.T) {
+func TestStream_SuccessWithoutDataIsNeverAnEmptyDay(t *testing.T) {
 	for _, tc := range []struct{ name, body, msg string }{
 		{"no Data", `{"Code":"Success","Success":true,"RequestId":"R-2"}`, "the answer says Success but has no Data"},
 		{"Data null", `{"Success":true,"Data":null}`, "the answer says Success but has no Data"},
@@ -157,7 +157,7 @@ func TestFetchDay_SuccessWithoutDataIsNeverAnEmptyDay(t *testing.T) {
 			pol := fastPolicy
 			pol.Attempts = 2
 			c := newClient(t, f.URL(), "testid", "testsecret", pol, nil)
-			rows, err := c.FetchDay(context.Background(), day)
+			rows, err := fetchDay(context.Background(), c, day)
 			assert.Nil(t, rows)
 			var ae *billing.APIError
 			require.ErrorAs(t, err, &ae)
@@ -173,7 +173,7 @@ func TestFetchDay_SuccessWithoutDataIsNeverAnEmptyDay(t *testing.T) {
 		f.SetDay(day.String(), bssfake.SampleDay(day.String(), 7, 23))
 		f.Inject(bssfake.Fault{Kind: bssfake.RawReply, Status: 200, Body: `{"Success":true}`})
 		c := newClient(t, f.URL(), "testid", "testsecret", fastPolicy, nil)
-		rows, err := c.FetchDay(context.Background(), day)
+		rows, err := fetchDay(context.Background(), c, day)
 		require.NoError(t, err)
 		assert.Len(t, rows, 7)
 	})
@@ -181,7 +181,7 @@ func TestFetchDay_SuccessWithoutDataIsNeverAnEmptyDay(t *testing.T) {
 		f := startFake(t, bssfake.Options{})
 		f.Inject(bssfake.Fault{Kind: bssfake.RawReply, Status: 200, Body: `{"Success":true,"Data":{"TotalCount":0,"BillingCycle":"2026-11"}}`})
 		c := newClient(t, f.URL(), "testid", "testsecret", fastPolicy, nil)
-		rows, err := c.FetchDay(context.Background(), day)
+		rows, err := fetchDay(context.Background(), c, day)
 		require.NoError(t, err)
 		assert.Empty(t, rows)
 	})
@@ -189,7 +189,7 @@ func TestFetchDay_SuccessWithoutDataIsNeverAnEmptyDay(t *testing.T) {
 
 // Members the SDK would not read (another case, given twice) make an answer that the SDK
 // and encoding/json read differently: the day fails naming the member, never an empty day.
-func TestFetchDay_MembersReadDifferentlyByTheSDKFailTheDay(t *testing.T) {
+func TestStream_MembersReadDifferentlyByTheSDKFailTheDay(t *testing.T) {
 	for _, tc := range []struct{ name, body, msg string }{
 		{"TotalCount under another case", `{"Success":true,"Data":{"totalcount":0,"BillingCycle":"2026-11","Items":{"Item":[{"BillingDate":"x"}]}}}`,
 			`the answer's Data has a member "totalcount" where the API writes "TotalCount"`},
@@ -208,7 +208,7 @@ func TestFetchDay_MembersReadDifferentlyByTheSDKFailTheDay(t *testing.T) {
 			pol := fastPolicy
 			pol.Attempts = 2
 			c := newClient(t, f.URL(), "testid", "testsecret", pol, nil)
-			rows, err := c.FetchDay(context.Background(), day)
+			rows, err := fetchDay(context.Background(), c, day)
 			assert.Nil(t, rows)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.msg)
@@ -216,7 +216,7 @@ func TestFetchDay_MembersReadDifferentlyByTheSDKFailTheDay(t *testing.T) {
 	}
 }
 
-func TestFetchDay_MoreRowsThanTotalCountIsInconsistentNotAReRead(t *testing.T) {
+func TestStream_MoreRowsThanTotalCountIsInconsistentNotAReRead(t *testing.T) {
 	for _, tc := range []struct {
 		rows, total, reqs int
 		want              string
@@ -230,7 +230,7 @@ func TestFetchDay_MoreRowsThanTotalCountIsInconsistentNotAReRead(t *testing.T) {
 			f.SetDay(day.String(), bssfake.SampleDay(day.String(), tc.rows, 24))
 			f.Inject(bssfake.Fault{Kind: bssfake.SetTotal, Total: tc.total, Times: 100})
 			c := newClient(t, f.URL(), "testid", "testsecret", fastPolicy, nil)
-			rows, err := c.FetchDay(context.Background(), day)
+			rows, err := fetchDay(context.Background(), c, day)
 			assert.Nil(t, rows)
 			require.ErrorIs(t, err, billing.ErrInconsistent)
 			assert.Contains(t, err.Error(), tc.want)
@@ -240,7 +240,7 @@ func TestFetchDay_MoreRowsThanTotalCountIsInconsistentNotAReRead(t *testing.T) {
 	}
 }
 
-func TestFetchDay_TokenEchoedAlteredIsHiddenInErrorsAndLogs(t *testing.T) {
+func TestStream_TokenEchoedAlteredIsHiddenInErrorsAndLogs(t *testing.T) {
 	spaced := strings.ReplaceAll(stsToken, "+", " ")
 	for name, msg := range map[string]string{
 		"'+' as ' '":            "SecurityToken " + spaced + " is malformed",
@@ -256,7 +256,7 @@ func TestFetchDay_TokenEchoedAlteredIsHiddenInErrorsAndLogs(t *testing.T) {
 			pol := fastPolicy
 			pol.Attempts = 2
 			c := stsClient(t, f, pol, &log)
-			_, err := c.FetchDay(context.Background(), day)
+			_, err := fetchDay(context.Background(), c, day)
 
 			var ae *billing.APIError
 			require.ErrorAs(t, err, &ae)
@@ -270,7 +270,7 @@ func TestFetchDay_TokenEchoedAlteredIsHiddenInErrorsAndLogs(t *testing.T) {
 	}
 }
 
-func TestFetchDay_ErrorAnswerOverTheLimitIsTooLarge(t *testing.T) {
+func TestStream_ErrorAnswerOverTheLimitIsTooLarge(t *testing.T) {
 	f := startFake(t, bssfake.Options{})
 	f.Inject(bssfake.Fault{Kind: bssfake.RawReply, Status: 403, Body: `{"Code":5,"Message":"` + strings.Repeat("x", billing.MaxResponseBytes) + `"}`, Times: 2})
 	pol := fastPolicy
@@ -279,7 +279,7 @@ func TestFetchDay_ErrorAnswerOverTheLimitIsTooLarge(t *testing.T) {
 	// fastPolicy's 2 s read timeout, which would end the read before the limit does.
 	pol.ReadTimeout = time.Minute
 	c := newClient(t, f.URL(), "testid", "testsecret", pol, nil)
-	_, err := c.FetchDay(context.Background(), day)
+	_, err := fetchDay(context.Background(), c, day)
 	var ae *billing.APIError
 	require.ErrorAs(t, err, &ae)
 	assert.Equal(t, "ResponseTooLarge", ae.Code)

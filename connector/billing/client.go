@@ -90,10 +90,17 @@ type Client struct {
 	owner   int64  // BillOwnerId, 0: the credentials' own account
 }
 
-// Params are the inputs of New.
+// Options are what the clients read with, from the configuration: where the API is, and
+// the pace they keep.
+type Options struct {
+	Endpoint config.Endpoint // endpoint
+	APIQPS   float64         // api_qps: the pacing's ceiling; 0 is DefaultAPIQPS (a Policy overrides it)
+}
+
+// Params are the inputs of NewFactory: what every account's client shares.
 type Params struct {
 	fx.In
-	Config    *config.Config
+	Options   Options
 	Clock     clock.Clock
 	Logger    *slog.Logger
 	Policy    *Policy           `optional:"true"`
@@ -101,9 +108,6 @@ type Params struct {
 	Lifecycle fx.Lifecycle      `optional:"true"`                // closes the kept-alive connections on stop
 	Metrics   *ops.Metrics      `optional:"true"`
 	Health    *ops.Health       `optional:"true"`
-	// Account is whose bills the client reads; nil: the configuration's first account (or,
-	// for a Config written by hand without accounts, its top-level AccessKey).
-	Account *config.Account `optional:"true"`
 }
 
 // Factory makes a Client per account, each with its own credentials and retries. The API
@@ -118,18 +122,16 @@ type Factory struct {
 // NewFactory keeps what every account's client shares.
 func NewFactory(p Params) *Factory { return &Factory{p: p, pacers: map[string]*pacer{}} }
 
-// For builds the client of one account.
+// For builds the client of one account: whose bills it reads, with its credentials.
 func (f *Factory) For(a config.Account) (*Client, error) {
-	p := f.p
-	p.Account = &a
 	f.mu.Lock()
 	key := Caller(a.Credentials)
 	if f.pacers[key] == nil {
-		f.pacers[key] = newPacer(clock.New(), policyOf(p).RequestsPerSec)
+		f.pacers[key] = newPacer(clock.New(), policyOf(f.p).RequestsPerSec)
 	}
 	pace := f.pacers[key]
 	f.mu.Unlock()
-	return newClient(p, false, pace)
+	return newClient(f.p, a, false, pace)
 }
 
 // Caller names who the API sees calling with these credentials (no secret): accounts with
@@ -144,24 +146,23 @@ func policyOf(p Params) Policy {
 		return *p.Policy
 	}
 	pol := DefaultPolicy
-	if p.Config.APIQPS > 0 {
-		pol.RequestsPerSec = p.Config.APIQPS
+	if p.Options.APIQPS > 0 {
+		pol.RequestsPerSec = p.Options.APIQPS
 	}
 	return pol
 }
 
-// New builds a client for the configured endpoint and credentials.
+// newClient builds the client of account a for the configured endpoint (Factory.For).
 //
 // Every request goes through a guard under the SDK (whatever the transport): bodies are
 // limited to MaxResponseBytes and a 3xx answer is an error, never followed. As the guard
 // is not an *http.Transport, the SDK leaves the transport alone (it would otherwise
 // replace its dialer and TLS settings); the read timeout still applies, through the
 // SDK's http.Client.
-func New(p Params) (*Client, error) { return newClient(p, false, nil) }
-
-// newClient is New; rawErrorBodies turns the guard's check of error answers off (tests);
-// pace is shared with the accounts of the same caller (Factory), nil for a pace of its own.
-func newClient(p Params, rawErrorBodies bool, pace *pacer) (*Client, error) {
+//
+// rawErrorBodies turns the guard's check of error answers off (tests); pace is shared with
+// the accounts of the same caller (Factory), nil for a pace of its own.
+func newClient(p Params, acct config.Account, rawErrorBodies bool, pace *pacer) (*Client, error) {
 	pol := policyOf(p)
 	next := p.Transport
 	if next == nil {
@@ -177,13 +178,12 @@ func newClient(p Params, rawErrorBodies bool, pace *pacer) (*Client, error) {
 	if ci, ok := next.(interface{ CloseIdleConnections() }); ok && p.Lifecycle != nil {
 		p.Lifecycle.Append(fx.StopHook(ci.CloseIdleConnections))
 	}
-	cfg := sdk.NewConfig().WithScheme(strings.ToUpper(p.Config.Endpoint.Scheme)).WithAutoRetry(false)
+	cfg := sdk.NewConfig().WithScheme(strings.ToUpper(p.Options.Endpoint.Scheme)).WithAutoRetry(false)
 	cfg.Transport = guard{next: next, limit: MaxResponseBytes, rawErrorBodies: rawErrorBodies}
-	acct := accountOf(p)
 	red := newRedactor(acct.Credentials.AccessKeyID, acct.Credentials.AccessKeySecret.Reveal(), acct.Credentials.SecurityToken.Reveal())
 	red.learnSecret(acct.Credentials.ExternalID.Reveal())
 	build := func() (credentials.CredentialsProvider, error) {
-		return providerFor(acct.Credentials, region(p.Config.Endpoint.Host), red)
+		return providerFor(acct.Credentials, region(p.Options.Endpoint.Host), red)
 	}
 	inner, err := build()
 	if err != nil {
@@ -193,29 +193,17 @@ func newClient(p Params, rawErrorBodies bool, pace *pacer) (*Client, error) {
 	if pace == nil {
 		pace = newPacer(clock.New(), pol.RequestsPerSec) // real time, whatever clock the retries use
 	}
-	c, err := bssopenapi.NewClientWithOptions(region(p.Config.Endpoint.Host), cfg, prov)
+	c, err := bssopenapi.NewClientWithOptions(region(p.Options.Endpoint.Host), cfg, prov)
 	if err != nil {
 		return nil, fmt.Errorf("create BSS client: %w", err)
 	}
 	return &Client{
-		sdk: c, ep: p.Config.Endpoint, clock: p.Clock, log: p.Logger, policy: pol,
+		sdk: c, ep: p.Options.Endpoint, clock: p.Clock, log: p.Logger, policy: pol,
 		pace:   pace,
 		redact: red,
 		ops:    ops.Or(p.Metrics), health: orHealth(p.Health),
 		account: acct.Name, owner: acct.BillOwnerID,
 	}, nil
-}
-
-// accountOf is the account a client is made for.
-func accountOf(p Params) config.Account {
-	switch {
-	case p.Account != nil:
-		return *p.Account
-	case len(p.Config.Accounts) > 0:
-		return p.Config.Accounts[0]
-	}
-	return config.Account{Name: config.DefaultAccount, Credentials: config.Credentials{
-		AccessKeyID: p.Config.AccessKeyID, AccessKeySecret: p.Config.AccessKeySecret, SecurityToken: p.Config.SecurityToken}}
 }
 
 // Account is the name of the account the client reads.
@@ -254,27 +242,6 @@ func (c *Client) Stream(ctx context.Context, kind bill.Kind, day calendar.Day, f
 			return fmt.Errorf("query %s bill %s: the bill kept changing while paging (%d re-reads); it is being updated, try later", kind, day, restart)
 		}
 	}
-}
-
-// FetchDay returns every row of the day's account bill, as Stream reads it (rows of a
-// read that had to start again are dropped). It holds the day in memory and does not look
-// for a row that comes twice: tests and the contract suite use it; the job streams.
-func (c *Client) FetchDay(ctx context.Context, day calendar.Day) ([]Row, error) {
-	var rows []Row
-	read := 0
-	err := c.Stream(ctx, bill.Account, day, func(p Page) error {
-		if p.Read != read {
-			rows, read = rows[:0], p.Read
-		}
-		for _, r := range p.Rows {
-			rows = append(rows, r.(Row))
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return rows, nil
 }
 
 // streamAccount reads QueryAccountBill's pages 1..n. again is true when TotalCount moved

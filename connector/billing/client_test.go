@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cloudbill/alicloud-billing-source/connector/bill"
 	"github.com/cloudbill/alicloud-billing-source/connector/billing"
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
@@ -61,10 +62,31 @@ func buildClient(o clientOpts) (*billing.Client, error) {
 	if o.clock == nil {
 		o.clock = clockwork.NewRealClock()
 	}
-	cfg := &config.Config{AccessKeyID: o.id, AccessKeySecret: config.Secret(o.secret), SecurityToken: config.Secret(o.token),
-		Endpoint: config.Endpoint{Scheme: u.Scheme, Host: u.Host}}
-	return billing.New(billing.Params{Config: cfg, Clock: o.clock,
-		Logger: slog.New(slog.NewJSONHandler(o.log, &slog.HandlerOptions{Level: slog.LevelDebug})), Policy: &o.pol, Transport: o.rt})
+	f := billing.NewFactory(billing.Params{Options: billing.Options{Endpoint: config.Endpoint{Scheme: u.Scheme, Host: u.Host}},
+		Clock: o.clock, Logger: slog.New(slog.NewJSONHandler(o.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Policy: &o.pol, Transport: o.rt})
+	return f.For(config.Account{Name: config.DefaultAccount, Credentials: config.Credentials{
+		AccessKeyID: o.id, AccessKeySecret: config.Secret(o.secret), SecurityToken: config.Secret(o.token)}})
+}
+
+// fetchDay collects the day's account bill through Stream: the rows of its last read (a
+// read that had to start again from page 1 drops the rows of the one before).
+func fetchDay(ctx context.Context, c *billing.Client, day calendar.Day) ([]billing.Row, error) {
+	var rows []billing.Row
+	read := 0
+	err := c.Stream(ctx, bill.Account, day, func(p billing.Page) error {
+		if p.Read != read {
+			rows, read = rows[:0], p.Read
+		}
+		for _, r := range p.Rows {
+			rows = append(rows, r.(billing.Row))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rows, nil
 }
 
 func startFake(t *testing.T, opts bssfake.Options) *bssfake.Server {
@@ -75,12 +97,12 @@ func startFake(t *testing.T, opts bssfake.Options) *bssfake.Server {
 	return f
 }
 
-func TestFetchDay_ReadsEveryPageWithTheRightParameters(t *testing.T) {
+func TestStream_ReadsEveryPageWithTheRightParameters(t *testing.T) {
 	f := startFake(t, bssfake.Options{})
 	f.SetDay(day.String(), bssfake.SampleDay(day.String(), 650, 1))
 	c := newClient(t, f.URL(), "testid", "testsecret", fastPolicy, nil)
 
-	rows, err := c.FetchDay(context.Background(), day)
+	rows, err := fetchDay(context.Background(), c, day)
 	require.NoError(t, err)
 	require.Len(t, rows, 650)
 	want := f.Day(day.String())
@@ -106,16 +128,16 @@ func TestFetchDay_ReadsEveryPageWithTheRightParameters(t *testing.T) {
 	}
 }
 
-func TestFetchDay_EmptyDay(t *testing.T) {
+func TestStream_EmptyDay(t *testing.T) {
 	f := startFake(t, bssfake.Options{})
 	c := newClient(t, f.URL(), "testid", "testsecret", fastPolicy, nil)
-	rows, err := c.FetchDay(context.Background(), day)
+	rows, err := fetchDay(context.Background(), c, day)
 	require.NoError(t, err)
 	assert.Empty(t, rows)
 	assert.Len(t, f.Requests(), 1)
 }
 
-func TestFetchDay_RetriesThrottlingAnd5xxAndGarbage(t *testing.T) {
+func TestStream_RetriesThrottlingAnd5xxAndGarbage(t *testing.T) {
 	for _, fault := range []bssfake.Fault{
 		{Kind: bssfake.Throttle, Times: 3},
 		{Kind: bssfake.ServerError, Status: 503, Times: 2, Page: 2},
@@ -127,18 +149,18 @@ func TestFetchDay_RetriesThrottlingAnd5xxAndGarbage(t *testing.T) {
 		f.SetDay(day.String(), bssfake.SampleDay(day.String(), 400, 2))
 		f.Inject(fault)
 		c := newClient(t, f.URL(), "testid", "testsecret", fastPolicy, nil)
-		rows, err := c.FetchDay(context.Background(), day)
+		rows, err := fetchDay(context.Background(), c, day)
 		require.NoError(t, err, "fault %+v", fault)
 		assert.Len(t, rows, 400, "fault %+v", fault)
 		assert.Len(t, f.Requests(), 2+fault.Times, "fault %+v", fault)
 	}
 }
 
-func TestFetchDay_GivesUpAfterAttemptsWithCodeAndRequestID(t *testing.T) {
+func TestStream_GivesUpAfterAttemptsWithCodeAndRequestID(t *testing.T) {
 	f := startFake(t, bssfake.Options{})
 	f.Inject(bssfake.Fault{Kind: bssfake.Throttle, Times: 100})
 	c := newClient(t, f.URL(), "testid", "testsecret", fastPolicy, nil)
-	_, err := c.FetchDay(context.Background(), day)
+	_, err := fetchDay(context.Background(), c, day)
 	var ae *billing.APIError
 	require.ErrorAs(t, err, &ae)
 	assert.Equal(t, "Throttling.User", ae.Code)
@@ -148,7 +170,7 @@ func TestFetchDay_GivesUpAfterAttemptsWithCodeAndRequestID(t *testing.T) {
 	assert.Len(t, f.Requests(), 4)
 }
 
-func TestFetchDay_BadCredentialsAreNotRetriedAndSayWhatToFix(t *testing.T) {
+func TestStream_BadCredentialsAreNotRetriedAndSayWhatToFix(t *testing.T) {
 	f := startFake(t, bssfake.Options{})
 	cases := []struct{ id, secret, code, hint string }{
 		{"nobody", "testsecret", "InvalidAccessKeyId.NotFound", "check access_key_id"},
@@ -157,7 +179,7 @@ func TestFetchDay_BadCredentialsAreNotRetriedAndSayWhatToFix(t *testing.T) {
 	for _, tc := range cases {
 		before := len(f.Requests())
 		c := newClient(t, f.URL(), tc.id, tc.secret, fastPolicy, nil)
-		_, err := c.FetchDay(context.Background(), day)
+		_, err := fetchDay(context.Background(), c, day)
 		var ae *billing.APIError
 		require.ErrorAs(t, err, &ae)
 		assert.Equal(t, billing.Credentials, ae.Kind)
@@ -168,51 +190,51 @@ func TestFetchDay_BadCredentialsAreNotRetriedAndSayWhatToFix(t *testing.T) {
 	}
 }
 
-func TestFetchDay_TotalCountChangingRestartsTheDay(t *testing.T) {
+func TestStream_TotalCountChangingRestartsTheDay(t *testing.T) {
 	f := startFake(t, bssfake.Options{})
 	f.SetDay(day.String(), bssfake.SampleDay(day.String(), 700, 3))
 	f.Inject(bssfake.Fault{Kind: bssfake.WrongTotal, Delta: 5, Page: 2})
 	c := newClient(t, f.URL(), "testid", "testsecret", fastPolicy, nil)
-	rows, err := c.FetchDay(context.Background(), day)
+	rows, err := fetchDay(context.Background(), c, day)
 	require.NoError(t, err)
 	assert.Len(t, rows, 700)
 	// pages 1, 2 (changed total: restart), then 1, 2, 3
 	assert.Len(t, f.Requests(), 5)
 }
 
-func TestFetchDay_EmptyPageBeforeTotalIsAnErrorNotAShortDay(t *testing.T) {
+func TestStream_EmptyPageBeforeTotalIsAnErrorNotAShortDay(t *testing.T) {
 	f := startFake(t, bssfake.Options{})
 	f.SetDay(day.String(), bssfake.SampleDay(day.String(), 500, 4))
 	f.Inject(bssfake.Fault{Kind: bssfake.EmptyPage, Page: 2})
 	c := newClient(t, f.URL(), "testid", "testsecret", fastPolicy, nil)
-	_, err := c.FetchDay(context.Background(), day)
+	_, err := fetchDay(context.Background(), c, day)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "empty page with 300 of 500 rows")
 }
 
-func TestFetchDay_SlowReplyTimesOutAndIsRetried(t *testing.T) {
+func TestStream_SlowReplyTimesOutAndIsRetried(t *testing.T) {
 	f := startFake(t, bssfake.Options{})
 	f.SetDay(day.String(), bssfake.SampleDay(day.String(), 10, 5))
 	f.Inject(bssfake.Fault{Kind: bssfake.Slow, Delay: 3 * time.Second})
 	pol := fastPolicy
 	pol.ReadTimeout = 200 * time.Millisecond
 	c := newClient(t, f.URL(), "testid", "testsecret", pol, nil)
-	rows, err := c.FetchDay(context.Background(), day)
+	rows, err := fetchDay(context.Background(), c, day)
 	require.NoError(t, err)
 	assert.Len(t, rows, 10)
 }
 
-func TestFetchDay_CancelledContextStops(t *testing.T) {
+func TestStream_CancelledContextStops(t *testing.T) {
 	f := startFake(t, bssfake.Options{})
 	f.Inject(bssfake.Fault{Kind: bssfake.Slow, Delay: 5 * time.Second})
 	c := newClient(t, f.URL(), "testid", "testsecret", fastPolicy, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	_, err := c.FetchDay(ctx, day)
+	_, err := fetchDay(ctx, c, day)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 }
 
-func TestFetchDay_PacingStaysUnderTheAPIRateLimit(t *testing.T) {
+func TestStream_PacingStaysUnderTheAPIRateLimit(t *testing.T) {
 	// The fake throttles beyond 10 requests/s, as the API does; 12 pages at the default
 	// pacing must not see a single Throttling answer.
 	f := startFake(t, bssfake.Options{RateLimit: 10})
@@ -221,7 +243,7 @@ func TestFetchDay_PacingStaysUnderTheAPIRateLimit(t *testing.T) {
 	pol.RequestsPerSec = billing.DefaultPolicy.RequestsPerSec
 	pol.Attempts = 1 // a throttled page would fail the day
 	c := newClient(t, f.URL(), "testid", "testsecret", pol, nil)
-	rows, err := c.FetchDay(context.Background(), day)
+	rows, err := fetchDay(context.Background(), c, day)
 	require.NoError(t, err)
 	assert.Len(t, rows, 3600)
 	for _, r := range f.Requests() {
@@ -238,41 +260,41 @@ func mockClient(t *testing.T, scheme string) (*billing.Client, *httpmock.MockTra
 	return newClient(t, scheme+"://business.aliyuncs.com", "id", "secret-xyz", fastPolicy, mt), mt
 }
 
-func TestFetchDay_UsesHTTPSByDefault(t *testing.T) {
+func TestStream_UsesHTTPSByDefault(t *testing.T) {
 	c, mt := mockClient(t, "https")
 	mt.RegisterResponder("POST", `=~^https://business\.aliyuncs\.com/`,
 		httpmock.NewStringResponder(200, `{"Code":"Success","Success":true,"RequestId":"r1","Data":{"TotalCount":0,"BillingCycle":"2026-11","Items":{"Item":[]}}}`))
-	_, err := c.FetchDay(context.Background(), day)
+	_, err := fetchDay(context.Background(), c, day)
 	require.NoError(t, err)
 	assert.Equal(t, 1, mt.GetTotalCallCount())
 }
 
-func TestFetchDay_ProxyErrorPageIsRetriedThenReported(t *testing.T) {
+func TestStream_ProxyErrorPageIsRetriedThenReported(t *testing.T) {
 	c, mt := mockClient(t, "https")
 	mt.RegisterResponder("POST", `=~^https://business\.aliyuncs\.com/`,
 		httpmock.NewStringResponder(502, `<html><body>Bad Gateway</body></html>`))
-	_, err := c.FetchDay(context.Background(), day)
+	_, err := fetchDay(context.Background(), c, day)
 	var ae *billing.APIError
 	require.ErrorAs(t, err, &ae)
 	assert.Equal(t, 502, ae.HTTPStatus)
 	assert.Equal(t, 4, mt.GetTotalCallCount())
 }
 
-func TestFetchDay_NotAuthorizedSaysWhichPolicy(t *testing.T) {
+func TestStream_NotAuthorizedSaysWhichPolicy(t *testing.T) {
 	c, mt := mockClient(t, "https")
 	mt.RegisterResponder("POST", `=~^https://business\.aliyuncs\.com/`,
 		httpmock.NewStringResponder(400, `{"Code":"NotAuthorized","Message":"not authorized","RequestId":"R-9"}`))
-	_, err := c.FetchDay(context.Background(), day)
+	_, err := fetchDay(context.Background(), c, day)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "AliyunBSSReadOnlyAccess")
 	assert.Contains(t, err.Error(), "R-9")
 	assert.Equal(t, 1, mt.GetTotalCallCount())
 }
 
-func TestFetchDay_TransportErrorsNeverShowTheSignedURL(t *testing.T) {
+func TestStream_TransportErrorsNeverShowTheSignedURL(t *testing.T) {
 	c, mt := mockClient(t, "https")
 	mt.RegisterResponder("POST", `=~^https://business\.aliyuncs\.com/`, httpmock.NewErrorResponder(errors.New("connection reset")))
-	_, err := c.FetchDay(context.Background(), day)
+	_, err := fetchDay(context.Background(), c, day)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "connection reset")
 	assert.False(t, strings.Contains(err.Error(), "Signature="), err.Error())

@@ -147,8 +147,7 @@ func TestGuardedProvider_StartsAFreshProviderAfterAnError(t *testing.T) {
 }
 
 func TestFactory_AccountsOfOneCallerShareAPacer(t *testing.T) {
-	cfg := &config.Config{Endpoint: config.Endpoint{Scheme: "https", Host: "business.aliyuncs.com"}, APIQPS: 10}
-	f := NewFactory(Params{Config: cfg, Clock: nil})
+	f := NewFactory(Params{Options: Options{Endpoint: config.Endpoint{Scheme: "https", Host: "business.aliyuncs.com"}, APIQPS: 10}})
 	payer := config.Credentials{AccessKeyID: "LTAIpayer", AccessKeySecret: "s"}
 	a, err := f.For(config.Account{Name: "payer", Credentials: payer})
 	require.NoError(t, err)

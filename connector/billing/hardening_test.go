@@ -73,7 +73,7 @@ func allocated(fn func()) uint64 {
 	return after.TotalAlloc - before.TotalAlloc
 }
 
-func TestFetchDay_BodyOverTheLimitFailsThePageWithoutReadingItWhole(t *testing.T) {
+func TestStream_BodyOverTheLimitFailsThePageWithoutReadingItWhole(t *testing.T) {
 	for _, declared := range []bool{false, true} {
 		t.Run(fmt.Sprintf("content-length=%v", declared), func(t *testing.T) {
 			f := startFake(t, bssfake.Options{})
@@ -85,7 +85,7 @@ func TestFetchDay_BodyOverTheLimitFailsThePageWithoutReadingItWhole(t *testing.T
 			pol.ReadTimeout = time.Minute // reading 16 MiB under -race on a loaded machine: the limit, not the clock, must end it
 			c := newClient(t, f.URL(), "testid", "testsecret", pol, nil)
 			var err error
-			used := allocated(func() { _, err = c.FetchDay(context.Background(), day) })
+			used := allocated(func() { _, err = fetchDay(context.Background(), c, day) })
 
 			var ae *billing.APIError
 			require.ErrorAs(t, err, &ae)
@@ -101,7 +101,7 @@ func TestFetchDay_BodyOverTheLimitFailsThePageWithoutReadingItWhole(t *testing.T
 	}
 }
 
-func TestFetchDay_BodyOfExactlyTheLimitIsRead(t *testing.T) {
+func TestStream_BodyOfExactlyTheLimitIsRead(t *testing.T) {
 	f := startFake(t, bssfake.Options{})
 	f.SetDay(day.String(), bssfake.SampleDay(day.String(), 10, 7))
 	f.Inject(bssfake.Fault{Kind: bssfake.HugeBody, Size: billing.MaxResponseBytes})
@@ -109,12 +109,12 @@ func TestFetchDay_BodyOfExactlyTheLimitIsRead(t *testing.T) {
 	pol.Attempts = 1
 	pol.ReadTimeout = time.Minute // 16 MiB under -race on a loaded machine
 	c := newClient(t, f.URL(), "testid", "testsecret", pol, nil)
-	rows, err := c.FetchDay(context.Background(), day)
+	rows, err := fetchDay(context.Background(), c, day)
 	require.NoError(t, err)
 	assert.Len(t, rows, 10)
 }
 
-func TestFetchDay_RedirectIsNeverFollowedAndNamesOnlyTheHost(t *testing.T) {
+func TestStream_RedirectIsNeverFollowedAndNamesOnlyTheHost(t *testing.T) {
 	var hits atomic.Int32
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		hits.Add(1)
@@ -128,7 +128,7 @@ func TestFetchDay_RedirectIsNeverFollowedAndNamesOnlyTheHost(t *testing.T) {
 			f := startSTSFake(t)
 			f.Inject(bssfake.Fault{Kind: bssfake.Redirect, Status: status, Location: target.URL, Times: 10})
 			c := stsClient(t, f, fastPolicy, nil)
-			_, err := c.FetchDay(context.Background(), day)
+			_, err := fetchDay(context.Background(), c, day)
 
 			var ae *billing.APIError
 			require.ErrorAs(t, err, &ae)
@@ -149,7 +149,7 @@ func TestFetchDay_RedirectIsNeverFollowedAndNamesOnlyTheHost(t *testing.T) {
 	assert.Zero(t, hits.Load(), "the signed request reached the host the redirect named")
 }
 
-func TestFetchDay_AbsurdTotalCountFailsTheDayNamingIt(t *testing.T) {
+func TestStream_AbsurdTotalCountFailsTheDayNamingIt(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		total      int
@@ -166,7 +166,7 @@ func TestFetchDay_AbsurdTotalCountFailsTheDayNamingIt(t *testing.T) {
 			f.SetDay(day.String(), bssfake.SampleDay(day.String(), 500, 9))
 			f.Inject(bssfake.Fault{Kind: bssfake.SetTotal, Total: tc.total, Page: tc.page})
 			c := newClient(t, f.URL(), "testid", "testsecret", fastPolicy, nil)
-			rows, err := c.FetchDay(context.Background(), day)
+			rows, err := fetchDay(context.Background(), c, day)
 			require.Error(t, err)
 			assert.Nil(t, rows)
 			assert.ErrorIs(t, err, billing.ErrInconsistent)
@@ -176,7 +176,7 @@ func TestFetchDay_AbsurdTotalCountFailsTheDayNamingIt(t *testing.T) {
 	}
 }
 
-func TestFetchDay_LargeTotalCountIsNotPreallocated(t *testing.T) {
+func TestStream_LargeTotalCountIsNotPreallocated(t *testing.T) {
 	// TotalCount at the maximum on every page, 10 real rows: the day fails at the empty
 	// page 2, and nothing near a million rows (some 300 MB) was allocated ahead.
 	f := startFake(t, bssfake.Options{})
@@ -184,36 +184,36 @@ func TestFetchDay_LargeTotalCountIsNotPreallocated(t *testing.T) {
 	f.Inject(bssfake.Fault{Kind: bssfake.SetTotal, Total: billing.MaxTotalCount, Times: 100})
 	c := newClient(t, f.URL(), "testid", "testsecret", fastPolicy, nil)
 	var err error
-	used := allocated(func() { _, err = c.FetchDay(context.Background(), day) })
+	used := allocated(func() { _, err = fetchDay(context.Background(), c, day) })
 	require.Error(t, err)
 	assert.ErrorIs(t, err, billing.ErrInconsistent)
 	assert.Contains(t, err.Error(), "empty page with 10 of 1000000 rows read")
 	assert.Less(t, used, uint64(32<<20), "bytes allocated")
 }
 
-func TestFetchDay_PageWithMoreRowsThanAskedFails(t *testing.T) {
+func TestStream_PageWithMoreRowsThanAskedFails(t *testing.T) {
 	f := startFake(t, bssfake.Options{})
 	f.SetDay(day.String(), bssfake.SampleDay(day.String(), 500, 11))
 	f.Inject(bssfake.Fault{Kind: bssfake.OversizePage, Page: 1})
 	c := newClient(t, f.URL(), "testid", "testsecret", fastPolicy, nil)
-	_, err := c.FetchDay(context.Background(), day)
+	_, err := fetchDay(context.Background(), c, day)
 	require.ErrorIs(t, err, billing.ErrInconsistent)
 	assert.Contains(t, err.Error(), "query bill 2026-11-03 page 1: inconsistent answer: 301 rows on a page of at most 300")
 	assert.Len(t, f.Requests(), 1)
 }
 
-func TestFetchDay_AnswerForAnotherPageFails(t *testing.T) {
+func TestStream_AnswerForAnotherPageFails(t *testing.T) {
 	f := startFake(t, bssfake.Options{})
 	f.SetDay(day.String(), bssfake.SampleDay(day.String(), 700, 12))
 	f.Inject(bssfake.Fault{Kind: bssfake.IgnorePageNum, Times: 100})
 	c := newClient(t, f.URL(), "testid", "testsecret", fastPolicy, nil)
-	_, err := c.FetchDay(context.Background(), day)
+	_, err := fetchDay(context.Background(), c, day)
 	require.ErrorIs(t, err, billing.ErrInconsistent)
 	assert.Contains(t, err.Error(), "asked for page 2, the answer is page 1")
 	assert.Len(t, f.Requests(), 2)
 }
 
-func TestFetchDay_RepeatedPageIsAnErrorNeverMoreRows(t *testing.T) {
+func TestStream_RepeatedPageIsAnErrorNeverMoreRows(t *testing.T) {
 	t.Run("API ignores PageNum", func(t *testing.T) {
 		// 3000 rows, every answer page 1 with the PageNum echoed: read naively, ten copies
 		// of page 1 make a "complete" day with a 10x inflated bill.
@@ -221,7 +221,7 @@ func TestFetchDay_RepeatedPageIsAnErrorNeverMoreRows(t *testing.T) {
 		f.SetDay(day.String(), bssfake.SampleDay(day.String(), 3000, 13))
 		f.Inject(bssfake.Fault{Kind: bssfake.RepeatPage, Times: 100})
 		c := newClient(t, f.URL(), "testid", "testsecret", fastPolicy, nil)
-		rows, err := c.FetchDay(context.Background(), day)
+		rows, err := fetchDay(context.Background(), c, day)
 		require.ErrorIs(t, err, billing.ErrInconsistent)
 		assert.Nil(t, rows)
 		assert.Contains(t, err.Error(), "page 2 repeats page 1 (the same 300 rows)")
@@ -232,13 +232,13 @@ func TestFetchDay_RepeatedPageIsAnErrorNeverMoreRows(t *testing.T) {
 		f.SetDay(day.String(), bssfake.SampleDay(day.String(), 1000, 14))
 		f.Inject(bssfake.Fault{Kind: bssfake.RepeatPage, Page: 3, Of: 2})
 		c := newClient(t, f.URL(), "testid", "testsecret", fastPolicy, nil)
-		_, err := c.FetchDay(context.Background(), day)
+		_, err := fetchDay(context.Background(), c, day)
 		require.ErrorIs(t, err, billing.ErrInconsistent)
 		assert.Contains(t, err.Error(), "page 3 repeats page 2")
 	})
 }
 
-func TestFetchDay_SignatureMismatchMessageHidesTheCredentials(t *testing.T) {
+func TestStream_SignatureMismatchMessageHidesTheCredentials(t *testing.T) {
 	// The API quotes the string it signed: AccessKeyId and SecurityToken, encoded twice.
 	// The quote is dropped; were it kept, the redaction would hide them (the test below
 	// checks that form too).
@@ -246,7 +246,7 @@ func TestFetchDay_SignatureMismatchMessageHidesTheCredentials(t *testing.T) {
 	f.Inject(bssfake.Fault{Kind: bssfake.SignatureMismatch})
 	var log bytes.Buffer
 	c := stsClient(t, f, fastPolicy, &log)
-	_, err := c.FetchDay(context.Background(), day)
+	_, err := fetchDay(context.Background(), c, day)
 
 	var ae *billing.APIError
 	require.ErrorAs(t, err, &ae)
@@ -263,7 +263,7 @@ var hexEscape = regexp.MustCompile(`%[0-9A-F]{2}`)
 
 func lowerHex(s string) string { return hexEscape.ReplaceAllStringFunc(s, strings.ToLower) }
 
-func TestFetchDay_CredentialsInAnyAPITextAreHiddenInErrorsAndLogs(t *testing.T) {
+func TestStream_CredentialsInAnyAPITextAreHiddenInErrorsAndLogs(t *testing.T) {
 	q := url.QueryEscape
 	forms := map[string]string{
 		"query":            "AccessKeyId=" + stsID + "&SecurityToken=" + q(stsToken) + "&Signature=SIGvalue123abc%2Bxyz%3D&Version=1",
@@ -284,7 +284,7 @@ func TestFetchDay_CredentialsInAnyAPITextAreHiddenInErrorsAndLogs(t *testing.T) 
 			pol := fastPolicy
 			pol.Attempts = 2
 			c := stsClient(t, f, pol, &log)
-			_, err := c.FetchDay(context.Background(), day)
+			_, err := fetchDay(context.Background(), c, day)
 
 			var ae *billing.APIError
 			require.ErrorAs(t, err, &ae)
@@ -300,23 +300,23 @@ func TestFetchDay_CredentialsInAnyAPITextAreHiddenInErrorsAndLogs(t *testing.T) 
 	}
 }
 
-func TestFetchDay_CredentialsHiddenKeepTheRestOfTheMessage(t *testing.T) {
+func TestStream_CredentialsHiddenKeepTheRestOfTheMessage(t *testing.T) {
 	f := startSTSFake(t)
 	f.Inject(bssfake.Fault{Kind: bssfake.ErrorReply, Status: 400, Code: "InvalidParameter",
 		Message: "bad: AccessKeyId=" + stsID + "&SecurityToken=" + url.QueryEscape(stsToken) + "&Signature=SIGvalue%3D&PageNum=2"})
 	c := stsClient(t, f, fastPolicy, nil)
-	_, err := c.FetchDay(context.Background(), day)
+	_, err := fetchDay(context.Background(), c, day)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "bad: AccessKeyId=STS.[redacted]&SecurityToken=[redacted]&Signature=[redacted]&PageNum=2")
 }
 
-func TestFetchDay_APITextIsOneBoundedLineWithoutControlCharacters(t *testing.T) {
+func TestStream_APITextIsOneBoundedLineWithoutControlCharacters(t *testing.T) {
 	hostile := "refused:\x1b[31m red\x1b[0m\x07 text\r\nnext\tline \u202eevil\u202c \x1b]8;;http://x.test\x1b\\link\x1b]8;;\x1b\\ \x00\x7f\u009b2J" +
 		strings.Repeat("x", 5000)
 	f := startFake(t, bssfake.Options{})
 	f.Inject(bssfake.Fault{Kind: bssfake.ErrorReply, Status: 400, Code: "InvalidParameter\x1b[2J\n", Message: hostile})
 	c := newClient(t, f.URL(), "testid", "testsecret", fastPolicy, nil)
-	_, err := c.FetchDay(context.Background(), day)
+	_, err := fetchDay(context.Background(), c, day)
 
 	var ae *billing.APIError
 	require.ErrorAs(t, err, &ae)
@@ -333,7 +333,7 @@ func TestFetchDay_APITextIsOneBoundedLineWithoutControlCharacters(t *testing.T) 
 	assert.True(t, strings.HasSuffix(ae.Message, "..."), "the cut is marked")
 }
 
-func TestFetchDay_ItemTextIsDeliveredAsTheAPISentIt(t *testing.T) {
+func TestStream_ItemTextIsDeliveredAsTheAPISentIt(t *testing.T) {
 	// Rows are data, delivered as JSON (which escapes them): only errors and logs are
 	// cleaned, never the bill.
 	f := startFake(t, bssfake.Options{})
@@ -341,13 +341,13 @@ func TestFetchDay_ItemTextIsDeliveredAsTheAPISentIt(t *testing.T) {
 	items[1].ProductName = "odd\x1b[2J name\u202e\n"
 	f.SetDay(day.String(), items)
 	c := newClient(t, f.URL(), "testid", "testsecret", fastPolicy, nil)
-	rows, err := c.FetchDay(context.Background(), day)
+	rows, err := fetchDay(context.Background(), c, day)
 	require.NoError(t, err)
 	require.Len(t, rows, 3)
 	assert.Equal(t, items[1].ProductName, rows[1].ProductName)
 }
 
-func TestFetchDay_RetryWaitsOnTheInjectedClock(t *testing.T) {
+func TestStream_RetryWaitsOnTheInjectedClock(t *testing.T) {
 	f := startFake(t, bssfake.Options{})
 	f.SetDay(day.String(), bssfake.SampleDay(day.String(), 5, 16))
 	f.Inject(bssfake.Fault{Kind: bssfake.ServerError}) // backs off (throttling is spaced by the pacer instead)
@@ -360,7 +360,7 @@ func TestFetchDay_RetryWaitsOnTheInjectedClock(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		rows, err := c.FetchDay(context.Background(), day)
+		rows, err := fetchDay(context.Background(), c, day)
 		done <- result{rows, err}
 	}()
 	require.NoError(t, fc.BlockUntilContext(t.Context(), 1), "the retry waits on the clock")

@@ -92,7 +92,7 @@ func TestStream_NumbersAreKeptAsTheAPIWroteThem(t *testing.T) {
 			// Counts as strings, as the SDK itself accepts them (0.1 did).
 			f.Inject(bssfake.Fault{Kind: bssfake.RawReply, Status: 200, Body: accountAnswer(tc.sent, `"1"`, `"1"`)})
 			c := newClient(t, f.URL(), "testid", "testsecret", fastPolicy, nil)
-			rows, err := c.FetchDay(context.Background(), day)
+			rows, err := fetchDay(context.Background(), c, day)
 			require.NoError(t, err)
 			require.Len(t, rows, 1)
 			data, err := rows[0].AppendData(nil)
@@ -122,7 +122,7 @@ func TestStream_CountThatIsNotAnIntegerFailsTheDay(t *testing.T) {
 			f := startFake(t, bssfake.Options{})
 			f.Inject(bssfake.Fault{Kind: bssfake.RawReply, Status: 200, Body: accountAnswer("1", total, "1"), Times: 10})
 			c := newClient(t, f.URL(), "testid", "testsecret", fastPolicy, nil)
-			_, err := c.FetchDay(context.Background(), day)
+			_, err := fetchDay(context.Background(), c, day)
 			var ae *billing.APIError
 			require.ErrorAs(t, err, &ae)
 			assert.Equal(t, "UnexpectedShape", ae.Code)
@@ -159,7 +159,7 @@ func TestStream_AnswerForAnotherDayFailsTheDay(t *testing.T) {
 		f := startFake(t, bssfake.Options{})
 		f.Inject(bssfake.Fault{Kind: bssfake.RawReply, Status: 200, Body: strings.Replace(accountAnswer("1", "1", "1"), `"2026-11"`, `"2026-10"`, 1)})
 		c := newClient(t, f.URL(), "testid", "testsecret", fastPolicy, nil)
-		_, err := c.FetchDay(context.Background(), day)
+		_, err := fetchDay(context.Background(), c, day)
 		require.True(t, errors.Is(err, billing.ErrInconsistent), "%v", err)
 		assert.Contains(t, err.Error(), `the answer is of the billing cycle "2026-10", not 2026-11`)
 	})

@@ -44,12 +44,12 @@ func sdkDebugChild() int {
 	if err != nil {
 		return fail(err)
 	}
-	rows, err := c.FetchDay(context.Background(), day)
+	rows, err := fetchDay(context.Background(), c, day)
 	if err != nil {
 		return fail(err)
 	}
 	f.Inject(bssfake.Fault{Kind: bssfake.SignatureMismatch})
-	_, err = c.FetchDay(context.Background(), day)
+	_, err = fetchDay(context.Background(), c, day)
 	var ae *billing.APIError
 	if !errors.As(err, &ae) {
 		return fail(fmt.Errorf("want an API error, got %v", err))

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cloudbill/alicloud-billing-source/connector/bill"
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
@@ -66,7 +67,7 @@ func FuzzSDKReadableError(f *testing.F) {
 
 // Without the guard's check, the SDK panics on its goroutine in Client.call: the panic is
 // recovered into a retryable error, and the test binary lives on.
-func TestFetchDay_SDKPanicOnAnErrorAnswerIsRecovered(t *testing.T) {
+func TestStream_SDKPanicOnAnErrorAnswerIsRecovered(t *testing.T) {
 	for _, body := range sdkPanicBodies {
 		t.Run(body, func(t *testing.T) {
 			fake := bssfake.New(bssfake.Options{})
@@ -78,13 +79,12 @@ func TestFetchDay_SDKPanicOnAnErrorAnswerIsRecovered(t *testing.T) {
 			pol := Policy{Attempts: 2, BaseBackoff: time.Millisecond, MaxBackoff: time.Millisecond,
 				RequestsPerSec: 1000, ReadTimeout: 2 * time.Second, ConnectTimeout: time.Second}
 			c, err := newClient(Params{
-				Config: &config.Config{AccessKeyID: "testid", AccessKeySecret: "testsecret",
-					Endpoint: config.Endpoint{Scheme: u.Scheme, Host: u.Host}},
-				Clock: clockwork.NewRealClock(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Policy: &pol,
-			}, true, nil)
+				Options: Options{Endpoint: config.Endpoint{Scheme: u.Scheme, Host: u.Host}},
+				Clock:   clockwork.NewRealClock(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Policy: &pol,
+			}, config.Account{Name: config.DefaultAccount, Credentials: config.Credentials{AccessKeyID: "testid", AccessKeySecret: "testsecret"}}, true, nil)
 			require.NoError(t, err)
 
-			_, err = c.FetchDay(context.Background(), calendar.Day{Year: 2026, Month: time.November, Day: 3})
+			err = c.Stream(context.Background(), bill.Account, calendar.Day{Year: 2026, Month: time.November, Day: 3}, func(Page) error { return nil })
 			var ae *APIError
 			require.ErrorAs(t, err, &ae)
 			assert.Equal(t, "UnexpectedResponse", ae.Code)

@@ -98,7 +98,7 @@ func countingServer(t *testing.T, cert *tls.Certificate, useTLS bool) (*httptest
 	return srv, &conns
 }
 
-func TestFetchDay_TLSProblemsFailAtOnceAsSetupWithAHint(t *testing.T) {
+func TestStream_TLSProblemsFailAtOnceAsSetupWithAHint(t *testing.T) {
 	ca := newTestCA(t)
 	loopback := []net.IP{net.IPv4(127, 0, 0, 1)}
 	for _, tc := range []struct {
@@ -118,7 +118,7 @@ func TestFetchDay_TLSProblemsFailAtOnceAsSetupWithAHint(t *testing.T) {
 			srv, conns := countingServer(t, tc.cert, tc.useTLS)
 			endpoint := "https://" + srv.Listener.Addr().String()
 			c := newClientWith(t, clientOpts{endpoint: endpoint, id: stsID, secret: stsSecret, token: stsToken, pol: fastPolicy, rt: tc.rt})
-			_, err := c.FetchDay(context.Background(), day)
+			_, err := fetchDay(context.Background(), c, day)
 
 			var ae *billing.APIError
 			require.ErrorAs(t, err, &ae)
@@ -134,13 +134,13 @@ func TestFetchDay_TLSProblemsFailAtOnceAsSetupWithAHint(t *testing.T) {
 	}
 }
 
-func TestFetchDay_TrustedCertificateThroughTheGuardWorks(t *testing.T) {
+func TestStream_TrustedCertificateThroughTheGuardWorks(t *testing.T) {
 	// The control for the cases above: the same PKI, a certificate valid for the host.
 	ca := newTestCA(t)
 	srv, _ := countingServer(t, ca.leaf(t, farFromNow, nil, []net.IP{net.IPv4(127, 0, 0, 1)}), true)
 	c := newClientWith(t, clientOpts{endpoint: "https://" + srv.Listener.Addr().String(), id: "id", secret: "s3cr3t-value",
 		pol: fastPolicy, rt: ca.trusting()})
-	rows, err := c.FetchDay(context.Background(), day)
+	rows, err := fetchDay(context.Background(), c, day)
 	require.NoError(t, err)
 	assert.Empty(t, rows)
 }

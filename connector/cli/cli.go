@@ -252,12 +252,12 @@ func Options(src config.Source, stdio IO, mode Mode, verbose bool, exit *exitCod
 		logging.Module,
 		config.Module,
 		clock.Module,
+		fx.Provide(accounts.BillingOptions, accounts.SenderOptions, accounts.OpsOptions),
 		billing.Module,
-		sender.Module,
+		fx.Provide(fx.Annotate(sender.New, fx.As(new(job.Publisher)))),
 		state.Module,
 		ops.Module,
 		accounts.Module,
-		fx.Provide(func(s *sender.Sender) job.Publisher { return s }),
 		fx.Invoke(startRunner),
 	)
 }

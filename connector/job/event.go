@@ -14,18 +14,12 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
 )
 
-// The event's fixed attributes of the account bill, as the seed shows them. The instance
-// bill's type is bill.Instance.EventType().
-const (
-	Source = bill.Source
-	Type   = "alicloud.account_billing.daily"
-)
+// Source is the events' source, as the seed shows it. Their type is the bill's
+// (bill.Kind.EventType).
+const Source = bill.Source
 
 // idNamespace is the UUID namespace of event ids (a fixed random UUID of this project).
 var idNamespace = uuid.MustParse("6f1c8a52-3b0e-4a57-9a7e-2f4d0c9b1e63")
-
-// Identity names the bill line a row is about (bill.Row.Identity).
-func Identity(r bill.Row) string { return r.Identity() }
 
 // Body is a row's event data and its content hash: a hash of everything the data says.
 func Body(r bill.Row) (body []byte, hash string, err error) {
@@ -66,21 +60,6 @@ const RevisionExtension = "revision"
 // AccountExtension is the CloudEvents extension that names the account a row is from: the
 // name of its entry in accounts, "default" for the one account of a config without them.
 const AccountExtension = "account"
-
-// NewEvent builds the CloudEvent of one row of the default account with the given identity
-// and revision, pulled at `pulled`.
-func NewEvent(r bill.Row, identity string, revision int, pulled time.Time) (event.Event, error) {
-	return NewAccountEvent(config.DefaultAccount, r, identity, revision, pulled)
-}
-
-// NewAccountEvent is NewEvent for a row of the named account.
-func NewAccountEvent(account string, r bill.Row, identity string, revision int, pulled time.Time) (event.Event, error) {
-	body, _, err := Body(r)
-	if err != nil {
-		return event.Event{}, err
-	}
-	return newEvent(account, r, identity, body, revision, pulled), nil
-}
 
 // newEvent builds a row's event. The rows of an account other than "default" are told apart
 // from the same rows of another account: the account's name is part of the id's name and

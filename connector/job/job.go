@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"go.uber.org/fx"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/bill"
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
@@ -136,26 +135,30 @@ type Job struct {
 	account string // config.Account.Name
 }
 
-// Params are the inputs of New.
+// Options are what a job runs, from the configuration.
+type Options struct {
+	Bills   []bill.Kind // bills, in bill.Kinds order; none: the account bill
+	Account string      // whose bills (config.Account.Name); "" is config.DefaultAccount
+}
+
+// Params are the inputs of New: one account's job (connector/accounts makes one per account).
 type Params struct {
-	fx.In
-	Config    *config.Config
+	Options   Options
 	Fetcher   Fetcher
 	Publisher Publisher
 	State     State
 	Clock     Clock
 	Logger    *slog.Logger
-	Metrics   *ops.Metrics `optional:"true"`
-	Account   string       `optional:"true"` // whose bills; "" is config.DefaultAccount
+	Metrics   *ops.Metrics // nil: metrics of its own, not served
 }
 
 // New builds a Job for the configured bills.
 func New(p Params) *Job {
-	bills := p.Config.Bills
+	bills := p.Options.Bills
 	if len(bills) == 0 {
 		bills = []bill.Kind{bill.Account}
 	}
-	account := p.Account
+	account := p.Options.Account
 	if account == "" {
 		account = config.DefaultAccount
 	}
@@ -545,7 +548,7 @@ func identities(rows []bill.Row) []string {
 	ids := make([]string, len(rows))
 	seen := make(map[string]int, len(rows))
 	for i, row := range rows {
-		base := Identity(row)
+		base := row.Identity()
 		n := seen[base] + 1
 		seen[base] = n
 		ids[i] = base

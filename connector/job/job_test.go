@@ -21,7 +21,6 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/connector/bill"
 	"github.com/cloudbill/alicloud-billing-source/connector/billing"
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
-	"github.com/cloudbill/alicloud-billing-source/connector/config"
 	"github.com/cloudbill/alicloud-billing-source/connector/job"
 	"github.com/cloudbill/alicloud-billing-source/testing/sink"
 )
@@ -39,10 +38,10 @@ const seedData = sink.SeedExampleData
 var pulled = time.Date(2022, 6, 14, 7, 1, 55, 277687000, time.UTC)
 
 func newEvent(r billing.Row, at time.Time) (event.Event, error) {
-	return job.NewEvent(r, job.Identity(r), 1, at)
+	return job.EventOf(r, 1, at)
 }
 
-func TestNewEvent_IsTheSeedsEvent(t *testing.T) {
+func TestEvent_IsTheSeedsEvent(t *testing.T) {
 	e, err := newEvent(seedRow, pulled)
 	require.NoError(t, err)
 	require.NoError(t, sink.CheckSeedShape(e))
@@ -55,7 +54,7 @@ func TestNewEvent_IsTheSeedsEvent(t *testing.T) {
 	assert.Equal(t, seedData, string(e.Data()))
 }
 
-func TestNewEvent_OwnerIdComesFromTheAPIsOwnerID(t *testing.T) {
+func TestEvent_OwnerIdComesFromTheAPIsOwnerID(t *testing.T) {
 	r := seedRow
 	r.OwnerID, r.BillAccountID = "owner-777", "payer-1"
 	e, err := newEvent(r, pulled)
@@ -170,7 +169,7 @@ func newJob(f job.Fetcher, p job.Publisher, st job.State) *job.Job {
 
 // newJobAt is newJob on the clock c.
 func newJobAt(f job.Fetcher, p job.Publisher, st job.State, c job.Clock) *job.Job {
-	return job.New(job.Params{Config: &config.Config{}, Fetcher: f, Publisher: p, State: st, Clock: c,
+	return job.New(job.Params{Fetcher: f, Publisher: p, State: st, Clock: c,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 }
 

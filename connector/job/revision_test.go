@@ -150,7 +150,7 @@ func oldState(t *testing.T, revisions map[string]int, rows ...billing.Row) *stat
 	for _, r := range rows {
 		body, hash, err := job.Body(r)
 		require.NoError(t, err)
-		id := job.Identity(r)
+		id := r.Identity()
 		plan[id] = state.Row{Hash: hash, ID: job.EventID(id, body, revisions[r.ProductCode]), Revision: revisions[r.ProductCode]}
 		acks = append(acks, state.Ack{Identity: id, ID: plan[id].ID})
 	}
@@ -175,14 +175,14 @@ func TestRun_AnOldStateKeepsItsIDsAndGoesOnAboveItsRevisions(t *testing.T) {
 	assert.Equal(t, [2]int{2, 1}, [2]int{rep.Unchanged, rep.Changed})
 	got := rec.last()
 	for _, r := range rows[:2] {
-		e := got[job.Identity(r)]
-		assert.Equal(t, old[job.Identity(r)].ID, e.ID(), "%s keeps its id", r.ProductCode)
+		e := got[r.Identity()]
+		assert.Equal(t, old[r.Identity()].ID, e.ID(), "%s keeps its id", r.ProductCode)
 		assert.Equal(t, revs[r.ProductCode], revision(t, e))
 	}
-	changed := got[job.Identity(rows[2])]
+	changed := got[rows[2].Identity()]
 	assert.Equal(t, job.TimeRevision(pulled), revision(t, changed))
 	assert.Greater(t, revision(t, changed), 2)
-	assert.NotEqual(t, old[job.Identity(rows[2])].ID, changed.ID())
+	assert.NotEqual(t, old[rows[2].Identity()].ID, changed.ID())
 }
 
 // A state whose revision no event can carry (a damaged file) plans the row again, with a

@@ -37,7 +37,7 @@ func (r *recorder) Stream(_ context.Context, events <-chan event.Event, result f
 func (r *recorder) last() map[string]event.Event {
 	m := map[string]event.Event{}
 	for _, e := range r.calls[len(r.calls)-1] {
-		m[job.Identity(rowOf(e))] = e
+		m[rowOf(e).Identity()] = e
 	}
 	return m
 }
@@ -146,7 +146,7 @@ func TestRun_UndeliveredRowsAreRetriedWithTheSameIDsAndTheDayStaysIncomplete(t *
 	rec := &recorder{fail: map[string]bool{}}
 	rows := rows3()
 	// Fail the ecs row on the first run.
-	ecs, err := job.NewEvent(rows[1], job.Identity(rows[1]), job.TimeRevision(pulled), pulled)
+	ecs, err := job.EventOf(rows[1], job.TimeRevision(pulled), pulled)
 	require.NoError(t, err)
 	rec.fail[ecs.ID()] = true
 	j := newJob(fetcher{rows: rows}, rec, st)
@@ -182,7 +182,7 @@ func TestRun_AfterACrashPlannedRowsKeepTheirIDs(t *testing.T) {
 	require.Error(t, err)
 	planned, err := st.Rows(day)
 	require.NoError(t, err)
-	want := planned[job.Identity(rows[2])]
+	want := planned[rows[2].Identity()]
 	assert.Equal(t, job.TimeRevision(pulled)+1, want.Revision)
 	assert.False(t, want.Delivered)
 
@@ -190,7 +190,7 @@ func TestRun_AfterACrashPlannedRowsKeepTheirIDs(t *testing.T) {
 	require.NoError(t, err)
 	got := rec.last()
 	require.Len(t, got, 1)
-	assert.Equal(t, want.ID, got[job.Identity(rows[2])].ID())
+	assert.Equal(t, want.ID, got[rows[2].Identity()].ID())
 }
 
 // crashingPublisher "dies" before any acknowledgement.

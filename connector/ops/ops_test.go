@@ -60,7 +60,7 @@ func TestNewServer_ATakenPortIsAConfigErrorNamingIt(t *testing.T) {
 	defer hold.Close()
 	addr := strings.TrimPrefix(hold.URL, "http://")
 	lc := fxtest.NewLifecycle(t)
-	NewServer(Params{Lifecycle: lc, Config: &config.Config{Listen: addr}, Metrics: NewMetrics(), Health: &Health{},
+	NewServer(Params{Lifecycle: lc, Options: Options{Listen: addr}, Metrics: NewMetrics(), Health: &Health{},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	err := lc.Start(t.Context())
 	var ce *config.Error
@@ -70,7 +70,7 @@ func TestNewServer_ATakenPortIsAConfigErrorNamingIt(t *testing.T) {
 
 func TestNewServer_AnEmptyListenServesNothing(t *testing.T) {
 	lc := fxtest.NewLifecycle(t)
-	s := NewServer(Params{Lifecycle: lc, Config: &config.Config{}, Metrics: NewMetrics(), Health: &Health{},
+	s := NewServer(Params{Lifecycle: lc, Options: Options{}, Metrics: NewMetrics(), Health: &Health{},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	lc.RequireStart().RequireStop()
 	assert.Nil(t, s.Addr())

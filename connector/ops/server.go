@@ -99,11 +99,16 @@ func Handler(m *Metrics, h *Health) http.Handler {
 	return mux
 }
 
+// Options are the ops listener's configuration.
+type Options struct {
+	Listen string // listen: host:port, "" for no listener
+}
+
 // Params are the inputs of NewServer.
 type Params struct {
 	fx.In
 	Lifecycle fx.Lifecycle
-	Config    *config.Config
+	Options   Options
 	Metrics   *Metrics
 	Health    *Health
 	Logger    *slog.Logger
@@ -113,15 +118,15 @@ type Params struct {
 // and stops when it stops. A port taken is an error at start, naming it.
 func NewServer(p Params) *Server {
 	s := &Server{log: p.Logger}
-	if p.Config.Listen == "" {
+	if p.Options.Listen == "" {
 		return s
 	}
 	s.srv = &http.Server{Handler: Handler(p.Metrics, p.Health), ReadHeaderTimeout: 10 * time.Second}
 	p.Lifecycle.Append(fx.Hook{
 		OnStart: func(context.Context) error {
-			ln, err := net.Listen("tcp", p.Config.Listen)
+			ln, err := net.Listen("tcp", p.Options.Listen)
 			if err != nil {
-				return &config.Error{Key: "listen", Problem: fmt.Sprintf("cannot listen on %q: %s", p.Config.Listen, err)}
+				return &config.Error{Key: "listen", Problem: fmt.Sprintf("cannot listen on %q: %s", p.Options.Listen, err)}
 			}
 			s.ln = ln
 			go func() {

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/fx"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/bill"
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
@@ -60,34 +59,44 @@ type Scheduler struct {
 	pending  prometheus.Gauge        // days_pending of the account
 }
 
-// Params are the inputs of New.
+// Options are when and what the daemon pulls, from the configuration.
+type Options struct {
+	PullHour    int            // pull_hour, 0..23
+	PullZone    *time.Location // pull_zone
+	CatchupDays int            // catchup_days
+	SettleDays  int            // settle_days
+	Bills       []bill.Kind    // bills: a day is complete when each is; none: the account bill
+	Account     string         // whose days (config.Account.Name); "" is config.DefaultAccount
+}
+
+// Params are the inputs of New: one account's scheduler (connector/accounts makes one per
+// account).
 type Params struct {
-	fx.In
+	Options Options
 	Runner  Runner
 	State   State
 	Clock   clock.Clock
-	Config  *config.Config
 	Logger  *slog.Logger
-	Metrics *ops.Metrics `optional:"true"`
-	Account string       `optional:"true"` // whose days; "" is config.DefaultAccount
+	Metrics *ops.Metrics // nil: metrics of its own, not served
 }
 
 // New builds a Scheduler for the configured pull_hour, pull_zone, catchup_days and settle_days.
 func New(p Params) *Scheduler {
+	o := p.Options
 	bills := []string{string(bill.Account)}
-	if len(p.Config.Bills) > 0 {
+	if len(o.Bills) > 0 {
 		bills = bills[:0]
-		for _, b := range p.Config.Bills {
+		for _, b := range o.Bills {
 			bills = append(bills, string(b))
 		}
 	}
-	account := p.Account
+	account := o.Account
 	if account == "" {
 		account = config.DefaultAccount
 	}
 	m := ops.Or(p.Metrics)
-	return &Scheduler{run: p.Runner, state: p.State, clock: p.Clock, hour: p.Config.PullHour, zone: p.Config.PullZone,
-		catchup: p.Config.CatchupDays, settle: p.Config.SettleDays, log: p.Logger, bills: bills,
+	return &Scheduler{run: p.Runner, state: p.State, clock: p.Clock, hour: o.PullHour, zone: o.PullZone,
+		catchup: o.CatchupDays, settle: o.SettleDays, log: p.Logger, bills: bills,
 		pending: m.DaysPending.WithLabelValues(account)}
 }
 

@@ -16,7 +16,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
-	"github.com/cloudbill/alicloud-billing-source/connector/config"
 	"github.com/cloudbill/alicloud-billing-source/connector/job"
 	"github.com/cloudbill/alicloud-billing-source/connector/scheduler"
 	"github.com/cloudbill/alicloud-billing-source/connector/state"
@@ -51,7 +50,7 @@ func (r *runner) Run(ctx context.Context, day calendar.Day, mode job.Mode) (job.
 	if fail {
 		return job.Report{Day: day, Fetched: 1, Failed: 1}, job.ErrUndelivered
 	}
-	if err := r.state.SetDayInfo(day, state.Day{Complete: true}, nil); err != nil {
+	if err := complete(r.state, day, r.clock.Now()); err != nil {
 		return job.Report{}, err
 	}
 	return job.Report{Day: day, Fetched: 1, Delivered: 1}, nil
@@ -69,14 +68,24 @@ func zone(t *testing.T, name string) *time.Location {
 	return l
 }
 
-func newScheduler(t *testing.T, start time.Time, hour int, loc *time.Location) (*scheduler.Scheduler, *clockwork.FakeClock, *runner) {
-	return newSchedulerWith(t, start, &config.Config{PullHour: hour, PullZone: loc}, openState(t))
+// complete records the day complete as a job that delivered it does: a pull of its bill
+// that finished.
+func complete(st *state.Store, day calendar.Day, now time.Time) error {
+	p, err := st.Pull("account", day)
+	if err != nil {
+		return err
+	}
+	return p.Finish(0, now)
 }
 
-func newSchedulerWith(t *testing.T, start time.Time, cfg *config.Config, st *state.Store) (*scheduler.Scheduler, *clockwork.FakeClock, *runner) {
+func newScheduler(t *testing.T, start time.Time, hour int, loc *time.Location) (*scheduler.Scheduler, *clockwork.FakeClock, *runner) {
+	return newSchedulerWith(t, start, scheduler.Options{PullHour: hour, PullZone: loc}, openState(t))
+}
+
+func newSchedulerWith(t *testing.T, start time.Time, o scheduler.Options, st *state.Store) (*scheduler.Scheduler, *clockwork.FakeClock, *runner) {
 	fc := clockwork.NewFakeClockAt(start)
 	r := &runner{clock: fc, ran: make(chan struct{}, 1000), state: st}
-	p := scheduler.Params{Runner: r, Clock: fc, Config: cfg, State: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	p := scheduler.Params{Options: o, Runner: r, Clock: fc, State: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	return scheduler.New(p), fc, r
 }
 
@@ -196,11 +205,11 @@ func TestScheduler_CatchesUpMissedDaysOldestFirstThenSettles(t *testing.T) {
 	nov := func(d int) calendar.Day { return calendar.Day{Year: 2026, Month: time.November, Day: d} }
 	require.NoError(t, st.SetSince(nov(1)))
 	for d := 1; d <= 3; d++ {
-		require.NoError(t, st.SetDayInfo(nov(d), state.Day{Complete: true}, nil))
+		require.NoError(t, complete(st, nov(d), time.Date(2026, 11, 8, 9, 0, 0, 0, time.UTC)))
 	}
-	cfg := &config.Config{PullHour: 2, PullZone: sh, CatchupDays: 31, SettleDays: 3}
+	o := scheduler.Options{PullHour: 2, PullZone: sh, CatchupDays: 31, SettleDays: 3}
 	// Down from Nov 4 until Nov 8 10:00: Nov 4..7 were missed.
-	s, fc, r := newSchedulerWith(t, time.Date(2026, 11, 8, 10, 0, 0, 0, sh), cfg, st)
+	s, fc, r := newSchedulerWith(t, time.Date(2026, 11, 8, 10, 0, 0, 0, sh), o, st)
 	stop := runLoop(t, s)
 	defer stop()
 	waitForWait(t, fc)
@@ -219,8 +228,8 @@ func TestScheduler_CatchesUpMissedDaysOldestFirstThenSettles(t *testing.T) {
 
 func TestScheduler_FailedDayIsRetriedOnABackoffNotTomorrow(t *testing.T) {
 	sh := zone(t, "Asia/Shanghai")
-	cfg := &config.Config{PullHour: 2, PullZone: sh, CatchupDays: 31, SettleDays: 0}
-	s, fc, r := newSchedulerWith(t, time.Date(2026, 11, 5, 1, 59, 0, 0, sh), cfg, openState(t))
+	o := scheduler.Options{PullHour: 2, PullZone: sh, CatchupDays: 31, SettleDays: 0}
+	s, fc, r := newSchedulerWith(t, time.Date(2026, 11, 5, 1, 59, 0, 0, sh), o, openState(t))
 	r.fails = 3
 	stop := runLoop(t, s)
 	defer stop()
@@ -262,7 +271,7 @@ func TestScheduler_CatchUpIsBoundedByCatchupDaysAndTheAPIsHistory(t *testing.T) 
 	} {
 		st := openState(t)
 		require.NoError(t, st.SetSince(latest.AddDays(-tc.sinceBack)))
-		s, _, _ := newSchedulerWith(t, now, &config.Config{PullHour: 2, PullZone: sh, CatchupDays: tc.catchup}, st)
+		s, _, _ := newSchedulerWith(t, now, scheduler.Options{PullHour: 2, PullZone: sh, CatchupDays: tc.catchup}, st)
 		due := s.Due(now, latest.AddDays(-tc.sinceBack), false)
 		assert.Len(t, due, tc.want, "%+v", tc)
 		if len(due) > 0 {
@@ -274,8 +283,8 @@ func TestScheduler_CatchUpIsBoundedByCatchupDaysAndTheAPIsHistory(t *testing.T) 
 func TestScheduler_CatchUpFromFlagMovesSinceBack(t *testing.T) {
 	sh := zone(t, "Asia/Shanghai")
 	st := openState(t)
-	cfg := &config.Config{PullHour: 2, PullZone: sh, CatchupDays: 31}
-	s, fc, r := newSchedulerWith(t, time.Date(2026, 11, 8, 10, 0, 0, 0, sh), cfg, st)
+	o := scheduler.Options{PullHour: 2, PullZone: sh, CatchupDays: 31}
+	s, fc, r := newSchedulerWith(t, time.Date(2026, 11, 8, 10, 0, 0, 0, sh), o, st)
 	s.CatchUpFrom(calendar.Day{Year: 2026, Month: time.November, Day: 5})
 	stop := runLoop(t, s)
 	defer stop()
@@ -297,8 +306,8 @@ func TestScheduler_StopsWhenTheStateFileIsDeleted(t *testing.T) {
 	st, err := state.Open(path, false)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
-	cfg := &config.Config{PullHour: 2, PullZone: sh, CatchupDays: 3}
-	s, _, r := newSchedulerWith(t, time.Date(2026, 11, 5, 2, 30, 0, 0, sh), cfg, st)
+	o := scheduler.Options{PullHour: 2, PullZone: sh, CatchupDays: 3}
+	s, _, r := newSchedulerWith(t, time.Date(2026, 11, 5, 2, 30, 0, 0, sh), o, st)
 	require.NoError(t, st.SetSince(calendar.Day{Year: 2026, Month: time.November, Day: 1}))
 	require.NoError(t, os.Remove(path))
 

@@ -134,9 +134,9 @@ func natsSender(t *testing.T, target string, structured bool) *sender.Sender {
 	t.Helper()
 	u, err := url.Parse(target + "/billing.daily")
 	require.NoError(t, err)
-	cfg := &config.Config{Target: u, Protocol: config.NATS, Structured: structured, Concurrency: concurrency,
-		NATS: config.NATSConfig{Subject: "billing.daily", Stream: "BILLING", CreateStream: true}}
-	s, err := sender.New(sender.Params{Config: cfg, Clock: clockwork.NewRealClock(),
+	o := sender.Options{Target: u, Protocol: config.NATS, Structured: structured, Concurrency: concurrency,
+		NATS: config.NATSConfig{Subject: "billing.daily", Stream: "BILLING", CreateStream: true}, DuplicateWindow: 24 * time.Hour}
+	s, err := sender.New(sender.Params{Options: o, Clock: clockwork.NewRealClock(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Policy: &fast})
 	require.NoError(t, err)
 	return s
@@ -147,9 +147,9 @@ func kafkaSender(t *testing.T, addrs []string, pol sender.Policy) *sender.Sender
 	t.Helper()
 	u, err := url.Parse("kafka://" + strings.Join(addrs, ",") + "/billing")
 	require.NoError(t, err)
-	cfg := &config.Config{Target: u, Protocol: config.Kafka, Concurrency: concurrency,
+	o := sender.Options{Target: u, Protocol: config.Kafka, Concurrency: concurrency,
 		Kafka: config.KafkaConfig{Brokers: addrs, Topic: "billing", Acks: config.AcksAll}}
-	s, err := sender.New(sender.Params{Config: cfg, Clock: clockwork.NewRealClock(),
+	s, err := sender.New(sender.Params{Options: o, Clock: clockwork.NewRealClock(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Policy: &pol})
 	require.NoError(t, err)
 	return s

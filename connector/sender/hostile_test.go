@@ -138,18 +138,19 @@ var hostilePolicy = sender.Policy{Attempts: 1, BaseBackoff: time.Millisecond, Ma
 // target builds a sender of protocol (http, nats, kafka) to addr, with lc's stop hook.
 func target(t *testing.T, protocol, addr string, pol sender.Policy, lc *fxtest.Lifecycle) *sender.Sender {
 	t.Helper()
-	cfg := &config.Config{Concurrency: 4}
+	o := sender.Options{Concurrency: 4}
 	switch protocol {
 	case "nats":
-		cfg.Target, cfg.Protocol = &url.URL{Scheme: "nats", Host: addr, Path: "/billing.daily"}, config.NATS
-		cfg.NATS = config.NATSConfig{Subject: "billing.daily", Stream: "BILLING", CreateStream: true}
+		o.Target, o.Protocol = &url.URL{Scheme: "nats", Host: addr, Path: "/billing.daily"}, config.NATS
+		o.NATS = config.NATSConfig{Subject: "billing.daily", Stream: "BILLING", CreateStream: true}
+		o.DuplicateWindow = 24 * time.Hour
 	case "kafka":
-		cfg.Target, cfg.Protocol = &url.URL{Scheme: "kafka", Host: addr, Path: "/billing"}, config.Kafka
-		cfg.Kafka = config.KafkaConfig{Brokers: []string{addr}, Topic: "billing", Acks: config.AcksAll}
+		o.Target, o.Protocol = &url.URL{Scheme: "kafka", Host: addr, Path: "/billing"}, config.Kafka
+		o.Kafka = config.KafkaConfig{Brokers: []string{addr}, Topic: "billing", Acks: config.AcksAll}
 	default:
-		cfg.Target, cfg.Protocol = &url.URL{Scheme: "http", Host: addr, Path: "/"}, config.HTTP
+		o.Target, o.Protocol = &url.URL{Scheme: "http", Host: addr, Path: "/"}, config.HTTP
 	}
-	s, err := sender.New(sender.Params{Config: cfg, Clock: clockwork.NewRealClock(),
+	s, err := sender.New(sender.Params{Options: o, Clock: clockwork.NewRealClock(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Policy: &pol, Lifecycle: lc})
 	require.NoError(t, err)
 	lc.RequireStart()

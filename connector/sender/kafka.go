@@ -75,9 +75,9 @@ func (t *kafkaTransport) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, 
 	t.dialErr.Store(&err)
 }
 
-func newKafka(cfg *config.Config, pol Policy, red redactor) (*kafkaTransport, error) {
-	k := cfg.Kafka
-	t := &kafkaTransport{topic: k.Topic, binary: !cfg.Structured, timeout: pol.Timeout, brokers: "kafka://" + strings.Join(k.Brokers, ","), withCA: k.CAFile != "", redact: red}
+func newKafka(o Options, pol Policy, red redactor) (*kafkaTransport, error) {
+	k := o.Kafka
+	t := &kafkaTransport{topic: k.Topic, binary: !o.Structured, timeout: pol.Timeout, brokers: "kafka://" + strings.Join(k.Brokers, ","), withCA: k.CAFile != "", redact: red}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(k.Brokers...),
 		kgo.ClientID("alicloud-billing-source"),

@@ -15,7 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx/fxtest"
 
-	"github.com/cloudbill/alicloud-billing-source/connector/config"
 	"github.com/cloudbill/alicloud-billing-source/connector/sender"
 )
 
@@ -37,7 +36,7 @@ func TestSender_StopClosesKeptAliveConnections(t *testing.T) {
 	u, err := url.Parse(srv.URL)
 	require.NoError(t, err)
 	lc := fxtest.NewLifecycle(t)
-	s, err := sender.New(sender.Params{Config: &config.Config{Target: u, Concurrency: 1},
+	s, err := sender.New(sender.Params{Options: sender.Options{Target: u, Concurrency: 1},
 		Clock: clockwork.NewRealClock(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Lifecycle: lc})
 	require.NoError(t, err)
 	lc.RequireStart()

@@ -79,11 +79,11 @@ type natsSetUp struct {
 // sockets under it.
 const natsCloseGrace = 500 * time.Millisecond
 
-func newNATS(cfg *config.Config, pol Policy, red redactor, log *slog.Logger) (*natsTransport, error) {
-	n := cfg.NATS
-	u := url.URL{Scheme: cfg.Target.Scheme, Host: cfg.Target.Host}
-	t := &natsTransport{server: u.String(), subject: n.Subject, stream: n.Stream, binary: !cfg.Structured, create: n.CreateStream,
-		window: cfg.DuplicateWindow(), timeout: pol.Timeout, connectTimeout: min(pol.Timeout, 10*time.Second),
+func newNATS(o Options, pol Policy, red redactor, log *slog.Logger) (*natsTransport, error) {
+	n := o.NATS
+	u := url.URL{Scheme: o.Target.Scheme, Host: o.Target.Host}
+	t := &natsTransport{server: u.String(), subject: n.Subject, stream: n.Stream, binary: !o.Structured, create: n.CreateStream,
+		window: o.DuplicateWindow, timeout: pol.Timeout, connectTimeout: min(pol.Timeout, 10*time.Second),
 		creds: "no credentials", withCA: n.CAFile != "", redact: red, log: log}
 	t.life, t.end = context.WithCancel(context.Background())
 	t.dialer = newNATSDialer(t.life, t.connectTimeout)

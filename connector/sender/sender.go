@@ -24,6 +24,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"sync"
 	"time"
 
@@ -113,10 +114,23 @@ type Sender struct {
 	ops         *ops.Metrics
 }
 
+// Options are where and how events go, from the configuration.
+type Options struct {
+	Target      *url.URL           // v_target (kafka://: the brokers joined by commas as its host)
+	Protocol    config.Protocol    // v_target's scheme: HTTP, NATS or Kafka
+	Structured  bool               // send_mode structured, else binary
+	Concurrency int                // send_concurrency: events in flight at most
+	NATS        config.NATSConfig  // with a nats:// or tls:// target
+	Kafka       config.KafkaConfig // with a kafka:// target
+	// DuplicateWindow is how long a JetStream stream must remember event ids for re-sends
+	// to be dropped (NATS): settle_days re-pulls plus the day itself.
+	DuplicateWindow time.Duration
+}
+
 // Params are the inputs of New.
 type Params struct {
 	fx.In
-	Config    *config.Config
+	Options   Options
 	Clock     clock.Clock
 	Logger    *slog.Logger
 	Policy    *Policy      `optional:"true"`
@@ -131,18 +145,19 @@ func New(p Params) (*Sender, error) {
 	if p.Policy != nil {
 		pol = p.Policy.withDefaults()
 	}
-	red := newRedactor(p.Config.Target, p.Config.NATS.Password.Reveal(), p.Config.Kafka.SASL.Password.Reveal())
+	o := p.Options
+	red := newRedactor(o.Target, o.NATS.Password.Reveal(), o.Kafka.SASL.Password.Reveal())
 	var (
 		tr  transport
 		err error
 	)
-	switch p.Config.Protocol {
+	switch o.Protocol {
 	case config.NATS:
-		tr, err = newNATS(p.Config, pol, red, p.Logger)
+		tr, err = newNATS(o, pol, red, p.Logger)
 	case config.Kafka:
-		tr, err = newKafka(p.Config, pol, red)
+		tr, err = newKafka(o, pol, red)
 	default:
-		tr, err = newHTTP(p.Config, pol, red)
+		tr, err = newHTTP(o, pol, red)
 	}
 	if err != nil {
 		return nil, err
@@ -151,10 +166,10 @@ func New(p Params) (*Sender, error) {
 		p.Lifecycle.Append(fx.StopHook(tr.close))
 	}
 	return &Sender{
-		tr: tr, structured: p.Config.Structured, concurrency: p.Config.Concurrency,
+		tr: tr, structured: o.Structured, concurrency: o.Concurrency,
 		policy: pol, backoff: retry.Backoff{Base: pol.BaseBackoff, Max: pol.MaxBackoff},
-		breaker: newBreaker(p.Clock, pol, p.Config.Concurrency, p.Logger), redact: red, clock: p.Clock, log: p.Logger,
-		slots: make(chan struct{}, max(1, p.Config.Concurrency)), ops: ops.Or(p.Metrics),
+		breaker: newBreaker(p.Clock, pol, o.Concurrency, p.Logger), redact: red, clock: p.Clock, log: p.Logger,
+		slots: make(chan struct{}, max(1, o.Concurrency)), ops: ops.Or(p.Metrics),
 	}, nil
 }
 

@@ -17,7 +17,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cloudbill/alicloud-billing-source/connector/config"
 	"github.com/cloudbill/alicloud-billing-source/connector/sender"
 	"github.com/cloudbill/alicloud-billing-source/testing/sink"
 )
@@ -51,7 +50,7 @@ func build(t *testing.T, target string, o options) *sender.Sender {
 	if o.sends == 0 {
 		o.sends = concurrency
 	}
-	s, err := sender.New(sender.Params{Config: &config.Config{Target: u, Structured: o.structured, Concurrency: o.sends},
+	s, err := sender.New(sender.Params{Options: sender.Options{Target: u, Structured: o.structured, Concurrency: o.sends},
 		Clock: o.clock, Logger: slog.New(slog.NewTextHandler(o.log, &slog.HandlerOptions{Level: slog.LevelDebug})), Policy: &o.policy})
 	require.NoError(t, err)
 	return s
@@ -227,7 +226,7 @@ func BenchmarkSend_LoopbackSink(b *testing.B) {
 	require.NoError(b, k.Start("127.0.0.1:0"))
 	defer k.Close()
 	u, _ := url.Parse(k.URL())
-	s, err := sender.New(sender.Params{Config: &config.Config{Target: u, Concurrency: 16},
+	s, err := sender.New(sender.Params{Options: sender.Options{Target: u, Concurrency: 16},
 		Clock: clockwork.NewRealClock(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.NoError(b, err)
 	evs := events(1000)

@@ -11,8 +11,6 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/cloudevents/sdk-go/v2/protocol"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
-
-	"github.com/cloudbill/alicloud-billing-source/connector/config"
 )
 
 // transport is one protocol: one attempt to deliver one event, and what it means. ctx
@@ -47,12 +45,12 @@ type httpTransport struct {
 	redact redactor
 }
 
-func newHTTP(cfg *config.Config, pol Policy, red redactor) (*httpTransport, error) {
+func newHTTP(o Options, pol Policy, red redactor) (*httpTransport, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = cfg.Concurrency
+	tr.MaxIdleConnsPerHost = o.Concurrency
 	tr.MaxResponseHeaderBytes = maxResponseHeaderBytes
 	hc := &http.Client{Transport: tr, Timeout: pol.Timeout, CheckRedirect: red.checkRedirect}
-	return &httpTransport{hc: hc, tr: tr, target: cfg.Target, binary: !cfg.Structured, redact: red}, nil
+	return &httpTransport{hc: hc, tr: tr, target: o.Target, binary: !o.Structured, redact: red}, nil
 }
 
 func (t *httpTransport) send(ctx context.Context, e event.Event) (outcome, error) {

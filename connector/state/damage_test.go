@@ -27,17 +27,22 @@ func realDB(t *testing.T) string {
 	require.NoError(t, s.SetSince(day))
 	for n := 1; n <= 3; n++ {
 		d := calendar.Day{Year: 2026, Month: 10, Day: n}
-		require.NoError(t, s.Plan(d, map[string]Row{"a": {Hash: "h", ID: "a1", Revision: 1}, "b": {Hash: "h", ID: "b1", Revision: 1}}))
-		require.NoError(t, s.Delivered(d, []string{"a", "b"}))
-		require.NoError(t, s.SetDayInfo(d, Day{Complete: true, Rows: 2, Attempts: 1}, map[string]string{"a": "h", "b": "h"}))
+		rows := map[string]Row{"a": {Hash: "h", ID: "a1", Revision: 1}, "b": {Hash: "h", ID: "b1", Revision: 1}}
+		p, err := s.Pull("account", d)
+		require.NoError(t, err)
+		require.NoError(t, p.Plan(rows))
+		require.NoError(t, p.Ack(ackedAs(rows, "a", "b")))
+		require.NoError(t, p.Finish(2, now))
 	}
 	rows := map[string]Row{strings.Repeat("x", 8000): {Hash: "long", ID: "long-id", Revision: 2}}
 	for i := range 100 {
 		rows[fmt.Sprintf(`["2026-11-03","1234567890","ecs","row-%03d"]`, i)] = Row{Hash: fmt.Sprintf("%032x", i), ID: fmt.Sprintf("id-%d", i), Revision: 1}
 	}
-	require.NoError(t, s.Plan(day, rows))
-	require.NoError(t, s.Delivered(day, sortedKeys(rows)[:50]))
-	require.NoError(t, s.SetDayInfo(day, Day{Rows: 101, Attempts: 1, LastError: "receiver down"}, nil))
+	p, err := s.Pull("account", day)
+	require.NoError(t, err)
+	require.NoError(t, p.Plan(rows))
+	require.NoError(t, p.Ack(ackedAs(rows, sortedKeys(rows)[:50]...)))
+	require.NoError(t, p.Fail(errors.New("receiver down"), true, 101, now))
 	require.NoError(t, s.Close())
 	return path
 }

@@ -231,14 +231,19 @@ func TestStore_WritesFailOnceTheFileIsDeleted(t *testing.T) {
 	require.NoError(t, err)
 	defer s.Close()
 	require.NoError(t, s.Verify())
+	p, err := s.Pull("account", day)
+	require.NoError(t, err)
 	require.NoError(t, os.Remove(path))
 
+	_, pullErr := s.Pull("account", day)
 	for _, err := range []error{
 		s.Verify(),
 		s.SetSince(day),
-		s.Plan(day, map[string]Row{"a": {Hash: "h", ID: "x", Revision: 1}}),
-		s.Delivered(day, []string{"a"}),
-		s.SetDayInfo(day, Day{Attempts: 1}, nil),
+		pullErr,
+		p.Plan(map[string]Row{"a": {Hash: "h", ID: "x", Revision: 1}}),
+		p.Ack([]Ack{{Identity: "a", ID: "x"}}),
+		p.Fail(errors.New("receiver down"), true, 1, now),
+		p.Finish(0, now),
 	} {
 		require.ErrorIs(t, err, ErrReplaced)
 		assert.Equal(t, "state_path "+path+": was deleted while the connector ran; stop this connector and start it again: it then uses the file now at state_path (or a new one) and re-sends what that file does not record as delivered: the rows it records with their event ids, the others with new ids and higher (time-based) revisions", err.Error())
@@ -253,7 +258,9 @@ func TestStore_WritesFailOnceTheFileIsReplaced(t *testing.T) {
 	s, err := Open(path, false)
 	require.NoError(t, err)
 	defer s.Close()
-	require.NoError(t, s.Plan(day, map[string]Row{"a": {Hash: "h", ID: "x", Revision: 1}}))
+	p, err := s.Pull("account", day)
+	require.NoError(t, err)
+	require.NoError(t, p.Plan(map[string]Row{"a": {Hash: "h", ID: "x", Revision: 1}}))
 
 	// A backup restored over the running daemon's file.
 	backup := filepath.Join(dir, "backup.db")
@@ -262,7 +269,7 @@ func TestStore_WritesFailOnceTheFileIsReplaced(t *testing.T) {
 	require.NoError(t, os.WriteFile(backup, b, 0o600))
 	require.NoError(t, os.Rename(backup, path))
 
-	err = s.Delivered(day, []string{"a"})
+	err = p.Ack([]Ack{{Identity: "a", ID: "x"}})
 	require.ErrorIs(t, err, ErrReplaced)
 	assert.Contains(t, err.Error(), "state_path "+path+": was replaced by another file while the connector ran; stop this connector")
 	require.ErrorIs(t, s.SetSince(day), ErrReplaced)
@@ -277,17 +284,19 @@ func TestStore_ReadOnlyWorksWhileTheDaemonRuns(t *testing.T) {
 	daemon, err := Open(path, false)
 	require.NoError(t, err)
 	defer daemon.Close()
-	require.NoError(t, daemon.Plan(day, map[string]Row{"a": {Hash: "h", ID: "x", Revision: 1}}))
+	p, err := daemon.Pull("account", day)
+	require.NoError(t, err)
+	require.NoError(t, p.Plan(map[string]Row{"a": {Hash: "h", ID: "x", Revision: 1}}))
 
 	dry, err := Open(path, true)
 	require.NoError(t, err)
 	defer dry.Close()
 	rows, err := dry.Rows(day)
 	require.NoError(t, err)
-	assert.Equal(t, map[string]Row{"a": {Hash: "h", ID: "x", Revision: 1}}, rows)
+	assert.Equal(t, map[string]Row{"a": {Hash: "h", ID: "x", Revision: 1, Pull: 1}}, rows)
 
 	// The daemon goes on writing; the dry run keeps what it read at open.
-	require.NoError(t, daemon.Delivered(day, []string{"a"}))
+	require.NoError(t, p.Ack([]Ack{{Identity: "a", ID: "x"}}))
 	rows, err = dry.Rows(day)
 	require.NoError(t, err)
 	assert.False(t, rows["a"].Delivered)
@@ -360,7 +369,7 @@ func TestStore_ReadOnlyCopyIsConsistentWhileTheDaemonWrites(t *testing.T) {
 			for j := range 200 {
 				rows[fmt.Sprintf("row-%d-%d", i%7, j)] = Row{Hash: fmt.Sprintf("%064d", i), ID: fmt.Sprint(i), Revision: i}
 			}
-			if err := daemon.Plan(day.AddDays(i%7), rows); err != nil {
+			if err := planDay(daemon, day.AddDays(i%7), rows); err != nil {
 				done <- err
 				return
 			}
@@ -397,15 +406,15 @@ func TestStore_ReadOnlyCopiesAgainWhenCommitsLandDuringTheCopy(t *testing.T) {
 	daemon, err := Open(path, false)
 	require.NoError(t, err)
 	defer daemon.Close()
-	require.NoError(t, daemon.Plan(day, map[string]Row{"a": {Hash: "1", ID: "x", Revision: 1}}))
+	require.NoError(t, planDay(daemon, day, map[string]Row{"a": {Hash: "1", ID: "x", Revision: 1}}))
 
 	// Two commits after the copy: the second may reuse pages the copy's meta reaches.
 	copies := 0
 	copied = func() {
 		copies++
 		if copies == 1 {
-			require.NoError(t, daemon.Plan(day, map[string]Row{"a": {Hash: "2", ID: "x", Revision: 2}}))
-			require.NoError(t, daemon.Plan(day, map[string]Row{"a": {Hash: "3", ID: "x", Revision: 3}}))
+			require.NoError(t, planDay(daemon, day, map[string]Row{"a": {Hash: "2", ID: "x", Revision: 2}}))
+			require.NoError(t, planDay(daemon, day, map[string]Row{"a": {Hash: "3", ID: "x", Revision: 3}}))
 		}
 	}
 	t.Cleanup(func() { copied = func() {} })
@@ -422,7 +431,7 @@ func TestStore_ReadOnlyCopiesAgainWhenCommitsLandDuringTheCopy(t *testing.T) {
 	copied = func() {
 		copies++
 		if copies == 1 {
-			require.NoError(t, daemon.Plan(day, map[string]Row{"a": {Hash: "4", ID: "x", Revision: 4}}))
+			require.NoError(t, planDay(daemon, day, map[string]Row{"a": {Hash: "4", ID: "x", Revision: 4}}))
 		}
 	}
 	dry2, err := Open(path, true)

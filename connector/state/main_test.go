@@ -231,10 +231,12 @@ func probe(i int, path string) {
 		}
 		if !readOnly {
 			d := calendar.Day{Year: 2031, Month: 1, Day: 2}
-			if err := s.Plan(d, map[string]Row{"probe": {Hash: "h", ID: "i", Revision: 1}}); err != nil {
+			if p, err := s.Pull("account", d); err != nil {
+				emit(reportOf(i, "pull", err))
+			} else if err := p.Plan(map[string]Row{"probe": {Hash: "h", ID: "i", Revision: 1}}); err != nil {
 				emit(reportOf(i, "plan", err))
-			} else if err := s.Delivered(d, []string{"probe"}); err != nil {
-				emit(reportOf(i, "delivered", err))
+			} else if err := p.Ack([]Ack{{Identity: "probe", ID: "i"}}); err != nil {
+				emit(reportOf(i, "ack", err))
 			}
 		}
 		if err := s.Close(); err != nil {

@@ -4,8 +4,6 @@ import (
 	"context"
 
 	"go.uber.org/fx"
-
-	"github.com/cloudbill/alicloud-billing-source/connector/config"
 )
 
 // Options say how the process uses the state.
@@ -13,23 +11,7 @@ type Options struct {
 	ReadOnly bool // --dry-run: read a copy of what is there at start, never write, take no lock
 }
 
-// New returns the configured state file, opened when the application starts and closed
-// when it stops (see Open): a Store opened while fx builds the graph would stay open, and
-// locked, when a later constructor fails, since fx then runs no OnStop. There is always a
-// Store: with ReadOnly and no file (or an empty one) it is an empty one that reads as
-// empty and never writes. Problems of the file are an *Error from the start, one line to
-// print as it is.
-func New(lc fx.Lifecycle, cfg *config.Config, o Options) (*Store, error) {
-	s := &Store{path: cfg.StatePath, readOnly: o.ReadOnly}
-	lc.Append(fx.Hook{
-		OnStart: func(context.Context) error { return s.open() },
-		OnStop:  func(context.Context) error { return s.Close() },
-	})
-	return s, nil
-}
-
-// Opener opens one state file per account, each as New opens the configured one: when the
-// application starts, closed when it stops.
+// Opener opens the accounts' state files, one per account.
 type Opener struct {
 	lc fx.Lifecycle
 	o  Options
@@ -38,7 +20,12 @@ type Opener struct {
 // NewOpener is the Opener of the application's lifecycle.
 func NewOpener(lc fx.Lifecycle, o Options) *Opener { return &Opener{lc: lc, o: o} }
 
-// At returns the Store of the file at path, opened at the start.
+// At returns the Store of the file at path, opened when the application starts and closed
+// when it stops (see Open): a Store opened while fx builds the graph would stay open, and
+// locked, when a later constructor fails, since fx then runs no OnStop. There is always a
+// Store: with ReadOnly and no file (or an empty one) it is an empty one that reads as
+// empty and never writes. Problems of the file are an *Error from the start, one line to
+// print as it is.
 func (op *Opener) At(path string) *Store {
 	s := &Store{path: path, readOnly: op.o.ReadOnly}
 	op.lc.Append(fx.Hook{
@@ -48,5 +35,5 @@ func (op *Opener) At(path string) *Store {
 	return s
 }
 
-// Module provides the *Store of state_path and the *Opener of the accounts' state files.
-var Module = fx.Module("state", fx.Provide(New, NewOpener))
+// Module provides the *Opener of the accounts' state files.
+var Module = fx.Module("state", fx.Provide(NewOpener))

@@ -11,20 +11,18 @@ import (
 	"go.uber.org/fx/fxtest"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
-	"github.com/cloudbill/alicloud-billing-source/connector/config"
 )
 
-func TestNew_OpensOnStartAndClosesOnStop(t *testing.T) {
+func TestOpener_OpensOnStartAndClosesOnStop(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
 	lc := fxtest.NewLifecycle(t)
-	s, err := New(lc, &config.Config{StatePath: path}, Options{})
-	require.NoError(t, err)
+	s := NewOpener(lc, Options{}).At(path)
 	require.NotNil(t, s)
 	require.ErrorIs(t, s.SetSince(day), errNotOpen)
 
 	lc.RequireStart()
 	require.NoError(t, s.SetSince(day))
-	_, err = openAtOnce(t, path)
+	_, err := openAtOnce(t, path)
 	require.ErrorIs(t, err, ErrLocked)
 
 	lc.RequireStop()
@@ -41,9 +39,12 @@ func TestModule_ConstructorFailingAfterTheStateLeavesItUnlocked(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
 	app := fx.New(
 		fx.NopLogger,
-		fx.Supply(&config.Config{StatePath: path}, Options{}),
+		fx.Supply(Options{}),
 		Module,
-		fx.Invoke(func(*Store) error { return errors.New("--date is in the future") }),
+		fx.Invoke(func(op *Opener) error {
+			op.At(path)
+			return errors.New("--date is in the future")
+		}),
 	)
 	require.Error(t, app.Err())
 	s, err := openAtOnce(t, path)
@@ -56,7 +57,7 @@ func TestModule_StartFailsWithTheOneLine(t *testing.T) {
 	hold, err := Open(path, false)
 	require.NoError(t, err)
 	defer hold.Close()
-	app := fxtest.New(t, fx.Supply(&config.Config{StatePath: path}, Options{}), Module, fx.Invoke(func(*Store) {}))
+	app := fxtest.New(t, fx.Supply(Options{}), Module, fx.Invoke(func(op *Opener) { op.At(path) }))
 	err = app.Start(t.Context())
 	var se *Error
 	require.ErrorAs(t, err, &se)
@@ -65,11 +66,10 @@ func TestModule_StartFailsWithTheOneLine(t *testing.T) {
 
 var testDay = calendar.Day{Year: 2026, Month: 11, Day: 3}
 
-func TestNew_ReadOnlyWithoutAFileIsAnEmptyStoreThatWritesNothing(t *testing.T) {
+func TestOpener_ReadOnlyWithoutAFileIsAnEmptyStoreThatWritesNothing(t *testing.T) {
 	lc := fxtest.NewLifecycle(t)
 	path := filepath.Join(t.TempDir(), "missing.db")
-	s, err := New(lc, &config.Config{StatePath: path}, Options{ReadOnly: true})
-	require.NoError(t, err)
+	s := NewOpener(lc, Options{ReadOnly: true}).At(path)
 	require.NotNil(t, s)
 	lc.RequireStart()
 	p, err := s.Pull("account", testDay)
@@ -86,5 +86,5 @@ func TestNew_ReadOnlyWithoutAFileIsAnEmptyStoreThatWritesNothing(t *testing.T) {
 }
 
 func TestModule_GraphIsComplete(t *testing.T) {
-	require.NoError(t, fx.ValidateApp(fx.Supply(&config.Config{}, Options{}), Module, fx.Invoke(func(*Store) {})))
+	require.NoError(t, fx.ValidateApp(fx.Supply(Options{}), Module, fx.Invoke(func(*Opener) {})))
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 )
 
 func open(t *testing.T) *Store {
@@ -27,6 +29,24 @@ func planned(ids ...string) map[string]Row {
 		m[id] = Row{Hash: "h-" + id, ID: "ev-" + id, Revision: 1}
 	}
 	return m
+}
+
+// planDay records rows of the day as a new pull of the job does before it sends them.
+func planDay(s *Store, d calendar.Day, rows map[string]Row) error {
+	p, err := s.Pull("account", d)
+	if err != nil {
+		return err
+	}
+	return p.Plan(rows)
+}
+
+// ackedAs acknowledges the identities with the events rows plans for them.
+func ackedAs(rows map[string]Row, ids ...string) []Ack {
+	out := make([]Ack, len(ids))
+	for i, id := range ids {
+		out[i] = Ack{Identity: id, ID: rows[id].ID}
+	}
+	return out
 }
 
 func acks(ids ...string) []Ack {

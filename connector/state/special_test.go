@@ -16,8 +16,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
-
-	"github.com/cloudbill/alicloud-billing-source/connector/config"
 )
 
 // Named pipes, sockets and devices at state_path: refused, before anything reads them.
@@ -156,7 +154,7 @@ func TestOpenRegular_RefusesWhatTheOpenFinds(t *testing.T) {
 
 func TestModule_DryRunOnANamedPipeFailsAtStart(t *testing.T) {
 	path, _ := special(t, "fifo")
-	app := fxtest.New(t, fx.Supply(&config.Config{StatePath: path}, Options{ReadOnly: true}), Module, fx.Invoke(func(*Store) {}))
+	app := fxtest.New(t, fx.Supply(Options{ReadOnly: true}), Module, fx.Invoke(func(op *Opener) { op.At(path) }))
 	err := within(t, path, func() error { return app.Start(t.Context()) })
 	var se *Error
 	require.ErrorAs(t, err, &se)

@@ -446,99 +446,8 @@ func (s *Store) Rows(day calendar.Day) (map[string]Row, error) {
 	return out, err
 }
 
-// Plan records, before they are sent, the events about to be delivered: their ids and
-// revisions are then fixed, so that a crash and a resend reuse them.
-func (s *Store) Plan(day calendar.Day, rows map[string]Row) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	return s.update(func(tx *bolt.Tx) error {
-		b, err := createDay(tx, day)
-		if err != nil {
-			return err
-		}
-		rb := b.Bucket(bucketRows)
-		for _, k := range sortedKeys(rows) {
-			if err := putRow(rb, k, rows[k]); err != nil {
-				return err
-			}
-		}
-		// Rows planned and not yet acknowledged: the day is no longer complete, in the same
-		// transaction, so that a crash before the acknowledgements leaves it due.
-		if v := b.Get(keyDayMeta); v != nil {
-			var d Day
-			if err := json.Unmarshal(v, &d); err != nil {
-				return s.corrupt("the record of %s does not decode: %s", day, shorten(err.Error()))
-			}
-			if d.Complete {
-				d.Complete = false
-				nv, _ := json.Marshal(d)
-				return b.Put(keyDayMeta, nv)
-			}
-		}
-		return nil
-	})
-}
-
-// Delivered marks the planned events of these identities as acknowledged.
-func (s *Store) Delivered(day calendar.Day, identities []string) error {
-	if len(identities) == 0 {
-		return nil
-	}
-	return s.update(func(tx *bolt.Tx) error {
-		b, err := createDay(tx, day)
-		if err != nil {
-			return err
-		}
-		rb := b.Bucket(bucketRows)
-		for _, k := range identities {
-			r, ok, err := s.getRow(rb, day, k)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return fmt.Errorf("state: %s: row %s was delivered but never planned", day, quoteID(k))
-			}
-			r.Delivered = true
-			if err := putRow(rb, k, r); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
 // DayInfo returns what the state knows of a day.
 func (s *Store) DayInfo(day calendar.Day) (Day, error) { return s.KindDayInfo("account", day) }
-
-// SetDayInfo records what a run of the day found. A day may only be recorded complete when
-// every identity in present has a delivered row with the hash given: the check runs in the
-// same transaction as the write.
-func (s *Store) SetDayInfo(day calendar.Day, info Day, present map[string]string) error {
-	return s.update(func(tx *bolt.Tx) error {
-		b, err := createDay(tx, day)
-		if err != nil {
-			return err
-		}
-		if info.Complete {
-			rb := b.Bucket(bucketRows)
-			for k, hash := range present {
-				r, ok, err := s.getRow(rb, day, k)
-				if err != nil {
-					return err
-				}
-				if !ok || !r.Delivered || r.Hash != hash {
-					return fmt.Errorf("state: %s cannot be complete: row %s is not delivered", day, quoteID(k))
-				}
-			}
-		}
-		v, err := json.Marshal(info)
-		if err != nil {
-			return err
-		}
-		return b.Put(keyDayMeta, v)
-	})
-}
 
 // daysBucket names the top-level bucket of a bill's days: the account bill's is "days"
 // (as schema 1 has always had it), another bill's "days." and its name.
@@ -557,10 +466,6 @@ func kindDayBucket(tx *bolt.Tx, kind string, day calendar.Day) *bolt.Bucket {
 		return nil
 	}
 	return db.Bucket([]byte(day.String()))
-}
-
-func createDay(tx *bolt.Tx, day calendar.Day) (*bolt.Bucket, error) {
-	return createKindDay(tx, "", day)
 }
 
 func createKindDay(tx *bolt.Tx, kind string, day calendar.Day) (*bolt.Bucket, error) {

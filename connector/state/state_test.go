@@ -20,16 +20,19 @@ func TestStore_PlanDeliverCompleteSurvivesReopen(t *testing.T) {
 	s, err := Open(path, false)
 	require.NoError(t, err)
 	require.NoError(t, s.SetSince(day))
-	require.NoError(t, s.Plan(day, map[string]Row{"a": {Hash: "h1", ID: "id-a", Revision: 1}, "b": {Hash: "h2", ID: "id-b", Revision: 1}}))
-	require.NoError(t, s.Delivered(day, []string{"a"}))
+	rows := map[string]Row{"a": {Hash: "h1", ID: "id-a", Revision: 1}, "b": {Hash: "h2", ID: "id-b", Revision: 1}}
+	p, err := s.Pull("account", day)
+	require.NoError(t, err)
+	require.NoError(t, p.Plan(rows))
+	require.NoError(t, p.Ack(ackedAs(rows, "a")))
 
 	// Not every row delivered: the day cannot be recorded complete.
-	err = s.SetDayInfo(day, Day{Complete: true, Rows: 2}, map[string]string{"a": "h1", "b": "h2"})
-	require.ErrorContains(t, err, `row "b" is not delivered`)
-	// Delivered, but with other content than the last pull: not complete either.
-	require.NoError(t, s.Delivered(day, []string{"b"}))
-	require.Error(t, s.SetDayInfo(day, Day{Complete: true, Rows: 2}, map[string]string{"a": "h1", "b": "h3"}))
-	require.NoError(t, s.SetDayInfo(day, Day{Complete: true, Rows: 2, Attempts: 1}, map[string]string{"a": "h1", "b": "h2"}))
+	require.ErrorContains(t, p.Finish(2, now), "1 of its rows are not delivered")
+	// An acknowledgement of another event than the one planned (other content): not complete either.
+	require.NoError(t, p.Ack([]Ack{{Identity: "b", ID: "id-b-other-content"}}))
+	require.Error(t, p.Finish(2, now))
+	require.NoError(t, p.Ack(ackedAs(rows, "b")))
+	require.NoError(t, p.Finish(2, now))
 	require.NoError(t, s.Close())
 
 	s, err = Open(path, false)
@@ -42,20 +45,25 @@ func TestStore_PlanDeliverCompleteSurvivesReopen(t *testing.T) {
 	info, err := s.DayInfo(day)
 	require.NoError(t, err)
 	assert.True(t, info.Complete)
-	rows, err := s.Rows(day)
+	assert.Equal(t, 1, info.Attempts)
+	got, err := s.Rows(day)
 	require.NoError(t, err)
-	assert.Equal(t, Row{Hash: "h1", ID: "id-a", Revision: 1, Delivered: true}, rows["a"])
+	assert.Equal(t, Row{Hash: "h1", ID: "id-a", Revision: 1, Delivered: true, Pull: 1}, got["a"])
 	days, err := s.Days()
 	require.NoError(t, err)
 	assert.Equal(t, []calendar.Day{day}, days)
 	require.NoError(t, s.Check())
 }
 
-func TestStore_DeliveredWithoutPlanIsAnError(t *testing.T) {
-	s, err := Open(filepath.Join(t.TempDir(), "state.db"), false)
+func TestPull_AckOfARowNeverPlannedRecordsNothing(t *testing.T) {
+	s := open(t)
+	p, err := s.Pull("account", day)
 	require.NoError(t, err)
-	defer s.Close()
-	require.ErrorContains(t, s.Delivered(day, []string{"ghost"}), "never planned")
+	require.NoError(t, p.Ack(acks("ghost")))
+	rows, err := s.Rows(day)
+	require.NoError(t, err)
+	assert.Empty(t, rows, "an acknowledgement is not a plan")
+	require.NoError(t, p.Finish(0, now))
 }
 
 func TestStore_ReadOnlyWithoutAFileIsEmpty(t *testing.T) {
@@ -78,9 +86,9 @@ func TestStore_CheckFindsAnInconsistentDay(t *testing.T) {
 	s, err := Open(filepath.Join(t.TempDir(), "state.db"), false)
 	require.NoError(t, err)
 	defer s.Close()
-	require.NoError(t, s.Plan(day, map[string]Row{"a": {Hash: "h", ID: "x", Revision: 1}}))
+	require.NoError(t, planDay(s, day, map[string]Row{"a": {Hash: "h", ID: "x", Revision: 1}}))
 	// Written complete without the check (as a buggy writer would): Check notices.
-	require.NoError(t, s.SetDayInfo(day, Day{Complete: true, Rows: 1}, nil))
+	writeComplete(t, s, day, 1)
 	require.ErrorContains(t, s.Check(), "not delivered")
 }
 
@@ -97,10 +105,11 @@ func TestStore_LongIdentityIsKeptUnderItsHash(t *testing.T) {
 		overLimit: {Hash: "h3", ID: "id-over", Revision: 2},
 		"short":   {Hash: "h4", ID: "id-short", Revision: 1},
 	}
-	require.NoError(t, s.Plan(day, rows))
-	require.NoError(t, s.Delivered(day, []string{huge, atLimit, overLimit, "short"}))
-	present := map[string]string{huge: "h1", atLimit: "h2", overLimit: "h3", "short": "h4"}
-	require.NoError(t, s.SetDayInfo(day, Day{Complete: true, Rows: 4}, present))
+	p, err := s.Pull("account", day)
+	require.NoError(t, err)
+	require.NoError(t, p.Plan(rows))
+	require.NoError(t, p.Ack(ackedAs(rows, huge, atLimit, overLimit, "short")))
+	require.NoError(t, p.Finish(4, now))
 	require.NoError(t, s.Close())
 
 	for _, readOnly := range []bool{false, true} {
@@ -109,8 +118,8 @@ func TestStore_LongIdentityIsKeptUnderItsHash(t *testing.T) {
 		got, err := s.Rows(day)
 		require.NoError(t, err)
 		require.Len(t, got, 4)
-		assert.Equal(t, Row{Hash: "h1", ID: "id-huge", Revision: 1, Delivered: true}, got[huge], "the identity comes back whole")
-		assert.Equal(t, Row{Hash: "h3", ID: "id-over", Revision: 2, Delivered: true}, got[overLimit])
+		assert.Equal(t, Row{Hash: "h1", ID: "id-huge", Revision: 1, Delivered: true, Pull: 1}, got[huge], "the identity comes back whole")
+		assert.Equal(t, Row{Hash: "h3", ID: "id-over", Revision: 2, Delivered: true, Pull: 1}, got[overLimit])
 		assert.True(t, got[atLimit].Delivered)
 		require.NoError(t, s.Check())
 		require.NoError(t, s.Close())
@@ -121,7 +130,7 @@ func TestStore_LongIdentityIsKeptUnderItsHash(t *testing.T) {
 	require.NoError(t, err)
 	defer db.Close()
 	require.NoError(t, db.View(func(tx *bolt.Tx) error {
-		return dayBucket(tx, day).Bucket(bucketRows).ForEach(func(k, _ []byte) error {
+		return kindDayBucket(tx, "account", day).Bucket(bucketRows).ForEach(func(k, _ []byte) error {
 			assert.LessOrEqual(t, len(k), MaxKeyLen)
 			return nil
 		})
@@ -140,14 +149,16 @@ func TestStore_IdentitiesThatLookHashedOrAreEmptyKeepTheirOwnRows(t *testing.T) 
 		string(k): {Hash: "looks hashed", ID: "2", Revision: 1}, // the very key of long
 		"":        {Hash: "empty", ID: "3", Revision: 1},        // bbolt refuses empty keys
 	}
-	require.NoError(t, s.Plan(day, rows))
-	require.NoError(t, s.Delivered(day, []string{""}))
+	p, err := s.Pull("account", day)
+	require.NoError(t, err)
+	require.NoError(t, p.Plan(rows))
+	require.NoError(t, p.Ack(ackedAs(rows, "")))
 	got, err := s.Rows(day)
 	require.NoError(t, err)
 	assert.Equal(t, map[string]Row{
-		long:      {Hash: "long", ID: "1", Revision: 1},
-		string(k): {Hash: "looks hashed", ID: "2", Revision: 1},
-		"":        {Hash: "empty", ID: "3", Revision: 1, Delivered: true},
+		long:      {Hash: "long", ID: "1", Revision: 1, Pull: 1},
+		string(k): {Hash: "looks hashed", ID: "2", Revision: 1, Pull: 1},
+		"":        {Hash: "empty", ID: "3", Revision: 1, Delivered: true, Pull: 1},
 	}, got)
 }
 
@@ -156,8 +167,10 @@ func TestStore_MessagesCutLongIdentitiesShort(t *testing.T) {
 	require.NoError(t, err)
 	defer s.Close()
 	huge := strings.Repeat("q", 1<<20)
-	err = s.Delivered(day, []string{huge})
-	require.ErrorContains(t, err, `row "`+strings.Repeat("q", 64)+`"... (1048576 bytes) was delivered but never planned`)
+	require.NoError(t, planDay(s, day, map[string]Row{huge: {Hash: "h", ID: "x", Revision: 1}}))
+	writeComplete(t, s, day, 1) // a buggy writer: Check names the row
+	err = s.Check()
+	require.ErrorContains(t, err, `row "`+strings.Repeat("q", 64)+`"... (1048576 bytes) is not delivered`)
 	assert.Less(t, len(err.Error()), 200)
 }
 
@@ -166,9 +179,11 @@ func TestStore_ValueThatDoesNotDecodeIsAnError(t *testing.T) {
 	s, err := Open(path, false)
 	require.NoError(t, err)
 	defer s.Close()
-	require.NoError(t, s.Plan(day, map[string]Row{"a": {Hash: "h", ID: "x", Revision: 1}}))
+	p, err := s.Pull("account", day)
+	require.NoError(t, err)
+	require.NoError(t, p.Plan(map[string]Row{"a": {Hash: "h", ID: "x", Revision: 1}}))
 	require.NoError(t, s.write(func(tx *bolt.Tx) error {
-		b := dayBucket(tx, day)
+		b := kindDayBucket(tx, "account", day)
 		if err := b.Bucket(bucketRows).Put([]byte("a"), []byte("{not json")); err != nil {
 			return err
 		}
@@ -177,11 +192,20 @@ func TestStore_ValueThatDoesNotDecodeIsAnError(t *testing.T) {
 	for _, err := range []error{
 		func() error { _, err := s.Rows(day); return err }(),
 		func() error { _, err := s.DayInfo(day); return err }(),
-		s.Delivered(day, []string{"a"}),
-		s.SetDayInfo(day, Day{Complete: true}, map[string]string{"a": "h"}),
+		func() error { _, err := s.Pull("account", day); return err }(),
+		func() error { _, err := p.Known([]string{"a"}); return err }(),
+		p.Ack([]Ack{{Identity: "a", ID: "x"}}),
 	} {
 		require.ErrorIs(t, err, ErrCorrupt)
 		assert.True(t, strings.HasPrefix(err.Error(), "state_path "+path+": corrupted: "), err.Error())
+	}
+	// A pull's writes say which day they were writing first.
+	for _, err := range []error{
+		p.Plan(map[string]Row{"a": {Hash: "h2", ID: "y", Revision: 2}}),
+		p.Finish(1, now),
+	} {
+		require.ErrorIs(t, err, ErrCorrupt)
+		assert.Contains(t, err.Error(), ": state_path "+path+": corrupted: ")
 	}
 }
 
@@ -192,15 +216,27 @@ func TestStore_PlanOnACompleteDayMakesItDueAgain(t *testing.T) {
 	require.NoError(t, err)
 	defer st.Close()
 	day := calendar.Day{Year: 2026, Month: 10, Day: 1}
-	require.NoError(t, st.Plan(day, map[string]Row{"r1": {Hash: "h1", ID: "id1", Revision: 1}}))
-	require.NoError(t, st.Delivered(day, []string{"r1"}))
-	require.NoError(t, st.SetDayInfo(day, Day{Complete: true, Rows: 1}, map[string]string{"r1": "h1"}))
+	rows := map[string]Row{"r1": {Hash: "h1", ID: "id1", Revision: 1}}
+	p, err := st.Pull("account", day)
+	require.NoError(t, err)
+	require.NoError(t, p.Plan(rows))
+	require.NoError(t, p.Ack(ackedAs(rows, "r1")))
+	require.NoError(t, p.Finish(1, now))
 	require.NoError(t, st.Check())
 
-	require.NoError(t, st.Plan(day, map[string]Row{"r1": {Hash: "h2", ID: "id2", Revision: 2}}))
+	require.NoError(t, planDay(st, day, map[string]Row{"r1": {Hash: "h2", ID: "id2", Revision: 2}}))
 	info, err := st.DayInfo(day)
 	require.NoError(t, err)
 	assert.False(t, info.Complete, "a planned, unacknowledged correction: the day is due again")
 	assert.Equal(t, 1, info.Rows)
 	require.NoError(t, st.Check(), "the file stays consistent at every step")
+}
+
+// writeComplete records the day complete with rows rows, checking nothing: what a buggy
+// writer would leave.
+func writeComplete(t *testing.T, s *Store, d calendar.Day, rows int) {
+	t.Helper()
+	require.NoError(t, s.write(func(tx *bolt.Tx) error {
+		return putMeta(kindDayBucket(tx, "account", d), Day{Complete: true, Rows: rows})
+	}))
 }

@@ -170,7 +170,7 @@ func childFileSizeLimit() int {
 	for i := range 2000 {
 		rows[fmt.Sprintf("row-%05d", i)] = Row{Hash: strings.Repeat("h", 64), ID: "id", Revision: 1}
 	}
-	emit(reportOf(0, "plan", errOr(s.Plan(day, rows))))
+	emit(reportOf(0, "plan", errOr(planDay(s, day, rows))))
 	return 0
 }
 

@@ -30,6 +30,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cloudbill/alicloud-billing-source/connector/bill"
 	"github.com/cloudbill/alicloud-billing-source/connector/billing"
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
@@ -235,13 +236,23 @@ func connectorClient(t *testing.T, h Harness) {
 	require.NoError(t, err)
 	pol := billing.DefaultPolicy
 	pol.BaseBackoff = 10 * time.Millisecond
-	c, err := billing.New(billing.Params{
-		Config: &config.Config{AccessKeyID: h.KeyID, AccessKeySecret: config.Secret(h.Secret),
-			Endpoint: config.Endpoint{Scheme: u.Scheme, Host: u.Host}},
-		Clock: clockwork.NewRealClock(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Policy: &pol,
-	})
+	// As production makes it: the factory of the endpoint, asked for the client of an account.
+	f := billing.NewFactory(billing.Params{Options: billing.Options{Endpoint: config.Endpoint{Scheme: u.Scheme, Host: u.Host}},
+		Clock: clockwork.NewRealClock(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Policy: &pol})
+	c, err := f.For(config.Account{Name: config.DefaultAccount,
+		Credentials: config.Credentials{AccessKeyID: h.KeyID, AccessKeySecret: config.Secret(h.Secret)}})
 	require.NoError(t, err)
-	rows, err := c.FetchDay(context.Background(), h.Day)
+	var rows []billing.Row
+	read := 0
+	err = c.Stream(context.Background(), bill.Account, h.Day, func(p billing.Page) error {
+		if p.Read != read { // the bill is read again from page 1: only the last read counts
+			rows, read = rows[:0], p.Read
+		}
+		for _, r := range p.Rows {
+			rows = append(rows, r.(billing.Row))
+		}
+		return nil
+	})
 	require.NoError(t, err)
 	assert.GreaterOrEqual(t, len(rows), h.MinRows)
 	if h.Fake {

@@ -160,7 +160,7 @@ func TestAccounts_FlatConfigKeepsItsEventsAndStateFile(t *testing.T) {
 		body, _, err := job.Body(r)
 		require.NoError(t, err)
 		for rev := range revs {
-			wantIDs[job.EventID(job.Identity(r), body, rev)] = true
+			wantIDs[job.EventID(r.Identity(), body, rev)] = true
 		}
 	}
 	gotIDs := map[string]bool{}

@@ -20,7 +20,6 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/connector/bill"
 	"github.com/cloudbill/alicloud-billing-source/connector/billing"
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
-	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 	"github.com/cloudbill/alicloud-billing-source/connector/job"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
 	"github.com/cloudbill/alicloud-billing-source/testing/sink"
@@ -194,9 +193,9 @@ func (e *Env) Want(t testing.TB, days ...calendar.Day) map[string]string {
 	t.Helper()
 	want := map[string]string{}
 	add := func(r bill.Row) {
-		ev, err := job.NewEvent(r, job.Identity(r), 1, clock.New().Now()) // the time is not compared
+		body, _, err := job.Body(r) // the default account's subject and data, as the job makes them
 		require.NoError(t, err)
-		want[ev.Subject()] = string(ev.Data())
+		want[job.Subject(r, r.Identity())] = string(body)
 	}
 	for _, d := range days {
 		for _, it := range e.API.Day(d.String()) {

@@ -412,7 +412,7 @@ func deliverAlone(k *sink.Sink, n, concurrency int) (time.Duration, error) {
 	events := make([]event.Event, n)
 	for i := range events {
 		r := bill.AccountRow{BillingDate: day, OwnerID: fmt.Sprint(i), ProductCode: "ecs", PretaxAmount: bill.Amount(strconv.Itoa(i))}
-		e, err := job.NewEvent(r, r.Identity(), 1, wallClock.Now())
+		e, err := eventOf(r, wallClock.Now())
 		if err != nil {
 			return 0, err
 		}
@@ -422,8 +422,8 @@ func deliverAlone(k *sink.Sink, n, concurrency int) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	cfg := &config.Config{Target: target, Concurrency: concurrency}
-	s, err := sender.New(sender.Params{Config: cfg, Clock: wallClock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s, err := sender.New(sender.Params{Options: sender.Options{Target: target, Concurrency: concurrency},
+		Clock: wallClock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return 0, err
 	}
@@ -434,4 +434,24 @@ func deliverAlone(k *sink.Sink, n, concurrency int) (time.Duration, error) {
 		return took, fmt.Errorf("delivery alone: %d failed, first: %v", len(failures), failures[0].Err)
 	}
 	return took, nil
+}
+
+// eventOf is an event of the shape the job sends for row r of the default account (its id,
+// subject, data and extensions), pulled at pulled: what the sender alone is measured with.
+func eventOf(r bill.Row, pulled time.Time) (event.Event, error) {
+	body, _, err := job.Body(r)
+	if err != nil {
+		return event.Event{}, err
+	}
+	e := event.New(event.CloudEventsVersionV1)
+	e.SetID(job.EventID(r.Identity(), body, 1))
+	e.SetSource(job.Source)
+	e.SetType(r.Kind().EventType())
+	e.SetSubject(job.Subject(r, r.Identity()))
+	e.SetExtension(job.RevisionExtension, 1)
+	e.SetExtension(job.AccountExtension, config.DefaultAccount)
+	e.SetTime(pulled)
+	e.DataEncoded = body
+	e.SetDataContentType(event.ApplicationJSON)
+	return e, nil
 }

@@ -1,8 +1,0 @@
-package job
-
-import "go.uber.org/fx"
-
-// Module provides a *Job from a Fetcher, a Publisher and a Clock: one job of one account.
-// The connector makes one per account (connector/accounts calls New); the module serves
-// an application of a single account, as the style of every concern's package asks.
-var Module = fx.Module("job", fx.Provide(New))
