@@ -206,7 +206,7 @@ func newClient(p Params, rawErrorBodies bool, pace *pacer) (*Client, error) {
 	}, nil
 }
 
-// accountOf is the account a client is made for.
+// accountOf is the account a client is made for: its own, else the config's first.
 func accountOf(p Params) config.Account {
 	switch {
 	case p.Account != nil:
@@ -214,8 +214,7 @@ func accountOf(p Params) config.Account {
 	case len(p.Config.Accounts) > 0:
 		return p.Config.Accounts[0]
 	}
-	return config.Account{Name: config.DefaultAccount, Credentials: config.Credentials{
-		AccessKeyID: p.Config.AccessKeyID, AccessKeySecret: p.Config.AccessKeySecret, SecurityToken: p.Config.SecurityToken}}
+	return config.Account{Name: config.DefaultAccount} // no accounts: the default chain
 }
 
 // Account is the name of the account the client reads.

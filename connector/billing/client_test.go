@@ -61,8 +61,11 @@ func buildClient(o clientOpts) (*billing.Client, error) {
 	if o.clock == nil {
 		o.clock = clockwork.NewRealClock()
 	}
-	cfg := &config.Config{AccessKeyID: o.id, AccessKeySecret: config.Secret(o.secret), SecurityToken: config.Secret(o.token),
-		Endpoint: config.Endpoint{Scheme: u.Scheme, Host: u.Host}}
+	cfg, err := config.FromValues(map[string]any{"v_target": "http://127.0.0.1:1", "endpoint": u.Scheme + "://" + u.Host,
+		"access_key_id": o.id, "secret_access_Key": o.secret, "security_token": o.token})
+	if err != nil {
+		return nil, err
+	}
 	return billing.New(billing.Params{Config: cfg, Clock: o.clock,
 		Logger: slog.New(slog.NewJSONHandler(o.log, &slog.HandlerOptions{Level: slog.LevelDebug})), Policy: &o.pol, Transport: o.rt})
 }

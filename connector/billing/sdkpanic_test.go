@@ -77,10 +77,11 @@ func TestFetchDay_SDKPanicOnAnErrorAnswerIsRecovered(t *testing.T) {
 			require.NoError(t, err)
 			pol := Policy{Attempts: 2, BaseBackoff: time.Millisecond, MaxBackoff: time.Millisecond,
 				RequestsPerSec: 1000, ReadTimeout: 2 * time.Second, ConnectTimeout: time.Second}
+			cfg, err := config.FromValues(map[string]any{"v_target": "http://127.0.0.1:1", "endpoint": u.Scheme + "://" + u.Host,
+				"access_key_id": "testid", "secret_access_Key": "testsecret"})
+			require.NoError(t, err)
 			c, err := newClient(Params{
-				Config: &config.Config{AccessKeyID: "testid", AccessKeySecret: "testsecret",
-					Endpoint: config.Endpoint{Scheme: u.Scheme, Host: u.Host}},
-				Clock: clockwork.NewRealClock(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Policy: &pol,
+				Config: cfg, Clock: clockwork.NewRealClock(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Policy: &pol,
 			}, true, nil)
 			require.NoError(t, err)
 

@@ -235,10 +235,11 @@ func connectorClient(t *testing.T, h Harness) {
 	require.NoError(t, err)
 	pol := billing.DefaultPolicy
 	pol.BaseBackoff = 10 * time.Millisecond
+	cfg, err := config.FromValues(map[string]any{"v_target": "http://127.0.0.1:1", "endpoint": u.Scheme + "://" + u.Host,
+		"access_key_id": h.KeyID, "secret_access_Key": h.Secret})
+	require.NoError(t, err)
 	c, err := billing.New(billing.Params{
-		Config: &config.Config{AccessKeyID: h.KeyID, AccessKeySecret: config.Secret(h.Secret),
-			Endpoint: config.Endpoint{Scheme: u.Scheme, Host: u.Host}},
-		Clock: clockwork.NewRealClock(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Policy: &pol,
+		Config: cfg, Clock: clockwork.NewRealClock(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Policy: &pol,
 	})
 	require.NoError(t, err)
 	rows, err := c.FetchDay(context.Background(), h.Day)
