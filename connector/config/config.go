@@ -202,12 +202,19 @@ func (t texts) get(where, name string) value {
 // environment sets the keys of the top level from the environment: a key's own variable
 // wins over the file, its Fallback counts only when neither sets the key.
 func (t texts) environment(lookup func(string) (string, bool)) {
+	get := func(env string) (string, bool) {
+		if env == "" {
+			return "", false
+		}
+		v, ok := lookup(env)
+		return v, ok && v != ""
+	}
 	for _, k := range Keys {
-		for i, env := range k.Env() {
-			if _, set := t[k.Name]; i > 0 && set {
-				break
-			}
-			if v, ok := lookup(env); ok && v != "" {
+		if v, ok := get(k.Env()); ok {
+			t[k.Name] = v
+		}
+		if _, set := t[k.Name]; !set && k.Fallback != "" {
+			if v, ok := get(k.Fallback); ok {
 				t[k.Name] = v
 			}
 		}

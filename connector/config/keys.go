@@ -20,8 +20,8 @@ type Key struct {
 	Name string
 	// Also is another spelling the docs name ("secret_access_key"), "" none.
 	Also string
-	// Fallback is an environment variable read when neither the file nor the key's own
-	// variable (Env) sets the key, "" none.
+	// Fallback is the environment variable read when neither the file nor the key's own
+	// variable (Env) sets the key, "" none: the key's default, in effect.
 	Fallback string
 	// Default is the value when the key is not set, as the docs say it.
 	Default string
@@ -82,7 +82,7 @@ var Keys = []Key{
 		Help: "many accounts (see Many accounts): `[{\"name\": \"payer\"}, {\"name\": \"shop\", \"bill_owner_id\": \"1234567890123456\"}, {\"name\": \"lab\", \"role_arn\": \"acs:ram::...:role/billing\"}]`; each entry has `name`, `bill_owner_id` and any credential key above; an entry without credentials uses the top-level ones (the payer's)"},
 	{Name: "accounts[].name",
 		acct: func(a *Account, v value) error { a.Name = v.text; return nil },
-		Help: "the account's name, in the events' subject and `account` extension, the logs and `--account`: 1 to 63 of a-z 0-9 - _, starting with a letter or digit; by default the `bill_owner_id`, else the account of the entry's `role_arn`, else `default` for a lone entry"},
+		Help: "the account's name, in the events' subject and `account` extension, the logs and `--account`: 1 to 63 of a-z 0-9 - _, starting with a letter or digit; by default the `bill_owner_id`, else the account of the entry's `role_arn`, else `\"default\"` when it is the only entry"},
 	{Name: "accounts[].bill_owner_id", acct: setBillOwnerID,
 		Help: "a member account whose bill is read with the entry's credentials (the payer's): its account ID, a positive whole number"},
 	{Name: "endpoint", Default: DefaultEndpoint,
@@ -149,7 +149,7 @@ var Keys = []Key{
 		Help: "PEM CAs that sign the server's certificate (implies TLS); tls:// asks for TLS with the system's CAs"},
 
 	{Name: "kafka.sasl.mechanism", sasl: setMechanism,
-		Help: "SASL to the brokers, with a kafka:// `v_target`: `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`, with `kafka.sasl.user` and `kafka.sasl.password`: `\"sasl\": {\"mechanism\": ..., \"user\": ..., \"password\": ...}`"},
+		Help: "SASL to the brokers: `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`, in `\"sasl\": {\"mechanism\": ..., \"user\": ..., \"password\": ...}`; all three are required when `sasl` is set"},
 	{Name: "kafka.sasl.user", sasl: setSASLUser,
 		Help: "SASL user name"},
 	{Name: "kafka.sasl.password", sasl: setSASLPassword,
@@ -163,17 +163,30 @@ var Keys = []Key{
 		Help: "`all`: a record is delivered when every in-sync replica has it (idempotent producer on); `leader`: when the partition leader has it (idempotent producer off)"},
 }
 
-// Env is the environment variables that set the key, the first over the file, the second
-// (Fallback) only when neither sets it; none for the members of objects and lists, which
-// are read from the file only.
-func (k Key) Env() []string {
+// Env is the environment variable that sets the key over the file: its name in upper
+// case; "" for the members of objects and lists, which are read from the file only.
+func (k Key) Env() string {
 	if k.top == nil && k.cred == nil {
-		return nil
+		return ""
 	}
-	if k.Fallback != "" {
-		return []string{strings.ToUpper(k.Name), k.Fallback}
+	return strings.ToUpper(k.Name)
+}
+
+// Shown is the default as --help and the README show it: Default, or the Fallback
+// variable ("$ALIBABA_CLOUD_ACCESS_KEY_ID") that stands in for it.
+func (k Key) Shown() string {
+	if k.Default == "" && k.Fallback != "" {
+		return "$" + k.Fallback
 	}
-	return []string{strings.ToUpper(k.Name)}
+	return k.Default
+}
+
+// Doc is the help as --help and the README show it: Help, and the other spelling.
+func (k Key) Doc() string {
+	if k.Also != "" {
+		return k.Help + " (also `" + k.Also + "`)"
+	}
+	return k.Help
 }
 
 // member is the key's name in its object or entry: "stream" for "nats.stream".
