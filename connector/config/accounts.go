@@ -67,9 +67,6 @@ func (c Credentials) Kind() CredentialKind {
 	}
 }
 
-// empty reports that no credential key is set.
-func (c Credentials) empty() bool { return c == Credentials{} }
-
 // Account is one Alibaba Cloud account whose bills the connector delivers.
 type Account struct {
 	Name        string      // name: in the events' subject and account extension, the logs, --account

@@ -80,7 +80,7 @@ type Config struct {
 	Bills       []bill.Kind    // bills, in bill.Kinds order
 	APIQPS      float64        // api_qps
 	Listen      string         // listen: the ops listener's host:port, "" for none
-	Accounts    []Account      // accounts, or the one account of the top-level credentials
+	Accounts    []Account      // accounts, or the one account of the top-level credentials (held only here)
 	Source      string         // the file the values came from ("" when none)
 	Warnings    []string       // unknown keys and other non-fatal findings
 
@@ -140,7 +140,8 @@ func Load(src Source) (*Config, error) {
 }
 
 // FromValues validates a configuration given as keys and values, what a config.json would
-// hold, without a file or the environment: for the tools and tests that need a *Config.
+// hold (strings, numbers, bools, lists and maps of them), through the same checks as Load
+// but without a file or the environment: for the tools and tests that need a *Config.
 func FromValues(values map[string]any) (*Config, error) {
 	raw := map[string]json.RawMessage{}
 	first := map[string]string{} // as decodeObject: a key once, in any case
@@ -149,7 +150,11 @@ func FromValues(values map[string]any) (*Config, error) {
 			return nil, duplicateKey(prev, k, "the values")
 		}
 		first[strings.ToLower(k)] = k
-		b, err := json.Marshal(values[k])
+		v := values[k]
+		if s, ok := v.(Secret); ok {
+			v = s.Reveal() // a Secret writes itself as "[redacted]"
+		}
+		b, err := json.Marshal(v)
 		if err != nil {
 			return nil, &Error{Key: k, Problem: "cannot be written as JSON"}
 		}
