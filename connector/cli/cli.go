@@ -11,11 +11,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"go.uber.org/fx"
@@ -295,91 +293,6 @@ func parseMode(once bool, date, from, to string) (Mode, string) {
 		m.From, m.To, m.Range = f, t, true
 	}
 	return m, ""
-}
-
-func printHelp(w io.Writer) {
-	// The numbers of the text come from the constants that enforce them.
-	text := strings.NewReplacer("{max_days_back}", strconv.Itoa(config.MaxDaysBack),
-		"{max_config}", size(config.MaxFileBytes))
-	_, _ = text.WriteString(w, `connector - the AliCloud Billing Source: pulls the daily Alibaba Cloud account bill
-(BSS OpenAPI QueryAccountBill, grouped by product, every page) and delivers each row as a
-CloudEvent (source cloud.alicloud.billing, type alicloud.account_billing.daily) to v_target.
-
-Usage:
-  connector [--config PATH]                        daemon: every day at pull_hour in pull_zone,
-                                                   pull yesterday's bill; stops on SIGINT,
-                                                   SIGTERM or SIGHUP
-  connector --once [--date YYYY-MM-DD]             pull one day (default: yesterday in pull_zone)
-  connector --from YYYY-MM-DD --to YYYY-MM-DD      pull every day of the range, oldest first
-
-The daemon remembers what it delivered (state_path), catches up on the days it missed
-while down (catchup_days), re-pulls the settle_days before each day for late corrections
-(a changed row is sent again with a new id, the same subject and a higher revision: the
-seconds since 2020 of the pull that found the new content, so it stays higher after a
-lost state file; not consecutive), and retries a failed day on a backoff until it is
-delivered. --once and --from/--to send every row asked for, even when the state says it
-was delivered (unchanged rows with the same ids and revisions), and update it.
-
-Flags:
-  --config PATH   config.json to read (default: /vance/config/config.json, then ./config.json)
-  --once          pull one day and exit
-  --date DAY      the day for --once
-  --from, --to    the first and last day of a range
-                  (--date, --from, --to, --catch-up-from: not after today in pull_zone and
-                  at most {max_days_back} days back, the 18 months that the API keeps)
-  --dry-run       with --once or --from/--to: fetch and print counts (new, changed, pending
-                  delivery, already delivered; the log adds would_send, the events a run
-                  would send); send nothing, write no state
-  --catch-up-from DAY   daemon: also pull the days from DAY on that the state has not delivered
-  --account NAME  run only this account of accounts (repeatable, or NAME,NAME); default all
-  --verbose       debug logs, including fx's start-up events
-  --version       print the version
-  --help          this text
-
-Config keys (config.json; keys are case-insensitive; each can be overridden by the
-environment variable of its name in upper case, e.g. V_TARGET, PULL_HOUR):
-`)
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	for _, k := range config.Keys {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", k.Name, k.Default, k.Help)
-	}
-	_ = tw.Flush()
-	printLimits(w)
-	_, _ = text.WriteString(w, `
-Credentials, per account (the first that applies): oidc_provider_arn + oidc_token_file +
-role_arn (OIDC/RRSA); role_arn (STS AssumeRole on top of the AccessKey, ecs_ram_role or the
-default chain); ecs_ram_role (ECS instance role, IMDSv2); access_key_id + secret_access_Key
-(+ security_token). With none of them, the SDK's default chain: ALIBABA_CLOUD_ACCESS_KEY_ID/
-_SECRET/_SECURITY_TOKEN, ALIBABA_CLOUD_ROLE_ARN + _OIDC_PROVIDER_ARN + _OIDC_TOKEN_FILE (RRSA on
-ACK), the CLI profile, ~/.alibabacloud/credentials, the ECS instance role. Temporary
-credentials are renewed before they expire. Secrets and tokens are never printed.
-
-Many accounts: "accounts": [{"name": "payer"}, {"name": "shop", "bill_owner_id": "123..."}];
-an entry without credentials uses the top-level ones. Each account has its own state file
-(state.NAME.db beside state_path), pacing, retries and catch-up; its events carry it in the
-subject (NAME/...) and the "account" extension.
-
-Signals:
-  SIGINT, SIGTERM and SIGHUP stop the connector cleanly, in every mode: the day in flight
-  is abandoned (logged as "day abandoned at shutdown"; what was acknowledged is recorded),
-  a one-off run exits 1 unless every row was delivered, the daemon exits 0. SIGHUP does
-  not reload the configuration: restart the connector to change it. Under nohup (SIGHUP
-  ignored) SIGHUP stays ignored.
-
-Exit status:
-  0  every row delivered (daemon: stopped by SIGINT, SIGTERM or SIGHUP)
-  1  some rows were not delivered, or the API kept failing (with accounts: also one
-     account refused while others delivered)
-  2  what only a change of configuration fixes: bad configuration or usage, credentials
-     the API refused, a TLS certificate that is not trusted, an endpoint or receiver that
-     redirects (301/302/303), a problem with the state file
-
-config.json must be a regular file of at most {max_config} holding one JSON object, each key
-once (two spellings of a key that differ only in case are refused).
-
-Logs are JSON lines on stderr; --from/--to also print one progress line per day on stdout
-(with accounts, one per account per day, --once too).
-`)
 }
 
 // accountFlag is --account: repeatable, or names separated by commas.

@@ -70,12 +70,8 @@ func (c *Config) DuplicateWindow() time.Duration {
 	return time.Duration(c.SettleDays+1) * 24 * time.Hour
 }
 
-// Sub-keys of the "nats" and "kafka" objects.
 var (
-	natsKeys      = []string{"stream", "create_stream", "creds_file", "nkey_file", "user", "password", "ca_file"}
-	kafkaKeys     = []string{"sasl", "tls", "ca_file", "acks"}
-	kafkaSASLKeys = []string{"mechanism", "user", "password"}
-	saslMechs     = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
+	saslMechs = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
 
 	// A stream name: no white space, '.', '*', '>', path separators or control characters.
 	streamName = regexp.MustCompile(`^[^\s.*>/\\\x00-\x1f\x7f]{1,255}$`)
@@ -189,53 +185,49 @@ func parseKafkaTarget(s string) (*url.URL, []string, string, error) {
 	return &url.URL{Scheme: "kafka", Host: strings.Join(brokers, ","), Path: "/" + topic}, brokers, topic, nil
 }
 
-// subObject reads a nested object of the config strictly: a JSON object, each key once,
-// every key one of known (ignoring case; unknown keys are refused, all named in one line).
-// Values are returned by their canonical key.
-func subObject(where string, raw json.RawMessage, known []string) (map[string]json.RawMessage, error) {
+// object reads the object at where ("nats", "kafka.sasl") strictly: a JSON object, each key
+// once, every key one of its members in Keys (ignoring case; unknown keys are refused, all
+// named in one line). It returns the scalar members as text and the members that are
+// objects themselves as JSON (null as absent), by their names in Keys.
+func object(where string, raw json.RawMessage) (texts, map[string]json.RawMessage, error) {
 	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
-		return nil, &Error{Key: where, Problem: "must be a JSON object"}
+		return nil, nil, &Error{Key: where, Problem: "must be a JSON object"}
 	}
 	obj, err := decodeObject(where, raw)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := map[string]json.RawMessage{}
+	known := members(where + ".")
+	canon := map[string]string{} // as written -> as in Keys
 	var unknown []string
-	for k, v := range obj {
-		canon := ""
+	for k := range obj {
 		for _, kk := range known {
-			if strings.EqualFold(kk, k) {
-				canon = kk
+			if sameKey(kk, k) {
+				canon[k] = kk
 			}
 		}
-		if canon == "" {
+		if canon[k] == "" {
 			unknown = append(unknown, strconv.Quote(k))
-			continue
 		}
-		out[canon] = v
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, &Error{Key: where, Problem: fmt.Sprintf("unknown key %s (%s has: %s)", strings.Join(unknown, ", "), where, strings.Join(known, ", "))}
+		return nil, nil, &Error{Key: where, Problem: fmt.Sprintf("unknown key %s (%s has: %s)", strings.Join(unknown, ", "), where, strings.Join(known, ", "))}
 	}
-	return out, nil
-}
-
-// subStrings turns the scalar members of obj into text (scalar's rules).
-func subStrings(where string, obj map[string]json.RawMessage, skip ...string) (map[string]string, error) {
-	v := map[string]string{}
-	for k, raw := range obj {
-		if contains(skip, k) {
-			continue
+	v, nested := texts{}, map[string]json.RawMessage{}
+	for _, k := range sortedNames(canon) {
+		switch name := canon[k]; {
+		case len(members(where+"."+name+".")) > 0: // an object itself
+			if string(bytes.TrimSpace(obj[k])) != "null" {
+				nested[name] = obj[k]
+			}
+		default:
+			if v[name], err = scalar(where+"."+name, obj[k], false); err != nil {
+				return nil, nil, err
+			}
 		}
-		s, err := scalar(where+"."+k, raw)
-		if err != nil {
-			return nil, err
-		}
-		v[k] = s
 	}
-	return v, nil
+	return v, nested, nil
 }
 
 func contains(list []string, s string) bool {
@@ -245,16 +237,6 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-func boolValue(key, s string) (bool, error) {
-	switch strings.ToLower(s) {
-	case "", "false":
-		return false, nil
-	case "true":
-		return true, nil
-	}
-	return false, &Error{Key: key, Problem: fmt.Sprintf("%q is not true or false", s)}
 }
 
 // readableFile checks that a file the connector reads (credentials, CAs) is a regular
@@ -279,25 +261,15 @@ func (c *Config) applyNATS(raw json.RawMessage) error {
 	if raw == nil {
 		return &Error{Key: "nats.stream", Problem: `is required with a nats:// or tls:// v_target: the JetStream stream of the subject, e.g. "nats": {"stream": "BILLING", "create_stream": true}`}
 	}
-	obj, err := subObject("nats", raw, natsKeys)
-	if err != nil {
-		return err
-	}
-	v, err := subStrings("nats", obj)
+	v, _, err := object("nats", raw)
 	if err != nil {
 		return err
 	}
 	n := &c.NATS
-	n.Stream, n.CredsFile, n.NKeyFile, n.User, n.Password, n.CAFile =
-		v["stream"], v["creds_file"], v["nkey_file"], v["user"], Secret(v["password"]), v["ca_file"]
-	if n.CreateStream, err = boolValue("nats.create_stream", v["create_stream"]); err != nil {
+	if err := apply(n, v, "nats.", func(k Key) func(*NATSConfig, value) error { return k.nats }); err != nil {
 		return err
 	}
 	switch {
-	case n.Stream == "":
-		return &Error{Key: "nats.stream", Problem: "is required with a nats:// or tls:// v_target: the JetStream stream of the subject"}
-	case !streamName.MatchString(n.Stream):
-		return &Error{Key: "nats.stream", Problem: fmt.Sprintf("%q is not a stream name (1 to 255 characters, no white space, '.', '*', '>', '/' or '\\')", n.Stream)}
 	case n.Password != "" && n.User == "":
 		return &Error{Key: "nats.user", Problem: "is required with nats.password"}
 	case n.User != "" && n.Password == "":
@@ -312,9 +284,9 @@ func (c *Config) applyNATS(raw json.RawMessage) error {
 	if kinds > 1 {
 		return &Error{Key: "nats", Problem: "set one kind of credentials: creds_file, nkey_file, or user and password"}
 	}
-	for key, p := range map[string]string{"nats.creds_file": n.CredsFile, "nats.nkey_file": n.NKeyFile, "nats.ca_file": n.CAFile} {
-		if p != "" {
-			if err := readableFile(key, p); err != nil {
+	for _, f := range [][2]string{{"nats.creds_file", n.CredsFile}, {"nats.nkey_file", n.NKeyFile}, {"nats.ca_file", n.CAFile}} {
+		if f[1] != "" {
+			if err := readableFile(f[0], f[1]); err != nil {
 				return err
 			}
 		}
@@ -323,60 +295,83 @@ func (c *Config) applyNATS(raw json.RawMessage) error {
 	return nil
 }
 
+func setStream(n *NATSConfig, v value) error {
+	n.Stream = v.text
+	switch {
+	case v.text == "":
+		return &Error{Key: v.key, Problem: "is required with a nats:// or tls:// v_target: the JetStream stream of the subject"}
+	case !streamName.MatchString(v.text):
+		return &Error{Key: v.key, Problem: fmt.Sprintf("%q is not a stream name (1 to 255 characters, no white space, '.', '*', '>', '/' or '\\')", v.text)}
+	}
+	return nil
+}
+
 // applyKafka reads the "kafka" object (nil when absent) for a kafka:// target.
 func (c *Config) applyKafka(raw json.RawMessage) error {
+	v, nested := texts{}, map[string]json.RawMessage{}
+	if raw != nil {
+		var err error
+		if v, nested, err = object("kafka", raw); err != nil {
+			return err
+		}
+	}
 	k := &c.Kafka
-	k.Acks = AcksAll
-	if raw == nil {
+	if err := apply(k, v, "kafka.", func(k Key) func(*KafkaConfig, value) error { return k.kafka }); err != nil {
+		return err
+	}
+	sasl, ok := nested["sasl"]
+	if !ok {
 		return nil
 	}
-	obj, err := subObject("kafka", raw, kafkaKeys)
+	sv, _, err := object("kafka.sasl", sasl)
 	if err != nil {
 		return err
 	}
-	v, err := subStrings("kafka", obj, "sasl")
-	if err != nil {
-		return err
-	}
-	if k.TLS, err = boolValue("kafka.tls", v["tls"]); err != nil {
-		return err
-	}
-	if k.CAFile = v["ca_file"]; k.CAFile != "" {
-		if err := readableFile("kafka.ca_file", k.CAFile); err != nil {
+	return apply(&k.SASL, sv, "kafka.sasl.", func(k Key) func(*KafkaSASL, value) error { return k.sasl })
+}
+
+func setKafkaCAFile(k *KafkaConfig, v value) error {
+	if k.CAFile = v.text; v.text != "" {
+		if err := readableFile(v.key, v.text); err != nil {
 			return err
 		}
 		k.TLS = true
 	}
-	switch a := strings.ToLower(v["acks"]); a {
+	return nil
+}
+
+func setAcks(k *KafkaConfig, v value) error {
+	switch strings.ToLower(v.text) {
 	case "", "all", "-1":
+		k.Acks = AcksAll
 	case "leader", "1":
 		k.Acks = AcksLeader
 	default:
-		return &Error{Key: "kafka.acks", Problem: fmt.Sprintf("%q is not one of: all (every in-sync replica, the default), leader; a record counts as delivered only when the broker acknowledges it", v["acks"])}
+		return &Error{Key: v.key, Problem: fmt.Sprintf("%q is not one of: all (every in-sync replica, the default), leader; a record counts as delivered only when the broker acknowledges it", v.text)}
 	}
-	if s, ok := obj["sasl"]; ok && string(bytes.TrimSpace(s)) != "null" {
-		so, err := subObject("kafka.sasl", s, kafkaSASLKeys)
-		if err != nil {
-			return err
+	return nil
+}
+
+func setMechanism(s *KafkaSASL, v value) error {
+	for _, m := range saslMechs {
+		if strings.EqualFold(m, v.text) {
+			s.Mechanism = m
+			return nil
 		}
-		sv, err := subStrings("kafka.sasl", so)
-		if err != nil {
-			return err
-		}
-		for _, m := range saslMechs {
-			if strings.EqualFold(m, sv["mechanism"]) {
-				k.SASL.Mechanism = m
-			}
-		}
-		k.SASL.User, k.SASL.Password = sv["user"], Secret(sv["password"])
-		switch {
-		case k.SASL.Mechanism == "":
-			return &Error{Key: "kafka.sasl.mechanism", Problem: fmt.Sprintf("%q is not one of: %s", sv["mechanism"], strings.Join(saslMechs, ", "))}
-		case k.SASL.User == "":
-			return &Error{Key: "kafka.sasl.user", Problem: "is required with kafka.sasl"}
-		case k.SASL.Password == "":
-			return &Error{Key: "kafka.sasl.password", Problem: "is required with kafka.sasl"}
-		}
+	}
+	return &Error{Key: v.key, Problem: fmt.Sprintf("%q is not one of: %s", v.text, strings.Join(saslMechs, ", "))}
+}
+
+func setSASLUser(s *KafkaSASL, v value) error {
+	if s.User = v.text; v.text == "" {
+		return &Error{Key: v.key, Problem: "is required with kafka.sasl"}
+	}
+	return nil
+}
+
+func setSASLPassword(s *KafkaSASL, v value) error {
+	if s.Password = Secret(v.text); v.text == "" {
+		return &Error{Key: v.key, Problem: "is required with kafka.sasl"}
 	}
 	return nil
 }

@@ -12,8 +12,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"math"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -67,27 +65,24 @@ func DefaultStatePath(lookup func(string) (string, bool)) string {
 
 // Config is the validated configuration of one connector process.
 type Config struct {
-	Target          *url.URL       // v_target (kafka://: the brokers joined by commas as its host)
-	Protocol        Protocol       // v_target's scheme: HTTP, NATS or Kafka
-	NATS            NATSConfig     // nats, with a nats:// or tls:// v_target
-	Kafka           KafkaConfig    // kafka, with a kafka:// v_target
-	AccessKeyID     string         // access_key_id
-	AccessKeySecret Secret         // secret_access_Key
-	SecurityToken   Secret         // security_token (STS), optional
-	Endpoint        Endpoint       // endpoint
-	PullHour        int            // pull_hour, 0..23
-	PullZone        *time.Location // pull_zone
-	Structured      bool           // send_mode == "structured"
-	Concurrency     int            // send_concurrency
-	StatePath       string         // state_path
-	CatchupDays     int            // catchup_days
-	SettleDays      int            // settle_days
-	Bills           []bill.Kind    // bills, in bill.Kinds order
-	APIQPS          float64        // api_qps
-	Listen          string         // listen: the ops listener's host:port, "" for none
-	Accounts        []Account      // accounts, or the one account of the top-level credentials
-	Source          string         // the file the values came from ("" when none)
-	Warnings        []string       // unknown keys and other non-fatal findings
+	Target      *url.URL       // v_target (kafka://: the brokers joined by commas as its host)
+	Protocol    Protocol       // v_target's scheme: HTTP, NATS or Kafka
+	NATS        NATSConfig     // nats, with a nats:// or tls:// v_target
+	Kafka       KafkaConfig    // kafka, with a kafka:// v_target
+	Endpoint    Endpoint       // endpoint
+	PullHour    int            // pull_hour, 0..23
+	PullZone    *time.Location // pull_zone
+	Structured  bool           // send_mode == "structured"
+	Concurrency int            // send_concurrency
+	StatePath   string         // state_path
+	CatchupDays int            // catchup_days
+	SettleDays  int            // settle_days
+	Bills       []bill.Kind    // bills, in bill.Kinds order
+	APIQPS      float64        // api_qps
+	Listen      string         // listen: the ops listener's host:port, "" for none
+	Accounts    []Account      // accounts, or the one account of the top-level credentials (held only here)
+	Source      string         // the file the values came from ("" when none)
+	Warnings    []string       // unknown keys and other non-fatal findings
 
 	multi bool // accounts was set
 }
@@ -125,44 +120,6 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("config: %s: %s", e.Key, e.Problem)
 }
 
-// Keys documents every key the connector reads, for --help and the README.
-var Keys = []struct{ Name, Default, Help string }{
-	{"v_target", "(required)", "where events go, by scheme: http(s)://host[:port][/path] (a CloudEvents HTTP receiver, port 1..65535; a user, password or query values in it are never printed), nats://host:port/SUBJECT or tls://host:port/SUBJECT (NATS JetStream, see nats.*), kafka://host:port[,host:port...]/TOPIC (Kafka, see kafka.*)"},
-	{"access_key_id", "", "AccessKey ID of a RAM user allowed to read bills; or ALIBABA_CLOUD_ACCESS_KEY_ID. With no credential key at all, the SDK's default chain is used (environment, OIDC/RRSA, CLI profile, credentials file, ECS instance role)"},
-	{"secret_access_Key", "", "AccessKey secret (also secret_access_key); or ALIBABA_CLOUD_ACCESS_KEY_SECRET"},
-	{"security_token", "", "STS token of a temporary AccessKey (not refreshed); or ALIBABA_CLOUD_SECURITY_TOKEN"},
-	{"role_arn", "", "RAM role to assume (STS AssumeRole, refreshed before it expires) with the AccessKey, ecs_ram_role or the default chain; with oidc_* the role of the OIDC token"},
-	{"role_session_name", DefaultRoleSessionName, "session name of role_arn (2..64 of A-Z a-z 0-9 . @ _ -)"},
-	{"external_id", "", "external ID the role's trust policy asks for (AssumeRole only)"},
-	{"sts_endpoint", "sts.<region>.aliyuncs.com", "STS host[:port] for role_arn and OIDC, over HTTPS; the region is the endpoint's"},
-	{"ecs_ram_role", "", "RAM role of this ECS instance, read from the metadata service in hardened mode (IMDSv2 only)"},
-	{"oidc_provider_arn", "", "OIDC/RRSA: ARN of the RAM OIDC provider (with oidc_token_file and role_arn); on ACK the ALIBABA_CLOUD_* variables of RRSA are read by the default chain instead"},
-	{"oidc_token_file", "", "OIDC/RRSA: absolute path of the OIDC token file"},
-	{"accounts", "", `many accounts: [{"name": "payer"}, {"name": "shop", "bill_owner_id": "1234567890123456"}, {"name": "lab", "role_arn": "acs:ram::...:role/billing"}]; each entry has name, bill_owner_id and any credential key above; an entry without credentials uses the top-level ones (the payer's)`},
-	{"endpoint", DefaultEndpoint, "BSS OpenAPI host[:port] (https) or http(s)://host[:port] URL without path, query or user; international: business.ap-southeast-1.aliyuncs.com"},
-	{"pull_hour", strconv.Itoa(DefaultPullHour), "hour of the day (0..23) at which yesterday's bill is pulled"},
-	{"pull_zone", DefaultPullZone, "IANA time zone of pull_hour and of \"yesterday\""},
-	{"send_mode", "binary", "CloudEvents content mode, for HTTP, NATS and Kafka alike: binary (attributes in headers) or structured (application/cloudevents+json)"},
-	{"send_concurrency", strconv.Itoa(DefaultConcurrency), "events in flight at once (1.." + strconv.Itoa(maxConcurrency) + ")"},
-	{"state_path", "~/.local/state/alicloud-billing-source/state.db", "the state file: what was delivered, per day (the image: /var/lib/alicloud-billing-source/state.db)"},
-	{"catchup_days", strconv.Itoa(DefaultCatchupDays), "after downtime the daemon pulls the missed days, at most this many back (0.." + strconv.Itoa(MaxDaysBack) + ", the API's 18 months)"},
-	{"settle_days", strconv.Itoa(DefaultSettleDays), "each daily run re-pulls this many earlier days for late corrections (0.." + strconv.Itoa(maxSettleDays) + ")"},
-	{"bills", `["account"]`, `which bills to deliver: "account" (QueryAccountBill by product, type alicloud.account_billing.daily) and/or "instance" (DescribeInstanceBill by billing item, type alicloud.instance_billing.daily); a JSON array, or a comma-separated string (BILLS=account,instance)`},
-	{"listen", DefaultListen, `host:port of the ops listener (/healthz, /readyz, /metrics); "" turns it off`},
-	{"api_qps", "10", "most BSS API requests per second (0.1.." + strconv.Itoa(maxAPIQPS) + "); the connector starts there, halves on throttling and recovers"},
-	{"nats.stream", "(required for nats://)", "the JetStream stream that captures v_target's subject; events carry Nats-Msg-Id = event id, so the stream drops re-sends within its duplicate window"},
-	{"nats.create_stream", "false", "create the stream when it is missing (file storage, the subject, a duplicate window of settle_days+1 days); false: a missing stream stops the run (exit 2)"},
-	{"nats.creds_file", "", "a .creds file (user JWT and NKey seed); or nats.nkey_file, or nats.user and nats.password"},
-	{"nats.nkey_file", "", "a file holding an NKey seed (SU...)"},
-	{"nats.user", "", "user name, with nats.password"},
-	{"nats.password", "", "password of nats.user; never printed"},
-	{"nats.ca_file", "", "PEM CAs that sign the server's certificate (implies TLS); tls:// asks for TLS with the system's CAs"},
-	{"kafka.sasl", "", `SASL: {"mechanism": "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512", "user": ..., "password": ...}; the password is never printed`},
-	{"kafka.tls", "false", "TLS to the brokers (with the system's CAs, or kafka.ca_file)"},
-	{"kafka.ca_file", "", "PEM CAs that sign the brokers' certificates (implies kafka.tls)"},
-	{"kafka.acks", "all", "all: a record is delivered when every in-sync replica has it (idempotent producer on); leader: when the partition leader has it (idempotent producer off)"},
-}
-
 // Source says where to read from: an explicit path (from --config) and the environment.
 type Source struct {
 	Path   string                          // "" searches DefaultPaths
@@ -179,72 +136,52 @@ func Load(src Source) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := &Config{Source: path}
-	values := map[string]string{}           // canonical key -> value as text
-	var entries []map[string]string         // accounts
-	objects := map[string]json.RawMessage{} // nats, kafka
-	names := make([]string, 0, len(raw))
-	for k := range raw {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		canon, ok := knownKey(k)
-		if !ok {
-			cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("unknown key %q in %s is ignored (known keys: %s)", k, path, keyList()))
-			continue
+	return build(raw, path, lookup)
+}
+
+// FromValues validates a configuration given as keys and values, what a config.json would
+// hold (strings, numbers, bools, lists and maps of them), through the same checks as Load
+// but without a file or the environment: for the tools and tests that need a *Config.
+func FromValues(values map[string]any) (*Config, error) {
+	raw := map[string]json.RawMessage{}
+	first := map[string]string{} // as decodeObject: a key once, in any case
+	for _, k := range sortedNames(values) {
+		if prev, dup := first[strings.ToLower(k)]; dup {
+			return nil, duplicateKey(prev, k, "the values")
 		}
-		if canon == "nats" || canon == "kafka" {
-			if string(bytes.TrimSpace(raw[k])) != "null" {
-				objects[canon] = raw[k]
-			}
-			continue
+		first[strings.ToLower(k)] = k
+		v := values[k]
+		if s, ok := v.(Secret); ok {
+			v = s.Reveal() // a Secret writes itself as "[redacted]"
 		}
-		if canon == "accounts" {
-			if string(bytes.TrimSpace(raw[k])) == "null" {
-				continue
-			}
-			if entries, err = parseAccounts(raw[k]); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		v, err := scalar(canon, raw[k])
+		b, err := json.Marshal(v)
 		if err != nil {
-			return nil, err
+			return nil, &Error{Key: k, Problem: "cannot be written as JSON"}
 		}
-		values[canon] = v
+		raw[k] = b
 	}
-	// Environment: the key in upper case, then the standard Alibaba Cloud variables.
-	for _, k := range Keys {
-		if k.Name == "accounts" || strings.Contains(k.Name, ".") {
-			continue // a list, an object's member: in the file only
-		}
-		if v, ok := lookup(strings.ToUpper(k.Name)); ok && v != "" {
-			values[k.Name] = v
-		}
-	}
-	for env, key := range map[string]string{
-		"ALIBABA_CLOUD_ACCESS_KEY_ID":     "access_key_id",
-		"ALIBABA_CLOUD_ACCESS_KEY_SECRET": "secret_access_Key",
-		"ALIBABA_CLOUD_SECURITY_TOKEN":    "security_token",
-	} {
-		if v, ok := lookup(env); ok && v != "" {
-			if _, set := values[key]; !set {
-				values[key] = v
-			}
-		}
-	}
-	if err := cfg.apply(values); err != nil {
+	return build(raw, "", func(string) (string, bool) { return "", false })
+}
+
+// build validates the keys of the file (raw, read from path, "" for none) with the
+// environment's over them.
+func build(raw map[string]json.RawMessage, path string, lookup func(string) (string, bool)) (*Config, error) {
+	cfg := &Config{Source: path}
+	f, err := cfg.sortKeys(raw)
+	if err != nil {
 		return nil, err
 	}
-	if err := cfg.applyTargetObjects(objects); err != nil {
+	f.top.environment(lookup)
+	if err := apply(cfg, f.top, "", func(k Key) func(*Config, value) error { return k.top }); err != nil {
 		return nil, err
 	}
-	if err := cfg.buildAccounts(values, entries); err != nil {
+	if err := cfg.applyTargetObjects(f.objects); err != nil {
 		return nil, err
 	}
-	cfg.multi = entries != nil
+	if err := cfg.buildAccounts(f.top, f.entries); err != nil {
+		return nil, err
+	}
+	cfg.multi = f.entries != nil
 	if cfg.StatePath == "" {
 		cfg.StatePath = DefaultStatePath(lookup)
 	} else if !filepath.IsAbs(cfg.StatePath) && path != "" {
@@ -257,24 +194,117 @@ func Load(src Source) (*Config, error) {
 	return cfg, nil
 }
 
-// knownKey maps a key as written in the file to its name in Keys, ignoring case. The
-// members of an object ("nats.stream") make the object's key ("nats") known.
-func knownKey(k string) (string, bool) {
-	for _, kk := range Keys {
-		name, _, _ := strings.Cut(kk.Name, ".")
-		if strings.EqualFold(name, k) {
-			return name, true
-		}
-	}
-	return "", false
+// texts are the keys of one place of the configuration (the top level, an entry of
+// accounts, an object) as text, by their names there.
+type texts map[string]string
+
+// get is the key name of the place where ("", "accounts[2].", "nats.") as its parser reads it.
+func (t texts) get(where, name string) value {
+	s, ok := t[name]
+	return value{key: where + name, text: s, set: ok}
 }
 
+// environment sets the keys of the top level from the environment: a key's own variable
+// wins over the file, its Fallback counts only when neither sets the key.
+func (t texts) environment(lookup func(string) (string, bool)) {
+	get := func(env string) (string, bool) {
+		if env == "" {
+			return "", false
+		}
+		v, ok := lookup(env)
+		return v, ok && v != ""
+	}
+	for _, k := range Keys {
+		if v, ok := get(k.Env()); ok {
+			t[k.Name] = v
+		}
+		if _, set := t[k.Name]; !set && k.Fallback != "" {
+			if v, ok := get(k.Fallback); ok {
+				t[k.Name] = v
+			}
+		}
+	}
+}
+
+// apply runs the parser that pick chooses of every key that has one on the place v, whose
+// keys are named where+name in messages, in Keys order: the first problem stops it.
+func apply[T any](into *T, v texts, where string, pick func(Key) func(*T, value) error) error {
+	for _, k := range Keys {
+		if parse := pick(k); parse != nil {
+			if err := parse(into, v.get(where, k.member())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// fileKeys are the keys of the file, by how they are read.
+type fileKeys struct {
+	top     texts                      // the scalars of the top level, by their names in Keys
+	entries []texts                    // the entries of accounts; nil when it is not set
+	objects map[string]json.RawMessage // "nats", "kafka"
+}
+
+// sortKeys sorts the keys of the file; an unknown one is a warning.
+func (c *Config) sortKeys(raw map[string]json.RawMessage) (fileKeys, error) {
+	f := fileKeys{top: texts{}, objects: map[string]json.RawMessage{}}
+	for _, k := range sortedNames(raw) {
+		key, ok := knownKey(k)
+		if !ok {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("unknown key %q in %s is ignored (known keys: %s)", k, c.Source, keyList()))
+			continue
+		}
+		null := string(bytes.TrimSpace(raw[k])) == "null"
+		switch name := key.head(); {
+		case name == accountsKey && !null:
+			entries, err := parseAccounts(raw[k])
+			if err != nil {
+				return f, err
+			}
+			f.entries = entries
+		case key.Name != name: // a member of an object
+			if !null {
+				f.objects[name] = raw[k]
+			}
+		case name != accountsKey:
+			s, err := scalar(name, raw[k], key.list)
+			if err != nil {
+				return f, err
+			}
+			f.top[name] = s
+		}
+	}
+	return f, nil
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// knownKey is the first key of Keys that a top-level key as written in the file names,
+// ignoring case: the key itself, or the first member of the object or list it is ("nats"
+// gives "nats.stream").
+func knownKey(k string) (Key, bool) {
+	for _, kk := range Keys {
+		if sameKey(kk.head(), k) {
+			return kk, true
+		}
+	}
+	return Key{}, false
+}
+
+// keyList names the top-level keys, for the warning about an unknown one.
 func keyList() string {
 	var n []string
 	for _, k := range Keys {
-		name, _, _ := strings.Cut(k.Name, ".")
-		if len(n) == 0 || n[len(n)-1] != name {
-			n = append(n, name)
+		if !contains(n, k.head()) {
+			n = append(n, k.head())
 		}
 	}
 	return strings.Join(n, ", ")
@@ -297,8 +327,9 @@ func (c *Config) applyTargetObjects(objects map[string]json.RawMessage) error {
 	return nil
 }
 
-// scalar turns a JSON string, number or bool into text; other shapes are refused.
-func scalar(key string, m json.RawMessage) (string, error) {
+// scalar turns a JSON string, number or bool into text; other shapes are refused, but for
+// a list key (bills), whose array of strings becomes their comma-separated text.
+func scalar(key string, m json.RawMessage, list bool) (string, error) {
 	var v interface{}
 	dec := json.NewDecoder(bytes.NewReader(m))
 	dec.UseNumber()
@@ -315,7 +346,7 @@ func scalar(key string, m json.RawMessage) (string, error) {
 	case nil:
 		return "", nil
 	case []interface{}:
-		if key != "bills" {
+		if !list {
 			break
 		}
 		parts := make([]string, len(t))
@@ -357,124 +388,4 @@ func parseBills(s string) ([]bill.Kind, error) {
 		}
 	}
 	return out, nil
-}
-
-func (c *Config) apply(v map[string]string) error {
-	// v_target
-	t := v["v_target"]
-	if t == "" {
-		return &Error{Key: "v_target", Problem: "is required: the absolute http(s) URL of the CloudEvents receiver, e.g. \"http://localhost:8081\", or a nats:// or kafka:// URL (or set V_TARGET)"}
-	}
-	u, err := parseTarget(t)
-	if err != nil {
-		return err
-	}
-	c.Target = u
-	switch u.Scheme {
-	case "nats", "tls":
-		c.Protocol = NATS
-		c.NATS.Subject = strings.TrimPrefix(u.Path, "/")
-	case "kafka":
-		c.Protocol = Kafka
-		c.Kafka.Brokers = strings.Split(u.Host, ",")
-		c.Kafka.Topic = strings.TrimPrefix(u.Path, "/")
-	default:
-		c.Protocol = HTTP
-	}
-
-	// credentials (checked with the accounts)
-	c.AccessKeyID = v["access_key_id"]
-	c.AccessKeySecret = Secret(v["secret_access_Key"])
-	c.SecurityToken = Secret(v["security_token"])
-
-	// endpoint
-	ep, err := parseEndpoint(v["endpoint"])
-	if err != nil {
-		return err
-	}
-	c.Endpoint = ep
-
-	// pull_hour
-	c.PullHour = DefaultPullHour
-	if h, ok := v["pull_hour"]; ok && h != "" {
-		n, err := strconv.Atoi(h)
-		if err != nil || n < 0 || n > 23 {
-			return &Error{Key: "pull_hour", Problem: fmt.Sprintf("%q is not a whole hour from 0 to 23", h)}
-		}
-		c.PullHour = n
-	}
-
-	// pull_zone
-	zone := v["pull_zone"]
-	if zone == "" {
-		zone = DefaultPullZone
-	}
-	loc, err := time.LoadLocation(zone)
-	if err != nil || zone == "Local" {
-		return &Error{Key: "pull_zone", Problem: fmt.Sprintf("%q is not an IANA time zone name such as \"Asia/Shanghai\" or \"UTC\"", zone)}
-	}
-	c.PullZone = loc
-
-	// send_mode
-	switch m := strings.ToLower(v["send_mode"]); m {
-	case "", "binary":
-	case "structured":
-		c.Structured = true
-	default:
-		return &Error{Key: "send_mode", Problem: fmt.Sprintf("%q is not one of: binary, structured", v["send_mode"])}
-	}
-
-	// send_concurrency
-	c.Concurrency = DefaultConcurrency
-	if s, ok := v["send_concurrency"]; ok && s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > maxConcurrency {
-			return &Error{Key: "send_concurrency", Problem: fmt.Sprintf("%q is not a whole number from 1 to %d", s, maxConcurrency)}
-		}
-		c.Concurrency = n
-	}
-
-	c.StatePath = v["state_path"]
-	var err2 error
-	if c.CatchupDays, err2 = intIn(v, "catchup_days", DefaultCatchupDays, 0, MaxDaysBack); err2 != nil {
-		return err2
-	}
-	if c.SettleDays, err2 = intIn(v, "settle_days", DefaultSettleDays, 0, maxSettleDays); err2 != nil {
-		return err2
-	}
-	if c.Bills, err2 = parseBills(v["bills"]); err2 != nil {
-		return err2
-	}
-	c.Listen = DefaultListen
-	if l, ok := v["listen"]; ok {
-		if l != "" {
-			host, port, err := net.SplitHostPort(l)
-			n, perr := strconv.Atoi(port)
-			if err != nil || perr != nil || n < 0 || n > 65535 || strings.ContainsAny(host, "/ ") {
-				return &Error{Key: "listen", Problem: fmt.Sprintf("%q is not host:port (\":9090\", \"127.0.0.1:9090\"), or \"\" for no listener", l)}
-			}
-		}
-		c.Listen = l
-	}
-	c.APIQPS = DefaultAPIQPS
-	if q, ok := v["api_qps"]; ok && q != "" {
-		f, err := strconv.ParseFloat(q, 64)
-		if err != nil || math.IsNaN(f) || f < 0.1 || f > maxAPIQPS {
-			return &Error{Key: "api_qps", Problem: fmt.Sprintf("%q is not a number from 0.1 to %d (requests per second)", q, maxAPIQPS)}
-		}
-		c.APIQPS = f
-	}
-	return nil
-}
-
-func intIn(v map[string]string, key string, def, lo, hi int) (int, error) {
-	s, ok := v[key]
-	if !ok || s == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < lo || n > hi {
-		return 0, &Error{Key: key, Problem: fmt.Sprintf("%q is not a whole number from %d to %d", s, lo, hi)}
-	}
-	return n, nil
 }

@@ -31,8 +31,8 @@ func TestLoad_SeedConfigGetsDefaults(t *testing.T) {
 	c, err := Load(Source{Path: writeConfig(t, minimal), Lookup: env()})
 	require.NoError(t, err)
 	assert.Equal(t, "http://localhost:8081", c.Target.String())
-	assert.Equal(t, "AKID", c.AccessKeyID)
-	assert.Equal(t, "s3cr3t-value", c.AccessKeySecret.Reveal())
+	assert.Equal(t, "AKID", c.Accounts[0].Credentials.AccessKeyID)
+	assert.Equal(t, "s3cr3t-value", c.Accounts[0].Credentials.AccessKeySecret.Reveal())
 	assert.Equal(t, Endpoint{Scheme: "https", Host: "business.aliyuncs.com"}, c.Endpoint)
 	assert.Equal(t, 2, c.PullHour)
 	assert.Equal(t, "Asia/Shanghai", c.PullZone.String())
@@ -46,7 +46,7 @@ func TestLoad_KeysAreCaseInsensitive(t *testing.T) {
 		body := `{"V_Target":"http://x:1","Access_Key_Id":"id","` + key + `":"sek"}`
 		c, err := Load(Source{Path: writeConfig(t, body), Lookup: env()})
 		require.NoError(t, err, key)
-		assert.Equal(t, "sek", c.AccessKeySecret.Reveal(), key)
+		assert.Equal(t, "sek", c.Accounts[0].Credentials.AccessKeySecret.Reveal(), key)
 	}
 }
 
@@ -80,7 +80,7 @@ func TestLoad_EnvironmentOverrides(t *testing.T) {
 	assert.Equal(t, 4, c.PullHour)
 	assert.Equal(t, "UTC", c.PullZone.String())
 	assert.True(t, c.Structured)
-	assert.Equal(t, "ENVID", c.AccessKeyID)
+	assert.Equal(t, "ENVID", c.Accounts[0].Credentials.AccessKeyID)
 }
 
 func TestLoad_StandardAlibabaVariables(t *testing.T) {
@@ -88,14 +88,14 @@ func TestLoad_StandardAlibabaVariables(t *testing.T) {
 	c, err := Load(Source{Path: p, Lookup: env("ALIBABA_CLOUD_ACCESS_KEY_ID", "std-id",
 		"ALIBABA_CLOUD_ACCESS_KEY_SECRET", "std-secret", "ALIBABA_CLOUD_SECURITY_TOKEN", "tok")})
 	require.NoError(t, err)
-	assert.Equal(t, "std-id", c.AccessKeyID)
-	assert.Equal(t, "std-secret", c.AccessKeySecret.Reveal())
-	assert.Equal(t, "tok", c.SecurityToken.Reveal())
+	assert.Equal(t, "std-id", c.Accounts[0].Credentials.AccessKeyID)
+	assert.Equal(t, "std-secret", c.Accounts[0].Credentials.AccessKeySecret.Reveal())
+	assert.Equal(t, "tok", c.Accounts[0].Credentials.SecurityToken.Reveal())
 
 	// The file's own keys win over the standard variables.
 	c, err = Load(Source{Path: writeConfig(t, minimal), Lookup: env("ALIBABA_CLOUD_ACCESS_KEY_ID", "std-id")})
 	require.NoError(t, err)
-	assert.Equal(t, "AKID", c.AccessKeyID)
+	assert.Equal(t, "AKID", c.Accounts[0].Credentials.AccessKeyID)
 }
 
 func TestLoad_NoFileButEnvironmentIsEnough(t *testing.T) {
@@ -106,7 +106,7 @@ func TestLoad_NoFileButEnvironmentIsEnough(t *testing.T) {
 	c, err := Load(Source{Lookup: env("V_TARGET", "http://x:1", "ACCESS_KEY_ID", "a", "SECRET_ACCESS_KEY", "b")})
 	require.NoError(t, err)
 	assert.Equal(t, "", c.Source)
-	assert.Equal(t, "b", c.AccessKeySecret.Reveal())
+	assert.Equal(t, "b", c.Accounts[0].Credentials.AccessKeySecret.Reveal())
 }
 
 func TestLoad_UnknownKeyIsWarned(t *testing.T) {

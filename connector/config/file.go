@@ -184,8 +184,8 @@ func decodeObject(p string, b []byte) (map[string]json.RawMessage, error) {
 
 func duplicateKey(prev, k, where string) error {
 	key := prev
-	if canon, ok := knownKey(prev); ok {
-		key = canon
+	if k, ok := knownKey(prev); ok {
+		key = k.head()
 	}
 	if prev == k {
 		return &Error{Key: key, Problem: fmt.Sprintf("key %q appears twice (again in %s); keep one", k, where)}

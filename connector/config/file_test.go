@@ -151,7 +151,7 @@ func TestLoad_SymbolicLinkToAFileIsRead(t *testing.T) {
 	}
 	c, err := Load(Source{Path: link, Lookup: env()})
 	require.NoError(t, err)
-	assert.Equal(t, "AKID", c.AccessKeyID)
+	assert.Equal(t, "AKID", c.Accounts[0].Credentials.AccessKeyID)
 }
 
 func TestLoad_FileSizeIsLimited(t *testing.T) {
@@ -162,7 +162,7 @@ func TestLoad_FileSizeIsLimited(t *testing.T) {
 
 	c, err := Load(Source{Path: writeConfig(t, pad(MaxFileBytes)), Lookup: env()})
 	require.NoError(t, err, "exactly the limit is fine")
-	assert.Equal(t, "AKID", c.AccessKeyID)
+	assert.Equal(t, "AKID", c.Accounts[0].Credentials.AccessKeyID)
 }
 
 // endless yields 'a' forever, like a file that keeps growing after it was stat'ed.
