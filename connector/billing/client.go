@@ -441,22 +441,22 @@ func (c *Client) judge(resp responses.AcsResponse, check func(map[string]rawRef)
 	status := resp.GetHttpStatus()
 	top, env, err := envelopeOf(resp.GetHttpContentBytes())
 	if err != nil {
-		return &APIError{Kind: Retryable, Code: unexpectedResponse, Message: c.shape("body", err), HTTPStatus: status}
+		return &APIError{Class: Retryable, Code: unexpectedResponse, Message: c.shape("body", err), HTTPStatus: status}
 	}
 	requestID := c.redact.clean(env.requestID, maxID)
 	if !env.success {
 		code := c.redact.clean(env.code, maxCode)
-		kind, hint := classifyCode(code, status)
+		class, hint := classifyCode(code, status)
 		if code == "" {
-			kind = Retryable
+			class = Retryable
 		}
-		return &APIError{Kind: kind, Code: orDefault(code, "Success=false"), Message: c.redact.clean(withoutStringToSign(env.message), maxMessage),
+		return &APIError{Class: class, Code: orDefault(code, "Success=false"), Message: c.redact.clean(withoutStringToSign(env.message), maxMessage),
 			RequestID: requestID, HTTPStatus: status, Hint: hint}
 	}
 	if pr := check(top); pr != nil {
-		e := &APIError{Kind: Retryable, Code: unexpectedResponse, Message: pr.msg, RequestID: requestID, HTTPStatus: status}
+		e := &APIError{Class: Retryable, Code: unexpectedResponse, Message: pr.msg, RequestID: requestID, HTTPStatus: status}
 		if pr.final {
-			e.Kind, e.Code = Request, unexpectedShape
+			e.Class, e.Code = Request, unexpectedShape
 		}
 		return e
 	}
@@ -483,7 +483,7 @@ func (c *Client) count(action string, apiErr *APIError) {
 		outcome = ops.OutcomeServerError
 	default:
 		outcome = ops.OutcomeRefused
-		if apiErr.Kind == Credentials {
+		if apiErr.Class == Credentials {
 			c.health.CredentialsRefused(c.account, apiErr.Code+": "+apiErr.Hint)
 		}
 	}

@@ -160,7 +160,7 @@ func TestFetchDay_BadCredentialsAreNotRetriedAndSayWhatToFix(t *testing.T) {
 		_, err := c.FetchDay(context.Background(), day)
 		var ae *billing.APIError
 		require.ErrorAs(t, err, &ae)
-		assert.Equal(t, billing.Credentials, ae.Kind)
+		assert.Equal(t, billing.Credentials, ae.Class)
 		assert.Equal(t, tc.code, ae.Code)
 		assert.Contains(t, err.Error(), tc.hint)
 		assert.NotContains(t, err.Error(), tc.secret)
