@@ -40,8 +40,8 @@ type Clock interface {
 
 // State remembers what was delivered (state.Store): one Pull per bill and day.
 type State interface {
-	Pull(kind string, day calendar.Day) (*state.Pull, error)
-	ReadPull(kind string, day calendar.Day) (*state.Pull, error)
+	Pull(kind bill.Kind, day calendar.Day) (*state.Pull, error)
+	ReadPull(kind bill.Kind, day calendar.Day) (*state.Pull, error)
 }
 
 // Mode says which rows a run sends.
@@ -304,7 +304,7 @@ func (j *Job) runBill(ctx context.Context, kind bill.Kind, day calendar.Day, mod
 	if dry {
 		start = j.state.ReadPull
 	}
-	pull, err := start(string(kind), day)
+	pull, err := start(kind, day)
 	if err != nil {
 		return r.rep, fmt.Errorf("start the pull of %s: %w", name, err)
 	}

@@ -41,7 +41,7 @@ type Runner interface {
 type State interface {
 	Since() (calendar.Day, bool, error)
 	SetSince(calendar.Day) error
-	Complete(day calendar.Day, bills ...string) (bool, error)
+	Complete(day calendar.Day, bills ...bill.Kind) (bool, error)
 }
 
 // Scheduler decides which days to run when.
@@ -56,7 +56,7 @@ type Scheduler struct {
 	log      *slog.Logger
 	fired    func(job.Report, error) // test hook, called after every run
 	fromFlag calendar.Day            // --catch-up-from
-	bills    []string                // a day is complete when each of these is
+	bills    []bill.Kind             // a day is complete when each of these is
 	pending  prometheus.Gauge        // days_pending of the account
 }
 
@@ -74,12 +74,9 @@ type Params struct {
 
 // New builds a Scheduler for the configured pull_hour, pull_zone, catchup_days and settle_days.
 func New(p Params) *Scheduler {
-	bills := []string{string(bill.Account)}
-	if len(p.Config.Bills) > 0 {
-		bills = bills[:0]
-		for _, b := range p.Config.Bills {
-			bills = append(bills, string(b))
-		}
+	bills := p.Config.Bills
+	if len(bills) == 0 {
+		bills = []bill.Kind{bill.Account}
 	}
 	account := p.Account
 	if account == "" {
