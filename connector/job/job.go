@@ -44,13 +44,14 @@ type State interface {
 	ReadPull(kind bill.Kind, day calendar.Day) (*state.Pull, error)
 }
 
-// Mode says which rows a run sends.
-type Mode int
+// Resend says which rows delivered before a run sends again (every run sends new and
+// changed rows). It is not the command line's mode (cli.Mode), which picks one of these.
+type Resend int
 
 const (
-	// Incremental sends rows that are new, changed, or not yet acknowledged (the daemon).
-	Incremental Mode = iota
-	// Explicit sends every row, unchanged ones with their earlier id (--once, --from/--to).
+	// Incremental sends again only rows not acknowledged yet (the daemon).
+	Incremental Resend = iota
+	// Explicit sends every row again, unchanged ones with their earlier id (--once, --from/--to).
 	Explicit
 )
 
@@ -166,20 +167,20 @@ func New(p Params) *Job {
 // Bills are the bills a day runs.
 func (j *Job) Bills() []bill.Kind { return j.bills }
 
-// Run pulls one day's bills and delivers their rows as the mode says. The error is
+// Run pulls one day's bills and delivers their rows as resend says. The error is
 // non-nil when a bill was not read completely or a row was not delivered; the report has
 // the counts. A bill that fails does not stop the next.
-func (j *Job) Run(ctx context.Context, day calendar.Day, mode Mode) (Report, error) {
-	return j.one(ctx, day, mode, false)
+func (j *Job) Run(ctx context.Context, day calendar.Day, resend Resend) (Report, error) {
+	return j.one(ctx, day, resend, false)
 }
 
 // DryRun reads the day's bills and counts what Run would send, without sending or writing.
-func (j *Job) DryRun(ctx context.Context, day calendar.Day, mode Mode) (Report, error) {
-	return j.one(ctx, day, mode, true)
+func (j *Job) DryRun(ctx context.Context, day calendar.Day, resend Resend) (Report, error) {
+	return j.one(ctx, day, resend, true)
 }
 
-func (j *Job) one(ctx context.Context, day calendar.Day, mode Mode, dry bool) (rep Report, err error) {
-	j.RunDays(ctx, []calendar.Day{day}, mode, dry, func(r Report, e error) bool {
+func (j *Job) one(ctx context.Context, day calendar.Day, resend Resend, dry bool) (rep Report, err error) {
+	j.RunDays(ctx, []calendar.Day{day}, resend, dry, func(r Report, e error) bool {
 		rep, err = r, e
 		return true
 	})
@@ -192,7 +193,7 @@ func (j *Job) one(ctx context.Context, day calendar.Day, mode Mode, dry bool) (r
 // soon as the one before has been read: its first pages come while the last events of
 // the one before are delivered, and the API's pace stays the limit. At most two bills'
 // days are in flight, and they share the sender's send_concurrency.
-func (j *Job) RunDays(ctx context.Context, days []calendar.Day, mode Mode, dry bool, each func(Report, error) bool) {
+func (j *Job) RunDays(ctx context.Context, days []calendar.Day, resend Resend, dry bool, each func(Report, error) bool) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type started struct {
@@ -214,7 +215,7 @@ func (j *Job) RunDays(ctx context.Context, days []calendar.Day, mode Mode, dry b
 				if ctx.Err() != nil {
 					break
 				}
-				r := j.startBill(ctx, k, d, mode, dry)
+				r := j.startBill(ctx, k, d, resend, dry)
 				st.bills = append(st.bills, r)
 				<-r.read
 				last, prev = prev, r
@@ -252,7 +253,7 @@ type dayRun struct {
 	j      *Job
 	kind   bill.Kind
 	day    calendar.Day
-	mode   Mode
+	resend Resend
 	dry    bool
 	pull   *state.Pull
 	pulled time.Time
@@ -279,12 +280,12 @@ type billRun struct {
 }
 
 // startBill starts one bill's day on goroutines of its own.
-func (j *Job) startBill(ctx context.Context, kind bill.Kind, day calendar.Day, mode Mode, dry bool) *billRun {
+func (j *Job) startBill(ctx context.Context, kind bill.Kind, day calendar.Day, resend Resend, dry bool) *billRun {
 	b := &billRun{read: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(b.done)
 		start := j.clock.Now()
-		b.rep, b.err = j.runBill(ctx, kind, day, mode, dry, b.read)
+		b.rep, b.err = j.runBill(ctx, kind, day, resend, dry, b.read)
 		if !dry {
 			j.ops.DayRunDuration.WithLabelValues(j.account, string(kind)).Observe(j.clock.Now().Sub(start).Seconds())
 		}
@@ -293,11 +294,11 @@ func (j *Job) startBill(ctx context.Context, kind bill.Kind, day calendar.Day, m
 }
 
 // runBill runs one bill's day; it closes read when the bill has been read.
-func (j *Job) runBill(ctx context.Context, kind bill.Kind, day calendar.Day, mode Mode, dry bool, read chan struct{}) (Report, error) {
+func (j *Job) runBill(ctx context.Context, kind bill.Kind, day calendar.Day, resend Resend, dry bool, read chan struct{}) (Report, error) {
 	var readOnce sync.Once
 	doneReading := func() { readOnce.Do(func() { close(read) }) }
 	defer doneReading()
-	r := &dayRun{j: j, kind: kind, day: day, mode: mode, dry: dry, pulled: j.clock.Now().UTC(),
+	r := &dayRun{j: j, kind: kind, day: day, resend: resend, dry: dry, pulled: j.clock.Now().UTC(),
 		rep: Report{Day: day, Bills: []bill.Kind{kind}, DryRun: dry}, inflight: map[string]flight{}}
 	name := kind.DayName(day)
 	start := j.state.Pull
@@ -526,7 +527,7 @@ func (r *dayRun) planRow(row bill.Row, identity string, k state.Known) (event.Ev
 		r.rep.Pending++
 	case same:
 		r.rep.Unchanged++
-		send = r.mode == Explicit
+		send = r.resend == Explicit
 	case k.Found:
 		rev = NextRevision(k.Revision, r.pulled)
 		r.rep.Changed++

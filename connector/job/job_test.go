@@ -420,17 +420,17 @@ func (f rereadAfterAnswers) Stream(ctx context.Context, _ bill.Kind, _ calendar.
 // of the abandoned read that were delivered and are sent again (--once, --from/--to) are
 // not counted twice, and the daemon's report adds up (delivered + unchanged = fetched).
 func TestRun_AReReadCountsRowsNotReSends(t *testing.T) {
-	for _, mode := range []job.Mode{job.Explicit, job.Incremental} {
+	for _, resend := range []job.Resend{job.Explicit, job.Incremental} {
 		answered := make(chan string, 16)
 		p := &answeringPublisher{answered: answered}
 		st := openState(t)
 		f := rereadAfterAnswers{answered: answered}
-		rep, err := newJob(f, p, st).Run(context.Background(), day, mode)
+		rep, err := newJob(f, p, st).Run(context.Background(), day, resend)
 		require.NoError(t, err)
-		assert.Equal(t, 3, rep.Fetched, "mode %d", mode)
-		assert.Equal(t, rep.Fetched, rep.Delivered+rep.Unchanged, "mode %d: %+v", mode, rep)
-		assert.Equal(t, rep.Delivered, rep.Sent, "mode %d", mode)
-		if mode == job.Explicit {
+		assert.Equal(t, 3, rep.Fetched, "resend %d", resend)
+		assert.Equal(t, rep.Fetched, rep.Delivered+rep.Unchanged, "resend %d: %+v", resend, rep)
+		assert.Equal(t, rep.Delivered, rep.Sent, "resend %d", resend)
+		if resend == job.Explicit {
 			assert.Equal(t, 3, rep.Delivered, "a, b and c, each once: %+v", rep)
 		}
 		assert.True(t, rep.Complete())

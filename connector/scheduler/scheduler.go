@@ -34,7 +34,7 @@ var retryBackoff = retry.Backoff{Base: time.Minute, Max: time.Hour}
 
 // Runner runs one billing day (job.Job).
 type Runner interface {
-	Run(ctx context.Context, day calendar.Day, mode job.Mode) (job.Report, error)
+	Run(ctx context.Context, day calendar.Day, resend job.Resend) (job.Report, error)
 }
 
 // State is what the scheduler reads of the state (state.Store).
