@@ -171,7 +171,7 @@ func TestFetchDay_BadCredentialsAreNotRetriedAndSayWhatToFix(t *testing.T) {
 
 // TotalCount changing while paging is the bill moving under the read: Stream stops there
 // with a *bill.MovedError and never reads the bill again itself (the job does: see
-// job.MaxReReads and job's TestRun_ABillThatMovesIsReadAgainFromItsStart).
+// job.MaxReReads and job's TestRun_ABillThatMovesOnceIsReadAgainFromItsStart).
 func TestStream_TotalCountChangingIsAMovedBill(t *testing.T) {
 	f := startFake(t, bssfake.Options{})
 	f.SetDay(day.String(), bssfake.SampleDay(day.String(), 700, 3))

@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -501,8 +500,8 @@ func TestRun_ABillThatKeepsMovingIsReadAtMostOnePlusMaxReReadsTimes(t *testing.T
 	assert.Equal(t, 4, rep.Fetched, "the last read's pages")
 	ok, _ := st.Complete(day, "account")
 	assert.False(t, ok)
-	// One warning per read again, saying how the bill moved.
-	assert.Equal(t, job.MaxReReads, strings.Count(logs.String(), `"msg":"the bill moved while paging; reading the account bill again from its start"`))
+	// The warning of a read again says how the bill moved.
+	assert.Contains(t, logs.String(), `"msg":"the bill moved while paging; reading the account bill again from its start"`)
 	assert.Contains(t, logs.String(), `"why":"the bill changed while paging: TotalCount 4 on page 1, 5 on page 2"`)
 	assert.Contains(t, logs.String(), `"why":"a row came again on a later page: row `)
 }
