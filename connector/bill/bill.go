@@ -7,6 +7,7 @@ package bill
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 )
 
@@ -72,9 +73,25 @@ func identity(parts ...string) string {
 type Page struct {
 	Rows   []Row
 	Number int // 1 for the first page of a read
-	Read   int // 1 for the first read of the day; one more each time the bill is read again from its start
 	Total  int // the bill's TotalCount
 }
+
+// ErrMoved marks a read that the bill moved under: its rows may have shifted across pages
+// while they were read, so that one was skipped and another came twice. The read stops
+// there; what has been read stands, and the bill can only be read again from its start.
+// errors.Is(err, ErrMoved) finds a *MovedError.
+var ErrMoved = errors.New("the bill moved while it was read")
+
+// MovedError says how a bill moved under its read: the reader saw it on page Page.
+type MovedError struct {
+	Page int
+	What string // one line: "the bill changed while paging: TotalCount 700 on page 1, 705 on page 2"
+}
+
+func (e *MovedError) Error() string { return e.What }
+
+// Is makes errors.Is(err, ErrMoved) true.
+func (e *MovedError) Is(target error) bool { return target == ErrMoved }
 
 // DayName names a bill's day in messages: "2026-11-03" for the account bill (as ever),
 // "instance bill 2026-11-03" for another.

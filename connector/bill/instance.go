@@ -86,15 +86,24 @@ func ParseInstance(item []byte) (InstanceRow, error) {
 	if item[i] != '{' {
 		return InstanceRow{}, errors.New("an item is not a JSON object")
 	}
-	i++
 	data := make([]byte, 0, len(item)+128)
 	data = append(data, instancePrefix...)
+	data, strs, err := appendMembers(data, item, i+1)
+	if err != nil {
+		return InstanceRow{}, err
+	}
+	return instanceRow(data, strs)
+}
+
+// appendMembers appends to data the members of the object item, from i (after its '{'),
+// each checked (checkMember); strs are the values of the members of the identity, and Tag.
+func appendMembers(data, item []byte, i int) (_ []byte, strs map[string]string, _ error) {
 	seen := make(map[string]bool, 64)
-	strs := map[string]string{} // members of the identity, and Tag
+	strs = map[string]string{}
 	for {
 		i = skipSpace(item, i)
 		if item[i] == '}' {
-			break
+			return data, strs, nil
 		}
 		if item[i] == ',' {
 			i = skipSpace(item, i+1)
@@ -105,35 +114,51 @@ func ParseInstance(item []byte) (InstanceRow, error) {
 		i = skipSpace(item, keyEnd) + 1 // the colon
 		i = skipSpace(item, i)
 		valueEnd := endOfValue(item, i)
-		v := item[i:valueEnd]
+		v, err := checkMember(name, item[i:valueEnd], seen)
+		if err != nil {
+			return nil, nil, err
+		}
 		i = valueEnd
-		switch {
-		case len(name) == 0 || len(name) > MaxFieldName:
-			return InstanceRow{}, fmt.Errorf("an item has a member name of %d bytes", len(name))
-		case reserved[name]:
-			return InstanceRow{}, fmt.Errorf("an item has a member %q, a name the event's data reserves", name)
-		case seen[name]:
-			return InstanceRow{}, fmt.Errorf("an item has the member %q twice", name)
-		case len(seen) >= MaxInstanceFields:
-			return InstanceRow{}, fmt.Errorf("an item has more than %d members", MaxInstanceFields)
-		case len(v) > MaxValueBytes:
-			return InstanceRow{}, fmt.Errorf("member %q is %d bytes, more than %d", name, len(v), MaxValueBytes)
-		}
 		seen[name] = true
-		if numeric[name] {
-			n, err := numberText(v)
-			if err != nil {
-				return InstanceRow{}, fmt.Errorf("member %s %w", name, err)
-			}
-			if n != "" && v[0] == '"' {
-				v = []byte(n) // a number the API wrote as a string is sent as that number
-			}
-		}
 		if wanted(name) {
 			strs[name] = scalar(v)
 		}
 		data = append(append(append(append(data, ','), rawKey...), ':'), v...)
 	}
+}
+
+// checkMember checks one member of an item against the bounds, the reserved names and the
+// members seen before it, and returns its value as the event's data holds it: a number the
+// API wrote as a string is that number.
+func checkMember(name string, v []byte, seen map[string]bool) ([]byte, error) {
+	switch {
+	case len(name) == 0 || len(name) > MaxFieldName:
+		return nil, fmt.Errorf("an item has a member name of %d bytes", len(name))
+	case reserved[name]:
+		return nil, fmt.Errorf("an item has a member %q, a name the event's data reserves", name)
+	case seen[name]:
+		return nil, fmt.Errorf("an item has the member %q twice", name)
+	case len(seen) >= MaxInstanceFields:
+		return nil, fmt.Errorf("an item has more than %d members", MaxInstanceFields)
+	case len(v) > MaxValueBytes:
+		return nil, fmt.Errorf("member %q is %d bytes, more than %d", name, len(v), MaxValueBytes)
+	}
+	if !numeric[name] {
+		return v, nil
+	}
+	n, err := numberText(v)
+	if err != nil {
+		return nil, fmt.Errorf("member %s %w", name, err)
+	}
+	if n != "" && v[0] == '"' {
+		return []byte(n), nil
+	}
+	return v, nil
+}
+
+// instanceRow ends an item's event data (data, its members appended) with its Tags, and
+// makes the row of it; strs are the item's identity members and Tag (appendMembers).
+func instanceRow(data []byte, strs map[string]string) (InstanceRow, error) {
 	switch {
 	case strs["BillingDate"] == "":
 		return InstanceRow{}, errors.New("an item has no BillingDate")

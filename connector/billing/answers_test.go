@@ -78,7 +78,7 @@ func TestStream_ErrorAnswersTheSDKCanReadPassUnchanged(t *testing.T) {
 		name, body string
 		status     int
 		code       string
-		kind       billing.Kind
+		class      billing.Class
 		msg        string
 	}{
 		{"AccessDeniedDetail an object", `{"Code":"NotAuthorized","Message":"no","RequestId":"R-1","AccessDeniedDetail":{"AuthAction":"bss:QueryAccountBill"}}`,
@@ -98,7 +98,7 @@ func TestStream_ErrorAnswersTheSDKCanReadPassUnchanged(t *testing.T) {
 			var ae *billing.APIError
 			require.ErrorAs(t, err, &ae)
 			assert.Equal(t, tc.code, ae.Code)
-			assert.Equal(t, tc.kind, ae.Kind)
+			assert.Equal(t, tc.class, ae.Class)
 			assert.Contains(t, err.Error(), tc.msg)
 		})
 	}

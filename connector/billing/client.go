@@ -65,13 +65,12 @@ type Policy struct {
 	RequestsPerSec float64 // the pacing's ceiling (api_qps); it starts there and adapts (see pacer)
 	ReadTimeout    time.Duration
 	ConnectTimeout time.Duration
-	Restarts       int // times a bill is read again from its start (it changed under us, a NextToken expired)
 }
 
 // DefaultPolicy is what production uses; RequestsPerSec is api_qps.
 var DefaultPolicy = Policy{
 	Attempts: 8, BaseBackoff: time.Second, MaxBackoff: 30 * time.Second,
-	RequestsPerSec: config.DefaultAPIQPS, ReadTimeout: 30 * time.Second, ConnectTimeout: 10 * time.Second, Restarts: 3,
+	RequestsPerSec: config.DefaultAPIQPS, ReadTimeout: 30 * time.Second, ConnectTimeout: 10 * time.Second,
 }
 
 // Client reads bills. Safe for use by one day at a time.
@@ -222,99 +221,132 @@ type Page = bill.Page
 
 // Stream reads the day's bill of the kind page by page, and calls fn with each page as soon
 // as it is read and checked, before the next is asked for: memory holds one page, not a
-// day. When the bill has to be read again from its start (its TotalCount or its order
-// changed while paging, or the API refused a NextToken as expired), the next page is page
-// 1 of the next Read: rows given before may come again, and the caller treats them as it
-// treats rows of an earlier pull. fn's error ends the read and is returned as it is.
+// day. fn's error ends the read and is returned as it is.
 //
-// It fails rather than end early: an error means the bill was not read to its end.
+// It fails rather than end early: an error means the bill was not read to its end. When
+// the bill moved under the read (its TotalCount changed while paging, or the API refused a
+// NextToken as expired), the error is a *bill.MovedError (errors.Is(err, bill.ErrMoved)):
+// Stream never reads a bill again itself; the caller decides whether to (job.MaxReReads).
 func (c *Client) Stream(ctx context.Context, kind bill.Kind, day calendar.Day, fn func(Page) error) error {
-	read := func(n int) (bool, error) { return c.streamAccount(ctx, day, n, fn) }
 	if kind == bill.Instance {
-		read = func(n int) (bool, error) { return c.streamInstance(ctx, day, n, fn) }
+		return c.streamInstance(ctx, day, fn)
 	}
-	for restart := 0; ; restart++ {
-		again, err := read(restart + 1)
-		if err != nil || !again {
+	return c.streamAccount(ctx, day, fn)
+}
+
+// pages checks the pages of one read of a bill against the request and each other (see
+// ErrInconsistent) before the caller sees them.
+//
+// A repeated page is found by a hash of its items: a page whose items are, in order and in
+// every field, those of an earlier page of the same read is an API serving the same page
+// again (as one that ignores PageNum does), never new rows. A product-grouped bill has one
+// row per owner, product and subscription type, so two distinct full pages cannot be
+// equal. (A row that comes again on a later page of another page's rows is found by the
+// job, from the state, by the row's identity: no per-row memory here.)
+type pages struct {
+	c      *Client
+	bill   string // "bill" or "instance bill", in messages
+	day    calendar.Day
+	total  int            // the TotalCount of page 1; -1 before it is read
+	count  int            // rows read so far
+	hashes map[uint64]int // page hash -> page number
+}
+
+func (c *Client) newPages(what string, day calendar.Day) *pages {
+	return &pages{c: c, bill: what, day: day, total: -1, hashes: map[uint64]int{}}
+}
+
+// inconsistent is the error of a page that contradicts the API's rules or the pages before.
+func (ps *pages) inconsistent(page int, format string, args ...any) error {
+	return fmt.Errorf("query %s %s page %d: %w: %s", ps.bill, ps.day, page, ErrInconsistent, ps.c.redact.clean(fmt.Sprintf(format, args...), maxMessage))
+}
+
+// sameTotal takes a page's TotalCount: page 1's is the read's; another one later means the
+// bill changed while paging (rows may have shifted across pages): a *bill.MovedError.
+func (ps *pages) sameTotal(page, total int) error {
+	switch {
+	case ps.total == -1:
+		ps.total = total
+	case total != ps.total:
+		return &bill.MovedError{Page: page, What: fmt.Sprintf("the %s changed while paging: TotalCount %d on page 1, %d on page %d", ps.bill, ps.total, total, page)}
+	}
+	return nil
+}
+
+// add takes a page's rows and counts them; a page that repeats an earlier one of the read
+// is inconsistent (why: what that says of the API).
+func (ps *pages) add(page int, rows []bill.Row, why string) error {
+	if h, ok := pageHash(rows); ok {
+		if prev, dup := ps.hashes[h]; dup {
+			return ps.inconsistent(page, "page %d repeats page %d (the same %d rows)%s", page, prev, len(rows), why)
+		}
+		ps.hashes[h] = page
+	}
+	ps.count += len(rows)
+	return nil
+}
+
+// streamAccount reads QueryAccountBill's pages 1..n, each checked (checkAccount) before fn
+// sees it.
+func (c *Client) streamAccount(ctx context.Context, day calendar.Day, fn func(Page) error) error {
+	ps := c.newPages("bill", day)
+	for page := 1; ; page++ {
+		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if restart >= c.policy.Restarts {
-			return fmt.Errorf("query %s bill %s: the bill kept changing while paging (%d re-reads); it is being updated, try later", kind, day, restart)
+		data, err := c.accountPage(ctx, day, page)
+		if err != nil {
+			return fmt.Errorf("query bill %s page %d: %w", day, page, err)
+		}
+		if err := ps.checkAccount(page, data); err != nil {
+			return err
+		}
+		c.log.Debug("page read", "bill", "account", "day", day.String(), "page", page, "rows", len(data.rows), "total", ps.total)
+		if err := fn(Page{Rows: data.rows, Number: page, Total: ps.total}); err != nil {
+			return err
+		}
+		if ps.count == ps.total {
+			return nil
 		}
 	}
 }
 
-// streamAccount reads QueryAccountBill's pages 1..n. again is true when TotalCount moved
-// between pages, in which case rows may have shifted across page boundaries and the day is
-// read again. (A row that comes again on a later page with TotalCount unchanged is found
-// by the job, from the state, by the row's identity: no per-row memory here.)
-//
-// Each page is checked against the request and the pages before it (see ErrInconsistent)
-// before fn sees it. A repeated page is found by a hash of its items: a page whose items
-// are, in order and in every field, those of an earlier page of the same read is an API
-// serving the same page again (as one that ignores PageNum does), never new rows. A
-// product-grouped bill has one row per owner, product and subscription type, so two
-// distinct full pages cannot be equal.
-func (c *Client) streamAccount(ctx context.Context, day calendar.Day, read int, fn func(Page) error) (again bool, err error) {
-	inconsistent := func(page int, format string, args ...any) error {
-		return fmt.Errorf("query bill %s page %d: %w: %s", day, page, ErrInconsistent, c.redact.clean(fmt.Sprintf(format, args...), maxMessage))
+// checkAccount checks an account-bill page (see ErrInconsistent) and counts its rows; a
+// TotalCount that changed is a *bill.MovedError.
+func (ps *pages) checkAccount(page int, data *answerPage) error {
+	rows := data.rows
+	switch {
+	case data.total < 0:
+		return ps.inconsistent(page, "TotalCount is %d, below zero", data.total)
+	case data.total > MaxTotalCount:
+		return ps.inconsistent(page, "TotalCount is %d, above the %d rows a day's bill can have", data.total, MaxTotalCount)
+	case data.pageNum != 0 && data.pageNum != page:
+		return ps.inconsistent(page, "asked for page %d, the answer is page %d", page, data.pageNum)
+	case len(rows) > PageSize:
+		return ps.inconsistent(page, "%d rows on a page of at most %d", len(rows), PageSize)
 	}
-	total, count := -1, 0
-	seen := map[uint64]int{} // page hash -> page number
-	for page := 1; ; page++ {
-		if err := ctx.Err(); err != nil {
-			return false, err
-		}
-		data, err := c.accountPage(ctx, day, page)
-		if err != nil {
-			return false, fmt.Errorf("query bill %s page %d: %w", day, page, err)
-		}
-		rows := data.rows
-		switch {
-		case data.total < 0:
-			return false, inconsistent(page, "TotalCount is %d, below zero", data.total)
-		case data.total > MaxTotalCount:
-			return false, inconsistent(page, "TotalCount is %d, above the %d rows a day's bill can have", data.total, MaxTotalCount)
-		case data.pageNum != 0 && data.pageNum != page:
-			return false, inconsistent(page, "asked for page %d, the answer is page %d", page, data.pageNum)
-		case len(rows) > PageSize:
-			return false, inconsistent(page, "%d rows on a page of at most %d", len(rows), PageSize)
-		}
-		if msg := checkDay(data, day); msg != "" {
-			return false, inconsistent(page, "%s", msg)
-		}
-		if total == -1 {
-			total = data.total
-		} else if data.total != total {
-			c.log.Warn("bill changed while paging, reading the day again from page 1", "bill", "account", "day", day.String(), "read", read+1)
-			return true, nil
-		}
-		if h, ok := pageHash(rows); ok {
-			if prev, dup := seen[h]; dup {
-				return false, inconsistent(page, "page %d repeats page %d (the same %d rows); the API may ignore PageNum", page, prev, len(rows))
-			}
-			seen[h] = page
-		}
-		count += len(rows)
-		switch {
-		case count > total && page == 1:
-			return false, inconsistent(page, "page has %d items but TotalCount is %d", len(rows), total)
-		case count > total:
-			// TotalCount is the same on every page so far (a change is a re-read, above):
-			// the pages hold more rows than the answers say the day has.
-			return false, inconsistent(page, "%d rows read by this page (%d on it) but TotalCount is %d", count, len(rows), total)
-		case count < total && len(rows) == 0:
-			// TotalCount promises more, but the page is empty: never report a partial day.
-			return false, inconsistent(page, "empty page with %d of %d rows read; try later", count, total)
-		}
-		c.log.Debug("page read", "bill", "account", "day", day.String(), "page", page, "rows", len(rows), "total", total)
-		if err := fn(Page{Rows: rows, Number: page, Read: read, Total: total}); err != nil {
-			return false, err
-		}
-		if count == total {
-			return false, nil
-		}
+	if msg := checkDay(data, ps.day); msg != "" {
+		return ps.inconsistent(page, "%s", msg)
 	}
+	if err := ps.sameTotal(page, data.total); err != nil {
+		return err
+	}
+	if err := ps.add(page, rows, "; the API may ignore PageNum"); err != nil {
+		return err
+	}
+	count, total := ps.count, ps.total
+	switch {
+	case count > total && page == 1:
+		return ps.inconsistent(page, "page has %d items but TotalCount is %d", len(rows), total)
+	case count > total:
+		// TotalCount is the same on every page so far (a change is a MovedError, above):
+		// the pages hold more rows than the answers say the day has.
+		return ps.inconsistent(page, "%d rows read by this page (%d on it) but TotalCount is %d", count, len(rows), total)
+	case count < total && len(rows) == 0:
+		// TotalCount promises more, but the page is empty: never report a partial day.
+		return ps.inconsistent(page, "empty page with %d of %d rows read; try later", count, total)
+	}
+	return nil
 }
 
 // shape says that a part of an answer is not what the API sends, cleaned for a message.
@@ -408,22 +440,22 @@ func (c *Client) judge(resp responses.AcsResponse, check func(map[string][]byte)
 	status := resp.GetHttpStatus()
 	top, env, err := envelopeOf(resp.GetHttpContentBytes())
 	if err != nil {
-		return &APIError{Kind: Retryable, Code: unexpectedResponse, Message: c.shape("body", err), HTTPStatus: status}
+		return &APIError{Class: Retryable, Code: unexpectedResponse, Message: c.shape("body", err), HTTPStatus: status}
 	}
 	requestID := c.redact.clean(env.requestID, maxID)
 	if !env.success {
 		code := c.redact.clean(env.code, maxCode)
-		kind, hint := classifyCode(code, status)
+		class, hint := classifyCode(code, status)
 		if code == "" {
-			kind = Retryable
+			class = Retryable
 		}
-		return &APIError{Kind: kind, Code: orDefault(code, "Success=false"), Message: c.redact.clean(withoutStringToSign(env.message), maxMessage),
+		return &APIError{Class: class, Code: orDefault(code, "Success=false"), Message: c.redact.clean(withoutStringToSign(env.message), maxMessage),
 			RequestID: requestID, HTTPStatus: status, Hint: hint}
 	}
 	if pr := check(top); pr != nil {
-		e := &APIError{Kind: Retryable, Code: unexpectedResponse, Message: pr.msg, RequestID: requestID, HTTPStatus: status}
+		e := &APIError{Class: Retryable, Code: unexpectedResponse, Message: pr.msg, RequestID: requestID, HTTPStatus: status}
 		if pr.final {
-			e.Kind, e.Code = Request, unexpectedShape
+			e.Class, e.Code = Request, unexpectedShape
 		}
 		return e
 	}
@@ -450,7 +482,7 @@ func (c *Client) count(action string, apiErr *APIError) {
 		outcome = ops.OutcomeServerError
 	default:
 		outcome = ops.OutcomeRefused
-		if apiErr.Kind == Credentials {
+		if apiErr.Class == Credentials {
 			c.health.CredentialsRefused(c.account, apiErr.Code+": "+apiErr.Hint)
 		}
 	}

@@ -28,7 +28,7 @@ var day = calendar.Day{Year: 2026, Month: time.November, Day: 3}
 
 // fastPolicy keeps the production shape with waits short enough for tests.
 var fastPolicy = billing.Policy{Attempts: 4, BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
-	RequestsPerSec: 1000, ReadTimeout: 2 * time.Second, ConnectTimeout: time.Second, Restarts: 2}
+	RequestsPerSec: 1000, ReadTimeout: 2 * time.Second, ConnectTimeout: time.Second}
 
 func newClient(t *testing.T, endpoint, id, secret string, pol billing.Policy, rt http.RoundTripper) *billing.Client {
 	t.Helper()
@@ -69,15 +69,11 @@ func buildClient(o clientOpts) (*billing.Client, error) {
 		AccessKeyID: o.id, AccessKeySecret: config.Secret(o.secret), SecurityToken: config.Secret(o.token)}})
 }
 
-// fetchDay collects the day's account bill through Stream: the rows of its last read (a
-// read that had to start again from page 1 drops the rows of the one before).
+// fetchDay collects the day's account bill through Stream (a bill that moves while it is
+// read is Stream's error: the job reads it again, not the client).
 func fetchDay(ctx context.Context, c *billing.Client, day calendar.Day) ([]billing.Row, error) {
 	var rows []billing.Row
-	read := 0
 	err := c.Stream(ctx, bill.Account, day, func(p billing.Page) error {
-		if p.Read != read {
-			rows, read = rows[:0], p.Read
-		}
 		for _, r := range p.Rows {
 			rows = append(rows, r.(billing.Row))
 		}
@@ -182,7 +178,7 @@ func TestStream_BadCredentialsAreNotRetriedAndSayWhatToFix(t *testing.T) {
 		_, err := fetchDay(context.Background(), c, day)
 		var ae *billing.APIError
 		require.ErrorAs(t, err, &ae)
-		assert.Equal(t, billing.Credentials, ae.Kind)
+		assert.Equal(t, billing.Credentials, ae.Class)
 		assert.Equal(t, tc.code, ae.Code)
 		assert.Contains(t, err.Error(), tc.hint)
 		assert.NotContains(t, err.Error(), tc.secret)
@@ -190,16 +186,48 @@ func TestStream_BadCredentialsAreNotRetriedAndSayWhatToFix(t *testing.T) {
 	}
 }
 
-func TestStream_TotalCountChangingRestartsTheDay(t *testing.T) {
+// TotalCount changing while paging is the bill moving under the read: Stream stops there
+// with a *bill.MovedError and never reads the bill again itself (the job does: see
+// job.MaxReReads and job's TestRun_ABillThatMovesOnceIsReadAgainFromItsStart).
+func TestStream_TotalCountChangingIsAMovedBill(t *testing.T) {
 	f := startFake(t, bssfake.Options{})
 	f.SetDay(day.String(), bssfake.SampleDay(day.String(), 700, 3))
 	f.Inject(bssfake.Fault{Kind: bssfake.WrongTotal, Delta: 5, Page: 2})
 	c := newClient(t, f.URL(), "testid", "testsecret", fastPolicy, nil)
-	rows, err := fetchDay(context.Background(), c, day)
-	require.NoError(t, err)
-	assert.Len(t, rows, 700)
-	// pages 1, 2 (changed total: restart), then 1, 2, 3
-	assert.Len(t, f.Requests(), 5)
+	var pages []int
+	err := c.Stream(context.Background(), bill.Account, day, func(p billing.Page) error {
+		pages = append(pages, p.Number)
+		return nil
+	})
+	require.ErrorIs(t, err, bill.ErrMoved)
+	var moved *bill.MovedError
+	require.ErrorAs(t, err, &moved)
+	assert.Equal(t, 2, moved.Page)
+	assert.Equal(t, "the bill changed while paging: TotalCount 700 on page 1, 705 on page 2", err.Error())
+	assert.NotErrorIs(t, err, billing.ErrInconsistent)
+	assert.Equal(t, []int{1}, pages, "page 1 was given, page 2 not")
+	assert.Len(t, f.Requests(), 2, "pages 1 and 2, not read again")
+}
+
+// The API refusing a NextToken (it expires) is the bill moving under the read too: the
+// instance bill can only be read again from an empty token, and Stream leaves that to the
+// caller.
+func TestStream_ARefusedNextTokenIsAMovedBill(t *testing.T) {
+	f := startFake(t, bssfake.Options{})
+	f.SetInstanceDay(day.String(), bssfake.SampleInstanceDay(day.String(), 700, 3))
+	f.Inject(bssfake.Fault{Kind: bssfake.ExpireToken, Page: 2})
+	c := newClient(t, f.URL(), "testid", "testsecret", fastPolicy, nil)
+	rows := 0
+	err := c.Stream(context.Background(), bill.Instance, day, func(p billing.Page) error {
+		rows += len(p.Rows)
+		return nil
+	})
+	var moved *bill.MovedError
+	require.ErrorAs(t, err, &moved)
+	assert.Equal(t, 2, moved.Page)
+	assert.Contains(t, err.Error(), "the API refused the NextToken of page 2 (expired?): ")
+	assert.Equal(t, 300, rows, "page 1 was given")
+	assert.Len(t, f.Requests(), 2, "not read again")
 }
 
 func TestStream_EmptyPageBeforeTotalIsAnErrorNotAShortDay(t *testing.T) {

@@ -172,15 +172,15 @@ func (r *redactor) classifyCredential(ce *CredentialError) *APIError {
 	where := "credentials (" + string(ce.Kind) + ")"
 	text := ce.err.Error()
 	retry := func(code, msg string) *APIError {
-		return &APIError{Kind: Retryable, Code: code, Message: where + ": " + r.clean(msg, maxMessage)}
+		return &APIError{Class: Retryable, Code: code, Message: where + ": " + r.clean(msg, maxMessage)}
 	}
 	refuse := func(code, msg string) *APIError {
-		return &APIError{Kind: Credentials, Code: code, Message: where + ": " + r.clean(msg, maxMessage), Hint: hint}
+		return &APIError{Class: Credentials, Code: code, Message: where + ": " + r.clean(msg, maxMessage), Hint: hint}
 	}
 	if strings.Contains(text, "any of the providers in the chain") {
 		// Every provider of the default chain failed (also under role_arn without a key of
 		// its own): nothing is configured, whatever each one said.
-		return &APIError{Kind: Credentials, Code: "NoCredentials", Message: where + ": " + r.clean(text, maxMessage),
+		return &APIError{Class: Credentials, Code: "NoCredentials", Message: where + ": " + r.clean(text, maxMessage),
 			Hint: credentialHints[config.CredDefaultChain]}
 	}
 	var se *sdkerrors.ServerError
@@ -188,10 +188,10 @@ func (r *redactor) classifyCredential(ce *CredentialError) *APIError {
 		code := r.clean(se.ErrorCode(), maxCode)
 		msg := r.clean(withoutStringToSign(se.Message()), maxMessage)
 		if se.HttpStatus() >= 500 || se.HttpStatus() == 429 || strings.HasPrefix(code, "Throttling") {
-			return &APIError{Kind: Retryable, Code: orDefault(code, "CredentialsUnavailable"), HTTPStatus: se.HttpStatus(),
+			return &APIError{Class: Retryable, Code: orDefault(code, "CredentialsUnavailable"), HTTPStatus: se.HttpStatus(),
 				Message: where + ": " + msg, RequestID: r.clean(se.RequestId(), maxID)}
 		}
-		return &APIError{Kind: Credentials, Code: orDefault(code, "CredentialsRefused"), HTTPStatus: se.HttpStatus(),
+		return &APIError{Class: Credentials, Code: orDefault(code, "CredentialsRefused"), HTTPStatus: se.HttpStatus(),
 			Message: where + " refused: " + msg, RequestID: r.clean(se.RequestId(), maxID), Hint: hint}
 	}
 	var ue *url.Error

@@ -22,19 +22,19 @@ func credErr(kind config.CredentialKind, err error) *APIError {
 func TestCredentialErrors_RefusedNeedsTheConfigFixedUnreachableIsRetried(t *testing.T) {
 	refused := credErr(config.CredRAMRoleARN, sdkerrors.NewServerError(403,
 		`{"Code":"NoPermission","Message":"You are not authorized","RequestId":"R-1"}`, "refresh session token failed"))
-	assert.Equal(t, Credentials, refused.Kind)
+	assert.Equal(t, Credentials, refused.Class)
 	assert.True(t, refused.NeedsConfigFix())
 	assert.Equal(t, "NoPermission", refused.Code)
 	assert.Contains(t, refused.Error(), "credentials (ram_role_arn) refused")
 	assert.Contains(t, refused.Error(), "check role_arn")
 
 	down := credErr(config.CredRAMRoleARN, sdkerrors.NewServerError(503, `{"Code":"ServiceUnavailable"}`, "refresh session token failed"))
-	assert.Equal(t, Retryable, down.Kind)
+	assert.Equal(t, Retryable, down.Class)
 
 	// The SDK's transport error quotes the signed URL: only its host may show.
 	signed := "https://sts.cn-hangzhou.aliyuncs.com/?AccessKeyId=LTAIbaseKey1234&Signature=abcdEFGH%3D&SecurityToken=CAIStoken"
 	net := credErr(config.CredRAMRoleARN, &url.Error{Op: "Post", URL: signed, Err: errors.New("dial tcp: i/o timeout")})
-	assert.Equal(t, Retryable, net.Kind)
+	assert.Equal(t, Retryable, net.Class)
 	assert.Contains(t, net.Error(), "sts.cn-hangzhou.aliyuncs.com")
 	for _, s := range []string{"Signature", "abcdEFGH", "CAIStoken", "LTAIbaseKey1234"} {
 		assert.NotContains(t, net.Error(), s)
@@ -42,14 +42,14 @@ func TestCredentialErrors_RefusedNeedsTheConfigFixedUnreachableIsRetried(t *test
 
 	// The ECS provider reports network failures as text only.
 	ecs := credErr(config.CredECSRAMRole, errors.New(`refresh Ecs sts token err: Get "http://100.100.100.200/latest/meta-data/ram/security-credentials/r": dial tcp 100.100.100.200:80: i/o timeout`))
-	assert.Equal(t, Retryable, ecs.Kind)
+	assert.Equal(t, Retryable, ecs.Class)
 
 	chain := credErr(config.CredDefaultChain, errors.New("unable to get credentials from any of the providers in the chain: EnvironmentVariableCredentialsProvider: ...; ECS: dial tcp 100.100.100.200:80: i/o timeout"))
-	assert.Equal(t, Credentials, chain.Kind, "an exhausted chain is a configuration to fix, whatever its last provider said")
+	assert.Equal(t, Credentials, chain.Class, "an exhausted chain is a configuration to fix, whatever its last provider said")
 	assert.Equal(t, "NoCredentials", chain.Code)
 
 	file := credErr(config.CredOIDC, errors.New("open /var/run/token: no such file or directory"))
-	assert.Equal(t, Credentials, file.Kind)
+	assert.Equal(t, Credentials, file.Class)
 	assert.Contains(t, file.Error(), "oidc_token_file")
 }
 
@@ -99,22 +99,22 @@ func TestGuardedProvider_HidesEveryTemporaryCredentialItHandsOut(t *testing.T) {
 func TestCredentialErrors_MoreShapes(t *testing.T) {
 	// The default chain exhausted under role_arn (no AccessKey of its own): still "no credentials".
 	chain := credErr(config.CredRAMRoleARN, errors.New("unable to get credentials from any of the providers in the chain: get role name failed: dial tcp 100.100.100.200:80: i/o timeout"))
-	assert.Equal(t, Credentials, chain.Kind)
+	assert.Equal(t, Credentials, chain.Class)
 	assert.Equal(t, "NoCredentials", chain.Code)
 
 	// The metadata service's own answers, which the ECS provider reports as text.
 	busy := credErr(config.CredECSRAMRole, errors.New("refresh Ecs sts token err, httpStatus: 503, message = busy"))
-	assert.Equal(t, Retryable, busy.Kind)
+	assert.Equal(t, Retryable, busy.Class)
 	gone := credErr(config.CredECSRAMRole, errors.New("refresh Ecs sts token err, httpStatus: 404, message = not found"))
-	assert.Equal(t, Credentials, gone.Kind)
+	assert.Equal(t, Credentials, gone.Class)
 
 	// Off ECS: retried, and the message says what it probably means.
 	off := credErr(config.CredECSRAMRole, errors.New(`get role name failed: Get "http://100.100.100.200/latest/meta-data/ram/security-credentials/": dial tcp 100.100.100.200:80: connect: connection refused`))
-	assert.Equal(t, Retryable, off.Kind)
+	assert.Equal(t, Retryable, off.Class)
 	assert.Contains(t, off.Error(), "is this an ECS instance?")
 
 	garbled := credErr(config.CredRAMRoleARN, errors.New("refresh RoleArn sts token err, json.Unmarshal fail: invalid character"))
-	assert.Equal(t, Retryable, garbled.Kind)
+	assert.Equal(t, Retryable, garbled.Class)
 }
 
 // chainThatRemembers fails like the SDK's default chain: after every provider failed once,
@@ -141,7 +141,7 @@ func TestGuardedProvider_StartsAFreshProviderAfterAnError(t *testing.T) {
 		_, err := g.GetCredentials()
 		ae := red.classify(err)
 		assert.Equal(t, "NoCredentials", ae.Code, "day %d: every day says what is wrong", day)
-		assert.Equal(t, Credentials, ae.Kind)
+		assert.Equal(t, Credentials, ae.Class)
 	}
 	assert.Equal(t, 3, built)
 }

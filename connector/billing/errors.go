@@ -13,13 +13,14 @@ import (
 	sdkerrors "github.com/aliyun/alibaba-cloud-sdk-go/sdk/errors"
 )
 
-// Kind says what the connector does about an API error.
-type Kind int
+// Class says what the connector does about an API error: its class, in the classification
+// table (rules).
+type Class int
 
 const (
 	// Retryable errors (throttling, 5xx, timeouts, garbled or too large replies) are tried
 	// again with backoff.
-	Retryable Kind = iota
+	Retryable Class = iota
 	// Credentials errors (unknown key, bad signature, no permission) end the run: fix the config.
 	Credentials
 	// Request errors (bad parameters, a day outside the 18 months the API keeps) end the run.
@@ -31,8 +32,8 @@ const (
 	Setup
 )
 
-func (k Kind) String() string {
-	switch k {
+func (c Class) String() string {
+	switch c {
 	case Retryable:
 		return "retryable"
 	case Credentials:
@@ -46,7 +47,7 @@ func (k Kind) String() string {
 
 // APIError is a failed QueryAccountBill call, with what the API said about it.
 type APIError struct {
-	Kind       Kind
+	Class      Class
 	Code       string // the API's Code, or the SDK's for transport problems
 	Message    string
 	RequestID  string
@@ -73,17 +74,17 @@ func (e *APIError) Error() string {
 }
 
 // Retryable reports whether trying again may help.
-func (e *APIError) Retryable() bool { return e.Kind == Retryable }
+func (e *APIError) Retryable() bool { return e.Class == Retryable }
 
 // NeedsConfigFix reports whether the error is the configuration's (credentials, the
 // endpoint, TLS): every further day would fail the same way until someone fixes it. The
 // CLI exits with its configuration status (2) for these.
-func (e *APIError) NeedsConfigFix() bool { return e.Kind == Credentials || e.Kind == Setup }
+func (e *APIError) NeedsConfigFix() bool { return e.Class == Credentials || e.Class == Setup }
 
 // rule is one row of the classification table: the first match wins.
 type rule struct {
 	prefix string // error code prefix
-	kind   Kind
+	class  Class
 	hint   string
 }
 
@@ -106,10 +107,10 @@ var rules = []rule{
 	{"MissingParameter", Request, ""},
 }
 
-func classifyCode(code string, status int) (Kind, string) {
+func classifyCode(code string, status int) (Class, string) {
 	for _, r := range rules {
 		if strings.HasPrefix(code, r.prefix) {
-			return r.kind, r.hint
+			return r.class, r.hint
 		}
 	}
 	if status >= 500 || status == 429 {
@@ -128,35 +129,35 @@ func (r *redactor) classify(err error) *APIError {
 	}
 	var sp *sdkPanic
 	if errors.As(err, &sp) {
-		return &APIError{Kind: Retryable, Code: unexpectedResponse, Message: r.clean(sp.Error(), maxMessage)}
+		return &APIError{Class: Retryable, Code: unexpectedResponse, Message: r.clean(sp.Error(), maxMessage)}
 	}
 	var re *redirectError
 	if errors.As(err, &re) {
-		return &APIError{Kind: Setup, Code: "Redirect", HTTPStatus: re.status, Message: r.clean(re.Error(), maxMessage),
+		return &APIError{Class: Setup, Code: "Redirect", HTTPStatus: re.status, Message: r.clean(re.Error(), maxMessage),
 			Hint: "set endpoint to the right host"}
 	}
 	var te *tooLargeError
 	if errors.As(err, &te) {
-		return &APIError{Kind: Retryable, Code: "ResponseTooLarge", Message: te.Error()}
+		return &APIError{Class: Retryable, Code: "ResponseTooLarge", Message: te.Error()}
 	}
 	var se *sdkerrors.ServerError
 	if errors.As(err, &se) {
 		code := r.clean(se.ErrorCode(), maxCode)
-		kind, hint := classifyCode(code, se.HttpStatus())
+		class, hint := classifyCode(code, se.HttpStatus())
 		if code == "" { // not the API's JSON: a proxy page, a garbled body
 			code = unexpectedResponse
-			kind = Retryable
+			class = Retryable
 		}
-		return &APIError{Kind: kind, Code: code, Message: r.clean(withoutStringToSign(se.Message()), maxMessage),
+		return &APIError{Class: class, Code: code, Message: r.clean(withoutStringToSign(se.Message()), maxMessage),
 			RequestID: r.clean(se.RequestId(), maxID), HTTPStatus: se.HttpStatus(), Hint: hint}
 	}
 	if code, hint, ok := tlsProblem(err); ok {
-		return &APIError{Kind: Setup, Code: code, Message: r.clean(tlsCause(err).Error(), maxMessage), Hint: hint}
+		return &APIError{Class: Setup, Code: code, Message: r.clean(tlsCause(err).Error(), maxMessage), Hint: hint}
 	}
 	var ce *sdkerrors.ClientError
 	if errors.As(err, &ce) {
 		// Timeouts, refused connections and unreadable JSON: the service may answer next time.
-		return &APIError{Kind: Retryable, Code: r.clean(ce.ErrorCode(), maxCode), Message: r.clean(ce.Message(), maxMessage)}
+		return &APIError{Class: Retryable, Code: r.clean(ce.ErrorCode(), maxCode), Message: r.clean(ce.Message(), maxMessage)}
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
@@ -165,13 +166,13 @@ func (r *redactor) classify(err error) *APIError {
 		if u, perr := url.Parse(ue.URL); perr == nil {
 			host = u.Host
 		}
-		return &APIError{Kind: Retryable, Code: "NetworkError", Message: r.clean(fmt.Sprintf("%s %s: %v", ue.Op, host, ue.Err), maxMessage)}
+		return &APIError{Class: Retryable, Code: "NetworkError", Message: r.clean(fmt.Sprintf("%s %s: %v", ue.Op, host, ue.Err), maxMessage)}
 	}
 	var ne net.Error
 	if errors.As(err, &ne) {
-		return &APIError{Kind: Retryable, Code: "NetworkError", Message: r.clean(ne.Error(), maxMessage)}
+		return &APIError{Class: Retryable, Code: "NetworkError", Message: r.clean(ne.Error(), maxMessage)}
 	}
-	return &APIError{Kind: Retryable, Code: "Error", Message: r.clean(err.Error(), maxMessage)}
+	return &APIError{Class: Retryable, Code: "Error", Message: r.clean(err.Error(), maxMessage)}
 }
 
 // sdkPanic is a panic of the SDK while it handled an answer.

@@ -132,7 +132,7 @@ func TestStream_RedirectIsNeverFollowedAndNamesOnlyTheHost(t *testing.T) {
 
 			var ae *billing.APIError
 			require.ErrorAs(t, err, &ae)
-			assert.Equal(t, billing.Setup, ae.Kind)
+			assert.Equal(t, billing.Setup, ae.Class)
 			assert.True(t, ae.NeedsConfigFix())
 			assert.Equal(t, "Redirect", ae.Code)
 			assert.Equal(t, status, ae.HTTPStatus)
@@ -251,7 +251,7 @@ func TestStream_SignatureMismatchMessageHidesTheCredentials(t *testing.T) {
 	var ae *billing.APIError
 	require.ErrorAs(t, err, &ae)
 	assert.Equal(t, "SignatureDoesNotMatch", ae.Code)
-	assert.Equal(t, billing.Credentials, ae.Kind)
+	assert.Equal(t, billing.Credentials, ae.Class)
 	msg := err.Error()
 	assert.Contains(t, msg, "Specified signature is not matched with our calculation. (the string the server signed is not shown)")
 	assert.NotContains(t, msg, "POST&%2F&")
@@ -321,7 +321,7 @@ func TestStream_APITextIsOneBoundedLineWithoutControlCharacters(t *testing.T) {
 	var ae *billing.APIError
 	require.ErrorAs(t, err, &ae)
 	assert.Equal(t, "InvalidParameter", ae.Code)
-	assert.Equal(t, billing.Request, ae.Kind, "the cleaned code still classifies")
+	assert.Equal(t, billing.Request, ae.Class, "the cleaned code still classifies")
 	msg := err.Error()
 	for _, r := range msg {
 		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
@@ -373,8 +373,8 @@ func TestStream_RetryWaitsOnTheInjectedClock(t *testing.T) {
 }
 
 func TestAPIError_NeedsConfigFix(t *testing.T) {
-	for kind, want := range map[billing.Kind]bool{billing.Retryable: false, billing.Credentials: true, billing.Request: false, billing.Setup: true} {
-		assert.Equal(t, want, (&billing.APIError{Kind: kind}).NeedsConfigFix(), kind.String())
+	for class, want := range map[billing.Class]bool{billing.Retryable: false, billing.Credentials: true, billing.Request: false, billing.Setup: true} {
+		assert.Equal(t, want, (&billing.APIError{Class: class}).NeedsConfigFix(), class.String())
 	}
 	assert.Equal(t, "setup", billing.Setup.String())
 	assert.False(t, errors.Is(&billing.APIError{}, billing.ErrInconsistent))

@@ -26,85 +26,82 @@ const MaxInstanceRows = 20_000_000
 const MaxTokenBytes = 4096
 
 // streamInstance reads DescribeInstanceBill (daily, by billing item) from an empty
-// NextToken until the API answers an empty one, calling fn with each checked page. again
-// is true when the bill has to be read again from its start: the API refused the NextToken
-// (it expires), or TotalCount changed while paging.
-//
-// Pages must advance: a NextToken, or a page of items, that comes again in the same read
-// is ErrInconsistent, as are an empty page with a NextToken, more rows than TotalCount,
-// and a last page before TotalCount rows.
-func (c *Client) streamInstance(ctx context.Context, day calendar.Day, read int, fn func(Page) error) (again bool, err error) {
-	inconsistent := func(page int, format string, args ...any) error {
-		return fmt.Errorf("query instance bill %s page %d: %w: %s", day, page, ErrInconsistent, c.redact.clean(fmt.Sprintf(format, args...), maxMessage))
-	}
-	token, total, count := "", -1, 0
+// NextToken until the API answers an empty one, calling fn with each checked page
+// (checkInstance). The API refusing a NextToken (it expires) is a *bill.MovedError, as is
+// a TotalCount that changed while paging: the bill can only be read again from its start.
+func (c *Client) streamInstance(ctx context.Context, day calendar.Day, fn func(Page) error) error {
+	ps := c.newPages("instance bill", day)
 	tokens := map[uint64]int{} // token hash -> the page that answered it
-	pages := map[uint64]int{}  // page hash -> page number
+	token := ""
 	for page := 1; ; page++ {
 		if err := ctx.Err(); err != nil {
-			return false, err
+			return err
 		}
 		data, err := c.instancePage(ctx, day, page, token)
-		if err != nil {
-			var apiErr *APIError
-			if errors.As(err, &apiErr) && tokenRefused(apiErr) && page > 1 {
-				c.log.Warn("the API refused the NextToken (expired?); reading the instance bill again from its start",
-					"day", day.String(), "page", page, "code", apiErr.Code, "read", read+1)
-				return true, nil
-			}
-			return false, fmt.Errorf("query instance bill %s page %d: %w", day, page, err)
-		}
-		rows := data.rows
+		var apiErr *APIError
 		switch {
-		case data.total < 0:
-			return false, inconsistent(page, "TotalCount is %d, below zero", data.total)
-		case data.total > MaxInstanceRows:
-			return false, inconsistent(page, "TotalCount is %d, above the %d rows a day's instance bill can have", data.total, MaxInstanceRows)
-		case len(rows) > MaxResults:
-			return false, inconsistent(page, "%d rows on a page of at most %d", len(rows), MaxResults)
-		case len(data.token) > MaxTokenBytes:
-			return false, inconsistent(page, "a NextToken of %d bytes, more than %d", len(data.token), MaxTokenBytes)
+		case errors.As(err, &apiErr) && tokenRefused(apiErr) && page > 1:
+			return &bill.MovedError{Page: page, What: fmt.Sprintf("the API refused the NextToken of page %d (expired?): %s", page, apiErr.Code)}
+		case err != nil:
+			return fmt.Errorf("query instance bill %s page %d: %w", day, page, err)
 		}
-		if msg := checkDay(data, day); msg != "" {
-			return false, inconsistent(page, "%s", msg)
+		if err := ps.checkInstance(page, data, tokens); err != nil {
+			return err
 		}
-		if total == -1 {
-			total = data.total
-		} else if data.total != total {
-			c.log.Warn("bill changed while paging, reading the day again from its start", "bill", "instance", "day", day.String(), "read", read+1)
-			return true, nil
-		}
-		if data.token != "" {
-			h := hash64(data.token)
-			if p, ok := tokens[h]; ok {
-				return false, inconsistent(page, "the NextToken of page %d came again: the pages do not advance", p)
-			}
-			tokens[h] = page
-		}
-		if h, ok := pageHash(rows); ok {
-			if p, dup := pages[h]; dup {
-				return false, inconsistent(page, "page %d repeats page %d (the same %d rows): the pages do not advance", page, p, len(rows))
-			}
-			pages[h] = page
-		}
-		count += len(rows)
-		switch {
-		case count > total:
-			return false, inconsistent(page, "%d rows read by this page (%d on it) but TotalCount is %d", count, len(rows), total)
-		case data.token == "" && count < total:
-			return false, inconsistent(page, "the last page (no NextToken) with %d of %d rows read; try later", count, total)
-		case data.token != "" && len(rows) == 0:
-			return false, inconsistent(page, "an empty page with a NextToken, %d of %d rows read; try later", count, total)
-		}
-		c.log.Debug("page read", "bill", "instance", "day", day.String(), "page", page, "rows", len(rows), "total", total)
-		if err := fn(Page{Rows: rows, Number: page, Read: read, Total: total}); err != nil {
-			return false, err
+		c.log.Debug("page read", "bill", "instance", "day", day.String(), "page", page, "rows", len(data.rows), "total", ps.total)
+		if err := fn(Page{Rows: data.rows, Number: page, Total: ps.total}); err != nil {
+			return err
 		}
 		if data.token == "" {
-			return false, nil
+			return nil
 		}
 		token = data.token
 	}
+}
+
+// checkInstance checks an instance-bill page and counts its rows. Pages must advance: a
+// NextToken (tokens: hash -> the page that answered it), or a page of items, that comes
+// again in the same read is ErrInconsistent, as are an empty page with a NextToken, more
+// rows than TotalCount, and a last page before TotalCount rows. A TotalCount that changed
+// is a *bill.MovedError.
+func (ps *pages) checkInstance(page int, data *answerPage, tokens map[uint64]int) error {
+	rows := data.rows
+	switch {
+	case data.total < 0:
+		return ps.inconsistent(page, "TotalCount is %d, below zero", data.total)
+	case data.total > MaxInstanceRows:
+		return ps.inconsistent(page, "TotalCount is %d, above the %d rows a day's instance bill can have", data.total, MaxInstanceRows)
+	case len(rows) > MaxResults:
+		return ps.inconsistent(page, "%d rows on a page of at most %d", len(rows), MaxResults)
+	case len(data.token) > MaxTokenBytes:
+		return ps.inconsistent(page, "a NextToken of %d bytes, more than %d", len(data.token), MaxTokenBytes)
+	}
+	if msg := checkDay(data, ps.day); msg != "" {
+		return ps.inconsistent(page, "%s", msg)
+	}
+	if err := ps.sameTotal(page, data.total); err != nil {
+		return err
+	}
+	if data.token != "" {
+		h := hash64(data.token)
+		if p, ok := tokens[h]; ok {
+			return ps.inconsistent(page, "the NextToken of page %d came again: the pages do not advance", p)
+		}
+		tokens[h] = page
+	}
+	if err := ps.add(page, rows, ": the pages do not advance"); err != nil {
+		return err
+	}
+	count, total := ps.count, ps.total
+	switch {
+	case count > total:
+		return ps.inconsistent(page, "%d rows read by this page (%d on it) but TotalCount is %d", count, len(rows), total)
+	case data.token == "" && count < total:
+		return ps.inconsistent(page, "the last page (no NextToken) with %d of %d rows read; try later", count, total)
+	case data.token != "" && len(rows) == 0:
+		return ps.inconsistent(page, "an empty page with a NextToken, %d of %d rows read; try later", count, total)
+	}
+	return nil
 }
 
 // tokenRefused reports whether the API refused the NextToken sent: as documented, a token

@@ -122,7 +122,7 @@ func TestStream_TLSProblemsFailAtOnceAsSetupWithAHint(t *testing.T) {
 
 			var ae *billing.APIError
 			require.ErrorAs(t, err, &ae)
-			assert.Equal(t, billing.Setup, ae.Kind, err.Error())
+			assert.Equal(t, billing.Setup, ae.Class, err.Error())
 			assert.True(t, ae.NeedsConfigFix())
 			assert.False(t, ae.Retryable())
 			assert.Equal(t, tc.code, ae.Code)

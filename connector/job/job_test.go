@@ -1,6 +1,7 @@
 package job_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -117,7 +118,7 @@ func (f fetcher) Stream(_ context.Context, kind bill.Kind, _ calendar.Day, fn fu
 		size = 2
 	}
 	for i, n := 0, 1; i < len(f.rows) || i == 0; i, n = i+size, n+1 {
-		page := bill.Page{Number: n, Read: 1, Total: len(f.rows)}
+		page := bill.Page{Number: n, Total: len(f.rows)}
 		for _, r := range f.rows[i:min(i+size, len(f.rows))] {
 			page.Rows = append(page.Rows, r)
 		}
@@ -216,7 +217,7 @@ func (f *reads) Stream(_ context.Context, _ bill.Kind, _ calendar.Day, fn func(b
 		total += len(p)
 	}
 	for i, rows := range read {
-		page := bill.Page{Number: i + 1, Read: 1, Total: total}
+		page := bill.Page{Number: i + 1, Total: total}
 		for _, r := range rows {
 			page.Rows = append(page.Rows, r)
 		}
@@ -269,15 +270,20 @@ func TestRun_ARowAgainOnEveryReadFailsTheDay(t *testing.T) {
 	assert.False(t, ok)
 }
 
-// billingRestart serves read 1 = [[x]], then read 2 = [[x], [y]] in one Stream call, as
-// billing does when the bill changed while paging.
-type billingRestart struct{}
+// billingRestart serves read 1 = [[x]] and then says the bill moved (as billing does when
+// the bill changed while paging), then read 2 = [[x], [y]] on the next Stream call.
+type billingRestart struct{ calls atomic.Int32 }
 
-func (billingRestart) Stream(_ context.Context, _ bill.Kind, _ calendar.Day, fn func(bill.Page) error) error {
+func (f *billingRestart) Stream(_ context.Context, _ bill.Kind, _ calendar.Day, fn func(bill.Page) error) error {
+	if f.calls.Add(1) == 1 {
+		if err := fn(bill.Page{Rows: []bill.Row{row("x")}, Number: 1, Total: 2}); err != nil {
+			return err
+		}
+		return &bill.MovedError{Page: 2, What: "the bill changed while paging: TotalCount 2 on page 1, 3 on page 2"}
+	}
 	for _, p := range []bill.Page{
-		{Rows: []bill.Row{row("x")}, Number: 1, Read: 1, Total: 2},
-		{Rows: []bill.Row{row("x")}, Number: 1, Read: 2, Total: 2},
-		{Rows: []bill.Row{row("y")}, Number: 2, Read: 2, Total: 2},
+		{Rows: []bill.Row{row("x")}, Number: 1, Total: 2},
+		{Rows: []bill.Row{row("y")}, Number: 2, Total: 2},
 	} {
 		if err := fn(p); err != nil {
 			return err
@@ -291,7 +297,7 @@ func (billingRestart) Stream(_ context.Context, _ bill.Kind, _ calendar.Day, fn 
 func TestRun_AnEventStillInFlightFromAnAbandonedReadIsNotQueuedTwice(t *testing.T) {
 	p := &publisher{} // answers only when the day's queue is closed: x is in flight throughout
 	st := openState(t)
-	rep, err := newJob(billingRestart{}, p, st).Run(context.Background(), day, job.Incremental)
+	rep, err := newJob(&billingRestart{}, p, st).Run(context.Background(), day, job.Incremental)
 	require.NoError(t, err)
 	assert.Len(t, p.got, 2, "x once, y once")
 	assert.Equal(t, 2, rep.Fetched)
@@ -389,24 +395,30 @@ func (p *answeringPublisher) Stream(_ context.Context, events <-chan event.Event
 }
 
 // rereadAfterAnswers serves page 1 of read 1 ([a b]), waits until both of its events are
-// answered, then serves read 2 ([a b], [c]) in the same Stream call, as billing does when
-// the bill changed while paging.
-type rereadAfterAnswers struct{ answered chan string }
+// answered, then says the bill moved (as billing does when the bill changed while paging);
+// on the next Stream call it serves read 2 ([a b], [c]).
+type rereadAfterAnswers struct {
+	answered chan string
+	calls    atomic.Int32
+}
 
-func (f rereadAfterAnswers) Stream(ctx context.Context, _ bill.Kind, _ calendar.Day, fn func(bill.Page) error) error {
-	if err := fn(bill.Page{Rows: []bill.Row{row("a"), row("b")}, Number: 1, Read: 1, Total: 2}); err != nil {
-		return err
-	}
-	for range 2 {
-		select {
-		case <-f.answered:
-		case <-ctx.Done():
-			return ctx.Err()
+func (f *rereadAfterAnswers) Stream(ctx context.Context, _ bill.Kind, _ calendar.Day, fn func(bill.Page) error) error {
+	if f.calls.Add(1) == 1 {
+		if err := fn(bill.Page{Rows: []bill.Row{row("a"), row("b")}, Number: 1, Total: 2}); err != nil {
+			return err
 		}
+		for range 2 {
+			select {
+			case <-f.answered:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return &bill.MovedError{Page: 2, What: "the bill changed while paging: TotalCount 2 on page 1, 3 on page 2"}
 	}
 	for _, p := range []bill.Page{
-		{Rows: []bill.Row{row("a"), row("b")}, Number: 1, Read: 2, Total: 3},
-		{Rows: []bill.Row{row("c")}, Number: 2, Read: 2, Total: 3},
+		{Rows: []bill.Row{row("a"), row("b")}, Number: 1, Total: 3},
+		{Rows: []bill.Row{row("c")}, Number: 2, Total: 3},
 	} {
 		if err := fn(p); err != nil {
 			return err
@@ -419,17 +431,17 @@ func (f rereadAfterAnswers) Stream(ctx context.Context, _ bill.Kind, _ calendar.
 // of the abandoned read that were delivered and are sent again (--once, --from/--to) are
 // not counted twice, and the daemon's report adds up (delivered + unchanged = fetched).
 func TestRun_AReReadCountsRowsNotReSends(t *testing.T) {
-	for _, mode := range []job.Mode{job.Explicit, job.Incremental} {
+	for _, resend := range []job.Resend{job.Explicit, job.Incremental} {
 		answered := make(chan string, 16)
 		p := &answeringPublisher{answered: answered}
 		st := openState(t)
-		f := rereadAfterAnswers{answered: answered}
-		rep, err := newJob(f, p, st).Run(context.Background(), day, mode)
+		f := &rereadAfterAnswers{answered: answered}
+		rep, err := newJob(f, p, st).Run(context.Background(), day, resend)
 		require.NoError(t, err)
-		assert.Equal(t, 3, rep.Fetched, "mode %d", mode)
-		assert.Equal(t, rep.Fetched, rep.Delivered+rep.Unchanged, "mode %d: %+v", mode, rep)
-		assert.Equal(t, rep.Delivered, rep.Sent, "mode %d", mode)
-		if mode == job.Explicit {
+		assert.Equal(t, 3, rep.Fetched, "resend %d", resend)
+		assert.Equal(t, rep.Fetched, rep.Delivered+rep.Unchanged, "resend %d: %+v", resend, rep)
+		assert.Equal(t, rep.Delivered, rep.Sent, "resend %d", resend)
+		if resend == job.Explicit {
 			assert.Equal(t, 3, rep.Delivered, "a, b and c, each once: %+v", rep)
 		}
 		assert.True(t, rep.Complete())
@@ -442,7 +454,7 @@ func TestRun_AReReadCountsRowsNotReSends(t *testing.T) {
 // A dry run says what a run would send, never that something was delivered, and a bill
 // read again counts its last read only.
 func TestDryRun_CountsWhatWouldBeSentOfTheLastRead(t *testing.T) {
-	rep, err := newJob(billingRestart{}, &publisher{}, openState(t)).DryRun(context.Background(), day, job.Explicit)
+	rep, err := newJob(&billingRestart{}, &publisher{}, openState(t)).DryRun(context.Background(), day, job.Explicit)
 	require.NoError(t, err)
 	assert.Equal(t, 2, rep.Fetched)
 	assert.Equal(t, 2, rep.WouldSend, "x and y: x of the abandoned read is not counted twice")
@@ -451,4 +463,62 @@ func TestDryRun_CountsWhatWouldBeSentOfTheLastRead(t *testing.T) {
 	attrs := fmt.Sprint(rep.Attrs()...)
 	assert.Contains(t, attrs, "would_send2")
 	assert.NotContains(t, attrs, "delivered")
+}
+
+// movesEveryRead is a bill that moves under every read: on odd Stream calls billing says so
+// after page 1 (TotalCount changed, a NextToken expired), on even ones row b comes again on
+// page 2 (the job finds it in the state). Calls are counted.
+type movesEveryRead struct{ calls atomic.Int32 }
+
+func (f *movesEveryRead) Stream(_ context.Context, _ bill.Kind, _ calendar.Day, fn func(bill.Page) error) error {
+	n := f.calls.Add(1)
+	if err := fn(bill.Page{Rows: []bill.Row{row("a"), row("b")}, Number: 1, Total: 4}); err != nil {
+		return err
+	}
+	if n%2 == 1 {
+		return &bill.MovedError{Page: 2, What: "the bill changed while paging: TotalCount 4 on page 1, 5 on page 2"}
+	}
+	return fn(bill.Page{Rows: []bill.Row{row("b"), row("c")}, Number: 2, Total: 4})
+}
+
+// One rule, one cap: whatever moved the bill under a read (billing's TotalCount or
+// NextToken, or a row the job saw twice), a bill is read at most 1+MaxReReads times in a
+// run; then the day fails naming how it moved, and is not complete. (Billing and the job
+// each had a cap of their own: up to 16 reads.)
+func TestRun_ABillThatKeepsMovingIsReadAtMostOnePlusMaxReReadsTimes(t *testing.T) {
+	var logs bytes.Buffer
+	f := &movesEveryRead{}
+	st := openState(t)
+	j := job.New(job.Params{Fetcher: f, Publisher: &publisher{}, State: st,
+		Clock: clockwork.NewFakeClockAt(pulled), Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	rep, err := j.Run(context.Background(), day, job.Incremental)
+	require.ErrorIs(t, err, bill.ErrMoved)
+	assert.EqualValues(t, 1+job.MaxReReads, f.calls.Load())
+	assert.Contains(t, err.Error(), fmt.Sprintf("the bill kept moving while it was read (%d reads", 1+job.MaxReReads))
+	assert.Contains(t, err.Error(), "came again on page 2", "the last read's way of moving")
+	assert.Equal(t, 4, rep.Fetched, "the last read's pages")
+	ok, _ := st.Complete(day, "account")
+	assert.False(t, ok)
+	// The warning of a read again says how the bill moved.
+	assert.Contains(t, logs.String(), `"msg":"the bill moved while paging; reading the account bill again from its start"`)
+	assert.Contains(t, logs.String(), `"why":"the bill changed while paging: TotalCount 4 on page 1, 5 on page 2"`)
+	assert.Contains(t, logs.String(), `"why":"a row came again on a later page: row `)
+}
+
+// A bill that moves once is read again from its start, as a new pull, and the day is
+// complete with each row once.
+func TestRun_ABillThatMovesOnceIsReadAgainFromItsStart(t *testing.T) {
+	f := &billingRestart{}
+	p := &publisher{}
+	st := openState(t)
+	rep, err := newJob(f, p, st).Run(context.Background(), day, job.Incremental)
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, f.calls.Load())
+	assert.Equal(t, 2, rep.Fetched)
+	assert.Equal(t, 1, rep.New, "y")
+	assert.Equal(t, 1, rep.Pending, "x, planned by the abandoned read, not answered yet")
+	assert.Len(t, p.got, 2, "x once, y once")
+	ok, err := st.Complete(day, "account")
+	require.NoError(t, err)
+	assert.True(t, ok)
 }

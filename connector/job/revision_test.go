@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -201,20 +202,27 @@ func TestRun_AStoredRevisionOutOfRangeIsPlannedAgain(t *testing.T) {
 	}
 }
 
-// movingBill serves read 1 = [[x]], then read 2 = [[x], [y]] in one Stream call (billing
-// read the bill again), and moves the clock on before each page.
-type movingBill struct{ fc *clockwork.FakeClock }
+// movingBill serves read 1 = [[x]] and says the bill moved under it, then read 2 = [[x], [y]]
+// on the next Stream call (the bill read again), and moves the clock on before each page.
+type movingBill struct {
+	fc    *clockwork.FakeClock
+	calls atomic.Int32
+}
 
-func (m movingBill) Stream(_ context.Context, _ bill.Kind, _ calendar.Day, fn func(bill.Page) error) error {
-	for _, p := range []bill.Page{
-		{Rows: []bill.Row{row("x")}, Number: 1, Read: 1, Total: 2},
-		{Rows: []bill.Row{row("x")}, Number: 1, Read: 2, Total: 2},
-		{Rows: []bill.Row{row("y")}, Number: 2, Read: 2, Total: 2},
-	} {
+func (m *movingBill) Stream(_ context.Context, _ bill.Kind, _ calendar.Day, fn func(bill.Page) error) error {
+	read := []bill.Page{{Rows: []bill.Row{row("x")}, Number: 1, Total: 2}}
+	first := m.calls.Add(1) == 1
+	if !first {
+		read = append(read, bill.Page{Rows: []bill.Row{row("y")}, Number: 2, Total: 2})
+	}
+	for _, p := range read {
 		m.fc.Advance(time.Hour)
 		if err := fn(p); err != nil {
 			return err
 		}
+	}
+	if first {
+		return &bill.MovedError{Page: 2, What: "the bill changed while paging: TotalCount 2 on page 1, 3 on page 2"}
 	}
 	return nil
 }
@@ -225,7 +233,7 @@ func TestRun_OnePullOneRevisionTimeOverItsReads(t *testing.T) {
 	fc := clockwork.NewFakeClockAt(pulled)
 	p := &publisher{}
 	st := openState(t)
-	_, err := newJobAt(movingBill{fc: fc}, p, st, fc).Run(context.Background(), day, job.Incremental)
+	_, err := newJobAt(&movingBill{fc: fc}, p, st, fc).Run(context.Background(), day, job.Incremental)
 	require.NoError(t, err)
 	require.Len(t, p.got, 2, "x once, y once")
 	for _, e := range p.got {

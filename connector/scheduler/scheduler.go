@@ -33,14 +33,14 @@ var retryBackoff = retry.Backoff{Base: time.Minute, Max: time.Hour}
 
 // Runner runs one billing day (job.Job).
 type Runner interface {
-	Run(ctx context.Context, day calendar.Day, mode job.Mode) (job.Report, error)
+	Run(ctx context.Context, day calendar.Day, resend job.Resend) (job.Report, error)
 }
 
 // State is what the scheduler reads of the state (state.Store).
 type State interface {
 	Since() (calendar.Day, bool, error)
 	SetSince(calendar.Day) error
-	Complete(day calendar.Day, bills ...string) (bool, error)
+	Complete(day calendar.Day, bills ...bill.Kind) (bool, error)
 }
 
 // Scheduler decides which days to run when.
@@ -55,7 +55,7 @@ type Scheduler struct {
 	log      *slog.Logger
 	fired    func(job.Report, error) // test hook, called after every run
 	fromFlag calendar.Day            // --catch-up-from
-	bills    []string                // a day is complete when each of these is
+	bills    []bill.Kind             // a day is complete when each of these is
 	pending  prometheus.Gauge        // days_pending of the account
 }
 
@@ -83,12 +83,9 @@ type Params struct {
 // New builds a Scheduler for the configured pull_hour, pull_zone, catchup_days and settle_days.
 func New(p Params) *Scheduler {
 	o := p.Options
-	bills := []string{string(bill.Account)}
-	if len(o.Bills) > 0 {
-		bills = bills[:0]
-		for _, b := range o.Bills {
-			bills = append(bills, string(b))
-		}
+	bills := o.Bills
+	if len(bills) == 0 {
+		bills = []bill.Kind{bill.Account}
 	}
 	account := o.Account
 	if account == "" {

@@ -32,7 +32,7 @@ type runner struct {
 	ran   chan struct{}
 }
 
-func (r *runner) Run(ctx context.Context, day calendar.Day, mode job.Mode) (job.Report, error) {
+func (r *runner) Run(ctx context.Context, day calendar.Day, resend job.Resend) (job.Report, error) {
 	r.mu.Lock()
 	r.days = append(r.days, day.String())
 	r.at = append(r.at, r.clock.Now())
@@ -40,7 +40,7 @@ func (r *runner) Run(ctx context.Context, day calendar.Day, mode job.Mode) (job.
 	r.fails--
 	r.mu.Unlock()
 	r.ran <- struct{}{}
-	if mode != job.Incremental {
+	if resend != job.Incremental {
 		return job.Report{}, errors.New("the daemon must run days incrementally")
 	}
 	if r.block {

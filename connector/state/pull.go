@@ -4,12 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/cloudbill/alicloud-billing-source/connector/bill"
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 )
 
@@ -24,7 +25,7 @@ import (
 // Known reads and whose writes fail.
 type Pull struct {
 	s        *Store
-	kind     string
+	kind     bill.Kind
 	day      calendar.Day
 	n        int
 	readOnly bool // Known only (a dry run): the number is the next pull's, never recorded
@@ -40,11 +41,11 @@ type Known struct {
 // Ack is one acknowledged event: the row identity, and the event id acknowledged.
 type Ack struct{ Identity, ID string }
 
-// Pull starts a pull of the bill kind ("account", "instance") for the day. It only reads:
+// Pull starts a pull of the bill (bill.Account, bill.Instance) for the day. It only reads:
 // the pull's number is recorded by its first write (Plan, Finish or Fail), in that
 // write's transaction, so that starting a pull costs no write of its own. On a read-only
 // Store it is ReadPull.
-func (s *Store) Pull(kind string, day calendar.Day) (*Pull, error) {
+func (s *Store) Pull(kind bill.Kind, day calendar.Day) (*Pull, error) {
 	if s.readOnly {
 		return s.ReadPull(kind, day)
 	}
@@ -59,7 +60,7 @@ func (s *Store) Pull(kind string, day calendar.Day) (*Pull, error) {
 }
 
 // ReadPull is a pull that only reads (a dry run): Known works, the rest fails.
-func (s *Store) ReadPull(kind string, day calendar.Day) (*Pull, error) {
+func (s *Store) ReadPull(kind bill.Kind, day calendar.Day) (*Pull, error) {
 	info, err := s.KindDayInfo(kind, day)
 	return &Pull{s: s, kind: kind, day: day, n: info.Pull + 1, readOnly: true}, err
 }
@@ -249,7 +250,7 @@ func (p *Pull) write(what string, fn func(b *bolt.Bucket, info *Day) error) erro
 		}
 		info, err := p.begin(b)
 		if err != nil {
-			return fmt.Errorf("state: %s%s%s: %w", kindPrefix(p.kind), p.day, what, err)
+			return fmt.Errorf("state: %s%s: %w", p.kind.DayName(p.day), what, err)
 		}
 		if err := fn(b, &info); err != nil {
 			return err
@@ -259,7 +260,7 @@ func (p *Pull) write(what string, fn func(b *bolt.Bucket, info *Day) error) erro
 }
 
 // KindDayInfo returns what the state knows of a bill's day.
-func (s *Store) KindDayInfo(kind string, day calendar.Day) (Day, error) {
+func (s *Store) KindDayInfo(kind bill.Kind, day calendar.Day) (Day, error) {
 	var d Day
 	err := s.view(func(tx *bolt.Tx) error {
 		b := kindDayBucket(tx, kind, day)
@@ -274,7 +275,7 @@ func (s *Store) KindDayInfo(kind string, day calendar.Day) (Day, error) {
 }
 
 // Complete reports whether the day is complete in every one of the bills.
-func (s *Store) Complete(day calendar.Day, kinds ...string) (bool, error) {
+func (s *Store) Complete(day calendar.Day, kinds ...bill.Kind) (bool, error) {
 	for _, k := range kinds {
 		info, err := s.KindDayInfo(k, day)
 		if err != nil || !info.Complete {
@@ -284,11 +285,11 @@ func (s *Store) Complete(day calendar.Day, kinds ...string) (bool, error) {
 	return true, nil
 }
 
-func (s *Store) dayMeta(b *bolt.Bucket, kind string, day calendar.Day) (Day, error) {
+func (s *Store) dayMeta(b *bolt.Bucket, kind bill.Kind, day calendar.Day) (Day, error) {
 	var d Day
 	if v := b.Get(keyDayMeta); v != nil {
 		if err := json.Unmarshal(v, &d); err != nil {
-			return d, s.corrupt("the record of %s%s does not decode: %s", kindPrefix(kind), day, shorten(err.Error()))
+			return d, s.corrupt("the record of %s does not decode: %s", kind.DayName(day), shorten(err.Error()))
 		}
 	}
 	return d, nil
@@ -302,18 +303,11 @@ func putMeta(b *bolt.Bucket, d Day) error {
 	return b.Put(keyDayMeta, v)
 }
 
-func kindPrefix(kind string) string {
-	if kind == "" || kind == "account" {
-		return ""
-	}
-	return kind + " bill "
-}
-
 // Days lists the days of the account bill the state knows, oldest first.
-func (s *Store) Days() ([]calendar.Day, error) { return s.KindDays("account") }
+func (s *Store) Days() ([]calendar.Day, error) { return s.KindDays(bill.Account) }
 
 // KindDays lists the days of a bill the state knows, oldest first.
-func (s *Store) KindDays(kind string) ([]calendar.Day, error) {
+func (s *Store) KindDays(kind bill.Kind) ([]calendar.Day, error) {
 	var out []calendar.Day
 	err := s.view(func(tx *bolt.Tx) error {
 		db := tx.Bucket(daysBucket(kind))
@@ -333,17 +327,17 @@ func (s *Store) KindDays(kind string) ([]calendar.Day, error) {
 }
 
 // kinds lists the bills the file has days of.
-func (s *Store) kinds() ([]string, error) {
-	out := []string{"account"}
+func (s *Store) kinds() ([]bill.Kind, error) {
+	out := []bill.Kind{bill.Account}
 	err := s.view(func(tx *bolt.Tx) error {
 		return tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
 			if k, ok := strings.CutPrefix(string(name), "days."); ok {
-				out = append(out, k)
+				out = append(out, bill.Kind(k))
 			}
 			return nil
 		})
 	})
-	sort.Strings(out[1:])
+	slices.Sort(out[1:])
 	return out, err
 }
 
@@ -369,7 +363,7 @@ func (s *Store) Check() error {
 	return nil
 }
 
-func (s *Store) checkDay(kind string, d calendar.Day) error {
+func (s *Store) checkDay(kind bill.Kind, d calendar.Day) error {
 	return s.view(func(tx *bolt.Tx) error {
 		b := kindDayBucket(tx, kind, d)
 		info, err := s.dayMeta(b, kind, d)
@@ -388,12 +382,12 @@ func (s *Store) checkDay(kind string, d calendar.Day) error {
 			}
 			n++
 			if !r.Delivered {
-				return fmt.Errorf("%s%s is complete but row %s is not delivered", kindPrefix(kind), d, quoteID(identityOf(k, r)))
+				return fmt.Errorf("%s is complete but row %s is not delivered", kind.DayName(d), quoteID(identityOf(k, r)))
 			}
 			return nil
 		})
 		if err == nil && n < info.Rows {
-			err = fmt.Errorf("%s%s is complete with %d rows but only %d are recorded", kindPrefix(kind), d, info.Rows, n)
+			err = fmt.Errorf("%s is complete with %d rows but only %d are recorded", kind.DayName(d), info.Rows, n)
 		}
 		return err
 	})

@@ -24,6 +24,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/cloudbill/alicloud-billing-source/connector/bill"
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 )
 
@@ -447,20 +448,22 @@ func (s *Store) Rows(day calendar.Day) (map[string]Row, error) {
 }
 
 // DayInfo returns what the state knows of a day.
-func (s *Store) DayInfo(day calendar.Day) (Day, error) { return s.KindDayInfo("account", day) }
+func (s *Store) DayInfo(day calendar.Day) (Day, error) { return s.KindDayInfo(bill.Account, day) }
 
 // daysBucket names the top-level bucket of a bill's days: the account bill's is "days"
 // (as schema 1 has always had it), another bill's "days." and its name.
-func daysBucket(kind string) []byte {
-	if kind == "" || kind == "account" {
+func daysBucket(kind bill.Kind) []byte {
+	if kind == bill.Account {
 		return bucketDays
 	}
-	return []byte("days." + kind)
+	return []byte("days." + string(kind))
 }
 
-func dayBucket(tx *bolt.Tx, day calendar.Day) *bolt.Bucket { return kindDayBucket(tx, "", day) }
+func dayBucket(tx *bolt.Tx, day calendar.Day) *bolt.Bucket {
+	return kindDayBucket(tx, bill.Account, day)
+}
 
-func kindDayBucket(tx *bolt.Tx, kind string, day calendar.Day) *bolt.Bucket {
+func kindDayBucket(tx *bolt.Tx, kind bill.Kind, day calendar.Day) *bolt.Bucket {
 	db := tx.Bucket(daysBucket(kind))
 	if db == nil {
 		return nil
@@ -468,9 +471,9 @@ func kindDayBucket(tx *bolt.Tx, kind string, day calendar.Day) *bolt.Bucket {
 	return db.Bucket([]byte(day.String()))
 }
 
-func createKindDay(tx *bolt.Tx, kind string, day calendar.Day) (*bolt.Bucket, error) {
+func createKindDay(tx *bolt.Tx, kind bill.Kind, day calendar.Day) (*bolt.Bucket, error) {
 	var days *bolt.Bucket
-	if kind == "" || kind == "account" {
+	if kind == bill.Account {
 		if days = tx.Bucket(bucketDays); days == nil {
 			return nil, bolt.ErrIncompatibleValue
 		}

@@ -21,6 +21,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/accounts"
+	"github.com/cloudbill/alicloud-billing-source/connector/bill"
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/cli"
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
@@ -230,9 +231,9 @@ func checkState(t *testing.T, e *env, complete []calendar.Day) {
 	defer st.Close()
 	require.NoError(t, st.Check())
 	for _, d := range complete {
-		bills := []string{"account"}
+		bills := []bill.Kind{bill.Account}
 		if len(e.API.InstanceDay(d.String())) > 0 {
-			bills = append(bills, "instance")
+			bills = append(bills, bill.Instance)
 		}
 		ok, err := st.Complete(d, bills...)
 		require.NoError(t, err)
