@@ -125,6 +125,9 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("config: %s: %s", e.Key, e.Problem)
 }
 
+// NeedsConfigFix is true: only a change of the configuration fixes it (exit status 2).
+func (e *Error) NeedsConfigFix() bool { return true }
+
 // Keys documents every key the connector reads, for --help and the README.
 var Keys = []struct{ Name, Default, Help string }{
 	{"v_target", "(required)", "where events go, by scheme: http(s)://host[:port][/path] (a CloudEvents HTTP receiver, port 1..65535; a user, password or query values in it are never printed), nats://host:port/SUBJECT or tls://host:port/SUBJECT (NATS JetStream, see nats.*), kafka://host:port[,host:port...]/TOPIC (Kafka, see kafka.*)"},
