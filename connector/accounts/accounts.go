@@ -58,6 +58,9 @@ func (e *UnknownError) Error() string {
 	return fmt.Sprintf("--account %q is not a configured account; the accounts are: %s", e.Name, strings.Join(e.Known, ", "))
 }
 
+// NeedsConfigFix is true: the command line or accounts must change (exit status 2).
+func (e *UnknownError) NeedsConfigFix() bool { return true }
+
 // New makes the units of the selected accounts, in the configuration's order.
 func New(p Params) ([]*Unit, error) {
 	want := map[string]bool{}

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	sdkerrors "github.com/aliyun/alibaba-cloud-sdk-go/sdk/errors"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/textsafe"
 )
 
 // Class says what the connector does about an API error: its class, in the classification
@@ -182,7 +184,7 @@ type sdkPanic struct{ value any }
 // assertion, an index out of range: types and numbers, never the answer's text).
 func (e *sdkPanic) Error() string {
 	if re, ok := e.value.(runtime.Error); ok {
-		return "the SDK could not read the endpoint's answer: " + truncate(oneLine(re.Error()), maxPanic)
+		return "the SDK could not read the endpoint's answer: " + textsafe.Line(re.Error(), maxPanic)
 	}
 	return "the SDK could not read the endpoint's answer (it panicked; the panic's value is not shown)"
 }

@@ -6,10 +6,10 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/auth/credentials"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/textsafe"
 )
 
 // Bounds on the API's text in errors and logs: enough for any message the API documents,
@@ -125,11 +125,11 @@ func forms(id, secret, token string) []knownForm {
 	return known
 }
 
-// encodings are the forms v may take in the API's text, as clean sees it (after oneLine).
+// encodings are the forms v may take in the API's text, as clean sees it (made safe).
 func encodings(v string) []string {
 	encoders := []func(string) string{url.QueryEscape, url.PathEscape, rpcEncode}
 	set := map[string]bool{}
-	for _, base := range []string{v, oneLine(v), oneLine(strings.ReplaceAll(v, "+", " "))} {
+	for _, base := range []string{v, textsafe.Line(v, textsafe.NoLimit), textsafe.Line(strings.ReplaceAll(v, "+", " "), textsafe.NoLimit)} {
 		if base == "" {
 			continue
 		}
@@ -179,14 +179,14 @@ var (
 	urlQuery = regexp.MustCompile(`(?i)(\bhttps?://[^\s?#"'<>]+)\?[^\s"'<>]*`)
 )
 
-// clean makes s safe for an error or a log line: one line without control characters or
-// escape sequences, no credentials, at most max bytes.
+// clean makes s safe for an error or a log line (textsafe.Line: one line without control
+// characters or escape sequences, at most max bytes) without credentials.
 func (r *redactor) clean(s string, max int) string {
-	s = oneLine(s) // first: a control character inside a secret must not hide it
+	s = textsafe.Line(s, textsafe.NoLimit) // first: a control character inside a secret must not hide it
 	s = r.hideKnown(s)
 	s = hideKeyed(s)
 	s = urlQuery.ReplaceAllString(s, "$1?[query hidden]")
-	return truncate(s, max) // last: never cut a secret before it is hidden
+	return textsafe.Line(s, max) // last: never cut a secret before it is hidden
 }
 
 // hideKeyed hides the values keyed finds. A value after white space is kept when it is
@@ -276,41 +276,4 @@ func (r *redactor) hideKnown(s string) string {
 	}
 	b.WriteString(s[last:])
 	return b.String()
-}
-
-// escapes are terminal escape sequences: CSI (colours, cursor moves), OSC (titles,
-// hyperlinks), the 8-bit CSI, character set selections (ESC ( B) and other two-byte escapes.
-var escapes = regexp.MustCompile(`\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x{9b}[0-?]*[ -/]*[@-~]|\x1b[ -/]+[0-~]?|\x1b[@-_]`)
-
-// oneLine drops escape sequences, control and bidirectional-override characters and
-// invalid UTF-8, and folds all white space into single spaces.
-func oneLine(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	s = escapes.ReplaceAllString(s, "")
-	s = strings.Map(func(r rune) rune {
-		switch {
-		case unicode.IsSpace(r):
-			return ' '
-		case unicode.IsControl(r), unicode.Is(unicode.Bidi_Control, r):
-			return -1
-		}
-		return r
-	}, s)
-	return strings.Join(strings.Fields(s), " ")
-}
-
-// sanitize is oneLine and truncate, for text that holds no credential (a host name).
-func sanitize(s string, max int) string { return truncate(oneLine(s), max) }
-
-// truncate cuts s to at most n bytes on a character boundary, marking the cut.
-func truncate(s string, n int) string {
-	s = strings.TrimSpace(s)
-	if len(s) <= n {
-		return s
-	}
-	i := n
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	return s[:i] + "..."
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/textsafe"
 )
 
 // MaxResponseBytes caps the body of every answer the API gives. A full page (PageSize rows
@@ -143,7 +145,7 @@ func redirectHost(req *http.Request, resp *http.Response) string {
 	if err != nil || u.Host == "" {
 		return "(unreadable Location)"
 	}
-	return sanitize(u.Host, 100)
+	return textsafe.Line(u.Host, 100)
 }
 
 // redirectError is a 3xx answer from the endpoint.

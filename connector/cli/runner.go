@@ -5,21 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 
 	"go.uber.org/fx"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/accounts"
 	"github.com/cloudbill/alicloud-billing-source/connector/bill"
-	"github.com/cloudbill/alicloud-billing-source/connector/billing"
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
 	"github.com/cloudbill/alicloud-billing-source/connector/job"
 	"github.com/cloudbill/alicloud-billing-source/connector/ops"
-	"github.com/cloudbill/alicloud-billing-source/connector/sender"
-	"github.com/cloudbill/alicloud-billing-source/connector/state"
+	"github.com/cloudbill/alicloud-billing-source/connector/textsafe"
 )
 
 type runnerParams struct {
@@ -73,7 +70,7 @@ func runDaemons(ctx context.Context, p runnerParams) int {
 		}
 		if err := u.Scheduler.Loop(ctx); err != nil { // the state cannot be read or written
 			u.Log.Error("daemon stopped", "error", err.Error())
-			return max(ExitIncomplete, exitFor(err))
+			return exitStatus(err)
 		}
 		return ExitOK
 	})
@@ -242,7 +239,7 @@ func runAccountDays(ctx context.Context, p runnerParams, u *accounts.Unit, days 
 		case err != nil:
 			status = "FAILED: " + err.Error()
 			u.Log.Error("day failed", append(rep.Attrs(), "error", err.Error())...)
-			code = max(code, exitFor(err))
+			code = max(code, exitStatus(err))
 		case p.Mode.DryRun:
 			status = "dry run, nothing sent"
 			u.Log.Info("day counted (dry run)", rep.Attrs()...)
@@ -256,10 +253,10 @@ func runAccountDays(ctx context.Context, p runnerParams, u *accounts.Unit, days 
 		out.Lock()
 		if p.Mode.DryRun {
 			fmt.Fprintf(p.IO.Stdout, "[%d/%d] %s: %d rows: %d new, %d changed, %d pending delivery, %d already delivered - %s\n",
-				i, len(days), name, rep.Fetched, rep.New, rep.Changed, rep.Pending, rep.Unchanged, safe(status))
+				i, len(days), name, rep.Fetched, rep.New, rep.Changed, rep.Pending, rep.Unchanged, textsafe.Line(status, maxLine))
 		} else if p.Mode.Range || multi {
 			fmt.Fprintf(p.IO.Stdout, "[%d/%d] %s: %d fetched, %d delivered, %d failed in %s - %s\n",
-				i, len(days), name, rep.Fetched, rep.Delivered, rep.Failed, rep.Duration.Round(1e6), safe(status))
+				i, len(days), name, rep.Fetched, rep.Delivered, rep.Failed, rep.Duration.Round(1e6), textsafe.Line(status, maxLine))
 		}
 		out.Unlock()
 		// Credentials or permissions: every further day of this account would fail the same way.
@@ -285,32 +282,4 @@ func logRangeDone(u *accounts.Unit, m Mode, days int, total job.Report) {
 		attrs = append(attrs, "delivered", total.Delivered, "failed", total.Failed)
 	}
 	u.Log.Info("range done", attrs...)
-}
-
-// exitFor maps a day's error to the exit status: what only a change of the configuration
-// can fix (credentials the API refused, a TLS certificate that is not trusted, a redirect,
-// the state file) is 2; everything else means rows were not delivered (1).
-func exitFor(err error) int {
-	var ae *billing.APIError
-	var se *state.Error
-	switch {
-	case errors.As(err, &ae) && ae.NeedsConfigFix(): // credentials, TLS, a redirecting endpoint
-		return ExitConfig
-	case errors.As(err, &se):
-		return ExitConfig
-	case errors.As(err, new(*sender.ConfigError)): // the receiver's TLS, a redirecting v_target
-		return ExitConfig
-	}
-	return ExitIncomplete
-}
-
-// safe keeps a line for the terminal printable: control characters (from API messages, say)
-// become U+FFFD, so that nothing can move the cursor or change the terminal's state.
-func safe(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return '\uFFFD'
-		}
-		return r
-	}, s)
 }

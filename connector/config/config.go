@@ -120,6 +120,9 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("config: %s: %s", e.Key, e.Problem)
 }
 
+// NeedsConfigFix is true: only a change of the configuration fixes it (exit status 2).
+func (e *Error) NeedsConfigFix() bool { return true }
+
 // Source says where to read from: an explicit path (from --config) and the environment.
 type Source struct {
 	Path   string                          // "" searches DefaultPaths

@@ -63,6 +63,9 @@ func (e *ConfigError) Is(target error) bool { return target == e.Kind }
 // Unwrap returns the cause.
 func (e *ConfigError) Unwrap() error { return e.Err }
 
+// NeedsConfigFix is true: v_target or the receiver's setup must change (exit status 2).
+func (e *ConfigError) NeedsConfigFix() bool { return true }
+
 // Rejected is a NACK that retrying cannot fix (a 4xx other than 429, or a broker's
 // error that is not retriable: a record too large, a stream full).
 type Rejected struct {

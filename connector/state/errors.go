@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/textsafe"
 )
 
 // Error is a problem with the state file itself (not with what it records): one line that
@@ -27,11 +29,15 @@ func (e *Error) Error() string {
 	if e.Hint != "" {
 		msg += "; " + e.Hint
 	}
-	return oneLine(msg)
+	return textsafe.Line(msg, textsafe.NoLimit)
 }
 
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
+
+// NeedsConfigFix is true: the state file or state_path must be fixed before the connector
+// can go on (exit status 2).
+func (e *Error) NeedsConfigFix() bool { return true }
 
 var (
 	// ErrLocked means another connector process has the state file open.
@@ -238,18 +244,9 @@ func join(kind, cause error) error {
 	return fmt.Errorf("%w: %w", kind, cause)
 }
 
-// shorten keeps a detail short and on one line.
-func shorten(s string) string {
-	s = oneLine(s)
-	if len(s) > maxDetail {
-		s = s[:maxDetail] + "..."
-	}
-	return s
-}
-
-func oneLine(s string) string {
-	return strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s)
-}
+// shorten makes a detail from outside (a bbolt message, a stored key, an OS error) safe
+// for the line and cuts it to maxDetail bytes.
+func shorten(s string) string { return textsafe.Line(s, maxDetail) }
 
 // shellQuote quotes a path for a command the operator copies, when it needs quoting.
 func shellQuote(s string) string {

@@ -1,0 +1,144 @@
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
+)
+
+// command is what the command line asks for.
+type command struct {
+	help, version, verbose bool
+	config                 string // --config as given
+	mode                   Mode
+	only                   accountFlag
+}
+
+// parseFlags reads the command line. Its errors are *usageError. --help and --version
+// win over every other flag and argument.
+func parseFlags(args []string) (command, error) {
+	var (
+		c                     command
+		once, dryRun          bool
+		date, from, to, since string
+		fs                    = flag.NewFlagSet("connector", flag.ContinueOnError)
+	)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.config, "config", "", "")
+	fs.BoolVar(&once, "once", false, "")
+	fs.StringVar(&date, "date", "", "")
+	fs.StringVar(&from, "from", "", "")
+	fs.StringVar(&to, "to", "", "")
+	fs.BoolVar(&c.verbose, "verbose", false, "")
+	fs.BoolVar(&dryRun, "dry-run", false, "")
+	fs.StringVar(&since, "catch-up-from", "", "")
+	fs.Var(&c.only, "account", "")
+	fs.BoolVar(&c.version, "version", false, "")
+	fs.BoolVar(&c.help, "help", false, "")
+	fs.BoolVar(&c.help, "h", false, "")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return command{help: true}, nil
+		}
+		return c, usage("%v", err)
+	}
+	if c.help || c.version {
+		return c, nil
+	}
+	if fs.NArg() > 0 {
+		return c, usage("unexpected argument %q", fs.Arg(0))
+	}
+	var err error
+	c.mode, err = modeOf(once, dryRun, date, from, to, since)
+	return c, err
+}
+
+// modeOf is the mode the flags ask for, or the usage error of flags that do not go together.
+func modeOf(once, dryRun bool, date, from, to, since string) (Mode, error) {
+	mode, msg := parseMode(once, date, from, to)
+	if msg != "" {
+		return mode, usage("%s", msg)
+	}
+	if dryRun && !mode.Once && !mode.Range {
+		return mode, usage("--dry-run goes with --once or --from/--to")
+	}
+	mode.DryRun = dryRun
+	if since == "" {
+		return mode, nil
+	}
+	if mode.Once || mode.Range {
+		return mode, usage("--catch-up-from is for the daemon; use --from/--to for a one-off range")
+	}
+	d, err := calendar.Parse(since)
+	if err != nil {
+		return mode, usage("--catch-up-from: %v", err)
+	}
+	mode.Since = d
+	return mode, nil
+}
+
+func parseMode(once bool, date, from, to string) (Mode, string) {
+	var m Mode
+	switch {
+	case once && (from != "" || to != ""):
+		return m, "--once and --from/--to cannot be combined"
+	case date != "" && !once:
+		return m, "--date needs --once"
+	case (from == "") != (to == ""):
+		return m, "--from and --to go together"
+	}
+	m.Once = once
+	if date != "" {
+		d, err := calendar.Parse(date)
+		if err != nil {
+			return m, "--date: " + err.Error()
+		}
+		m.Date, m.HasDate = d, true
+	}
+	if from != "" {
+		f, err := calendar.Parse(from)
+		if err != nil {
+			return m, "--from: " + err.Error()
+		}
+		t, err := calendar.Parse(to)
+		if err != nil {
+			return m, "--to: " + err.Error()
+		}
+		if t.Before(f) {
+			return m, fmt.Sprintf("--to %s is before --from %s", t, f)
+		}
+		m.From, m.To, m.Range = f, t, true
+	}
+	return m, ""
+}
+
+// configPath is --config as the connector opens it: `bazel run` starts it in the runfiles
+// tree, so a relative --config means the caller's directory.
+func (c command) configPath() string {
+	if c.config != "" && !strings.HasPrefix(c.config, "/") {
+		if wd := os.Getenv("BUILD_WORKING_DIRECTORY"); wd != "" {
+			return wd + "/" + c.config
+		}
+	}
+	return c.config
+}
+
+// accountFlag is --account: repeatable, or names separated by commas.
+type accountFlag []string
+
+func (a *accountFlag) String() string { return strings.Join(*a, ",") }
+
+func (a *accountFlag) Set(v string) error {
+	for _, n := range strings.Split(v, ",") {
+		if n = strings.TrimSpace(n); n == "" {
+			return errors.New("--account needs an account name")
+		}
+		*a = append(*a, n)
+	}
+	return nil
+}

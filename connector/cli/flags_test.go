@@ -1,0 +1,43 @@
+package cli
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseFlags_ModeOrAUsageError(t *testing.T) {
+	c, err := parseFlags([]string{"--config", "c.json", "--from", "2026-10-30", "--to", "2026-11-02", "--dry-run", "--account", "a,b", "--account", "c", "--verbose"})
+	require.NoError(t, err)
+	assert.Equal(t, "c.json", c.config)
+	assert.True(t, c.mode.Range && c.mode.DryRun && c.verbose)
+	assert.Equal(t, accountFlag{"a", "b", "c"}, c.only)
+
+	c, err = parseFlags([]string{"--catch-up-from", "2026-10-01"})
+	require.NoError(t, err)
+	assert.Equal(t, "2026-10-01", c.mode.Since.String())
+
+	// --help and --version win over what else is on the line, as before.
+	c, err = parseFlags([]string{"--once", "--from", "x", "--help", "extra"})
+	require.NoError(t, err)
+	assert.True(t, c.help)
+	c, err = parseFlags([]string{"--version", "extra"})
+	require.NoError(t, err)
+	assert.True(t, c.version)
+
+	for want, args := range map[string][]string{
+		"flag provided but not defined: -bogus":     {"--bogus"},
+		`unexpected argument "x"`:                   {"x"},
+		"--dry-run goes with --once or --from/--to": {"--dry-run"},
+		"--catch-up-from is for the daemon":         {"--once", "--catch-up-from", "2026-10-01"},
+		`--catch-up-from: "nope" is not a date`:     {"--catch-up-from", "nope"},
+		"--account needs an account name":           {"--account", "a,,b"},
+		"--once and --from/--to cannot be combined": {"--once", "--from", "2026-10-30", "--to", "2026-11-02"},
+	} {
+		_, err := parseFlags(args)
+		var ue *usageError
+		require.ErrorAs(t, err, &ue, want)
+		assert.Contains(t, ue.Error(), want)
+	}
+}
