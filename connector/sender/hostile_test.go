@@ -1,6 +1,7 @@
 package sender_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -98,6 +99,24 @@ func silent(c net.Conn) serverConn {
 // client closes; then it waits for the client to close.
 func endless(prefix string) func(net.Conn) serverConn {
 	return func(c net.Conn) serverConn { return stream(c, []byte(prefix)) }
+}
+
+// afterRequest serves a connection with serve once the client's request head has arrived:
+// an HTTP client that reads an answer before it has written its request takes it for an
+// unsolicited response on an idle connection, which is not what these tests are about.
+func afterRequest(serve func(net.Conn) serverConn) func(net.Conn) serverConn {
+	return func(c net.Conn) serverConn {
+		head := make([]byte, 0, 4096)
+		buf := make([]byte, 1024)
+		for !bytes.Contains(head, []byte("\r\n\r\n")) && len(head) < 64<<10 {
+			n, err := c.Read(buf)
+			if err != nil {
+				return serverConn{}
+			}
+			head = append(head, buf[:n]...)
+		}
+		return serve(c)
+	}
 }
 
 func stream(c net.Conn, prefix []byte) serverConn {
@@ -225,8 +244,8 @@ func TestHostile_EndlessGreetingIsCutShortAndMemoryStaysBounded(t *testing.T) {
 		serve          func(net.Conn) serverConn
 		says           string
 	}{
-		{"http header", "http", endless("HTTP/1.1 200 OK\r\nX-Endless: "), "server response headers exceeded 65536 bytes"},
-		{"http 503 body", "http", endless("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 67108864\r\n\r\n"), "receiver answered HTTP 503"},
+		{"http header", "http", afterRequest(endless("HTTP/1.1 200 OK\r\nX-Endless: ")), "server response headers exceeded 65536 bytes"},
+		{"http 503 body", "http", afterRequest(endless("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 67108864\r\n\r\n")), "receiver answered HTTP 503"},
 		{"nats INFO", "nats", endless("INFO {"), "without completing the NATS handshake"},
 		{"kafka answer", "kafka", kafkaEndless, "invalid large response size 67108864 > limit 4194304"},
 	} {
