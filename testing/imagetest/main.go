@@ -4,10 +4,11 @@
 // networking, and checks that every row arrives in the seed's shape, that a bad config exits
 // 2 with a clear message, that the process runs as uid 65532, that SIGTERM stops the daemon
 // with status 0, and that --help works. It runs the README's image commands as written
-// (readme.go). It prints "imagetest: N passed, M failed".
+// (readme.go), and the linux/arm64 connector of the image index under qemu (arm64.go). It
+// prints "imagetest: N passed, M failed".
 //
 // tools/image-test installs and starts the engine (podman serving the Docker API) and runs
-// this with the image tarball that //images:load builds.
+// this with the image tarball that //images:load builds and the index's OCI layout.
 package main
 
 import (
@@ -39,6 +40,7 @@ type checker struct {
 	docker, image string
 	dir           string
 	repo          string // the repository's folder: README.md, config.example.json, tools/
+	layout, qemu  string // the image index's OCI layout and qemu-aarch64-static, for linux/arm64
 	verbose       bool   // print what the README's commands printed
 	api           *bssfake.Server
 	sink          *sink.Sink
@@ -51,9 +53,11 @@ func main() {
 	image := flag.String("image", "alicloud-billing-source:latest", "image to run")
 	docker := flag.String("docker", "docker", "docker CLI")
 	repo := flag.String("repo", os.Getenv("BUILD_WORKSPACE_DIRECTORY"), "the repository's folder (default: where `bazel run` was called)")
+	layout := flag.String("layout", "", "the image index's OCI layout (bazel-bin/images/image_layout); empty: no linux/arm64 check")
+	qemu := flag.String("qemu", "qemu-aarch64-static", "runs linux/arm64 programs here (Debian's qemu-user-static)")
 	verbose := flag.Bool("v", false, "print what each of the README's commands printed")
 	flag.Parse()
-	c := &checker{docker: *docker, image: *image, clock: clock.New(), repo: *repo, verbose: *verbose}
+	c := &checker{docker: *docker, image: *image, clock: clock.New(), repo: *repo, layout: *layout, qemu: *qemu, verbose: *verbose}
 	os.Exit(c.run(*tarball))
 }
 
@@ -94,6 +98,9 @@ func (c *checker) run(tarball string) int {
 	c.check("daemon runs as uid 65532 and stops on SIGTERM with 0", c.daemonUIDAndStop)
 	c.check("state volume: a second --once with the same volume knows the day", c.stateVolume)
 	c.check("README's image commands as written; a wrong secret exits 2", c.readmeLines)
+	if c.layout != "" {
+		c.check("linux/arm64 connector from the index runs under qemu: --version, --once", c.arm64)
+	}
 	fmt.Printf("imagetest: %d passed, %d failed\n", c.passed, c.failed)
 	if c.failed > 0 {
 		return 1
