@@ -155,7 +155,7 @@ func (c *checker) runContainer(cfg string, args ...string) (string, int, error) 
 	}
 	full = append(append(full, c.image), args...)
 	out, code, err := c.dockerRun(full...)
-	_, _, _ = c.dockerRun("rm", "-f", name)
+	_, _, _ = c.dockerRun("rm", "-f", "-v", name)
 	if strings.Contains(out, secret) {
 		return out, code, fmt.Errorf("the secret appeared in the container's output")
 	}
@@ -272,7 +272,7 @@ func (c *checker) stateVolume() error {
 		out, code, err := c.dockerRun("run", "--name", name, "--network", "host",
 			"-v", cfg+":/vance/config/config.json:ro", "-v", vol+":/var/lib/alicloud-billing-source",
 			c.image, "--once", "--date", day.String())
-		_, _, _ = c.dockerRun("rm", "-f", name)
+		_, _, _ = c.dockerRun("rm", "-f", "-v", name)
 		if err != nil || code != 0 {
 			return fmt.Errorf("run %d: exit %d %v:\n%s", i+1, code, err, out)
 		}
@@ -303,7 +303,7 @@ func (c *checker) daemonUIDAndStop() error {
 		return err
 	}
 	name := fmt.Sprintf("imagetest-daemon-%d", c.clock.Now().UnixNano())
-	defer c.dockerRun("rm", "-f", name) //nolint:errcheck
+	defer c.dockerRun("rm", "-f", "-v", name) //nolint:errcheck
 	if out, code, err := c.dockerRun("run", "-d", "--name", name, "--network", "host",
 		"-v", cfg+":/vance/config/config.json:ro", c.image); err != nil || code != 0 {
 		return fmt.Errorf("start: exit %d %v: %s", code, err, out)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -170,8 +171,8 @@ func (c *checker) readmeLines() error {
 		return err
 	}
 	c.serveYesterday()
-	c.cleanReadme()
-	defer c.cleanReadme()
+	c.cleanReadme(cmds)
+	defer c.cleanReadme(cmds)
 	if err := c.readmeGood(cmds); err != nil {
 		return err
 	}
@@ -225,11 +226,22 @@ func (c *checker) serveYesterday() {
 	}
 }
 
-// cleanReadme removes what the block makes (its containers and the state volume), so that
-// every run starts without state.
-func (c *checker) cleanReadme() {
-	_, _, _ = c.dockerRun("rm", "-f", "acb-once", "acb")
-	_, _, _ = c.dockerRun("volume", "rm", "-f", "acb-state")
+// The containers and volumes the block makes, by the names it gives them.
+var (
+	containerName = regexp.MustCompile(`--name\s+([A-Za-z0-9][A-Za-z0-9_.-]*)`)
+	volumeName    = regexp.MustCompile(`docker volume create\s+([A-Za-z0-9][A-Za-z0-9_.-]*)`)
+)
+
+// cleanReadme removes what the block makes (its containers and volumes), so that every run
+// starts without state.
+func (c *checker) cleanReadme(cmds []string) {
+	all := strings.Join(cmds, "\n")
+	for _, m := range containerName.FindAllStringSubmatch(all, -1) {
+		_, _, _ = c.dockerRun("rm", "-f", "-v", m[1])
+	}
+	for _, m := range volumeName.FindAllStringSubmatch(all, -1) {
+		_, _, _ = c.dockerRun("volume", "rm", "-f", m[1])
+	}
 }
 
 // readmeGood runs the whole block: every command exits 0, every row of yesterday's two
@@ -265,7 +277,8 @@ func (c *checker) readmeGood(cmds []string) error {
 		return fmt.Errorf("the sink got %d distinct events, want 10 (5 rows of each bill):\n%s", len(ids), once)
 	}
 	probe := indexOf(cmds, func(s string) bool { return strings.HasPrefix(s, "curl ") && strings.Contains(s, readmeOps) })
-	if probe < 0 || strings.TrimSpace(res[probe].out) != "ready" {
+	// The last line: curl reports each refused attempt before the daemon listens.
+	if probe < 0 || lastLine(res[probe].out) != "ready" {
 		return fmt.Errorf("no answer \"ready\" from the daemon's ops listener:\n%s", strings.Join(outputs(res), "\n"))
 	}
 	return nil
@@ -303,4 +316,9 @@ func outputs(res []result) []string {
 		out[i] = fmt.Sprintf("$ %s -> %d\n%s", b, r.status, r.out)
 	}
 	return out
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }

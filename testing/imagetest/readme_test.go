@@ -42,3 +42,21 @@ func TestReadmeCommands_TheReadmesBlockHasWhatTheImageTestNeeds(t *testing.T) {
 		assert.NotContains(t, c, "--rm", "podman's Docker API reports 0 for a failed --rm container: %q", c)
 	}
 }
+
+func TestCleanReadme_NamesFromTheBlock(t *testing.T) {
+	all := "docker volume create acb-trial   # x\ndocker run --name acb-once --network host \\\n  -v acb-trial:/v img\ndocker run -d --name acb-daemon img"
+	var names []string
+	for _, m := range containerName.FindAllStringSubmatch(all, -1) {
+		names = append(names, m[1])
+	}
+	for _, m := range volumeName.FindAllStringSubmatch(all, -1) {
+		names = append(names, m[1])
+	}
+	assert.Equal(t, []string{"acb-once", "acb-daemon", "acb-trial"}, names)
+}
+
+func TestLastLine_IsTheAnswerAfterCurlsRetries(t *testing.T) {
+	assert.Equal(t, "ready", lastLine("curl: (7) Failed to connect to 127.0.0.1 port 1 after 0 ms\nready\n"))
+	assert.Equal(t, "ready", lastLine("ready"))
+	assert.Equal(t, "", lastLine(""))
+}
