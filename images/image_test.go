@@ -44,9 +44,11 @@ const (
 	sbomFile    = "sbom.spdx.json"
 	pushScript  = "./push.sh"
 
-	binary  = "/usr/local/bin/connector"
-	version = "0.1.0"
+	binary = "/usr/local/bin/connector"
 )
+
+// version is //:version.bzl's VERSION, linked in by BUILD.bazel (x_defs).
+var version = "unset"
 
 var platforms = []string{"linux/amd64", "linux/arm64"}
 
@@ -435,4 +437,30 @@ func TestPush_PushesTheIndexAndSBOMWithDockerCredentialsAndPullsBackTheSameDiges
 		assert.False(t, tag == "latest" || tag == version, "tag %s pushed although --tag was given", tag)
 	}
 	assert.Contains(t, tags, "0.1.0-rc1")
+}
+
+// The version comes from one place, //:version.bzl: the image (above) and the connector
+// that `bazel run //:connector` runs say it, it heads CHANGELOG.md and it is the module's.
+func TestVersion_OneSourceForTheImageTheConnectorTheChangelogAndTheModule(t *testing.T) {
+	require.NotEqual(t, "unset", version, "x_defs in BUILD.bazel did not set the version")
+
+	// //:connector, as `tools/bazel run //:connector -- --version` runs it (runfiles).
+	out, err := exec.Command("../connector/cmd/connector/connector_/connector", "--version").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Equal(t, "alicloud-billing-source connector "+version+"\n", string(out))
+
+	changelog, err := os.ReadFile("../CHANGELOG.md")
+	require.NoError(t, err)
+	var newest string
+	for _, line := range strings.Split(string(changelog), "\n") {
+		if strings.HasPrefix(line, "## [") {
+			newest, _, _ = strings.Cut(strings.TrimPrefix(line, "## ["), "]")
+			break
+		}
+	}
+	assert.Equal(t, version, newest, "CHANGELOG.md's newest section")
+
+	module, err := os.ReadFile("../MODULE.bazel")
+	require.NoError(t, err)
+	assert.Contains(t, string(module), "version = \""+version+"\"", "MODULE.bazel's module(version = ...)")
 }

@@ -3,10 +3,12 @@
 // starts the fake BSS OpenAPI and the recording sink on loopback, runs the image with host
 // networking, and checks that every row arrives in the seed's shape, that a bad config exits
 // 2 with a clear message, that the process runs as uid 65532, that SIGTERM stops the daemon
-// with status 0, and that --help works. It prints "imagetest: N passed, M failed".
+// with status 0, and that --help works. It runs the README's image commands as written
+// (readme.go), and the linux/arm64 connector of the image index under qemu (arm64.go). It
+// prints "imagetest: N passed, M failed".
 //
 // tools/image-test installs and starts the engine (podman serving the Docker API) and runs
-// this with the image tarball that //images:load builds.
+// this with the image tarball that //images:load builds and the index's OCI layout.
 package main
 
 import (
@@ -37,6 +39,9 @@ type checker struct {
 	clock         clock.Clock // the connector's clock package: the one place that reads the time
 	docker, image string
 	dir           string
+	repo          string // the repository's folder: README.md, config.example.json, tools/
+	layout, qemu  string // the image index's OCI layout and qemu-aarch64-static, for linux/arm64
+	verbose       bool   // print what the README's commands printed
 	api           *bssfake.Server
 	sink          *sink.Sink
 	passed        int
@@ -47,12 +52,17 @@ func main() {
 	tarball := flag.String("tarball", "", "image tarball to docker load (empty: the image is already loaded)")
 	image := flag.String("image", "alicloud-billing-source:latest", "image to run")
 	docker := flag.String("docker", "docker", "docker CLI")
+	repo := flag.String("repo", os.Getenv("BUILD_WORKSPACE_DIRECTORY"), "the repository's folder (default: where `bazel run` was called)")
+	layout := flag.String("layout", "", "the image index's OCI layout (bazel-bin/images/image_layout); empty: no linux/arm64 check")
+	qemu := flag.String("qemu", "qemu-aarch64-static", "runs linux/arm64 programs here (Debian's qemu-user-static)")
+	verbose := flag.Bool("v", false, "print what each of the README's commands printed")
 	flag.Parse()
-	os.Exit(run(*tarball, *image, *docker))
+	c := &checker{docker: *docker, image: *image, clock: clock.New(), repo: *repo, layout: *layout, qemu: *qemu, verbose: *verbose}
+	os.Exit(c.run(*tarball))
 }
 
-func run(tarball, image, docker string) int {
-	c := &checker{docker: docker, image: image, clock: clock.New()}
+func (c *checker) run(tarball string) int {
+	docker := c.docker
 	if tarball != "" {
 		if out, err := exec.Command(docker, "load", "-i", tarball).CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "imagetest: docker load -i %s: %v\n%s", tarball, err, out)
@@ -67,7 +77,8 @@ func run(tarball, image, docker string) int {
 	}
 	defer os.RemoveAll(c.dir)
 	_ = os.Chmod(c.dir, 0o755)
-	c.api = bssfake.New(bssfake.Options{Keys: map[string]string{keyID: secret}})
+	// Its own key, and the fake's public test key that config.example.json names.
+	c.api = bssfake.New(bssfake.Options{Keys: map[string]string{keyID: secret, bssfake.DefaultKeyID: bssfake.DefaultKeySecret}})
 	c.sink = sink.New()
 	if err := c.api.Start("127.0.0.1:0"); err != nil {
 		fmt.Fprintln(os.Stderr, "imagetest: fake BSS API:", err)
@@ -86,6 +97,10 @@ func run(tarball, image, docker string) int {
 	c.check("--help works", c.help)
 	c.check("daemon runs as uid 65532 and stops on SIGTERM with 0", c.daemonUIDAndStop)
 	c.check("state volume: a second --once with the same volume knows the day", c.stateVolume)
+	c.check("README's image commands as written; a wrong secret exits 2", c.readmeLines)
+	if c.layout != "" {
+		c.check("linux/arm64 connector from the index runs under qemu: --version, --once", c.arm64)
+	}
 	fmt.Printf("imagetest: %d passed, %d failed\n", c.passed, c.failed)
 	if c.failed > 0 {
 		return 1
@@ -140,7 +155,7 @@ func (c *checker) runContainer(cfg string, args ...string) (string, int, error) 
 	}
 	full = append(append(full, c.image), args...)
 	out, code, err := c.dockerRun(full...)
-	_, _, _ = c.dockerRun("rm", "-f", name)
+	_, _, _ = c.dockerRun("rm", "-f", "-v", name)
 	if strings.Contains(out, secret) {
 		return out, code, fmt.Errorf("the secret appeared in the container's output")
 	}
@@ -230,7 +245,7 @@ func (c *checker) badConfig() error {
 	if err != nil {
 		return err
 	}
-	if code != 2 || !strings.Contains(out, "v_target") {
+	if code != 2 || !strings.Contains(out, "v_target") && !strings.Contains(out, "/vance/config/config.json") {
 		return fmt.Errorf("without a config: exit %d:\n%s", code, out)
 	}
 	return nil
@@ -257,7 +272,7 @@ func (c *checker) stateVolume() error {
 		out, code, err := c.dockerRun("run", "--name", name, "--network", "host",
 			"-v", cfg+":/vance/config/config.json:ro", "-v", vol+":/var/lib/alicloud-billing-source",
 			c.image, "--once", "--date", day.String())
-		_, _, _ = c.dockerRun("rm", "-f", name)
+		_, _, _ = c.dockerRun("rm", "-f", "-v", name)
 		if err != nil || code != 0 {
 			return fmt.Errorf("run %d: exit %d %v:\n%s", i+1, code, err, out)
 		}
@@ -288,7 +303,7 @@ func (c *checker) daemonUIDAndStop() error {
 		return err
 	}
 	name := fmt.Sprintf("imagetest-daemon-%d", c.clock.Now().UnixNano())
-	defer c.dockerRun("rm", "-f", name) //nolint:errcheck
+	defer c.dockerRun("rm", "-f", "-v", name) //nolint:errcheck
 	if out, code, err := c.dockerRun("run", "-d", "--name", name, "--network", "host",
 		"-v", cfg+":/vance/config/config.json:ro", c.image); err != nil || code != 0 {
 		return fmt.Errorf("start: exit %d %v: %s", code, err, out)
