@@ -155,8 +155,7 @@ func TestAccounts_FlatConfigKeepsItsEventsAndStateFile(t *testing.T) {
 	}
 	require.Len(t, revs, 1, "one pull, one revision")
 	wantIDs := map[string]bool{}
-	for _, it := range e.API.Day(day.String()) {
-		r := harness.RowOf(it)
+	for _, r := range e.API.Day(day.String()) { // the fake's item is the connector's row
 		body, _, err := job.Body(r)
 		require.NoError(t, err)
 		for rev := range revs {

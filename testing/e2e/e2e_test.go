@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx"
 
+	"github.com/cloudbill/alicloud-billing-source/connector/bill"
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 	"github.com/cloudbill/alicloud-billing-source/connector/state"
@@ -62,16 +63,13 @@ func requireDayDelivered(t *testing.T, e *env, day string, got []sink.Received) 
 	}
 	for _, r := range got {
 		require.NoError(t, sink.CheckSeedShape(r.Event))
-		var d struct {
-			OwnerId, ProductCode, ProductName, SubscriptionType, BillingDate, CostUnit string
-			PretaxGrossAmount, PaymentAmount                                           float64
-		}
+		var d bill.AccountRow // the fake's item type: the event's data is the row
 		require.NoError(t, json.Unmarshal(r.Event.Data(), &d))
-		row, ok := want[d.OwnerId+"/"+d.ProductCode+"/"+d.SubscriptionType]
+		row, ok := want[d.OwnerID+"/"+d.ProductCode+"/"+d.SubscriptionType]
 		require.True(t, ok, "event for a row the API never had: %s", r.Event.Data())
 		assert.Equal(t, row.ProductName, d.ProductName)
-		assert.Equal(t, row.PretaxGrossAmount, d.PretaxGrossAmount)
-		assert.Equal(t, row.PaymentAmount, d.PaymentAmount)
+		assert.Equal(t, row.PretaxGrossAmount.String(), d.PretaxGrossAmount.String())
+		assert.Equal(t, row.PaymentAmount.String(), d.PaymentAmount.String())
 		assert.Equal(t, row.CostUnit, d.CostUnit)
 		assert.Equal(t, day, d.BillingDate)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx"
 
+	"github.com/cloudbill/alicloud-billing-source/connector/bill"
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
 	"github.com/cloudbill/alicloud-billing-source/testing/harness"
@@ -21,7 +22,7 @@ import (
 // pullAmounts runs --once for the day on fc, one pull per amount of the day's one row, a
 // day of fc apart; before the pull at index lost, the state file is moved aside as the
 // corrupt-state message says.
-func pullAmounts(t *testing.T, e *env, fc *clockwork.FakeClock, lost int, amounts ...float64) {
+func pullAmounts(t *testing.T, e *env, fc *clockwork.FakeClock, lost int, amounts ...bill.Amount) {
 	t.Helper()
 	items := bssfake.SampleDay(day.String(), 1, 22)
 	onClock := fx.Decorate(func(clock.Clock) clock.Clock { return fc })
@@ -52,7 +53,7 @@ func paymentAmount(t *testing.T, r sink.Received) string {
 func TestE2E_AfterTheStateFileIsMovedAsideTheLatestContentHasTheHighestRevision(t *testing.T) {
 	e := newEnv(t)
 	fc := clockwork.NewFakeClockAt(time.Now().UTC())
-	pullAmounts(t, e, fc, 3, 1.5, 2.5, 3.5, 4.5)
+	pullAmounts(t, e, fc, 3, "1.5", "2.5", "3.5", "4.5")
 
 	got := e.Sink.Events()
 	require.Len(t, got, 4)
@@ -75,7 +76,7 @@ func TestE2E_AfterTheStateFileIsMovedAsideTheLatestContentHasTheHighestRevision(
 func TestE2E_OldContentAfterTheStateFileIsMovedAsideIsANewEvent(t *testing.T) {
 	e := newEnv(t)
 	fc := clockwork.NewFakeClockAt(time.Now().UTC())
-	pullAmounts(t, e, fc, 2, 1.5, 2.5, 1.5)
+	pullAmounts(t, e, fc, 2, "1.5", "2.5", "1.5")
 
 	got := e.Sink.Events()
 	require.Len(t, got, 3)

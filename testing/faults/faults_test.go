@@ -367,8 +367,7 @@ func TestFaults_MissedDaysAndALateCorrection(t *testing.T) {
 
 	// Down until Nov 8 09:00. Meanwhile one row of Nov 5 was corrected.
 	items := e.API.Day(nov(5).String())
-	items[3].PaymentAmount += 10
-	items[3].CashAmount += 10
+	items[3].PaymentAmount, items[3].CashAmount = "10", "10" // a line paid by coupons (0 in cash), now 10 in cash
 	e.API.SetDay(nov(5).String(), items)
 
 	d = startDaemon(t, e, time.Date(2026, 11, 8, 9, 0, 0, 0, sh), time.Minute, nil, nil)

@@ -18,7 +18,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/bill"
-	"github.com/cloudbill/alicloud-billing-source/connector/billing"
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 	"github.com/cloudbill/alicloud-billing-source/connector/job"
@@ -179,15 +178,6 @@ func Revision(e event.Event) (int, error) {
 	return int(n), err
 }
 
-// RowOf is the account row the connector reads from a fake item: the item's JSON read
-// into the row (encoding/json matches the API's OwnerID to the row's OwnerId).
-func RowOf(it bssfake.Item) billing.Row {
-	var r billing.Row
-	b, _ := json.Marshal(it)
-	_ = json.Unmarshal(b, &r)
-	return r
-}
-
 // Want is what the sink must hold of the fake's days: per event subject, the data of the
 // latest content of the row, for the account bill and the instance bill alike.
 func (e *Env) Want(t testing.TB, days ...calendar.Day) map[string]string {
@@ -200,7 +190,7 @@ func (e *Env) Want(t testing.TB, days ...calendar.Day) map[string]string {
 	}
 	for _, d := range days {
 		for _, it := range e.API.Day(d.String()) {
-			add(RowOf(it))
+			add(it) // the fake's item is the connector's row
 		}
 		for _, it := range e.API.InstanceDay(d.String()) {
 			b, _ := json.Marshal(it)
