@@ -19,7 +19,7 @@ import (
 
 // silentTarget listens on loopback, accepts and never speaks; each accepted connection
 // counts in accepted and wakes e's waiters.
-func silentTarget(t *testing.T, e *env) (addr string, accepted *atomic.Int64) {
+func silentTarget(t *testing.T, e *harness.Env) (addr string, accepted *atomic.Int64) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -63,8 +63,8 @@ func TestHostile_SIGTERMWhileTheTargetIsSilentExitsWithinTwoSeconds(t *testing.T
 	t.Setenv("GORACE", os.Getenv("GORACE")+" atexit_sleep_ms=0")
 	for _, protocol := range []string{"http", "nats", "kafka"} {
 		t.Run(protocol, func(t *testing.T) {
-			e := newEnv(t)
-			e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 40, 5))
+			e := harness.New(t)
+			e.API.SetDay(e.Day.String(), bssfake.SampleDay(e.Day.String(), 40, 5))
 			addr, accepted := silentTarget(t, e)
 			keys := map[string]any{"v_target": "http://" + addr + "/"}
 			switch protocol {
@@ -73,11 +73,11 @@ func TestHostile_SIGTERMWhileTheTargetIsSilentExitsWithinTwoSeconds(t *testing.T
 			case "kafka":
 				keys = map[string]any{"v_target": "kafka://" + addr + "/" + topic}
 			}
-			p := e.StartProc(t, childEnv, "--config", e.Config(t, keys), "--once", "--date", day.String())
+			p := e.StartProc(t, "--config", e.Config(t, keys), "--once", "--date", e.Day.String())
 			e.Changed.Wait(t, "the connector to connect to the silent target", p.Out, func() bool { return p.Exited() || accepted.Load() > 0 })
 			require.False(t, p.Exited(), "the connector ended before the signal:\n%s", harness.Tail(p.Out.String(), 3000))
 
-			start := time.Now()
+			start := e.Clock.Now()
 			p.Signal(t, syscall.SIGTERM)
 			limit := time.NewTimer(2 * time.Second)
 			defer limit.Stop()
@@ -86,11 +86,11 @@ func TestHostile_SIGTERMWhileTheTargetIsSilentExitsWithinTwoSeconds(t *testing.T
 			case <-limit.C:
 				require.FailNow(t, "the connector did not exit within 2 s of SIGTERM", "log:\n%s", harness.Tail(p.Out.String(), 3000))
 			}
-			t.Logf("%s: exited %s after SIGTERM", protocol, time.Since(start).Round(time.Millisecond))
+			t.Logf("%s: exited %s after SIGTERM", protocol, e.Clock.Since(start).Round(time.Millisecond))
 			assert.Equal(t, 1, p.Wait(t, e), "a one-off run stopped before delivering is incomplete")
 			assert.Contains(t, p.Out.String(), `"msg":"stopping","signal":"terminated"`)
 			assert.NotContains(t, p.Out.String(), "did not stop in time")
-			assert.NotContains(t, p.Out.String(), secret)
+			assert.NotContains(t, p.Out.String(), harness.Secret)
 		})
 	}
 }

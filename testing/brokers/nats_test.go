@@ -43,7 +43,7 @@ func startNATS(t *testing.T, o brokers.NATSOptions) *brokers.NATS {
 
 // natsConfig is a config.json delivering to subject in stream (created if missing unless
 // nats overrides it).
-func natsConfig(t *testing.T, e *env, n *brokers.NATS, natsKeys map[string]any, extra map[string]any) string {
+func natsConfig(t *testing.T, e *harness.Env, n *brokers.NATS, natsKeys map[string]any, extra map[string]any) string {
 	t.Helper()
 	obj := map[string]any{"stream": stream, "create_stream": true}
 	for k, v := range natsKeys {
@@ -81,15 +81,16 @@ func streamEvents(t *testing.T, n *brokers.NATS) (events []event.Event, structur
 func TestNATS_ADayArrivesInTheStreamInTheSeedsShape(t *testing.T) {
 	for _, mode := range []string{"binary", "structured"} {
 		t.Run(mode, func(t *testing.T) {
-			e := newEnv(t)
-			e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 650, 42))
+			e := harness.New(t)
+			e.API.SetDay(e.Day.String(), bssfake.SampleDay(e.Day.String(), 650, 42))
 			n := startNATS(t, brokers.NATSOptions{})
-			before := job.TimeRevision(time.Now())
-			r := run(t, []string{"--config", natsConfig(t, e, n, nil, map[string]any{"send_mode": mode}), "--once", "--date", day.String()}, nil)
-			after := job.TimeRevision(time.Now())
-			require.Equal(t, 0, r.code, r.stderr)
-			assert.Contains(t, r.stderr, `"msg":"created the JetStream stream"`)
-			assert.Contains(t, r.stderr, `"delivered":650,"failed":0`)
+			before := job.TimeRevision(e.Clock.Now())
+			r := e.Run(t, []string{"--config", natsConfig(t, e, n, nil, map[string]any{"send_mode": mode}), "--once", "--date", e.Day.String()})
+			after := job.TimeRevision(e.Clock.Now())
+			require.Equal(t, 0, r.Code, r.Stderr)
+			assert.Contains(t, r.Stderr, `"msg":"created the JetStream stream"`)
+			assert.Equal(t, 650.0, r.Metric(t, harness.EventsSent, map[string]string{"outcome": "delivered"}), "events counted delivered")
+			assert.Zero(t, r.Metric(t, harness.EventsSent, map[string]string{"outcome": "failed"}), "events counted failed")
 
 			events, structured := streamEvents(t, n)
 			require.Len(t, events, 650)
@@ -103,7 +104,7 @@ func TestNATS_ADayArrivesInTheStreamInTheSeedsShape(t *testing.T) {
 				ids[ev.ID()] = true
 			}
 			assert.Len(t, ids, 650, "one message per row")
-			want := e.Want(t, day)
+			want := e.Want(t, e.Day)
 			for _, ev := range events {
 				assert.JSONEq(t, want[ev.Subject()], string(ev.Data()), "the row's data under its subject")
 			}
@@ -121,16 +122,16 @@ func TestNATS_ADayArrivesInTheStreamInTheSeedsShape(t *testing.T) {
 // same ids (an explicit run sends what was asked for) and the stream's duplicate window
 // drops each id it already has, so each row is in the stream once.
 func TestNATS_KilledMidDayAndRestarted_EachRowOnceInTheStream(t *testing.T) {
-	e := newEnv(t)
+	e := harness.New(t)
 	const rows = 900
-	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), rows, 9))
+	e.API.SetDay(e.Day.String(), bssfake.SampleDay(e.Day.String(), rows, 9))
 	n := startNATS(t, brokers.NATSOptions{})
 	mon, err := n.Watch(subject, e.Changed.Notify)
 	require.NoError(t, err)
 	t.Cleanup(mon.Close)
-	args := []string{"--config", natsConfig(t, e, n, nil, map[string]any{"send_concurrency": 4}), "--once", "--date", day.String()}
+	args := []string{"--config", natsConfig(t, e, n, nil, map[string]any{"send_concurrency": 4}), "--once", "--date", e.Day.String()}
 
-	p := e.StartProc(t, childEnv, args...)
+	p := e.StartProc(t, args...)
 	e.Changed.Wait(t, "300 PubAcks", p.Out, func() bool { _, acked, _ := mon.Counts(); return p.Exited() || acked >= 300 })
 	require.False(t, p.Exited(), "the connector ended before the kill:\n%s", harness.Tail(p.Out.String(), 3000))
 	p.Kill(t, e)
@@ -138,9 +139,9 @@ func TestNATS_KilledMidDayAndRestarted_EachRowOnceInTheStream(t *testing.T) {
 	inStream1 := streamMsgs(t, n)
 	require.Less(t, inStream1, uint64(rows), "killed mid-day")
 
-	p = e.StartProc(t, childEnv, args...)
+	p = e.StartProc(t, args...)
 	require.Equal(t, 0, p.Wait(t, e), harness.Tail(p.Out.String(), 3000))
-	assert.NotContains(t, p.Out.String(), secret)
+	assert.NotContains(t, p.Out.String(), harness.Secret)
 
 	events, _ := streamEvents(t, n)
 	ids := map[string]int{}
@@ -169,30 +170,33 @@ func streamMsgs(t *testing.T, n *brokers.NATS) uint64 {
 // connector reconnects, re-sends what was not acknowledged, and the day is delivered with
 // each row once in the stream.
 func TestNATS_ServerRestartedMidDay(t *testing.T) {
-	e := newEnv(t)
+	e := harness.New(t)
 	const rows = 900
-	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), rows, 11))
+	e.API.SetDay(e.Day.String(), bssfake.SampleDay(e.Day.String(), rows, 11))
 	n := startNATS(t, brokers.NATSOptions{})
 	mon, err := n.Watch(subject, e.Changed.Notify)
 	require.NoError(t, err)
 	t.Cleanup(mon.Close)
 	log := e.Log()
 	quick := fx.Supply(&sender.Policy{Timeout: 2 * time.Second, Cooldown: time.Second})
-	wait := start(e, log, []string{"--config", natsConfig(t, e, n, nil, map[string]any{"send_concurrency": 4}), "--once", "--date", day.String()}, quick)
+	wait := e.Start(log, []string{"--config", natsConfig(t, e, n, nil, map[string]any{"send_concurrency": 4}), "--once", "--date", e.Day.String()}, quick)
 	e.Changed.Wait(t, "100 PubAcks", log, func() bool { _, acked, _ := mon.Counts(); return acked >= 100 })
 	n.Stop()
 	// Down long enough for publishes to time out and the circuit breaker to open (3 waves
 	// of the 4 sends in flight): what follows is re-sent.
+	// No metric says that the circuit breaker opened (event_retries_total counts attempts,
+	// not the breaker's state): its log line is the only sign of it.
 	e.Changed.Wait(t, "the connector to pause sending", log, func() bool {
 		return strings.Contains(log.String(), `"msg":"receiver unavailable, sending paused"`)
 	})
 	assert.Contains(t, log.String(), `"msg":"NATS connection lost, reconnecting"`)
 	require.NoError(t, n.Start())
 	r := wait(t)
-	require.Equal(t, 0, r.code, harness.Tail(r.stderr, 3000))
-	assert.Contains(t, r.stderr, `"msg":"NATS connection restored"`)
-	assert.Contains(t, r.stderr, `"msg":"receiver answers again, sending resumes"`)
-	assert.Contains(t, r.stderr, `"delivered":900,"failed":0`)
+	require.Equal(t, 0, r.Code, harness.Tail(r.Stderr, 3000))
+	assert.Contains(t, r.Stderr, `"msg":"NATS connection restored"`)
+	assert.Contains(t, r.Stderr, `"msg":"receiver answers again, sending resumes"`)
+	assert.Equal(t, 900.0, r.Metric(t, harness.EventsSent, map[string]string{"outcome": "delivered"}), "events counted delivered")
+	assert.Zero(t, r.Metric(t, harness.EventsSent, map[string]string{"outcome": "failed"}), "events counted failed")
 	events, _ := streamEvents(t, n)
 	ids := map[string]bool{}
 	for _, ev := range events {
@@ -207,36 +211,36 @@ func TestNATS_ServerRestartedMidDay(t *testing.T) {
 }
 
 func TestNATS_StreamMissingWithoutCreate_Exit2NamingTheStream(t *testing.T) {
-	e := newEnv(t)
-	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 5, 1))
+	e := harness.New(t)
+	e.API.SetDay(e.Day.String(), bssfake.SampleDay(e.Day.String(), 5, 1))
 	n := startNATS(t, brokers.NATSOptions{})
-	r := run(t, []string{"--config", natsConfig(t, e, n, map[string]any{"create_stream": false}, nil), "--once", "--date", day.String()}, nil)
-	assert.Equal(t, 2, r.code, r.stderr)
-	assert.Contains(t, r.stderr, `JetStream stream \"BILLING\" does not exist`)
-	assert.Contains(t, r.stderr, "nats.create_stream")
+	r := e.Run(t, []string{"--config", natsConfig(t, e, n, map[string]any{"create_stream": false}, nil), "--once", "--date", e.Day.String()})
+	assert.Equal(t, 2, r.Code, r.Stderr)
+	assert.Contains(t, r.Stderr, `JetStream stream \"BILLING\" does not exist`)
+	assert.Contains(t, r.Stderr, "nats.create_stream")
 	_, err := n.StreamInfo(context.Background(), stream)
 	assert.ErrorIs(t, err, jetstream.ErrStreamNotFound, "not created")
 }
 
 func TestNATS_StreamWithoutTheSubject_Exit2(t *testing.T) {
-	e := newEnv(t)
-	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 5, 1))
+	e := harness.New(t)
+	e.API.SetDay(e.Day.String(), bssfake.SampleDay(e.Day.String(), 5, 1))
 	n := startNATS(t, brokers.NATSOptions{})
 	require.NoError(t, n.CreateStream(context.Background(), jetstream.StreamConfig{Name: stream, Subjects: []string{"other.>"}, Duplicates: time.Hour}))
-	r := run(t, []string{"--config", natsConfig(t, e, n, map[string]any{"create_stream": false}, nil), "--once", "--date", day.String()}, nil)
-	assert.Equal(t, 2, r.code, r.stderr)
-	assert.Contains(t, r.stderr, `does not take subject \"billing.daily\" (its subjects: other.>)`)
+	r := e.Run(t, []string{"--config", natsConfig(t, e, n, map[string]any{"create_stream": false}, nil), "--once", "--date", e.Day.String()})
+	assert.Equal(t, 2, r.Code, r.Stderr)
+	assert.Contains(t, r.Stderr, `does not take subject \"billing.daily\" (its subjects: other.>)`)
 }
 
 func TestNATS_ShortDuplicateWindowIsAWarning(t *testing.T) {
-	e := newEnv(t)
-	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 5, 1))
+	e := harness.New(t)
+	e.API.SetDay(e.Day.String(), bssfake.SampleDay(e.Day.String(), 5, 1))
 	n := startNATS(t, brokers.NATSOptions{})
 	require.NoError(t, n.CreateStream(context.Background(), jetstream.StreamConfig{Name: stream, Subjects: []string{"billing.>"}, Duplicates: 2 * time.Minute}))
-	r := run(t, []string{"--config", natsConfig(t, e, n, map[string]any{"create_stream": false}, nil), "--once", "--date", day.String()}, nil)
-	require.Equal(t, 0, r.code, r.stderr)
-	assert.Contains(t, r.stderr, `"msg":"the JetStream stream's duplicate window is too short for exactly-once`)
-	assert.Contains(t, r.stderr, `"duplicate_window":"2m0s","needed":"96h0m0s"`)
+	r := e.Run(t, []string{"--config", natsConfig(t, e, n, map[string]any{"create_stream": false}, nil), "--once", "--date", e.Day.String()})
+	require.Equal(t, 0, r.Code, r.Stderr)
+	assert.Contains(t, r.Stderr, `"msg":"the JetStream stream's duplicate window is too short for exactly-once`)
+	assert.Contains(t, r.Stderr, `"duplicate_window":"2m0s","needed":"96h0m0s"`)
 	assert.Equal(t, uint64(5), streamMsgs(t, n))
 }
 
@@ -246,41 +250,43 @@ func TestNATS_AuthRefused_Exit2ClearMessageNoPassword(t *testing.T) {
 		password = "nats-Password-Never-Printed-77"
 		wrong    = "nats-Wrong-Password-Never-Printed-88"
 	)
-	e := newEnv(t)
-	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 5, 1))
+	e := harness.New(t)
+	e.API.SetDay(e.Day.String(), bssfake.SampleDay(e.Day.String(), 5, 1))
 	n := startNATS(t, brokers.NATSOptions{User: user, Password: password})
 	args := func(pw string) []string {
-		return []string{"--config", natsConfig(t, e, n, map[string]any{"user": user, "password": pw}, nil), "--once", "--date", day.String()}
+		return []string{"--config", natsConfig(t, e, n, map[string]any{"user": user, "password": pw}, nil), "--once", "--date", e.Day.String()}
 	}
-	r := run(t, args(wrong), []string{password, wrong})
-	assert.Equal(t, 2, r.code, r.stderr)
-	assert.Contains(t, r.stderr, "refused the credentials (nats.user and nats.password)")
-	assert.Contains(t, r.stderr, "nats://127.0.0.1:")
+	e.NeverPrinted(password, wrong)
+	r := e.Run(t, args(wrong))
+	assert.Equal(t, 2, r.Code, r.Stderr)
+	assert.Contains(t, r.Stderr, "refused the credentials (nats.user and nats.password)")
+	assert.Contains(t, r.Stderr, "nats://127.0.0.1:")
 
-	r = run(t, args(password), []string{password, wrong})
-	require.Equal(t, 0, r.code, r.stderr)
+	r = e.Run(t, args(password))
+	require.Equal(t, 0, r.Code, r.Stderr)
 	assert.Equal(t, uint64(5), streamMsgs(t, n))
 }
 
 func TestNATS_ServerWithoutJetStream_Exit2(t *testing.T) {
-	e := newEnv(t)
-	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 5, 1))
+	e := harness.New(t)
+	e.API.SetDay(e.Day.String(), bssfake.SampleDay(e.Day.String(), 5, 1))
 	n := startNATS(t, brokers.NATSOptions{NoJetStream: true})
-	r := run(t, []string{"--config", natsConfig(t, e, n, nil, nil), "--once", "--date", day.String()}, nil)
-	assert.Equal(t, 2, r.code, "no retry makes JetStream appear\n%s", r.stderr)
-	assert.Contains(t, r.stderr, "JetStream is not enabled on nats://127.0.0.1:")
+	r := e.Run(t, []string{"--config", natsConfig(t, e, n, nil, nil), "--once", "--date", e.Day.String()})
+	assert.Equal(t, 2, r.Code, "no retry makes JetStream appear\n%s", r.Stderr)
+	assert.Contains(t, r.Stderr, "JetStream is not enabled on nats://127.0.0.1:")
 }
 
 func TestNATS_UnreadableCredsAndCAFilesAreConfigErrors(t *testing.T) {
-	e := newEnv(t)
-	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 5, 1))
+	e := harness.New(t)
+	e.API.SetDay(e.Day.String(), bssfake.SampleDay(e.Day.String(), 5, 1))
 	n := startNATS(t, brokers.NATSOptions{})
 	junk := filepath.Join(t.TempDir(), "junk")
 	require.NoError(t, os.WriteFile(junk, []byte("not a creds file nor a certificate: junk-Never-Printed"), 0o600))
+	e.NeverPrinted("junk-Never-Printed")
 	for key, says := range map[string]string{"creds_file": "nats.creds_file: " + junk + " holds no", "ca_file": "nats.ca_file: " + junk + " holds no PEM certificate"} {
-		r := run(t, []string{"--config", natsConfig(t, e, n, map[string]any{key: junk}, nil), "--once", "--date", day.String()}, []string{"junk-Never-Printed"})
-		assert.Equal(t, 2, r.code, key)
-		assert.Contains(t, r.stderr, says, key)
+		r := e.Run(t, []string{"--config", natsConfig(t, e, n, map[string]any{key: junk}, nil), "--once", "--date", e.Day.String()})
+		assert.Equal(t, 2, r.Code, key)
+		assert.Contains(t, r.Stderr, says, key)
 	}
 	_, err := n.StreamInfo(context.Background(), stream)
 	assert.ErrorIs(t, err, jetstream.ErrStreamNotFound, "nothing was published: the stream was never even created")

@@ -30,6 +30,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cloudbill/alicloud-billing-source/connector/bill"
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 )
 
@@ -66,30 +67,33 @@ const (
 	DefaultKeySecret = "testsecret"
 )
 
-// Item is one bill row with the API's JSON names (note OwnerID).
-type Item struct {
-	AdjustAmount          float64 `json:"AdjustAmount"`
-	BillAccountID         string  `json:"BillAccountID"`
-	BillAccountName       string  `json:"BillAccountName"`
-	BillingDate           string  `json:"BillingDate"`
-	BizType               string  `json:"BizType"`
-	CashAmount            float64 `json:"CashAmount"`
-	CostUnit              string  `json:"CostUnit"`
-	Currency              string  `json:"Currency"`
-	DeductedByCashCoupons float64 `json:"DeductedByCashCoupons"`
-	DeductedByCoupons     float64 `json:"DeductedByCoupons"`
-	DeductedByPrepaidCard float64 `json:"DeductedByPrepaidCard"`
-	InvoiceDiscount       float64 `json:"InvoiceDiscount"`
-	OutstandingAmount     float64 `json:"OutstandingAmount"`
-	OwnerID               string  `json:"OwnerID"`
-	OwnerName             string  `json:"OwnerName"`
-	PaymentAmount         float64 `json:"PaymentAmount"`
-	PipCode               string  `json:"PipCode"`
-	PretaxAmount          float64 `json:"PretaxAmount"`
-	PretaxGrossAmount     float64 `json:"PretaxGrossAmount"`
-	ProductCode           string  `json:"ProductCode"`
-	ProductName           string  `json:"ProductName"`
-	SubscriptionType      string  `json:"SubscriptionType"`
+// Item is one row of the account bill (QueryAccountBill grouped by product): the
+// connector's own row, so that its members are declared once (connector/bill) and a test
+// compares what the fake served with what was delivered field by field. Amounts are
+// decimal text, as the API writes them. The fake answers it with the API's member names
+// (see apiItem).
+type Item = bill.AccountRow
+
+// apiItem is an Item as QueryAccountBill writes it: the row's members with their values,
+// every one of them always sent, in the API's (alphabetical) order; the one name the event
+// and the API do not share is the owner's, OwnerId in the event and OwnerID in the API.
+// The SDK's own item type would not do: it has a hundred members of a dozen other APIs
+// and no omitempty, so answers would carry made-up empty members five times their size.
+type apiItem Item
+
+// MarshalJSON writes the item with the API's names.
+func (it apiItem) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(Item(it))
+	var m map[string]json.RawMessage
+	if err == nil {
+		err = json.Unmarshal(b, &m)
+	}
+	if err != nil {
+		return nil, err
+	}
+	m["OwnerID"] = m["OwnerId"]
+	delete(m, "OwnerId")
+	return json.Marshal(m) // a map's keys are written sorted: the API's order
 }
 
 // FaultKind is what a fault does to a request.
@@ -429,7 +433,7 @@ type data struct {
 	PageSize     int    `json:"PageSize"`
 	TotalCount   int    `json:"TotalCount"`
 	Items        struct {
-		Item []Item `json:"Item"`
+		Item []apiItem `json:"Item"`
 	} `json:"Items"`
 }
 
@@ -697,9 +701,9 @@ func (s *Server) serveAccountBill(x *exchange) {
 	resp := response{Code: "Success", Message: "Successful!", RequestID: requestID(), Success: true}
 	resp.Data = data{AccountID: x.acct, AccountName: s.accountName(x.acct), BillingCycle: params.Get("BillingCycle"),
 		PageNum: pageNum, PageSize: size, TotalCount: total}
-	resp.Data.Items.Item = items
-	if resp.Data.Items.Item == nil {
-		resp.Data.Items.Item = []Item{}
+	resp.Data.Items.Item = make([]apiItem, len(items)) // never null: the API sends []
+	for i, it := range items {
+		resp.Data.Items.Item[i] = apiItem(it)
 	}
 	x.rec.Status, x.rec.Rows = 200, len(items)
 	if hasFault && f.Kind == HugeBody {

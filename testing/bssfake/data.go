@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strconv"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/bill"
 )
 
 var products = []struct{ code, name, pip string }{
@@ -45,14 +48,14 @@ func SampleDay(day string, n int, seed uint64) []Item {
 			ProductCode:       p.code,
 			ProductName:       p.name,
 			SubscriptionType:  sub,
-			PretaxGrossAmount: gross,
-			InvoiceDiscount:   discount,
-			PretaxAmount:      pretax,
-			PaymentAmount:     pretax,
-			CashAmount:        pretax,
+			PretaxGrossAmount: amount(gross),
+			InvoiceDiscount:   amount(discount),
+			PretaxAmount:      amount(pretax),
+			PaymentAmount:     amount(pretax),
+			CashAmount:        amount(pretax),
 		}
 		if i%7 == 3 { // a line paid by coupons: zero cash
-			it.DeductedByCoupons, it.CashAmount, it.PaymentAmount = pretax, 0, 0
+			it.DeductedByCoupons, it.CashAmount, it.PaymentAmount = amount(pretax), "0", "0"
 		}
 		if i%11 == 5 {
 			it.CostUnit = "未分配" // unallocated cost unit
@@ -66,3 +69,7 @@ func SampleDay(day string, n int, seed uint64) []Item {
 }
 
 func round4(f float64) float64 { return math.Round(f*10000) / 10000 }
+
+// amount is the text the API writes for a number: the shortest that reads back as f, as
+// encoding/json writes a float64 (these are never small or large enough for an exponent).
+func amount(f float64) bill.Amount { return bill.Amount(strconv.FormatFloat(f, 'f', -1, 64)) }

@@ -37,9 +37,6 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
 )
 
-// wallClock is the connector's clock package: the one place that reads the time.
-var wallClock = clock.New()
-
 // Harness is one implementation of the API under test.
 type Harness struct {
 	Endpoint    string // full URL: https://business.aliyuncs.com or http://127.0.0.1:PORT
@@ -55,6 +52,10 @@ type Harness struct {
 	// DescribeInstanceBill reads Day too.
 	MinInstanceRows   int // Day's instance bill has at least this many rows
 	ExactInstanceRows int // with Fake: Day's exact number of instance bill rows
+
+	// Clock gives the time of the requests the suite signs by hand (their Timestamp and
+	// SignatureNonce): the real clock (clock.New()), or the implementation's.
+	Clock clock.Clock
 }
 
 // Run runs the whole suite as subtests.
@@ -201,11 +202,13 @@ func dailyNeedsDate(t *testing.T, h Harness) {
 func handSigned(t *testing.T, h Harness) {
 	u, err := url.Parse(h.Endpoint)
 	require.NoError(t, err)
+	require.NotNil(t, h.Clock, "Harness.Clock")
+	now := h.Clock.Now()
 	p := url.Values{}
 	for k, v := range map[string]string{
 		"Action": "QueryAccountBill", "Version": "2017-12-14", "Format": "JSON", "AccessKeyId": h.KeyID,
-		"SignatureMethod": "HMAC-SHA1", "SignatureVersion": "1.0", "SignatureNonce": strconv.FormatInt(wallClock.Now().UnixNano(), 36) + "contract",
-		"Timestamp": wallClock.Now().UTC().Format("2006-01-02T15:04:05Z"), "RegionId": h.RegionID,
+		"SignatureMethod": "HMAC-SHA1", "SignatureVersion": "1.0", "SignatureNonce": strconv.FormatInt(now.UnixNano(), 36) + "contract",
+		"Timestamp": now.UTC().Format("2006-01-02T15:04:05Z"), "RegionId": h.RegionID,
 		"BillingCycle": h.Day.Cycle(), "BillingDate": h.Day.String(), "Granularity": "DAILY",
 		"IsGroupByProduct": "true", "PageNum": "1", "PageSize": "1",
 	} {

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
+	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
 	"github.com/cloudbill/alicloud-billing-source/testing/contract"
 )
@@ -16,7 +17,8 @@ import (
 func TestContract_Fake(t *testing.T) {
 	day := calendar.Day{Year: 2026, Month: time.October, Day: 31}
 	contract.Run(t, func(t *testing.T) contract.Harness {
-		f := bssfake.New(bssfake.Options{Keys: map[string]string{"LTAIcontract": "contract-secret"}})
+		c := clock.New()
+		f := bssfake.New(bssfake.Options{Keys: map[string]string{"LTAIcontract": "contract-secret"}, Now: c.Now})
 		f.SetDay(day.String(), bssfake.SampleDay(day.String(), 321, 9))
 		// 700 rows: three pages at MaxResults 300, so that a NextToken can be left behind.
 		f.SetInstanceDay(day.String(), bssfake.SampleInstanceDay(day.String(), 700, 9))
@@ -24,6 +26,6 @@ func TestContract_Fake(t *testing.T) {
 		t.Cleanup(func() { _ = f.Close() })
 		return contract.Harness{Endpoint: f.URL(), KeyID: "LTAIcontract", Secret: "contract-secret", Day: day,
 			MinRows: 321, RegionID: "cn-hangzhou", Fake: true, ExactRows: 321, ReplayCheck: true,
-			MinInstanceRows: 700, ExactInstanceRows: 700}
+			MinInstanceRows: 700, ExactInstanceRows: 700, Clock: c}
 	})
 }

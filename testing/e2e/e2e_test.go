@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx"
 
+	"github.com/cloudbill/alicloud-billing-source/connector/bill"
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 	"github.com/cloudbill/alicloud-billing-source/connector/state"
@@ -26,33 +27,9 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/testing/sink"
 )
 
-const (
-	keyID  = "LTAI5tE2eTestKey"
-	secret = "e2e-Secret-Never-Printed-9f8e7d"
-)
-
-// day is a day the API serves: three weeks ago (the connector refuses days in the future
-// and days older than the 18 months the API keeps).
-var day = calendar.Of(time.Now().UTC()).AddDays(-21)
-
-type env = harness.Env
-
-func newEnv(t *testing.T) *env { return harness.NewEnv(t, keyID, secret) }
-
-type result struct {
-	code           int
-	stdout, stderr string
-}
-
-func run(t *testing.T, args []string, extra ...fx.Option) result {
-	t.Helper()
-	code, stdout, stderr := harness.Main(t, args, []string{secret}, extra...)
-	return result{code: code, stdout: stdout, stderr: stderr}
-}
-
 // requireDayDelivered checks that the sink holds exactly one event per fake row, each in
 // the seed's shape, with the row's values.
-func requireDayDelivered(t *testing.T, e *env, day string, got []sink.Received) {
+func requireDayDelivered(t *testing.T, e *harness.Env, day string, got []sink.Received) {
 	t.Helper()
 	rows := e.API.Day(day)
 	require.Len(t, harness.IDs(got), len(rows), "distinct events")
@@ -62,86 +39,83 @@ func requireDayDelivered(t *testing.T, e *env, day string, got []sink.Received) 
 	}
 	for _, r := range got {
 		require.NoError(t, sink.CheckSeedShape(r.Event))
-		var d struct {
-			OwnerId, ProductCode, ProductName, SubscriptionType, BillingDate, CostUnit string
-			PretaxGrossAmount, PaymentAmount                                           float64
-		}
+		var d bill.AccountRow // the fake's item type: the event's data is the row
 		require.NoError(t, json.Unmarshal(r.Event.Data(), &d))
-		row, ok := want[d.OwnerId+"/"+d.ProductCode+"/"+d.SubscriptionType]
+		row, ok := want[d.OwnerID+"/"+d.ProductCode+"/"+d.SubscriptionType]
 		require.True(t, ok, "event for a row the API never had: %s", r.Event.Data())
 		assert.Equal(t, row.ProductName, d.ProductName)
-		assert.Equal(t, row.PretaxGrossAmount, d.PretaxGrossAmount)
-		assert.Equal(t, row.PaymentAmount, d.PaymentAmount)
+		assert.Equal(t, row.PretaxGrossAmount.String(), d.PretaxGrossAmount.String())
+		assert.Equal(t, row.PaymentAmount.String(), d.PaymentAmount.String())
 		assert.Equal(t, row.CostUnit, d.CostUnit)
 		assert.Equal(t, day, d.BillingDate)
 	}
 }
 
 func TestE2E_650RowDayOverThreePagesArrivesCompleteInTheSeedsShape(t *testing.T) {
-	e := newEnv(t)
-	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 650, 42))
-	r := run(t, []string{"--config", e.Config(t, nil), "--once", "--date", day.String()})
-	require.Equal(t, 0, r.code, r.stderr)
-	requireDayDelivered(t, e, day.String(), e.Sink.Events())
+	e := harness.New(t)
+	e.API.SetDay(e.Day.String(), bssfake.SampleDay(e.Day.String(), 650, 42))
+	r := e.Run(t, []string{"--config", e.Config(t, nil), "--once", "--date", e.Day.String()})
+	require.Equal(t, 0, r.Code, r.Stderr)
+	requireDayDelivered(t, e, e.Day.String(), e.Sink.Events())
 	for _, got := range e.Sink.Events() {
 		assert.False(t, got.Structured, "binary mode is the default")
 	}
 	assert.Len(t, e.API.Requests(), 3, "650 rows are 3 pages of 300")
-	assert.Contains(t, r.stderr, `"msg":"day done"`)
-	assert.Contains(t, r.stderr, `"fetched":650,"new":650,"changed":0,"unchanged":0,"pending":0,"delivered":650,"failed":0`)
+	assert.Contains(t, r.Stderr, `"msg":"day done"`)
+	assert.Contains(t, r.Stderr, `"fetched":650,"new":650,"changed":0,"unchanged":0,"pending":0,"delivered":650,"failed":0`)
 }
 
 func TestE2E_RerunGivesTheSameIDs(t *testing.T) {
-	e := newEnv(t)
-	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 40, 7))
-	args := []string{"--config", e.Config(t, nil), "--once", "--date", day.String()}
-	require.Equal(t, 0, run(t, args).code)
+	e := harness.New(t)
+	e.API.SetDay(e.Day.String(), bssfake.SampleDay(e.Day.String(), 40, 7))
+	args := []string{"--config", e.Config(t, nil), "--once", "--date", e.Day.String()}
+	require.Equal(t, 0, e.Run(t, args).Code)
 	first := harness.IDs(e.Sink.Events())
 	e.Sink.Reset()
-	require.Equal(t, 0, run(t, args).code)
+	require.Equal(t, 0, e.Run(t, args).Code)
 	assert.Equal(t, first, harness.IDs(e.Sink.Events()))
 }
 
 func TestE2E_StructuredModeByConfig(t *testing.T) {
-	e := newEnv(t)
-	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 5, 1))
-	r := run(t, []string{"--config", e.Config(t, map[string]any{"send_mode": "structured"}), "--once", "--date", day.String()})
-	require.Equal(t, 0, r.code, r.stderr)
-	requireDayDelivered(t, e, day.String(), e.Sink.Events())
+	e := harness.New(t)
+	e.API.SetDay(e.Day.String(), bssfake.SampleDay(e.Day.String(), 5, 1))
+	r := e.Run(t, []string{"--config", e.Config(t, map[string]any{"send_mode": "structured"}), "--once", "--date", e.Day.String()})
+	require.Equal(t, 0, r.Code, r.Stderr)
+	requireDayDelivered(t, e, e.Day.String(), e.Sink.Events())
 	for _, got := range e.Sink.Events() {
 		assert.True(t, got.Structured)
 	}
 }
 
 func TestE2E_ThrottlingAndSink503sAreRiddenOut(t *testing.T) {
-	e := newEnv(t)
-	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 320, 5))
+	e := harness.New(t)
+	e.API.SetDay(e.Day.String(), bssfake.SampleDay(e.Day.String(), 320, 5))
 	e.API.Inject(bssfake.Fault{Kind: bssfake.Throttle, Times: 2, Page: 2})
 	e.Sink.FailNext(30, 503)
-	r := run(t, []string{"--config", e.Config(t, nil), "--once", "--date", day.String()})
-	require.Equal(t, 0, r.code, r.stderr)
-	requireDayDelivered(t, e, day.String(), e.Sink.Events())
+	r := e.Run(t, []string{"--config", e.Config(t, nil), "--once", "--date", e.Day.String()})
+	require.Equal(t, 0, r.Code, r.Stderr)
+	requireDayDelivered(t, e, e.Day.String(), e.Sink.Events())
 	assert.Equal(t, 320+30, e.Sink.Attempts())
-	assert.Contains(t, r.stderr, `"code":"Throttling.User"`)
+	assert.Contains(t, r.Stderr, `"code":"Throttling.User"`)
 }
 
 func TestE2E_BadCredentialsFailFastWithExit2AndNoSecret(t *testing.T) {
-	e := newEnv(t)
-	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 5, 1))
+	e := harness.New(t)
+	e.API.SetDay(e.Day.String(), bssfake.SampleDay(e.Day.String(), 5, 1))
 	cases := map[string]struct {
 		cfg  map[string]any
 		says []string
 	}{
-		"wrong secret": {map[string]any{"secret_access_Key": secret + "X"}, []string{"SignatureDoesNotMatch", "check secret_access_Key"}},
-		"unknown key":  {map[string]any{"access_key_id": "LTAInobody"}, []string{"InvalidAccessKeyId.NotFound", "check access_key_id"}},
+		"wrong harness.Secret": {map[string]any{"secret_access_Key": harness.Secret + "X"}, []string{"SignatureDoesNotMatch", "check secret_access_Key"}},
+		"unknown key":          {map[string]any{"access_key_id": "LTAInobody"}, []string{"InvalidAccessKeyId.NotFound", "check access_key_id"}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			before := len(e.API.Requests())
-			r := run(t, []string{"--config", e.Config(t, tc.cfg), "--once", "--date", day.String()})
-			assert.Equal(t, 2, r.code)
+			r := e.Run(t, []string{"--config", e.Config(t, tc.cfg), "--once", "--date", e.Day.String()})
+			assert.Equal(t, 2, r.Code)
 			for _, s := range tc.says {
-				assert.Contains(t, r.stderr, s)
+				assert.Contains(t, r.Stderr, s)
 			}
 			assert.Equal(t, before+1, len(e.API.Requests()), "credentials errors are not retried")
 			assert.Zero(t, e.Sink.Len())
@@ -150,7 +124,7 @@ func TestE2E_BadCredentialsFailFastWithExit2AndNoSecret(t *testing.T) {
 }
 
 func TestE2E_BadConfigFailsFastWithExit2(t *testing.T) {
-	e := newEnv(t)
+	e := harness.New(t)
 	cases := map[string]struct {
 		cfg  map[string]any
 		says string
@@ -162,41 +136,42 @@ func TestE2E_BadConfigFailsFastWithExit2(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			r := run(t, []string{"--config", e.Config(t, tc.cfg), "--once"})
-			assert.Equal(t, 2, r.code)
-			assert.Contains(t, r.stderr, tc.says)
-			assert.NotContains(t, strings.TrimSpace(r.stderr), "\n", "one plain message, no fx noise")
+			r := e.Run(t, []string{"--config", e.Config(t, tc.cfg), "--once"})
+			assert.Equal(t, 2, r.Code)
+			assert.Contains(t, r.Stderr, tc.says)
+			assert.NotContains(t, strings.TrimSpace(r.Stderr), "\n", "one plain message, no fx noise")
 			assert.Empty(t, e.API.Requests(), "nothing is called with a bad config")
 		})
 	}
-	r := run(t, []string{"--config", filepath.Join(e.Dir, "missing.json"), "--once"})
-	assert.Equal(t, 2, r.code)
-	assert.Contains(t, r.stderr, "cannot read")
+	r := e.Run(t, []string{"--config", filepath.Join(e.Dir, "missing.json"), "--once"})
+	assert.Equal(t, 2, r.Code)
+	assert.Contains(t, r.Stderr, "cannot read")
 }
 
 func TestE2E_UsageErrorsExit2AndHelpAnswers(t *testing.T) {
+	e := harness.New(t)
 	for _, args := range [][]string{{"--date", "2026-11-01"}, {"--once", "--date", "2026-13-01"},
 		{"--from", "2026-11-05", "--to", "2026-11-01"}, {"--from", "2026-11-05"}, {"--bogus"}} {
-		r := run(t, args)
-		assert.Equal(t, 2, r.code, "%v", args)
-		assert.Contains(t, r.stderr, "connector --help", "%v", args)
+		r := e.Run(t, args)
+		assert.Equal(t, 2, r.Code, "%v", args)
+		assert.Contains(t, r.Stderr, "connector --help", "%v", args)
 	}
-	r := run(t, []string{"--help"})
-	assert.Equal(t, 0, r.code)
+	r := e.Run(t, []string{"--help"})
+	assert.Equal(t, 0, r.Code)
 	for _, s := range []string{"--once", "--from", "--date", "v_target", "secret_access_Key", "pull_zone", "Exit status"} {
-		assert.Contains(t, r.stdout, s)
+		assert.Contains(t, r.Stdout, s)
 	}
 }
 
 func TestE2E_RangeOldestFirstWithAProgressLinePerDay(t *testing.T) {
-	e := newEnv(t)
-	days := []calendar.Day{day, day.AddDays(1), day.AddDays(2)}
+	e := harness.New(t)
+	days := []calendar.Day{e.Day, e.Day.AddDays(1), e.Day.AddDays(2)}
 	for i, d := range days {
 		e.API.SetDay(d.String(), bssfake.SampleDay(d.String(), 10+i, uint64(i)))
 	}
-	r := run(t, []string{"--config", e.Config(t, nil), "--from", days[0].String(), "--to", days[2].String()})
-	require.Equal(t, 0, r.code, r.stderr)
-	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	r := e.Run(t, []string{"--config", e.Config(t, nil), "--from", days[0].String(), "--to", days[2].String()})
+	require.Equal(t, 0, r.Code, r.Stderr)
+	lines := strings.Split(strings.TrimSpace(r.Stdout), "\n")
 	require.Len(t, lines, 3)
 	for i, d := range days {
 		assert.Contains(t, lines[i], fmt.Sprintf("[%d/3] %s: %d fetched, %d delivered, 0 failed", i+1, d, 10+i, 10+i))
@@ -210,17 +185,17 @@ func TestE2E_RangeOldestFirstWithAProgressLinePerDay(t *testing.T) {
 }
 
 func TestE2E_UndeliveredRowsExit1(t *testing.T) {
-	e := newEnv(t)
-	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 3, 1))
+	e := harness.New(t)
+	e.API.SetDay(e.Day.String(), bssfake.SampleDay(e.Day.String(), 3, 1))
 	e.Sink.FailNext(1000, 400) // the receiver rejects everything
-	r := run(t, []string{"--config", e.Config(t, nil), "--once", "--date", day.String()})
-	assert.Equal(t, 1, r.code)
-	assert.Contains(t, r.stderr, "rejected by the receiver with HTTP 400")
-	assert.Contains(t, r.stderr, `"failed":3`)
+	r := e.Run(t, []string{"--config", e.Config(t, nil), "--once", "--date", e.Day.String()})
+	assert.Equal(t, 1, r.Code)
+	assert.Contains(t, r.Stderr, "rejected by the receiver with HTTP 400")
+	assert.Contains(t, r.Stderr, `"failed":3`)
 }
 
 func TestE2E_DaemonFiresAtPullHourInPullZone(t *testing.T) {
-	e := newEnv(t)
+	e := harness.New(t)
 	sh, _ := time.LoadLocation("Asia/Shanghai")
 	// 01:40 in Shanghai is 17:40 UTC the day before: "yesterday" must be reckoned in the zone.
 	start := time.Date(2026, 11, 5, 1, 40, 0, 0, sh)
@@ -230,9 +205,9 @@ func TestE2E_DaemonFiresAtPullHourInPullZone(t *testing.T) {
 	fc := clockwork.NewFakeClockAt(start)
 
 	var shut fx.Shutdowner
-	done := make(chan result, 1)
+	done := make(chan harness.Result, 1)
 	go func() {
-		done <- run(t, []string{"--config", e.Config(t, nil)},
+		done <- e.Run(t, []string{"--config", e.Config(t, nil)},
 			fx.Decorate(func(clock.Clock) clock.Clock { return fc }),
 			fx.Populate(&shut))
 	}()
@@ -251,61 +226,61 @@ func TestE2E_DaemonFiresAtPullHourInPullZone(t *testing.T) {
 	require.NotNil(t, shut)
 	require.NoError(t, shut.Shutdown())
 	r := <-done
-	assert.Equal(t, 0, r.code, r.stderr)
-	assert.Contains(t, r.stderr, `"msg":"waiting for the next pull","at":"2026-11-06T02:00:00+08:00"`)
+	assert.Equal(t, 0, r.Code, r.Stderr)
+	assert.Contains(t, r.Stderr, `"msg":"waiting for the next pull","at":"2026-11-06T02:00:00+08:00"`)
 }
 
 func TestE2E_DryRunCountsAndSendsNothing(t *testing.T) {
-	e := newEnv(t)
-	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 12, 2))
-	r := run(t, []string{"--config", e.Config(t, nil), "--once", "--date", day.String(), "--dry-run"})
-	require.Equal(t, 0, r.code, r.stderr)
-	assert.Contains(t, r.stdout, day.String()+": 12 rows: 12 new, 0 changed, 0 pending delivery, 0 already delivered - dry run, nothing sent")
+	e := harness.New(t)
+	e.API.SetDay(e.Day.String(), bssfake.SampleDay(e.Day.String(), 12, 2))
+	r := e.Run(t, []string{"--config", e.Config(t, nil), "--once", "--date", e.Day.String(), "--dry-run"})
+	require.Equal(t, 0, r.Code, r.Stderr)
+	assert.Contains(t, r.Stdout, e.Day.String()+": 12 rows: 12 new, 0 changed, 0 pending delivery, 0 already delivered - dry run, nothing sent")
 	// The log says what a run would send, never that something was delivered.
-	assert.Contains(t, r.stderr, `"pending":0,"would_send":12,`)
-	assert.NotContains(t, r.stderr, `"delivered":`)
+	assert.Contains(t, r.Stderr, `"pending":0,"would_send":12,`)
+	assert.NotContains(t, r.Stderr, `"delivered":`)
 	assert.Zero(t, e.Sink.Attempts())
 	_, err := os.Stat(e.StatePath)
 	assert.True(t, os.IsNotExist(err), "a dry run writes no state")
 
 	// After a real run, a dry run sees the rows as delivered.
-	require.Equal(t, 0, run(t, []string{"--config", e.Config(t, nil), "--once", "--date", day.String()}).code)
-	r = run(t, []string{"--config", e.Config(t, nil), "--once", "--date", day.String(), "--dry-run"})
-	assert.Contains(t, r.stdout, "12 rows: 0 new, 0 changed, 0 pending delivery, 12 already delivered")
+	require.Equal(t, 0, e.Run(t, []string{"--config", e.Config(t, nil), "--once", "--date", e.Day.String()}).Code)
+	r = e.Run(t, []string{"--config", e.Config(t, nil), "--once", "--date", e.Day.String(), "--dry-run"})
+	assert.Contains(t, r.Stdout, "12 rows: 0 new, 0 changed, 0 pending delivery, 12 already delivered")
 	assert.Equal(t, 12, e.Sink.Len())
 
-	r = run(t, []string{"--config", e.Config(t, nil), "--dry-run"})
-	assert.Equal(t, 2, r.code, "a daemon cannot be a dry run")
+	r = e.Run(t, []string{"--config", e.Config(t, nil), "--dry-run"})
+	assert.Equal(t, 2, r.Code, "a daemon cannot be a dry run")
 }
 
 func TestE2E_SecondProcessOnTheSameStateIsRefused(t *testing.T) {
-	e := newEnv(t)
+	e := harness.New(t)
 	cfg := e.Config(t, nil)
 	hold, err := state.Open(e.StatePath, false)
 	require.NoError(t, err)
 	defer hold.Close()
-	r := run(t, []string{"--config", cfg, "--once", "--date", day.String()})
-	assert.Equal(t, 2, r.code)
-	assert.Contains(t, r.stderr, "in use by another connector process")
+	r := e.Run(t, []string{"--config", cfg, "--once", "--date", e.Day.String()})
+	assert.Equal(t, 2, r.Code)
+	assert.Contains(t, r.Stderr, "in use by another connector process")
 }
 
 // A dry run shows the rows that were planned but never acknowledged (a receiver that
 // rejected them): they are pending, not "already delivered" and not "new".
 func TestE2E_DryRunShowsPendingRows(t *testing.T) {
-	e := newEnv(t)
-	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 9, 3))
+	e := harness.New(t)
+	e.API.SetDay(e.Day.String(), bssfake.SampleDay(e.Day.String(), 9, 3))
 	e.Sink.FailNext(1000, 400) // every row planned, none acknowledged
-	require.Equal(t, 1, run(t, []string{"--config", e.Config(t, nil), "--once", "--date", day.String()}).code)
-	r := run(t, []string{"--config", e.Config(t, nil), "--once", "--date", day.String(), "--dry-run"})
-	require.Equal(t, 0, r.code, r.stderr)
-	assert.Contains(t, r.stdout, "9 rows: 0 new, 0 changed, 9 pending delivery, 0 already delivered")
+	require.Equal(t, 1, e.Run(t, []string{"--config", e.Config(t, nil), "--once", "--date", e.Day.String()}).Code)
+	r := e.Run(t, []string{"--config", e.Config(t, nil), "--once", "--date", e.Day.String(), "--dry-run"})
+	require.Equal(t, 0, r.Code, r.Stderr)
+	assert.Contains(t, r.Stdout, "9 rows: 0 new, 0 changed, 9 pending delivery, 0 already delivered")
 }
 
 // Days the API does not serve are refused before anything is called, with the limit that
 // --help states.
 func TestE2E_DaysOutsideWhatTheAPIKeepsAreRefused(t *testing.T) {
-	e := newEnv(t)
-	today := calendar.Of(time.Now().In(mustZone(t, "Asia/Shanghai")))
+	e := harness.New(t)
+	today := calendar.Of(e.Clock.Now().In(mustZone(t, "Asia/Shanghai")))
 	cases := map[string][]string{
 		// Two days off where one would do: the test's "today" and the connector's may fall on
 		// either side of midnight.
@@ -317,10 +292,10 @@ func TestE2E_DaysOutsideWhatTheAPIKeepsAreRefused(t *testing.T) {
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {
-			r := run(t, append([]string{"--config", e.Config(t, nil)}, args...))
-			assert.Equal(t, 2, r.code, r.stderr)
-			assert.Regexp(t, `in the future|older than the 540 days`, r.stderr)
-			assert.Contains(t, r.stderr, "connector --help")
+			r := e.Run(t, append([]string{"--config", e.Config(t, nil)}, args...))
+			assert.Equal(t, 2, r.Code, r.Stderr)
+			assert.Regexp(t, `in the future|older than the 540 days`, r.Stderr)
+			assert.Contains(t, r.Stderr, "connector --help")
 			assert.Empty(t, e.API.Requests())
 		})
 	}
@@ -329,28 +304,28 @@ func TestE2E_DaysOutsideWhatTheAPIKeepsAreRefused(t *testing.T) {
 	// The oldest day the API keeps (give or take midnight) is accepted.
 	oldest := today.AddDays(-539)
 	e.API.SetDay(oldest.String(), bssfake.SampleDay(oldest.String(), 2, 1))
-	r := run(t, []string{"--config", e.Config(t, nil), "--once", "--date", oldest.String()})
-	assert.Equal(t, 0, r.code, r.stderr)
-	help := run(t, []string{"--help"})
-	assert.Contains(t, help.stdout, "at most 540 days back")
+	r := e.Run(t, []string{"--config", e.Config(t, nil), "--once", "--date", oldest.String()})
+	assert.Equal(t, 0, r.Code, r.Stderr)
+	help := e.Run(t, []string{"--help"})
+	assert.Contains(t, help.Stdout, "at most 540 days back")
 }
 
 // A row with a 1 MB field (hostile or broken API data) is delivered like any other: the
 // state's keys stay bounded, so the day does not become undeliverable.
 func TestE2E_RowWithAHugeFieldIsDelivered(t *testing.T) {
-	e := newEnv(t)
-	items := bssfake.SampleDay(day.String(), 3, 5)
+	e := harness.New(t)
+	items := bssfake.SampleDay(e.Day.String(), 3, 5)
 	items[1].ProductName = strings.Repeat("x", 1<<20)
 	items[2].CostUnit = strings.Repeat("y", 70<<10)
-	e.API.SetDay(day.String(), items)
-	args := []string{"--config", e.Config(t, nil), "--once", "--date", day.String()}
-	r := run(t, args)
-	require.Equal(t, 0, r.code, harness.Tail(r.stderr, 2000))
-	requireDayDelivered(t, e, day.String(), e.Sink.Events())
+	e.API.SetDay(e.Day.String(), items)
+	args := []string{"--config", e.Config(t, nil), "--once", "--date", e.Day.String()}
+	r := e.Run(t, args)
+	require.Equal(t, 0, r.Code, harness.Tail(r.Stderr, 2000))
+	requireDayDelivered(t, e, e.Day.String(), e.Sink.Events())
 	// Pulled again: the same ids, nothing new.
 	first := harness.IDs(e.Sink.Events())
 	e.Sink.Reset()
-	require.Equal(t, 0, run(t, args).code)
+	require.Equal(t, 0, e.Run(t, args).Code)
 	assert.Equal(t, first, harness.IDs(e.Sink.Events()))
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/connector/sender"
 
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
+	"github.com/cloudbill/alicloud-billing-source/testing/harness"
 )
 
 // oneLine is the connector's message on stderr when it stops at start: a single plain line
@@ -38,12 +39,12 @@ func TestE2E_APIRepeatingAPageFailsTheDayAndDeliversNoRowTwice(t *testing.T) {
 		bssfake.IgnorePageNum: "asked for page 2, the answer is page 1", // page 1, labelled so
 	}
 	for kind, says := range cases {
-		e := newEnv(t)
-		e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 900, 4))
+		e := harness.New(t)
+		e.API.SetDay(e.Day.String(), bssfake.SampleDay(e.Day.String(), 900, 4))
 		e.API.Inject(bssfake.Fault{Kind: kind, Times: 1000})
-		r := run(t, []string{"--config", e.Config(t, nil), "--once", "--date", day.String()})
-		assert.Equal(t, 1, r.code)
-		assert.Contains(t, r.stderr, says)
+		r := e.Run(t, []string{"--config", e.Config(t, nil), "--once", "--date", e.Day.String()})
+		assert.Equal(t, 1, r.Code)
+		assert.Contains(t, r.Stderr, says)
 		assert.Equal(t, 300, e.Sink.Len(), "page 1, and nothing of the repeat")
 		assert.Equal(t, 300, e.Distinct(), "each row once")
 	}
@@ -52,12 +53,12 @@ func TestE2E_APIRepeatingAPageFailsTheDayAndDeliversNoRowTwice(t *testing.T) {
 // TotalCount from the API that cannot be: the day fails naming it; no panic, no crash.
 func TestE2E_APIAbsurdTotalCountFailsTheDayNamingIt(t *testing.T) {
 	for _, total := range []int{-1, 1_000_000_000} {
-		e := newEnv(t)
-		e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 10, 4))
+		e := harness.New(t)
+		e.API.SetDay(e.Day.String(), bssfake.SampleDay(e.Day.String(), 10, 4))
 		e.API.Inject(bssfake.Fault{Kind: bssfake.SetTotal, Total: total, Times: 1000})
-		r := run(t, []string{"--config", e.Config(t, nil), "--once", "--date", day.String()})
-		assert.Equal(t, 1, r.code, r.stderr)
-		assert.Contains(t, r.stderr, "TotalCount")
+		r := e.Run(t, []string{"--config", e.Config(t, nil), "--once", "--date", e.Day.String()})
+		assert.Equal(t, 1, r.Code, r.Stderr)
+		assert.Contains(t, r.Stderr, "TotalCount")
 		assert.Zero(t, e.Sink.Attempts())
 	}
 }
@@ -65,58 +66,58 @@ func TestE2E_APIAbsurdTotalCountFailsTheDayNamingIt(t *testing.T) {
 // The receiver answers 301: never a delivery. The run fails with exit 2 and names the
 // Location to configure; the redirect target gets nothing.
 func TestE2E_ReceiverRedirect301IsNotADelivery(t *testing.T) {
-	e := newEnv(t)
-	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 5, 1))
-	other := newEnv(t) // where the redirect points: a receiver that would accept anything
+	e := harness.New(t)
+	e.API.SetDay(e.Day.String(), bssfake.SampleDay(e.Day.String(), 5, 1))
+	other := harness.New(t) // where the redirect points: a receiver that would accept anything
 	e.Sink.RedirectNext(1000, 301, other.Sink.URL()+"/moved?token=hunter2")
-	r := run(t, []string{"--config", e.Config(t, nil), "--once", "--date", day.String()})
-	assert.Equal(t, 2, r.code, r.stderr)
-	assert.Contains(t, r.stderr, "redirect to "+other.Sink.URL()+"/moved")
-	assert.NotContains(t, r.stderr, "hunter2")
+	r := e.Run(t, []string{"--config", e.Config(t, nil), "--once", "--date", e.Day.String()})
+	assert.Equal(t, 2, r.Code, r.Stderr)
+	assert.Contains(t, r.Stderr, "redirect to "+other.Sink.URL()+"/moved")
+	assert.NotContains(t, r.Stderr, "hunter2")
 	assert.Zero(t, other.Sink.Attempts(), "the redirect is not followed")
 	assert.Zero(t, e.Sink.Len())
 }
 
 // A 307 is followed with the same method and body: the rows arrive.
 func TestE2E_ReceiverRedirect307IsFollowedWithTheBody(t *testing.T) {
-	e := newEnv(t)
-	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 5, 1))
-	other := newEnv(t)
+	e := harness.New(t)
+	e.API.SetDay(e.Day.String(), bssfake.SampleDay(e.Day.String(), 5, 1))
+	other := harness.New(t)
 	e.Sink.RedirectNext(1000, 307, other.Sink.URL())
-	r := run(t, []string{"--config", e.Config(t, nil), "--once", "--date", day.String()})
-	require.Equal(t, 0, r.code, r.stderr)
-	requireDayDelivered(t, e, day.String(), other.Sink.Events())
+	r := e.Run(t, []string{"--config", e.Config(t, nil), "--once", "--date", e.Day.String()})
+	require.Equal(t, 0, r.Code, r.Stderr)
+	requireDayDelivered(t, e, e.Day.String(), other.Sink.Events())
 }
 
 // A receiver whose TLS certificate is not trusted: exit 2 at once with the hint, no retries.
 func TestE2E_ReceiverWithAnUntrustedCertificateExits2AtOnce(t *testing.T) {
-	e := newEnv(t)
-	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 40, 1))
+	e := harness.New(t)
+	e.API.SetDay(e.Day.String(), bssfake.SampleDay(e.Day.String(), 40, 1))
 	tlsSink := httptest.NewTLSServer(e.Sink.Handler())
 	defer tlsSink.Close()
-	r := run(t, []string{"--config", e.Config(t, map[string]any{"v_target": tlsSink.URL}), "--once", "--date", day.String()})
-	assert.Equal(t, 2, r.code, r.stderr)
-	assert.Contains(t, r.stderr, "TLS certificate is not trusted")
+	r := e.Run(t, []string{"--config", e.Config(t, map[string]any{"v_target": tlsSink.URL}), "--once", "--date", e.Day.String()})
+	assert.Equal(t, 2, r.Code, r.Stderr)
+	assert.Contains(t, r.Stderr, "TLS certificate is not trusted")
 	assert.Zero(t, e.Sink.Len())
 }
 
 // A receiver token in v_target's query or userinfo never reaches the output.
 func TestE2E_ReceiverCredentialsInVTargetAreNeverPrinted(t *testing.T) {
-	e := newEnv(t)
-	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 3, 1))
+	e := harness.New(t)
+	e.API.SetDay(e.Day.String(), bssfake.SampleDay(e.Day.String(), 3, 1))
 	// Two receivers that fail: one answers 503, one is not listening (Go's errors then quote
 	// the whole URL). Few quick retries: the errors, not the backoff, are under test.
-	down := newEnv(t)
+	down := harness.New(t)
 	down.Sink.Close()
 	quick := fx.Supply(&sender.Policy{Attempts: 2, BaseBackoff: time.Millisecond, MaxBackoff: time.Millisecond})
 	e.Sink.FailNext(1000, 503)
 	for _, base := range []string{e.Sink.URL(), down.Sink.URL()} {
 		target := strings.Replace(base, "http://", "http://alice:pa55word@", 1) + "/?token=t0k3n-never-shown"
-		r := run(t, []string{"--config", e.Config(t, map[string]any{"v_target": target}), "--once", "--date", day.String(), "--verbose"}, quick)
-		assert.Equal(t, 1, r.code, r.stderr)
-		assert.Contains(t, r.stderr, "day failed")
+		r := e.Run(t, []string{"--config", e.Config(t, map[string]any{"v_target": target}), "--once", "--date", e.Day.String(), "--verbose"}, quick)
+		assert.Equal(t, 1, r.Code, r.Stderr)
+		assert.Contains(t, r.Stderr, "day failed")
 		for _, s := range []string{"pa55word", "t0k3n-never-shown", "alice"} {
-			assert.NotContains(t, r.stdout+r.stderr, s)
+			assert.NotContains(t, r.Stdout+r.Stderr, s)
 		}
 	}
 }
@@ -130,9 +131,9 @@ func TestE2E_StateFileProblemsAreOneLineNamingStatePath(t *testing.T) {
 		},
 		"a directory": func(t *testing.T, path string) { require.NoError(t, os.Mkdir(path, 0o700)) },
 		"truncated": func(t *testing.T, path string) {
-			e := newEnv(t)
-			e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 400, 1))
-			require.Equal(t, 0, run(t, []string{"--config", e.Config(t, map[string]any{"state_path": path}), "--once", "--date", day.String()}).code)
+			e := harness.New(t)
+			e.API.SetDay(e.Day.String(), bssfake.SampleDay(e.Day.String(), 400, 1))
+			require.Equal(t, 0, e.Run(t, []string{"--config", e.Config(t, map[string]any{"state_path": path}), "--once", "--date", e.Day.String()}).Code)
 			st, err := os.Stat(path)
 			require.NoError(t, err)
 			require.NoError(t, os.Truncate(path, st.Size()/2))
@@ -140,12 +141,12 @@ func TestE2E_StateFileProblemsAreOneLineNamingStatePath(t *testing.T) {
 	}
 	for name, mk := range cases {
 		t.Run(name, func(t *testing.T) {
-			e := newEnv(t)
-			e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 3, 1))
+			e := harness.New(t)
+			e.API.SetDay(e.Day.String(), bssfake.SampleDay(e.Day.String(), 3, 1))
 			mk(t, e.StatePath)
-			r := run(t, []string{"--config", e.Config(t, nil), "--once", "--date", day.String()})
-			assert.Equal(t, 2, r.code)
-			line := oneLine(t, r.stderr)
+			r := e.Run(t, []string{"--config", e.Config(t, nil), "--once", "--date", e.Day.String()})
+			assert.Equal(t, 2, r.Code)
+			line := oneLine(t, r.Stderr)
 			assert.Contains(t, line, "state_path "+e.StatePath)
 			assert.Zero(t, e.Sink.Attempts())
 		})
@@ -155,7 +156,7 @@ func TestE2E_StateFileProblemsAreOneLineNamingStatePath(t *testing.T) {
 // Config problems of the hostile kind: trailing data, a key twice in two spellings, a
 // device as the config file. One line, exit 2, nothing called.
 func TestE2E_HostileConfigIsOneLineExit2(t *testing.T) {
-	e := newEnv(t)
+	e := harness.New(t)
 	good := e.Config(t, nil)
 	b, err := os.ReadFile(good)
 	require.NoError(t, err)
@@ -175,10 +176,10 @@ func TestE2E_HostileConfigIsOneLineExit2(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			r := run(t, []string{"--config", tc.path, "--once", "--date", day.String()})
-			assert.Equal(t, 2, r.code)
-			assert.Contains(t, oneLine(t, r.stderr), tc.says)
-			assert.NotContains(t, r.stderr, "other")
+			r := e.Run(t, []string{"--config", tc.path, "--once", "--date", e.Day.String()})
+			assert.Equal(t, 2, r.Code)
+			assert.Contains(t, oneLine(t, r.Stderr), tc.says)
+			assert.NotContains(t, r.Stderr, "other")
 			assert.Empty(t, e.API.Requests())
 		})
 	}

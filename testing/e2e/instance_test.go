@@ -35,7 +35,7 @@ func expectTags(tag string) map[string]any {
 // requireInstanceDayDelivered checks that the instance events in got are one per fake row,
 // in the instance event's shape, holding every member of the API's item with its value,
 // and its tags.
-func requireInstanceDayDelivered(t *testing.T, e *env, day string, got []sink.Received) {
+func requireInstanceDayDelivered(t *testing.T, e *harness.Env, day string, got []sink.Received) {
 	t.Helper()
 	want := map[string]map[string]any{}
 	for _, it := range e.API.InstanceDay(day) {
@@ -70,19 +70,19 @@ func requireInstanceDayDelivered(t *testing.T, e *env, day string, got []sink.Re
 // Both bills of a day, end to end: the account bill by pages, the instance bill by
 // NextToken (700 rows, three pages of at most 300), every row once, each in its shape.
 func TestE2E_BothBillsOfADayArriveComplete(t *testing.T) {
-	e := newEnv(t)
-	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 650, 42))
-	e.API.SetInstanceDay(day.String(), bssfake.SampleInstanceDay(day.String(), 700, 42))
-	r := run(t, []string{"--config", e.Config(t, bothBills), "--once", "--date", day.String()})
-	require.Equal(t, 0, r.code, r.stderr)
+	e := harness.New(t)
+	e.API.SetDay(e.Day.String(), bssfake.SampleDay(e.Day.String(), 650, 42))
+	e.API.SetInstanceDay(e.Day.String(), bssfake.SampleInstanceDay(e.Day.String(), 700, 42))
+	r := e.Run(t, []string{"--config", e.Config(t, bothBills), "--once", "--date", e.Day.String()})
+	require.Equal(t, 0, r.Code, r.Stderr)
 	var account []sink.Received
 	for _, got := range e.Sink.Events() {
 		if got.Event.Type() == "alicloud.account_billing.daily" {
 			account = append(account, got)
 		}
 	}
-	requireDayDelivered(t, e, day.String(), account)
-	requireInstanceDayDelivered(t, e, day.String(), e.Sink.Events())
+	requireDayDelivered(t, e, e.Day.String(), account)
+	requireInstanceDayDelivered(t, e, e.Day.String(), e.Sink.Events())
 	assert.Equal(t, 1350, e.Distinct())
 
 	var instanceCalls []bssfake.Request
@@ -94,31 +94,31 @@ func TestE2E_BothBillsOfADayArriveComplete(t *testing.T) {
 	require.Len(t, instanceCalls, 3, "700 rows are 3 pages of at most 300")
 	for i, q := range instanceCalls {
 		assert.Equal(t, "DAILY", q.Params.Get("Granularity"))
-		assert.Equal(t, day.String(), q.Params.Get("BillingDate"))
+		assert.Equal(t, e.Day.String(), q.Params.Get("BillingDate"))
 		assert.Equal(t, "true", q.Params.Get("IsBillingItem"))
 		assert.Equal(t, "300", q.Params.Get("MaxResults"))
 		assert.Equal(t, i == 0, q.Params.Get("NextToken") == "", "only the first call has no NextToken")
 	}
-	assert.Contains(t, r.stderr, `"bills":["account","instance"],"fetched":1350,"new":1350`)
+	assert.Contains(t, r.Stderr, `"bills":["account","instance"],"fetched":1350,"new":1350`)
 }
 
 // The instance bill alone, run twice: the same ids; a row whose amount changed gets a new
 // id and a higher revision, the others keep theirs.
 func TestE2E_InstanceRowsKeepTheirIDsAndACorrectionIsAHigherRevision(t *testing.T) {
-	e := newEnv(t)
-	items := bssfake.SampleInstanceDay(day.String(), 40, 3)
-	e.API.SetInstanceDay(day.String(), items)
+	e := harness.New(t)
+	items := bssfake.SampleInstanceDay(e.Day.String(), 40, 3)
+	e.API.SetInstanceDay(e.Day.String(), items)
 	cfg := e.Config(t, map[string]any{"bills": []string{"instance"}})
-	args := []string{"--config", cfg, "--once", "--date", day.String()}
-	require.Equal(t, 0, run(t, args).code)
+	args := []string{"--config", cfg, "--once", "--date", e.Day.String()}
+	require.Equal(t, 0, e.Run(t, args).Code)
 	first := e.Sink.Events()
 	for _, got := range first {
 		assert.Equal(t, sink.InstanceType, got.Event.Type(), "only the instance bill is configured")
 	}
 	e.Sink.Reset()
 	items[7].PretaxAmount += 1.5
-	e.API.SetInstanceDay(day.String(), items)
-	require.Equal(t, 0, run(t, args).code)
+	e.API.SetInstanceDay(e.Day.String(), items)
+	require.Equal(t, 0, e.Run(t, args).Code)
 	second := e.Sink.Events()
 	require.Len(t, second, 40)
 	byID := map[string]bool{}
@@ -148,35 +148,35 @@ func TestE2E_InstanceRowsKeepTheirIDsAndACorrectionIsAHigherRevision(t *testing.
 // A NextToken the API refuses mid-day (expired): the instance bill is read again from its
 // start, and each row arrives under one id (the rows of the first read again with theirs).
 func TestE2E_AnExpiredNextTokenReadsTheBillAgainAndLosesNothing(t *testing.T) {
-	e := newEnv(t)
-	e.API.SetInstanceDay(day.String(), bssfake.SampleInstanceDay(day.String(), 700, 5))
+	e := harness.New(t)
+	e.API.SetInstanceDay(e.Day.String(), bssfake.SampleInstanceDay(e.Day.String(), 700, 5))
 	e.API.Inject(bssfake.Fault{Kind: bssfake.ExpireToken, Page: 2})
-	r := run(t, []string{"--config", e.Config(t, map[string]any{"bills": []string{"instance"}}), "--once", "--date", day.String()})
-	require.Equal(t, 0, r.code, r.stderr)
-	assert.Contains(t, r.stderr, "reading the instance bill again from its start")
-	requireInstanceDayDelivered(t, e, day.String(), e.Sink.Events())
-	assert.Contains(t, r.stderr, `"fetched":700`)
+	r := e.Run(t, []string{"--config", e.Config(t, map[string]any{"bills": []string{"instance"}}), "--once", "--date", e.Day.String()})
+	require.Equal(t, 0, r.Code, r.Stderr)
+	assert.Contains(t, r.Stderr, "reading the instance bill again from its start")
+	requireInstanceDayDelivered(t, e, e.Day.String(), e.Sink.Events())
+	assert.Contains(t, r.Stderr, `"fetched":700`)
 }
 
 // An API whose NextToken does not advance: the day fails naming it; no row twice.
 func TestE2E_AStuckNextTokenFailsTheDay(t *testing.T) {
-	e := newEnv(t)
-	e.API.SetInstanceDay(day.String(), bssfake.SampleInstanceDay(day.String(), 700, 6))
+	e := harness.New(t)
+	e.API.SetInstanceDay(e.Day.String(), bssfake.SampleInstanceDay(e.Day.String(), 700, 6))
 	e.API.Inject(bssfake.Fault{Kind: bssfake.StuckToken, Times: 1000})
-	r := run(t, []string{"--config", e.Config(t, map[string]any{"bills": []string{"instance"}}), "--once", "--date", day.String()})
-	assert.Equal(t, 1, r.code, r.stderr)
-	assert.Contains(t, r.stderr, "the pages do not advance")
+	r := e.Run(t, []string{"--config", e.Config(t, map[string]any{"bills": []string{"instance"}}), "--once", "--date", e.Day.String()})
+	assert.Equal(t, 1, r.Code, r.Stderr)
+	assert.Contains(t, r.Stderr, "the pages do not advance")
 	assert.Equal(t, e.Sink.Len(), e.Distinct(), "no row twice")
 }
 
 // --dry-run counts both bills and sends nothing.
 func TestE2E_DryRunCountsBothBills(t *testing.T) {
-	e := newEnv(t)
-	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 20, 1))
-	e.API.SetInstanceDay(day.String(), bssfake.SampleInstanceDay(day.String(), 30, 1))
-	r := run(t, []string{"--config", e.Config(t, bothBills), "--once", "--dry-run", "--date", day.String()})
-	require.Equal(t, 0, r.code, r.stderr)
-	assert.Contains(t, r.stdout, "50 new")
+	e := harness.New(t)
+	e.API.SetDay(e.Day.String(), bssfake.SampleDay(e.Day.String(), 20, 1))
+	e.API.SetInstanceDay(e.Day.String(), bssfake.SampleInstanceDay(e.Day.String(), 30, 1))
+	r := e.Run(t, []string{"--config", e.Config(t, bothBills), "--once", "--dry-run", "--date", e.Day.String()})
+	require.Equal(t, 0, r.Code, r.Stderr)
+	assert.Contains(t, r.Stdout, "50 new")
 	assert.Zero(t, e.Sink.Attempts())
 }
 
@@ -186,15 +186,15 @@ func TestE2E_DryRunCountsBothBills(t *testing.T) {
 // it: under -race, 20 pages once came slower than 5 a second), so the throttling and the
 // backing off happen on any machine.
 func TestE2E_PacingBacksOffWhenTheAPIThrottles(t *testing.T) {
-	e := newEnv(t)
+	e := harness.New(t)
 	const every = 4
-	api := bssfake.New(bssfake.Options{Keys: map[string]string{keyID: secret}, ThrottleEvery: every})
+	api := bssfake.New(bssfake.Options{Keys: map[string]string{harness.KeyID: harness.Secret}, ThrottleEvery: every})
 	require.NoError(t, api.Start("127.0.0.1:0"))
 	t.Cleanup(func() { _ = api.Close() })
-	api.SetInstanceDay(day.String(), bssfake.SampleInstanceDay(day.String(), 6000, 8)) // 20 pages
+	api.SetInstanceDay(e.Day.String(), bssfake.SampleInstanceDay(e.Day.String(), 6000, 8)) // 20 pages
 	cfg := e.Config(t, map[string]any{"endpoint": api.URL(), "bills": []string{"instance"}, "api_qps": 50})
-	r := run(t, []string{"--config", cfg, "--once", "--date", day.String()})
-	require.Equal(t, 0, r.code, r.stderr)
+	r := e.Run(t, []string{"--config", cfg, "--once", "--date", e.Day.String()})
+	require.Equal(t, 0, r.Code, r.Stderr)
 	var codes []string
 	for _, q := range api.Requests() {
 		codes = append(codes, q.Code)
@@ -208,7 +208,7 @@ func TestE2E_PacingBacksOffWhenTheAPIThrottles(t *testing.T) {
 	// Each refusal halves the pace: the retries' log lines say so, the first at half of
 	// api_qps, and each slower than the one before (3 answers win back less than halving takes).
 	var rates []float64
-	for _, line := range strings.Split(r.stderr, "\n") {
+	for _, line := range strings.Split(r.Stderr, "\n") {
 		var l struct {
 			Msg, Code string
 			Rate      float64
@@ -218,7 +218,7 @@ func TestE2E_PacingBacksOffWhenTheAPIThrottles(t *testing.T) {
 			rates = append(rates, l.Rate)
 		}
 	}
-	require.Len(t, rates, 6, r.stderr)
+	require.Len(t, rates, 6, r.Stderr)
 	assert.InDelta(t, 25, rates[0], 1e-9, "50 requests/s halved")
 	for i := 1; i < len(rates); i++ {
 		assert.Less(t, rates[i], rates[i-1], "the pace after refusal %d: %v", i+1, rates)

@@ -7,9 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx"
@@ -28,7 +25,7 @@ type opsDaemon struct {
 	log  *harness.Buffer
 }
 
-func startOpsDaemon(t *testing.T, e *env, extra map[string]any) *opsDaemon {
+func startOpsDaemon(t *testing.T, e *harness.Env, extra map[string]any) *opsDaemon {
 	t.Helper()
 	cfg := map[string]any{"listen": "127.0.0.1:0"}
 	for k, v := range extra {
@@ -37,7 +34,7 @@ func startOpsDaemon(t *testing.T, e *env, extra map[string]any) *opsDaemon {
 	d := &opsDaemon{done: make(chan int, 1), log: e.Log()}
 	started := make(chan struct{})
 	go func() {
-		d.done <- cli.Main([]string{"--config", e.Config(t, cfg), "--catch-up-from", day.String()},
+		d.done <- cli.Main([]string{"--config", e.Config(t, cfg), "--catch-up-from", e.Day.String()},
 			cli.IO{Stdout: e.Log(), Stderr: d.log, Lookup: func(string) (string, bool) { return "", false }},
 			fx.Populate(&d.srv, &d.shut), fx.Invoke(func(lc fx.Lifecycle) { lc.Append(fx.StartHook(func() { close(started) })) }))
 	}()
@@ -66,63 +63,26 @@ func (d *opsDaemon) get(t *testing.T, path string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// scrape reads /metrics with the Prometheus text parser.
-func (d *opsDaemon) scrape(t *testing.T) map[string]*dto.MetricFamily {
+// scrape reads /metrics of the daemon's ops listener.
+func (d *opsDaemon) scrape(t *testing.T) harness.Families {
 	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://%s/metrics", d.srv.Addr()))
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := p.TextToMetricFamilies(resp.Body)
+	families, err := harness.Scrape(d.srv.Addr().String())
 	require.NoError(t, err)
 	return families
-}
-
-// value is the sum of the family's samples whose labels include want.
-func value(families map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
-	f := families[name]
-	if f == nil {
-		return -1
-	}
-	sum := 0.0
-next:
-	for _, m := range f.GetMetric() {
-		for k, v := range want {
-			found := false
-			for _, l := range m.GetLabel() {
-				if l.GetName() == k && l.GetValue() == v {
-					found = true
-				}
-			}
-			if !found {
-				continue next
-			}
-		}
-		switch {
-		case m.GetCounter() != nil:
-			sum += m.GetCounter().GetValue()
-		case m.GetGauge() != nil:
-			sum += m.GetGauge().GetValue()
-		case m.GetHistogram() != nil:
-			sum += float64(m.GetHistogram().GetSampleCount())
-		}
-	}
-	return sum
 }
 
 // The daemon catches up on a day of both bills; /metrics, scraped over HTTP and parsed as
 // Prometheus parses it, says what the sink saw.
 func TestE2E_MetricsSayWhatTheSinkSaw(t *testing.T) {
-	e := newEnv(t)
-	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 650, 42))
-	e.API.SetInstanceDay(day.String(), bssfake.SampleInstanceDay(day.String(), 700, 42))
+	e := harness.New(t)
+	e.API.SetDay(e.Day.String(), bssfake.SampleDay(e.Day.String(), 650, 42))
+	e.API.SetInstanceDay(e.Day.String(), bssfake.SampleInstanceDay(e.Day.String(), 700, 42))
 	e.Sink.FailNext(5, 503) // five retries
 	d := startOpsDaemon(t, e, bothBills)
 	code, body := d.get(t, "/healthz")
 	assert.Equal(t, http.StatusOK, code, body)
 	e.Changed.Wait(t, "every due day done", d.log, func() bool {
-		return strings.Contains(d.log.String(), `"msg":"waiting for the next pull"`)
+		return e.Distinct() >= 1350 && harness.Value(d.scrape(t), harness.DaysPending, nil) == 0
 	})
 
 	m := d.scrape(t)
@@ -134,10 +94,10 @@ func TestE2E_MetricsSayWhatTheSinkSaw(t *testing.T) {
 		}
 	}
 	t.Logf("scraped:\n%s", strings.Join(sample, "\n"))
-	assert.Equal(t, float64(1350), value(m, "alicloud_billing_events_sent_total", map[string]string{"outcome": "delivered"}))
-	assert.Equal(t, float64(e.Distinct()), value(m, "alicloud_billing_events_sent_total", map[string]string{"outcome": "delivered"}))
-	assert.Equal(t, float64(650), value(m, "alicloud_billing_rows_fetched_total", map[string]string{"bill": "account"}))
-	assert.Equal(t, float64(700), value(m, "alicloud_billing_rows_fetched_total", map[string]string{"bill": "instance"}))
+	assert.Equal(t, float64(1350), harness.Value(m, "alicloud_billing_events_sent_total", map[string]string{"outcome": "delivered"}))
+	assert.Equal(t, float64(e.Distinct()), harness.Value(m, "alicloud_billing_events_sent_total", map[string]string{"outcome": "delivered"}))
+	assert.Equal(t, float64(650), harness.Value(m, "alicloud_billing_rows_fetched_total", map[string]string{"bill": "account"}))
+	assert.Equal(t, float64(700), harness.Value(m, "alicloud_billing_rows_fetched_total", map[string]string{"bill": "instance"}))
 	// The API's answers as the fake counted them (the catch-up pulled the empty days after
 	// the day too: one page per bill each).
 	served := map[string]int{}
@@ -147,18 +107,18 @@ func TestE2E_MetricsSayWhatTheSinkSaw(t *testing.T) {
 		}
 	}
 	for _, action := range []string{"QueryAccountBill", "DescribeInstanceBill"} {
-		assert.Equal(t, float64(served[action]), value(m, "alicloud_billing_api_requests_total", map[string]string{"action": action, "outcome": "ok"}), action)
+		assert.Equal(t, float64(served[action]), harness.Value(m, "alicloud_billing_api_requests_total", map[string]string{"action": action, "outcome": "ok"}), action)
 		assert.GreaterOrEqual(t, served[action], 3, action)
 	}
-	assert.Equal(t, float64(0), value(m, "alicloud_billing_api_requests_total", map[string]string{"outcome": "refused"}))
-	assert.Equal(t, float64(e.Sink.Attempts()-e.Sink.Len()), value(m, "alicloud_billing_event_retries_total", nil), "a retry per refused attempt")
-	assert.Equal(t, float64(1350), value(m, "alicloud_billing_delivery_latency_seconds", nil), "one observation per event")
-	assert.Equal(t, float64(served["QueryAccountBill"]-2), value(m, "alicloud_billing_day_run_duration_seconds", map[string]string{"bill": "account"}),
+	assert.Equal(t, float64(0), harness.Value(m, "alicloud_billing_api_requests_total", map[string]string{"outcome": "refused"}))
+	assert.Equal(t, float64(e.Sink.Attempts()-e.Sink.Len()), harness.Value(m, "alicloud_billing_event_retries_total", nil), "a retry per refused attempt")
+	assert.Equal(t, float64(1350), harness.Value(m, "alicloud_billing_delivery_latency_seconds", nil), "one observation per event")
+	assert.Equal(t, float64(served["QueryAccountBill"]-2), harness.Value(m, "alicloud_billing_day_run_duration_seconds", map[string]string{"bill": "account"}),
 		"one run per day (the day has 3 pages, every other day 1)")
 	for _, b := range []string{"account", "instance"} {
-		assert.Positive(t, value(m, "alicloud_billing_last_success_timestamp_seconds", map[string]string{"account": "default", "bill": b}), b)
+		assert.Positive(t, harness.Value(m, "alicloud_billing_last_success_timestamp_seconds", map[string]string{"account": "default", "bill": b}), b)
 	}
-	assert.Equal(t, float64(0), value(m, "alicloud_billing_days_pending", nil))
+	assert.Equal(t, float64(0), harness.Value(m, "alicloud_billing_days_pending", nil))
 	assert.NotNil(t, m["go_goroutines"], "the Go collector")
 	assert.NotNil(t, m["process_resident_memory_bytes"], "the process collector")
 	code, body = d.get(t, "/readyz")
@@ -166,18 +126,20 @@ func TestE2E_MetricsSayWhatTheSinkSaw(t *testing.T) {
 }
 
 // Credentials the API refuses make the daemon not ready, with the reason, until a call
-// succeeds; the secret is nowhere in the answer.
+// succeeds; the harness.Secret is nowhere in the answer.
 func TestE2E_ReadinessFlipsOnRefusedCredentials(t *testing.T) {
-	e := newEnv(t)
-	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 5, 1))
-	d := startOpsDaemon(t, e, map[string]any{"secret_access_Key": "not-the-secret"})
-	e.Changed.Wait(t, "the day failed", d.log, func() bool { return strings.Contains(d.log.String(), `"msg":"day failed"`) })
+	e := harness.New(t)
+	e.API.SetDay(e.Day.String(), bssfake.SampleDay(e.Day.String(), 5, 1))
+	d := startOpsDaemon(t, e, map[string]any{"secret_access_Key": "not-the-harness.Secret"})
+	e.Changed.Wait(t, "the API's refusal counted", d.log, func() bool {
+		return harness.Value(d.scrape(t), "alicloud_billing_api_requests_total", map[string]string{"outcome": "refused"}) > 0
+	})
 	code, body := d.get(t, "/readyz")
 	assert.Equal(t, http.StatusServiceUnavailable, code)
 	assert.Contains(t, body, "the API refused the credentials of account default: SignatureDoesNotMatch")
-	assert.NotContains(t, body, "not-the-secret")
+	assert.NotContains(t, body, "not-the-harness.Secret")
 	m := d.scrape(t)
-	assert.Positive(t, value(m, "alicloud_billing_api_requests_total", map[string]string{"action": "QueryAccountBill", "outcome": "refused"}))
+	assert.Positive(t, harness.Value(m, "alicloud_billing_api_requests_total", map[string]string{"action": "QueryAccountBill", "outcome": "refused"}))
 	code, _ = d.get(t, "/healthz")
 	assert.Equal(t, http.StatusOK, code, "alive all the same")
 }

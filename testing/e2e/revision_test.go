@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx"
 
+	"github.com/cloudbill/alicloud-billing-source/connector/bill"
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
 	"github.com/cloudbill/alicloud-billing-source/testing/harness"
@@ -21,18 +22,18 @@ import (
 // pullAmounts runs --once for the day on fc, one pull per amount of the day's one row, a
 // day of fc apart; before the pull at index lost, the state file is moved aside as the
 // corrupt-state message says.
-func pullAmounts(t *testing.T, e *env, fc *clockwork.FakeClock, lost int, amounts ...float64) {
+func pullAmounts(t *testing.T, e *harness.Env, fc *clockwork.FakeClock, lost int, amounts ...bill.Amount) {
 	t.Helper()
-	items := bssfake.SampleDay(day.String(), 1, 22)
+	items := bssfake.SampleDay(e.Day.String(), 1, 22)
 	onClock := fx.Decorate(func(clock.Clock) clock.Clock { return fc })
 	for i, a := range amounts {
 		if i == lost {
 			require.NoError(t, os.Rename(e.StatePath, e.StatePath+".corrupt"))
 		}
 		items[0].PaymentAmount = a
-		e.API.SetDay(day.String(), items)
-		r := run(t, []string{"--config", e.Config(t, nil), "--once", "--date", day.String()}, onClock)
-		require.Equal(t, 0, r.code, r.stderr)
+		e.API.SetDay(e.Day.String(), items)
+		r := e.Run(t, []string{"--config", e.Config(t, nil), "--once", "--date", e.Day.String()}, onClock)
+		require.Equal(t, 0, r.Code, r.Stderr)
 		fc.Advance(24 * time.Hour)
 	}
 }
@@ -50,9 +51,9 @@ func paymentAmount(t *testing.T, r sink.Received) string {
 // A receiver that upserts by subject keeping the highest revision holds 4.5 (the last
 // release sent it as revision 1, under the 3 of 3.5).
 func TestE2E_AfterTheStateFileIsMovedAsideTheLatestContentHasTheHighestRevision(t *testing.T) {
-	e := newEnv(t)
-	fc := clockwork.NewFakeClockAt(time.Now().UTC())
-	pullAmounts(t, e, fc, 3, 1.5, 2.5, 3.5, 4.5)
+	e := harness.New(t)
+	fc := clockwork.NewFakeClockAt(e.Clock.Now().UTC())
+	pullAmounts(t, e, fc, 3, "1.5", "2.5", "3.5", "4.5")
 
 	got := e.Sink.Events()
 	require.Len(t, got, 4)
@@ -73,9 +74,9 @@ func TestE2E_AfterTheStateFileIsMovedAsideTheLatestContentHasTheHighestRevision(
 // A, then B, then the state file moved aside and A again: A arrives as an event never seen
 // before (a receiver that drops the ids it has seen keeps it), above B.
 func TestE2E_OldContentAfterTheStateFileIsMovedAsideIsANewEvent(t *testing.T) {
-	e := newEnv(t)
-	fc := clockwork.NewFakeClockAt(time.Now().UTC())
-	pullAmounts(t, e, fc, 2, 1.5, 2.5, 1.5)
+	e := harness.New(t)
+	fc := clockwork.NewFakeClockAt(e.Clock.Now().UTC())
+	pullAmounts(t, e, fc, 2, "1.5", "2.5", "1.5")
 
 	got := e.Sink.Events()
 	require.Len(t, got, 3)

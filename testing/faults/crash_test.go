@@ -3,7 +3,6 @@ package faults
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -13,33 +12,25 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
-	"github.com/cloudbill/alicloud-billing-source/connector/cli"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
 	"github.com/cloudbill/alicloud-billing-source/testing/harness"
 )
 
-// childEnv makes this test binary the connector itself (cli.Main, the production wiring):
-// a real process that can be killed and signalled.
-const childEnv = "FAULTS_RUN_CONNECTOR=1"
+// TestMain makes this test binary the connector when a test starts it as a real process
+// (e.StartProc): one that can be killed and signalled.
+func TestMain(m *testing.M) { harness.TestMain(m) }
 
-func TestMain(m *testing.M) {
-	if os.Getenv("FAULTS_RUN_CONNECTOR") == "1" {
-		os.Exit(cli.Main(os.Args[1:], cli.IO{Stdout: os.Stdout, Stderr: os.Stderr}))
-	}
-	os.Exit(m.Run())
-}
-
+// What only the connector's log says (see where they are used).
 const (
-	logStarting   = `"msg":"connector starting"`
-	logConfigured = `"msg":"connector configured"`
-	logWaiting    = `"msg":"waiting for the next pull"`
+	logStarting = `"msg":"connector starting"`
+	logWaiting  = `"msg":"waiting for the next pull"`
 )
 
 // threeDueDays serves three days that are due now (pull_hour 0 in UTC), so that a daemon
 // catches up on them at once, and returns them with their total row count: both bills,
 // the instance bill of each day over two or three NextToken pages.
-func threeDueDays(e *env, seed uint64) ([]calendar.Day, int) {
-	today := calendar.Of(time.Now().UTC())
+func threeDueDays(e *harness.Env, seed uint64) ([]calendar.Day, int) {
+	today := calendar.Of(e.Clock.Now().UTC())
 	days := []calendar.Day{today.AddDays(-3), today.AddDays(-2), today.AddDays(-1)}
 	total := 0
 	for i, d := range days {
@@ -52,9 +43,11 @@ func threeDueDays(e *env, seed uint64) ([]calendar.Day, int) {
 	return days, total
 }
 
-func crashConfig(t *testing.T, e *env) string {
+// crashConfig is the suite's config: both bills, due at once, and an ops listener on a
+// free port, which says when the connector is ready and what it counted.
+func crashConfig(t *testing.T, e *harness.Env) string {
 	return e.Config(t, map[string]any{"pull_zone": "UTC", "pull_hour": 0, "settle_days": 0, "send_concurrency": 4,
-		"bills": []string{"account", "instance"}})
+		"bills": []string{"account", "instance"}, "listen": "127.0.0.1:0"})
 }
 
 // The daemon is killed with SIGKILL at random points (right after start, or after a random
@@ -66,39 +59,42 @@ func TestFaults_KilledAtRandomPointsAndRestarted(t *testing.T) {
 	for _, seed := range []uint64{1, 2, 3, 4, 5} {
 		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 99))
-			e := newEnv(t)
+			e := harness.New(t)
 			days, total := threeDueDays(e, seed)
 			e.Sink.SetDelay(2 * time.Millisecond) // a day takes long enough to be killed in
 			args := []string{"--config", crashConfig(t, e), "--catch-up-from", days[0].String()}
 
-			// waitKillPoint waits for a random point of p's life: its start, or k more events.
+			// waitKillPoint waits for a random point of p's life: its start (its ops listener
+			// says it is ready), or k more events (or every row at the sink: nothing is left).
 			waitKillPoint := func(p *harness.Proc) {
 				if rng.IntN(4) == 0 {
-					e.Changed.Wait(t, "the connector to start", p.Out, func() bool {
-						return p.Exited() || strings.Contains(p.Out.String(), logConfigured)
-					})
+					e.Changed.Wait(t, "the connector to be ready", p.Out, func() bool { return p.Exited() || p.Ready(t) })
 					return
 				}
 				target := e.Sink.Len() + 1 + rng.IntN(120)
 				e.Changed.Wait(t, "the kill point", p.Out, func() bool {
-					return p.Exited() || e.Sink.Len() >= target || strings.Contains(p.Out.String(), logWaiting)
+					return p.Exited() || e.Sink.Len() >= target || e.Distinct() >= total
 				})
 			}
 			kills := 0
 			for ; kills < 12 && e.Distinct() < total; kills++ {
-				p := e.StartProc(t, childEnv, args...)
+				p := e.StartProc(t, args...)
 				waitKillPoint(p)
 				p.Kill(t, e)
 			}
 			// SIGTERM in the middle of a day: a clean stop, exit status 0.
-			p := e.StartProc(t, childEnv, args...)
+			p := e.StartProc(t, args...)
 			waitKillPoint(p)
 			p.Signal(t, syscall.SIGTERM)
 			require.Equal(t, 0, p.Wait(t, e), harness.Tail(p.Out.String(), 3000))
 			assert.NotContains(t, p.Out.String(), `"level":"ERROR"`)
 
-			// Last life: runs until every day is done, then waits for tomorrow; stop it.
-			p = e.StartProc(t, childEnv, args...)
+			// Last life: runs until every day is done, then waits for tomorrow; stop it. Only
+			// its log says that it waits: a life that finds every day already recorded done
+			// changes no metric before it waits (days_pending is 0 from its start) and sends
+			// nothing, so no metric, and not the sink, tells "looked and found nothing left"
+			// from "not looked yet"; the state file is locked while it runs.
+			p = e.StartProc(t, args...)
 			e.Changed.Wait(t, "every day done", p.Out, func() bool { return p.Exited() || strings.Contains(p.Out.String(), logWaiting) })
 			p.Signal(t, syscall.SIGTERM)
 			require.Equal(t, 0, p.Wait(t, e), harness.Tail(p.Out.String(), 3000))
@@ -123,19 +119,25 @@ func TestFaults_KilledAtRandomPointsAndRestarted(t *testing.T) {
 func TestFaults_SignalAtEveryStage(t *testing.T) {
 	type stage struct {
 		name  string
-		await func(e *env, p *harness.Proc) func() bool // the moment to signal at
-		hold  bool                                      // hold the sink: nothing can complete
-	}
-	logged := func(line string) func(e *env, p *harness.Proc) func() bool {
-		return func(_ *env, p *harness.Proc) func() bool {
-			return func() bool { return strings.Contains(p.Out.String(), line) }
-		}
+		await func(t *testing.T, e *harness.Env, p *harness.Proc, total int) bool // the moment to signal at
+		hold  bool                                                                // hold the sink: nothing can complete
 	}
 	stages := []stage{
-		{"first log line, before the config is read", logged(logStarting), true},
-		{"start-up done", logged(logConfigured), true},
-		{"mid-send", func(e *env, _ *harness.Proc) func() bool { return func() bool { return e.Sink.Len() >= 1 } }, false},
-		{"daemon waiting for tomorrow", logged(logWaiting), false},
+		// Before its config is read the process does nothing a test can see but log (with
+		// --verbose): its first log line is the only sign of this stage.
+		{"first log line, before the config is read", func(_ *testing.T, _ *harness.Env, p *harness.Proc, _ int) bool {
+			return strings.Contains(p.Out.String(), logStarting)
+		}, true},
+		{"start-up done", func(t *testing.T, _ *harness.Env, p *harness.Proc, _ int) bool { return p.Ready(t) }, true},
+		{"mid-send", func(_ *testing.T, e *harness.Env, _ *harness.Proc, _ int) bool { return e.Sink.Len() >= 1 }, false},
+		// Every row at the sink and no day pending: every day is recorded done.
+		{"daemon waiting for tomorrow", func(t *testing.T, e *harness.Env, p *harness.Proc, total int) bool {
+			if e.Distinct() < total {
+				return false
+			}
+			pending, ok := p.Metric(t, harness.DaysPending, nil)
+			return ok && pending == 0
+		}, false},
 	}
 	for _, mode := range []string{"daemon", "range"} {
 		for _, st := range stages {
@@ -144,7 +146,7 @@ func TestFaults_SignalAtEveryStage(t *testing.T) {
 					continue
 				}
 				t.Run(fmt.Sprintf("%s/%s/%v", mode, st.name, sig), func(t *testing.T) {
-					e := newEnv(t)
+					e := harness.New(t)
 					days, total := threeDueDays(e, 7)
 					args := []string{"--config", crashConfig(t, e), "--verbose"} // --verbose: the first log line
 					if mode == "daemon" {
@@ -157,9 +159,8 @@ func TestFaults_SignalAtEveryStage(t *testing.T) {
 					} else {
 						e.Sink.SetDelay(time.Millisecond)
 					}
-					p := e.StartProc(t, childEnv, args...)
-					cond := st.await(e, p)
-					e.Changed.Wait(t, st.name, p.Out, func() bool { return p.Exited() || cond() })
+					p := e.StartProc(t, args...)
+					e.Changed.Wait(t, st.name, p.Out, func() bool { return p.Exited() || st.await(t, e, p, total) })
 					require.False(t, p.Exited(), "the connector ended before the signal:\n%s", harness.Tail(p.Out.String(), 3000))
 					if st.name == "mid-send" {
 						e.Sink.SetDelay(time.Hour) // at most the sends in flight complete now
@@ -170,7 +171,7 @@ func TestFaults_SignalAtEveryStage(t *testing.T) {
 					}
 					code := p.Wait(t, e)
 					out := p.Out.String()
-					assert.NotContains(t, out, secret)
+					assert.NotContains(t, out, harness.Secret)
 					want := 0
 					if mode == "range" && e.Distinct() < total {
 						want = 1

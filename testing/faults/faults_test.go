@@ -33,23 +33,14 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/testing/sink"
 )
 
-const (
-	keyID  = "LTAI5tFaults"
-	secret = "faults-secret-value"
-)
-
 var sh, _ = time.LoadLocation("Asia/Shanghai")
-
-type env = harness.Env
-
-func newEnv(t *testing.T) *env { return harness.NewEnv(t, keyID, secret) }
 
 // daemon is the connector's daemon in this process, on a fake clock that a pump moves
 // forward whenever everything that waits, waits on the clock. Its runs' reports are
 // collected through the scheduler's hook: the tests assert on them and on the sink, never
 // on log text.
 type daemon struct {
-	e      *env
+	e      *harness.Env
 	fc     *clockwork.FakeClock
 	shut   fx.Shutdowner
 	done   chan int
@@ -68,7 +59,7 @@ type run struct {
 	At  time.Time
 }
 
-func startDaemon(t *testing.T, e *env, at time.Time, step time.Duration, extra map[string]any, args []string, opts ...fx.Option) *daemon {
+func startDaemon(t *testing.T, e *harness.Env, at time.Time, step time.Duration, extra map[string]any, args []string, opts ...fx.Option) *daemon {
 	t.Helper()
 	d := &daemon{e: e, fc: clockwork.NewFakeClockAt(at), done: make(chan int, 1), stderr: e.Log(), pumped: make(chan struct{})}
 	out := e.Log()
@@ -173,7 +164,7 @@ type delivered struct {
 }
 
 // verify checks the guarantees for days and returns the counts for the report.
-func verify(t *testing.T, e *env, days []calendar.Day) delivered {
+func verify(t *testing.T, e *harness.Env, days []calendar.Day) delivered {
 	t.Helper()
 	got := e.Sink.Events()
 	res := delivered{events: len(got), bySubject: map[string][]sink.Received{}}
@@ -220,7 +211,7 @@ func verify(t *testing.T, e *env, days []calendar.Day) delivered {
 
 // checkState opens the state file (the connector has stopped) and checks it. No file is
 // consistent when no day is expected complete (a connector stopped before it made one).
-func checkState(t *testing.T, e *env, complete []calendar.Day) {
+func checkState(t *testing.T, e *harness.Env, complete []calendar.Day) {
 	t.Helper()
 	st, err := state.Open(e.StatePath, true)
 	require.NoError(t, err)
@@ -242,7 +233,7 @@ func checkState(t *testing.T, e *env, complete []calendar.Day) {
 }
 
 // report prints the line of the closing note's table.
-func report(t *testing.T, name string, e *env, res delivered, rows int) {
+func report(t *testing.T, name string, e *harness.Env, res delivered, rows int) {
 	t.Logf("FAULT %-44s rows %4d | sink requests %5d | events received %5d | distinct %5d | duplicates %3d",
 		name, rows, e.Sink.Attempts(), res.events, res.distinct, res.duplicates)
 }
@@ -257,36 +248,36 @@ func nov(d int) calendar.Day { return calendar.Day{Year: 2026, Month: time.Novem
 func TestFaults_DaemonRidesOutAPIAndSinkFaults(t *testing.T) {
 	cases := []struct {
 		name   string
-		inject func(e *env)
+		inject func(e *harness.Env)
 		step   time.Duration // the fake clock's step (default 10 s)
 		opts   []fx.Option
 	}{
-		{"API throttling burst (8x Throttling.User)", func(e *env) { e.API.Inject(bssfake.Fault{Kind: bssfake.Throttle, Times: 8}) }, 0, nil},
-		{"API 5xx (3x 503, 2x 500)", func(e *env) {
+		{"API throttling burst (8x Throttling.User)", func(e *harness.Env) { e.API.Inject(bssfake.Fault{Kind: bssfake.Throttle, Times: 8}) }, 0, nil},
+		{"API 5xx (3x 503, 2x 500)", func(e *harness.Env) {
 			e.API.Inject(bssfake.Fault{Kind: bssfake.ServerError, Status: 503, Times: 3, Page: 2})
 			e.API.Inject(bssfake.Fault{Kind: bssfake.ServerError, Status: 500, Times: 2})
 		}, 0, nil},
-		{"API malformed JSON (3x)", func(e *env) { e.API.Inject(bssfake.Fault{Kind: bssfake.Malformed, Times: 3, Page: 2}) }, 0, nil},
-		{"API Success=false mid-pagination", func(e *env) { e.API.Inject(bssfake.Fault{Kind: bssfake.SuccessFalse, Times: 2, Page: 2}) }, 0, nil},
-		{"API TotalCount changing between pages", func(e *env) { e.API.Inject(bssfake.Fault{Kind: bssfake.WrongTotal, Delta: 7, Page: 2}) }, 0, nil},
-		{"API empty page before TotalCount", func(e *env) { e.API.Inject(bssfake.Fault{Kind: bssfake.EmptyPage, Page: 2}) }, 0, nil},
-		{"API down for the whole retry budget (20x 503)", func(e *env) { e.API.Inject(bssfake.Fault{Kind: bssfake.ServerError, Status: 503, Times: 20}) }, 0, nil},
+		{"API malformed JSON (3x)", func(e *harness.Env) { e.API.Inject(bssfake.Fault{Kind: bssfake.Malformed, Times: 3, Page: 2}) }, 0, nil},
+		{"API Success=false mid-pagination", func(e *harness.Env) { e.API.Inject(bssfake.Fault{Kind: bssfake.SuccessFalse, Times: 2, Page: 2}) }, 0, nil},
+		{"API TotalCount changing between pages", func(e *harness.Env) { e.API.Inject(bssfake.Fault{Kind: bssfake.WrongTotal, Delta: 7, Page: 2}) }, 0, nil},
+		{"API empty page before TotalCount", func(e *harness.Env) { e.API.Inject(bssfake.Fault{Kind: bssfake.EmptyPage, Page: 2}) }, 0, nil},
+		{"API down for the whole retry budget (20x 503)", func(e *harness.Env) { e.API.Inject(bssfake.Fault{Kind: bssfake.ServerError, Status: 503, Times: 20}) }, 0, nil},
 		// Fewer failures in a row than open the circuit breaker: per-event retries.
-		{"sink 503 (20x)", func(e *env) { e.Sink.FailNext(20, 503) }, 0, nil},
-		{"sink 429 (20x)", func(e *env) { e.Sink.FailNext(20, 429) }, 0, nil},
+		{"sink 503 (20x)", func(e *harness.Env) { e.Sink.FailNext(20, 503) }, 0, nil},
+		{"sink 429 (20x)", func(e *harness.Env) { e.Sink.FailNext(20, 429) }, 0, nil},
 		// An outage: the breaker opens, probes, and sending resumes when the receiver is back.
-		{"sink 503 for 2 simulated hours", func(e *env) { e.Sink.FailNext(1<<30, 503) }, 30 * time.Second, nil},
+		{"sink 503 for 2 simulated hours", func(e *harness.Env) { e.Sink.FailNext(1<<30, 503) }, 30 * time.Second, nil},
 		// The instance bill's own faults (both bills run in every case).
-		{"API NextToken expired mid-day (instance bill)", func(e *env) {
+		{"API NextToken expired mid-day (instance bill)", func(e *harness.Env) {
 			e.API.Inject(bssfake.Fault{Kind: bssfake.ExpireToken, Page: 2, Action: bssfake.ActionDescribeInstanceBill})
 		}, 0, nil},
-		{"API throttling burst on the instance bill (8x)", func(e *env) {
+		{"API throttling burst on the instance bill (8x)", func(e *harness.Env) {
 			e.API.Inject(bssfake.Fault{Kind: bssfake.Throttle, Times: 8, Action: bssfake.ActionDescribeInstanceBill})
 		}, 0, nil},
-		{"API 5xx on the instance bill (3x 503)", func(e *env) {
+		{"API 5xx on the instance bill (3x 503)", func(e *harness.Env) {
 			e.API.Inject(bssfake.Fault{Kind: bssfake.ServerError, Status: 503, Times: 3, Page: 2, Action: bssfake.ActionDescribeInstanceBill})
 		}, 0, nil},
-		{"sink timeouts (slower than the send timeout)", func(e *env) {
+		{"sink timeouts (slower than the send timeout)", func(e *harness.Env) {
 			e.Sink.SetDelay(40 * time.Second) // longer than the sender's timeout (1 s here): in real time
 			// The receiver recovers after a while; whenever that is, every row must arrive.
 			time.AfterFunc(1500*time.Millisecond, func() { e.Sink.SetDelay(0) })
@@ -294,7 +285,7 @@ func TestFaults_DaemonRidesOutAPIAndSinkFaults(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t)
+			e := harness.New(t)
 			e.API.SetDay(nov(4).String(), bssfake.SampleDay(nov(4).String(), 420, 4))
 			e.API.SetInstanceDay(nov(4).String(), bssfake.SampleInstanceDay(nov(4).String(), 420, 4))
 			tc.inject(e)
@@ -324,7 +315,7 @@ func TestFaults_DaemonRidesOutAPIAndSinkFaults(t *testing.T) {
 // capped backoff (no tight loop), logs each failed attempt once with the count pending,
 // and delivers everything when the receiver is back.
 func TestFaults_ReceiverDownForADay(t *testing.T) {
-	e := newEnv(t)
+	e := harness.New(t)
 	e.API.SetDay(nov(4).String(), bssfake.SampleDay(nov(4).String(), 60, 5))
 	e.Sink.FailNext(1<<30, 503)
 	start := time.Date(2026, 11, 5, 1, 59, 0, 0, sh)
@@ -357,7 +348,7 @@ func TestFaults_ReceiverDownForADay(t *testing.T) {
 // corrected after delivery (inside the settle window) is sent again as a higher revision while
 // unchanged rows are not sent again.
 func TestFaults_MissedDaysAndALateCorrection(t *testing.T) {
-	e := newEnv(t)
+	e := harness.New(t)
 	for d := 4; d <= 8; d++ {
 		e.API.SetDay(nov(d).String(), bssfake.SampleDay(nov(d).String(), 30+d, uint64(d)))
 	}
@@ -368,8 +359,7 @@ func TestFaults_MissedDaysAndALateCorrection(t *testing.T) {
 
 	// Down until Nov 8 09:00. Meanwhile one row of Nov 5 was corrected.
 	items := e.API.Day(nov(5).String())
-	items[3].PaymentAmount += 10
-	items[3].CashAmount += 10
+	items[3].PaymentAmount, items[3].CashAmount = "10", "10" // a line paid by coupons (0 in cash), now 10 in cash
 	e.API.SetDay(nov(5).String(), items)
 
 	d = startDaemon(t, e, time.Date(2026, 11, 8, 9, 0, 0, 0, sh), time.Minute, nil, nil)
@@ -426,7 +416,7 @@ func TestFaults_MissedDaysAndALateCorrection(t *testing.T) {
 // number of requests (the circuit breaker), and the next due day is tried too instead of
 // waiting behind the first. When the receiver is back, everything arrives.
 func TestFaults_ReceiverOutageFailsDaysInMinutesAndStarvesNone(t *testing.T) {
-	e := newEnv(t)
+	e := harness.New(t)
 	for _, d := range []calendar.Day{nov(3), nov(4)} {
 		e.API.SetDay(d.String(), bssfake.SampleDay(d.String(), 3000, uint64(d.Day)))
 	}

@@ -1,7 +1,9 @@
-// Package harness is what the end-to-end and fault-injection suites share: the fake BSS
-// API and the recording sink started on loopback, a config.json for them, the connector as
-// a real subprocess, and waits on events (a log line, the sink's count) with a deadline,
-// never on sleeps.
+// Package harness is what the end-to-end, broker and fault-injection suites share: the
+// fake BSS API and the recording sink started on loopback, a config.json for them, the
+// connector run in the test's process (Run, Start) or as a real subprocess (StartProc,
+// with TestMain), what it counted (its metrics, in-process or from its ops listener), and
+// waits on events (the sink's count, a metric, a process's exit) with a deadline, never on
+// sleeps.
 package harness
 
 import (
@@ -18,8 +20,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/bill"
-	"github.com/cloudbill/alicloud-billing-source/connector/billing"
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
+	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 	"github.com/cloudbill/alicloud-billing-source/connector/job"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
 	"github.com/cloudbill/alicloud-billing-source/testing/sink"
@@ -95,6 +97,12 @@ func (b *Buffer) Write(p []byte) (int, error) {
 
 func (b *Buffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.b.String() }
 
+// The AccessKey of New's environments: test values, never printed (Run checks).
+const (
+	KeyID  = "LTAI5tHarnessTestKey"
+	Secret = "harness-Secret-Never-Printed-9f8e7d"
+)
+
 // Env is a fake BSS API and a recording sink on loopback, and a directory for configs and
 // the state file. Changed is notified on every event the sink accepts.
 type Env struct {
@@ -105,12 +113,25 @@ type Env struct {
 	KeyID     string
 	Secret    string
 	Changed   *Signal
+	// Clock is the real clock, read by the fake API (its timestamp window) and by the
+	// tests: the one place the suites read the time of day.
+	Clock clock.Clock
+	// Day is a day the API serves: three weeks before today in UTC (the connector refuses
+	// days in the future and days older than the 18 months the API keeps).
+	Day calendar.Day
+
+	mu           sync.Mutex
+	neverPrinted []string // Secret and what NeverPrinted added
 }
 
-// NewEnv starts both fakes; they stop when the test ends.
+// New starts both fakes with the suites' AccessKey (KeyID, Secret).
+func New(t testing.TB) *Env { return NewEnv(t, KeyID, Secret) }
+
+// NewEnv starts both fakes, the API accepting keyID and secret; they stop when the test ends.
 func NewEnv(t testing.TB, keyID, secret string) *Env {
 	t.Helper()
-	api := bssfake.New(bssfake.Options{Keys: map[string]string{keyID: secret}})
+	c := clock.New()
+	api := bssfake.New(bssfake.Options{Keys: map[string]string{keyID: secret}, Now: c.Now})
 	require.NoError(t, api.Start("127.0.0.1:0"))
 	t.Cleanup(func() { _ = api.Close() })
 	changed := NewSignal()
@@ -119,7 +140,22 @@ func NewEnv(t testing.TB, keyID, secret string) *Env {
 	require.NoError(t, k.Start("127.0.0.1:0"))
 	t.Cleanup(k.Close)
 	dir := t.TempDir()
-	return &Env{API: api, Sink: k, Dir: dir, StatePath: dir + "/state.db", KeyID: keyID, Secret: secret, Changed: changed}
+	return &Env{API: api, Sink: k, Dir: dir, StatePath: dir + "/state.db", KeyID: keyID, Secret: secret, Changed: changed,
+		Clock: c, Day: calendar.Of(c.Now().UTC()).AddDays(-21), neverPrinted: []string{secret}}
+}
+
+// NeverPrinted adds secrets (a broker's password, say) to what Run checks the connector's
+// output for, besides the Secret.
+func (e *Env) NeverPrinted(secrets ...string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.neverPrinted = append(e.neverPrinted, secrets...)
+}
+
+func (e *Env) secrets() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.neverPrinted...)
 }
 
 // Log returns a Buffer for a connector's output whose writes wake this Env's waiters.
@@ -178,15 +214,6 @@ func Revision(e event.Event) (int, error) {
 	return int(n), err
 }
 
-// RowOf is the account row the connector reads from a fake item: the item's JSON read
-// into the row (encoding/json matches the API's OwnerID to the row's OwnerId).
-func RowOf(it bssfake.Item) billing.Row {
-	var r billing.Row
-	b, _ := json.Marshal(it)
-	_ = json.Unmarshal(b, &r)
-	return r
-}
-
 // Want is what the sink must hold of the fake's days: per event subject, the data of the
 // latest content of the row, for the account bill and the instance bill alike.
 func (e *Env) Want(t testing.TB, days ...calendar.Day) map[string]string {
@@ -199,7 +226,7 @@ func (e *Env) Want(t testing.TB, days ...calendar.Day) map[string]string {
 	}
 	for _, d := range days {
 		for _, it := range e.API.Day(d.String()) {
-			add(RowOf(it))
+			add(it) // the fake's item is the connector's row
 		}
 		for _, it := range e.API.InstanceDay(d.String()) {
 			b, _ := json.Marshal(it)

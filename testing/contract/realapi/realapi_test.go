@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
+	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 	"github.com/cloudbill/alicloud-billing-source/testing/contract"
 )
 
@@ -33,7 +34,8 @@ func TestContract_RealAPI(t *testing.T) {
 		endpoint = e
 	}
 	sh, _ := time.LoadLocation("Asia/Shanghai")
-	day := calendar.Yesterday(time.Now(), sh).AddDays(-1) // settled for about a day
+	c := clock.New()
+	day := calendar.Yesterday(c.Now(), sh).AddDays(-1) // settled for about a day
 	if d := os.Getenv("CONTRACT_DAY"); d != "" {
 		var err error
 		day, err = calendar.Parse(d)
@@ -47,6 +49,6 @@ func TestContract_RealAPI(t *testing.T) {
 	}
 	contract.Run(t, func(t *testing.T) contract.Harness {
 		return contract.Harness{Endpoint: endpoint, KeyID: id, Secret: secret, Day: day, RegionID: "cn-hangzhou",
-			MinInstanceRows: minInstanceRows}
+			MinInstanceRows: minInstanceRows, Clock: c}
 	})
 }
