@@ -117,38 +117,8 @@ func metas(r fileReader, size int64, path string) (ps int64, m [2]meta, st [2]me
 	m[0], st[0], version = parseMeta(head)
 	if st[0] == metaValid {
 		ps = int64(m[0].pageSize)
-	} else {
-		sawMagic := st[0] != metaNoMagic && st[0] != metaShort
-		for i := 0; i <= 14; i++ {
-			pos := int64(1024) << i
-			if pos >= size-1024 {
-				break
-			}
-			buf := make([]byte, min(4096, size-pos))
-			if err := readFull(r, buf, pos); err != nil {
-				return 0, m, st, readError(path, size, err)
-			}
-			mm, s, v := parseMeta(buf)
-			if s == metaValid {
-				ps = int64(mm.pageSize)
-				break
-			}
-			if s == metaVersion {
-				version = v
-			}
-			sawMagic = sawMagic || (s != metaNoMagic && s != metaShort)
-		}
-		switch {
-		case ps != 0:
-		case version != 0:
-			return 0, m, st, errCorrupt(path, fmt.Sprintf("written in bbolt file format %d, this connector reads format %d", version, boltVersion), nil)
-		case sawMagic && size < 2*4096:
-			return 0, m, st, errCorrupt(path, fmt.Sprintf("truncated: %d bytes, too short for its two meta pages", size), nil)
-		case sawMagic:
-			return 0, m, st, errCorrupt(path, "corrupted: both meta pages are damaged", nil)
-		default:
-			return 0, m, st, errNotState(path, fmt.Sprintf("not a state file (%d bytes that are not a bbolt database)", size))
-		}
+	} else if ps, err = searchPageSize(r, size, path, st[0], version); err != nil {
+		return 0, m, st, err
 	}
 	if ps < 1024 || ps > 1<<26 || ps&(ps-1) != 0 {
 		return 0, m, st, errCorrupt(path, fmt.Sprintf("corrupted: page size %d", ps), nil)
@@ -168,6 +138,39 @@ func metas(r fileReader, size int64, path string) (ps int64, m [2]meta, st [2]me
 		}
 	}
 	return ps, m, st, nil
+}
+
+// searchPageSize finds the page size when meta 0 is damaged (its state st0, the format
+// version it named): meta 1 looked for at every page size bbolt allows, as bbolt.Open does.
+func searchPageSize(r fileReader, size int64, path string, st0 metaState, version uint32) (int64, error) {
+	sawMagic := st0 != metaNoMagic && st0 != metaShort
+	for i := 0; i <= 14; i++ {
+		pos := int64(1024) << i
+		if pos >= size-1024 {
+			break
+		}
+		buf := make([]byte, min(4096, size-pos))
+		if err := readFull(r, buf, pos); err != nil {
+			return 0, readError(path, size, err)
+		}
+		mm, s, v := parseMeta(buf)
+		if s == metaValid {
+			return int64(mm.pageSize), nil
+		}
+		if s == metaVersion {
+			version = v
+		}
+		sawMagic = sawMagic || (s != metaNoMagic && s != metaShort)
+	}
+	switch {
+	case version != 0:
+		return 0, errCorrupt(path, fmt.Sprintf("written in bbolt file format %d, this connector reads format %d", version, boltVersion), nil)
+	case sawMagic && size < 2*4096:
+		return 0, errCorrupt(path, fmt.Sprintf("truncated: %d bytes, too short for its two meta pages", size), nil)
+	case sawMagic:
+		return 0, errCorrupt(path, "corrupted: both meta pages are damaged", nil)
+	}
+	return 0, errNotState(path, fmt.Sprintf("not a state file (%d bytes that are not a bbolt database)", size))
 }
 
 // current is the meta bbolt uses: the valid one with the higher transaction id.

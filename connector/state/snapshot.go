@@ -49,24 +49,8 @@ func (s *Store) openSnapshot() error {
 			os.Remove(name)
 		}
 	}()
-	for attempt := 1; ; attempt++ {
-		before := lastTxid(src, info.Size())
-		n, err := copyFile(tmp, src)
-		if err != nil {
-			return err.withPath(path)
-		}
-		lay, verr := inspect(tmp, n, path)
-		copied()
-		after := lastTxid(src, n)
-		if verr == nil && after <= lay.txid+1 {
-			break
-		}
-		if verr != nil && after == before {
-			return verr // damaged, not moving
-		}
-		if attempt == snapshotAttempts {
-			return &Error{Path: path, Problem: fmt.Sprintf("changed more than once while it was being read, %d times", attempt), Hint: "run again"}
-		}
+	if err := copyConsistent(tmp, src, info.Size(), path); err != nil {
+		return err
 	}
 
 	db, err := openBolt(path, tmp, true)
@@ -130,5 +114,29 @@ func errTemp(path string, err error) *Error {
 		Problem: "cannot copy it for a read-only run: " + errnoText(err),
 		Hint:    "set TMPDIR to a writable directory with room for a copy of it",
 		Err:     err,
+	}
+}
+
+// copyConsistent copies the state file src (size bytes) to tmp until a copy is one the
+// writer did not change while it was read (at most snapshotAttempts times).
+func copyConsistent(tmp, src *os.File, size int64, path string) error {
+	for attempt := 1; ; attempt++ {
+		before := lastTxid(src, size)
+		n, err := copyFile(tmp, src)
+		if err != nil {
+			return err.withPath(path)
+		}
+		lay, verr := inspect(tmp, n, path)
+		copied()
+		after := lastTxid(src, n)
+		if verr == nil && after <= lay.txid+1 {
+			return nil
+		}
+		if verr != nil && after == before {
+			return verr // damaged, not moving
+		}
+		if attempt == snapshotAttempts {
+			return &Error{Path: path, Problem: fmt.Sprintf("changed more than once while it was being read, %d times", attempt), Hint: "run again"}
+		}
 	}
 }
