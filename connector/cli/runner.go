@@ -224,12 +224,7 @@ func runAccountDays(ctx context.Context, p runnerParams, u *accounts.Unit, days 
 	u.Job.RunDays(ctx, days, job.Explicit, p.Mode.DryRun, func(rep job.Report, err error) bool {
 		day := days[i]
 		i++
-		total.Fetched += rep.Fetched
-		total.New += rep.New
-		total.Changed += rep.Changed
-		total.Delivered += rep.Delivered
-		total.Failed += rep.Failed
-		total.WouldSend += rep.WouldSend
+		total.Add(rep)
 		status := "done"
 		switch {
 		case err != nil && ctx.Err() != nil:

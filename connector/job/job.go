@@ -72,7 +72,8 @@ type Report struct {
 // Complete reports whether every row of the day is delivered.
 func (r Report) Complete() bool { return r.Failed == 0 && r.Delivered == r.Sent }
 
-func (r *Report) add(o Report) {
+// Add adds o's counts to r (the bills of a day, the days of a range).
+func (r *Report) Add(o Report) {
 	r.Bills = append(r.Bills, o.Bills...)
 	r.Fetched += o.Fetched
 	r.New += o.New
@@ -234,7 +235,7 @@ func (j *Job) RunDays(ctx context.Context, days []calendar.Day, resend Resend, d
 		var errs []error
 		for _, b := range st.bills {
 			<-b.done
-			rep.add(b.rep)
+			rep.Add(b.rep)
 			if b.err != nil {
 				errs = append(errs, b.err)
 			}
