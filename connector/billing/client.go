@@ -294,7 +294,7 @@ func (c *Client) streamAccount(ctx context.Context, day calendar.Day, fn func(Pa
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		data, err := c.accountPage(ctx, day, page)
+		data, err := c.accountPage(ctx, day, page, PageSize)
 		if err != nil {
 			return fmt.Errorf("query bill %s page %d: %w", day, page, err)
 		}
@@ -362,8 +362,8 @@ func (r *rawRef) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// accountPage calls QueryAccountBill for one page and reads its answer (readAnswer).
-func (c *Client) accountPage(ctx context.Context, day calendar.Day, page int) (*answerPage, error) {
+// accountPage calls QueryAccountBill for one page of size rows and reads its answer (readAnswer).
+func (c *Client) accountPage(ctx context.Context, day calendar.Day, page, size int) (*answerPage, error) {
 	var read *answerPage
 	err := c.query(ctx, []any{"bill", "account", "day", day.String(), "page", page}, func() requests.AcsRequest {
 		req := bssopenapi.CreateQueryAccountBillRequest()
@@ -372,7 +372,7 @@ func (c *Client) accountPage(ctx context.Context, day calendar.Day, page int) (*
 		req.Granularity = "DAILY"
 		req.IsGroupByProduct = requests.NewBoolean(true)
 		req.PageNum = requests.NewInteger(page)
-		req.PageSize = requests.NewInteger(PageSize)
+		req.PageSize = requests.NewInteger(size)
 		if c.owner != 0 {
 			req.BillOwnerId = requests.NewInteger64(c.owner)
 		}

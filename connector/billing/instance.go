@@ -37,7 +37,7 @@ func (c *Client) streamInstance(ctx context.Context, day calendar.Day, fn func(P
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		data, err := c.instancePage(ctx, day, page, token)
+		data, err := c.instancePage(ctx, day, page, MaxResults, token)
 		var apiErr *APIError
 		switch {
 		case errors.As(err, &apiErr) && tokenRefused(apiErr) && page > 1:
@@ -112,9 +112,9 @@ func tokenRefused(e *APIError) bool {
 		strings.HasPrefix(e.Code, "InvalidParameter") && strings.Contains(strings.ToLower(e.Message), "nexttoken")
 }
 
-// instancePage calls DescribeInstanceBill for the page after token ("" for the first)
-// and reads its answer (readAnswer).
-func (c *Client) instancePage(ctx context.Context, day calendar.Day, page int, token string) (*answerPage, error) {
+// instancePage calls DescribeInstanceBill for the page of size items after token ("" for
+// the first) and reads its answer (readAnswer).
+func (c *Client) instancePage(ctx context.Context, day calendar.Day, page, size int, token string) (*answerPage, error) {
 	var read *answerPage
 	err := c.query(ctx, []any{"bill", "instance", "day", day.String(), "page", page}, func() requests.AcsRequest {
 		req := bssopenapi.CreateDescribeInstanceBillRequest()
@@ -122,7 +122,7 @@ func (c *Client) instancePage(ctx context.Context, day calendar.Day, page int, t
 		req.BillingDate = day.String()
 		req.Granularity = "DAILY"
 		req.IsBillingItem = requests.NewBoolean(true)
-		req.MaxResults = requests.NewInteger(MaxResults)
+		req.MaxResults = requests.NewInteger(size)
 		req.NextToken = token
 		if c.owner != 0 {
 			req.BillOwnerId = requests.NewInteger64(c.owner)

@@ -53,6 +53,7 @@ type Mode struct {
 	From, To calendar.Day // --from/--to
 	Range    bool
 	DryRun   bool         // --dry-run: fetch and count, send nothing, write no state
+	Check    bool         // --check: validate the config, probe the API and v_target, send nothing
 	Since    calendar.Day // --catch-up-from (daemon)
 }
 
@@ -84,6 +85,8 @@ func Main(args []string, stdio IO, extra ...fx.Option) int {
 	case cmd.version:
 		fmt.Fprintln(stdio.Stdout, "alicloud-billing-source connector", Version)
 		return ExitOK
+	case cmd.mode.Check: // no application: no ops listener, no state file, no event
+		return runCheck(cmd, stdio, sigs)
 	}
 	// Until the application's logger exists, this one (the same format and stream) speaks.
 	early := logging.New(logging.Options{Writer: stdio.Stderr, Verbose: cmd.verbose})

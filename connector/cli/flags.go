@@ -24,7 +24,7 @@ type command struct {
 func parseFlags(args []string) (command, error) {
 	var (
 		c                     command
-		once, dryRun          bool
+		once, dryRun, check   bool
 		date, from, to, since string
 		fs                    = flag.NewFlagSet("connector", flag.ContinueOnError)
 	)
@@ -36,6 +36,7 @@ func parseFlags(args []string) (command, error) {
 	fs.StringVar(&to, "to", "", "")
 	fs.BoolVar(&c.verbose, "verbose", false, "")
 	fs.BoolVar(&dryRun, "dry-run", false, "")
+	fs.BoolVar(&check, "check", false, "")
 	fs.StringVar(&since, "catch-up-from", "", "")
 	fs.Var(&c.only, "account", "")
 	fs.BoolVar(&c.version, "version", false, "")
@@ -52,6 +53,13 @@ func parseFlags(args []string) (command, error) {
 	}
 	if fs.NArg() > 0 {
 		return c, usage("unexpected argument %q", fs.Arg(0))
+	}
+	if check {
+		if once || dryRun || date != "" || from != "" || to != "" || since != "" {
+			return c, usage("--check goes alone (with --config, --account and --verbose)")
+		}
+		c.mode.Check = true
+		return c, nil
 	}
 	var err error
 	c.mode, err = modeOf(once, dryRun, date, from, to, since)

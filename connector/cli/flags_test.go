@@ -14,6 +14,11 @@ func TestParseFlags_ModeOrAUsageError(t *testing.T) {
 	assert.True(t, c.mode.Range && c.mode.DryRun && c.verbose)
 	assert.Equal(t, accountFlag{"a", "b", "c"}, c.only)
 
+	c, err = parseFlags([]string{"--check", "--config", "c.json", "--account", "a"})
+	require.NoError(t, err)
+	assert.True(t, c.mode.Check)
+	assert.Equal(t, Mode{Check: true}, c.mode)
+
 	c, err = parseFlags([]string{"--catch-up-from", "2026-10-01"})
 	require.NoError(t, err)
 	assert.Equal(t, "2026-10-01", c.mode.Since.String())
@@ -34,6 +39,8 @@ func TestParseFlags_ModeOrAUsageError(t *testing.T) {
 		`--catch-up-from: "nope" is not a date`:     {"--catch-up-from", "nope"},
 		"--account needs an account name":           {"--account", "a,,b"},
 		"--once and --from/--to cannot be combined": {"--once", "--from", "2026-10-30", "--to", "2026-11-02"},
+		"--check goes alone":                        {"--check", "--once"},
+		"--check goes alone (with --config":         {"--check", "--from", "2026-10-30", "--to", "2026-11-02", "--dry-run"},
 	} {
 		_, err := parseFlags(args)
 		var ue *usageError

@@ -51,6 +51,8 @@ Usage:
                                                    SIGTERM or SIGHUP
   connector --once [--date YYYY-MM-DD]             pull one day (default: yesterday in pull_zone)
   connector --from YYYY-MM-DD --to YYYY-MM-DD      pull every day of the range, oldest first
+  connector --check [--config PATH]                check the config, the credentials and
+                                                   v_target before a first run; send nothing
 
 The daemon remembers what it delivered (state_path), catches up on the days it missed
 while down (catchup_days), re-pulls the settle_days before each day for late corrections
@@ -71,6 +73,12 @@ Flags:
                   delivery, already delivered; the log adds would_send, the events a run
                   would send); send nothing, write no state
   --catch-up-from DAY   daemon: also pull the days from DAY on that the state has not delivered
+  --check         validate the config and print it (secrets masked), make one signed
+                  read-only API call per account and bill (yesterday, one row) and probe
+                  v_target (HTTP: OPTIONS; NATS: the stream; Kafka: the topic), each
+                  within seconds; print OK or FAIL with the fix, one line each; exit 0 when
+                  all is good, 2 when something needs fixing. No ops listener, no state
+                  file, no event
   --account NAME  run only this account of accounts (repeatable, or NAME,NAME); default all
   --verbose       debug logs, including fx's start-up events
   --version       print the version

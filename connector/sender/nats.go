@@ -177,7 +177,7 @@ func (t *natsTransport) setUp(s *natsSetUp, nc *nats.Conn, js jetstream.JetStrea
 		nc, js, s.o, s.err = t.connect()
 	}
 	if s.err == nil {
-		s.o, s.err = t.ensureStream(t.life, js)
+		s.o, s.err = t.ensureStream(t.life, js, t.create)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -228,14 +228,14 @@ func jsNotEnabled(err error) bool {
 	return errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount)
 }
 
-// ensureStream finds the stream, or creates it when nats.create_stream says so, and checks
-// that it takes the subject and remembers ids long enough.
-func (t *natsTransport) ensureStream(ctx context.Context, js jetstream.JetStream) (outcome, error) {
+// ensureStream finds the stream, or creates it when create says so (nats.create_stream;
+// never for a probe), and checks that it takes the subject and remembers ids long enough.
+func (t *natsTransport) ensureStream(ctx context.Context, js jetstream.JetStream, create bool) (outcome, error) {
 	ctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
 	s, err := js.Stream(ctx, t.stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		if !t.create {
+		if !create {
 			return answered, &ConfigError{Kind: ErrMissing, Msg: fmt.Sprintf(
 				"JetStream stream %q does not exist on %s: create it with subject %q and a duplicate window of at least %s (settle_days+1 days), or set nats.create_stream to true",
 				t.stream, t.server, t.subject, t.window)}

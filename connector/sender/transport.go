@@ -21,6 +21,7 @@ import (
 // event cannot be encoded (an *EncodingError) and nothing was sent.
 type transport interface {
 	send(ctx context.Context, e event.Event) (outcome, error)
+	probe(ctx context.Context) (string, error) // Sender.Probe
 	close() error
 }
 

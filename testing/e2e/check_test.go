@@ -1,0 +1,214 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/cloudbill/alicloud-billing-source/testing/brokers"
+	"github.com/cloudbill/alicloud-billing-source/testing/harness"
+)
+
+// check runs `connector --check` with the config that extra makes of e's, in this process;
+// none of secrets (nor the environment's secret) may reach its output.
+func check(t *testing.T, e *env, extra map[string]any, secrets ...string) result {
+	t.Helper()
+	code, stdout, stderr := harness.Main(t, []string{"--check", "--config", e.Config(t, extra)}, append(secrets, secret))
+	return result{code: code, stdout: stdout, stderr: stderr}
+}
+
+// line is the line of out that starts with status and name (as --check prints them).
+func line(t *testing.T, out, status, name string) string {
+	t.Helper()
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 3 && f[0] == status && f[1]+" "+f[2] == name || len(f) >= 2 && f[0] == status && f[1] == name {
+			return l
+		}
+	}
+	require.FailNow(t, "no "+status+" line for "+name, "output:\n%s", out)
+	return ""
+}
+
+// The all-good check: the settings with the secret masked, an OK line for the config, the
+// account's signed call and the receiver; one API call of one row, no event, no state file,
+// no ops listener (its configured address is taken, which a run would fail on).
+func TestCheck_AllGoodSaysOKForEachAndTouchesNothing(t *testing.T) {
+	e := newEnv(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer taken.Close()
+	r := check(t, e, map[string]any{"listen": taken.Addr().String()})
+	require.Equal(t, 0, r.code, "stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	line(t, r.stdout, "OK", "config")
+	assert.Contains(t, line(t, r.stdout, "OK", "api default"), "QueryAccountBill for ")
+	assert.Contains(t, line(t, r.stdout, "OK", "target"), "answered OPTIONS with HTTP ")
+	assert.Contains(t, r.stdout, "check: all good")
+	assert.Contains(t, r.stdout, "access_key_id LTAI************, secret_access_Key [redacted]")
+	assert.Contains(t, r.stdout, e.Sink.URL())
+	assert.NotContains(t, r.stdout, keyID, "the AccessKey ID is masked")
+
+	reqs := e.API.Requests()
+	require.Len(t, reqs, 1, "one signed call")
+	assert.Equal(t, "QueryAccountBill", reqs[0].Action)
+	assert.Equal(t, "1", reqs[0].Params.Get("PageSize"))
+	assert.Equal(t, 0, e.Sink.Len(), "no event sent")
+	require.Len(t, e.Sink.Requests(), 1)
+	assert.Equal(t, "OPTIONS", e.Sink.Requests()[0].Method)
+	_, err = os.Stat(e.StatePath)
+	assert.True(t, os.IsNotExist(err), "no state file: %v", err)
+}
+
+// With the instance bill configured, each account makes one call per bill.
+func TestCheck_OneCallPerBill(t *testing.T) {
+	e := newEnv(t)
+	r := check(t, e, map[string]any{"bills": []string{"account", "instance"}})
+	require.Equal(t, 0, r.code, r.stdout)
+	assert.Contains(t, line(t, r.stdout, "OK", "api default"), "QueryAccountBill and DescribeInstanceBill for ")
+	assert.Len(t, e.API.Requests(), 2)
+}
+
+func TestCheck_WrongSecretNamesTheKeyToCheck(t *testing.T) {
+	e := newEnv(t)
+	wrong := "wrong-Secret-Never-Printed-0a1b2c"
+	r := check(t, e, map[string]any{"secret_access_Key": wrong}, wrong)
+	require.Equal(t, 2, r.code, r.stdout)
+	l := line(t, r.stdout, "FAIL", "api default")
+	assert.Contains(t, l, "SignatureDoesNotMatch")
+	assert.Contains(t, l, "check secret_access_Key")
+	line(t, r.stdout, "OK", "target")
+	assert.Contains(t, r.stdout, "check: 1 of 3 checks failed")
+}
+
+// .invalid never resolves: the check fails at once, naming the endpoint to check (a run
+// retries an unreachable endpoint for minutes).
+func TestCheck_UnknownEndpointHostFailsNamingEndpoint(t *testing.T) {
+	e := newEnv(t)
+	r := check(t, e, map[string]any{"endpoint": "http://nonexistent.invalid:1"})
+	require.Equal(t, 2, r.code, r.stdout)
+	l := line(t, r.stdout, "FAIL", "api default")
+	assert.Contains(t, l, "nonexistent.invalid")
+	assert.Contains(t, l, "check endpoint")
+	line(t, r.stdout, "OK", "target")
+}
+
+// A receiver refuses in two ways: it answers that the connector may not send (401, 403:
+// credentials to put in v_target), or nothing listens on its port.
+func TestCheck_ReceiverThatRefuses(t *testing.T) {
+	for _, status := range []int{401, 403} {
+		e := newEnv(t)
+		e.Sink.FailNext(1, status)
+		r := check(t, e, nil)
+		require.Equal(t, 2, r.code, r.stdout)
+		l := line(t, r.stdout, "FAIL", "target")
+		assert.Contains(t, l, fmt.Sprintf("refused the connector with HTTP %d", status))
+		assert.Contains(t, l, "put its credentials in v_target")
+		line(t, r.stdout, "OK", "api default")
+	}
+
+	e := newEnv(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closed := "http://" + ln.Addr().String()
+	require.NoError(t, ln.Close())
+	r := check(t, e, map[string]any{"v_target": closed})
+	require.Equal(t, 2, r.code, r.stdout)
+	l := line(t, r.stdout, "FAIL", "target")
+	assert.Contains(t, l, "connection refused")
+	assert.Contains(t, l, "check v_target's host and port")
+}
+
+// A receiver that accepts the connection and never answers fails the check within the
+// probe's timeout (seconds), naming where to look.
+func TestCheck_SilentReceiverFailsInSeconds(t *testing.T) {
+	e := newEnv(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		var held []net.Conn // kept open, never answered, until the listener closes
+		defer func() {
+			for _, c := range held {
+				_ = c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	r := check(t, e, map[string]any{"v_target": "http://" + ln.Addr().String()})
+	require.Equal(t, 2, r.code, r.stdout)
+	l := line(t, r.stdout, "FAIL", "target")
+	assert.Contains(t, l, "cannot reach the receiver")
+	assert.Contains(t, l, "Timeout")
+	assert.Contains(t, l, "check v_target's host and port")
+}
+
+// NATS: a missing stream fails (and is not created); one that exists, or that
+// nats.create_stream will create on the first send, passes.
+func TestCheck_NATSStream(t *testing.T) {
+	n, err := brokers.StartNATS(brokers.NATSOptions{StoreDir: t.TempDir()})
+	require.NoError(t, err)
+	t.Cleanup(n.Stop)
+	e := newEnv(t)
+	target := n.URL() + "/billing.daily"
+	natsCheck := func(create bool) result {
+		return check(t, e, map[string]any{"v_target": target, "nats": map[string]any{"stream": "BILLING", "create_stream": create}})
+	}
+
+	r := natsCheck(false)
+	require.Equal(t, 2, r.code, r.stdout)
+	l := line(t, r.stdout, "FAIL", "target")
+	assert.Contains(t, l, `JetStream stream "BILLING" does not exist`)
+	assert.Contains(t, l, "set nats.create_stream to true")
+	r = natsCheck(true)
+	require.Equal(t, 0, r.code, r.stdout)
+	assert.Contains(t, line(t, r.stdout, "OK", "target"), "the first send creates it")
+	_, err = n.StreamInfo(context.Background(), "BILLING")
+	require.ErrorIs(t, err, jetstream.ErrStreamNotFound, "the check creates nothing")
+
+	require.NoError(t, n.CreateStream(context.Background(), jetstream.StreamConfig{Name: "BILLING", Subjects: []string{"billing.>"}}))
+	r = natsCheck(false)
+	require.Equal(t, 0, r.code, r.stdout)
+	assert.Contains(t, line(t, r.stdout, "OK", "target"), `stream "BILLING" takes subject "billing.daily"`)
+}
+
+// Kafka: a missing topic fails (and is not created); an existing one passes.
+func TestCheck_KafkaTopic(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	e := newEnv(t)
+	target := "kafka://" + strings.Join(c.ListenAddrs(), ",") + "/billing"
+
+	r := check(t, e, map[string]any{"v_target": target})
+	require.Equal(t, 2, r.code, r.stdout)
+	assert.Contains(t, line(t, r.stdout, "FAIL", "target"), `topic "billing" does not exist`)
+
+	require.NoError(t, c.CreateTopic("billing", 2, nil))
+	r = check(t, e, map[string]any{"v_target": target})
+	require.Equal(t, 0, r.code, r.stdout)
+	assert.Contains(t, line(t, r.stdout, "OK", "target"), `topic "billing" has 2 partitions`)
+}
+
+// A config that does not load is one FAIL line (exit 2), and nothing is probed.
+func TestCheck_BadConfigIsOneFailLine(t *testing.T) {
+	e := newEnv(t)
+	r := check(t, e, map[string]any{"pull_hour": 25})
+	require.Equal(t, 2, r.code, r.stdout)
+	assert.Contains(t, line(t, r.stdout, "FAIL", "config"), "pull_hour")
+	assert.Empty(t, e.API.Requests())
+	assert.Zero(t, e.Sink.Attempts())
+}
