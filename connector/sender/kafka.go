@@ -144,7 +144,7 @@ func (t *kafkaTransport) send(ctx context.Context, e event.Event) (outcome, erro
 	// safe), so ProduceSync can block for as long as a broker stays silent, past a stop.
 	// The attempt waits at most the sender's timeout: a record still in flight then is an
 	// outage; franz-go keeps it and may still store it, and the retry stores the same
-	// event again under the same key (see the README: a compacted topic keeps one).
+	// event again under the same key (see docs/targets.md: a compacted topic keeps one).
 	actx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
 	res := make(chan error, 1)
