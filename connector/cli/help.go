@@ -72,6 +72,8 @@ Flags:
                   would send); send nothing, write no state
   --catch-up-from DAY   daemon: also pull the days from DAY on that the state has not delivered
   --account NAME  run only this account of accounts (repeatable, or NAME,NAME); default all
+  --listen ADDR   the ops listener (/healthz, /readyz, /metrics) on host:port ADDR, "" none;
+                  without it only the daemon opens one, on the config's listen
   --verbose       debug logs, including fx's start-up events
   --version       print the version
   --help          this text

@@ -208,21 +208,22 @@ func (t texts) get(where, name string) value {
 }
 
 // environment sets the keys of the top level from the environment: a key's own variable
-// wins over the file, its Fallback counts only when neither sets the key.
+// wins over the file, its Fallback counts only when neither sets the key. An empty
+// variable counts as unset, but for the keys where "" means something (emptyEnv).
 func (t texts) environment(lookup func(string) (string, bool)) {
-	get := func(env string) (string, bool) {
+	get := func(env string, empty bool) (string, bool) {
 		if env == "" {
 			return "", false
 		}
 		v, ok := lookup(env)
-		return v, ok && v != ""
+		return v, ok && (v != "" || empty)
 	}
 	for _, k := range Keys {
-		if v, ok := get(k.Env()); ok {
+		if v, ok := get(k.Env(), k.emptyEnv); ok {
 			t[k.Name] = v
 		}
 		if _, set := t[k.Name]; !set && k.Fallback != "" {
-			if v, ok := get(k.Fallback); ok {
+			if v, ok := get(k.Fallback, false); ok {
 				t[k.Name] = v
 			}
 		}

@@ -166,3 +166,19 @@ func TestSecret_NeverFormatsItself(t *testing.T) {
 	assert.NotContains(t, string(b), "hunter2")
 	assert.Equal(t, "hunter2", s.Reveal())
 }
+
+// LISTEN= (empty) turns the ops listener off over the file's listen, as "listen": "" does;
+// the other keys' empty variables still count as unset.
+func TestLoad_AnEmptyLISTENTurnsTheListenerOff(t *testing.T) {
+	p := writeConfig(t, strings.TrimSuffix(minimal, "}")+`,"listen":"127.0.0.1:9091","pull_hour":5}`)
+	c, err := Load(Source{Path: p, Lookup: env("LISTEN", "", "PULL_HOUR", "")})
+	require.NoError(t, err)
+	assert.Equal(t, "", c.Listen, "LISTEN= turns it off")
+	assert.Equal(t, 5, c.PullHour, "PULL_HOUR= leaves the file's value")
+	c, err = Load(Source{Path: p, Lookup: env()})
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1:9091", c.Listen)
+	c, err = Load(Source{Path: writeConfig(t, minimal), Lookup: env("LISTEN", "")})
+	require.NoError(t, err)
+	assert.Equal(t, "", c.Listen, "over the default too")
+}

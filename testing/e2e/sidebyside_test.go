@@ -1,0 +1,91 @@
+package e2e
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/fx"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/ops"
+	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
+)
+
+// lastLine is the last non-empty line of out: the process's last word.
+func lastLine(out string) string {
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	return lines[len(lines)-1]
+}
+
+// A daemon, a dry run and a one-off run with the same config file side by side (issue 21):
+// the daemon holds the ops listener and the state file's lock. The dry run opens no
+// listener and takes no lock: it works. The one-off run opens no listener either: the
+// state's lock alone refuses it, at once, in one line that names the lock file.
+func TestE2E_DaemonDryRunAndOnceRunSideBySide(t *testing.T) {
+	e := newEnv(t)
+	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 12, 3))
+	d := startOpsDaemon(t, e, nil) // listen 127.0.0.1:0: a free port
+	e.Changed.Wait(t, "the daemon to deliver the day", d.log, func() bool {
+		return strings.Contains(d.log.String(), `"msg":"waiting for the next pull"`)
+	})
+	// The daemon's config file, with listen the address the daemon listens on: a one-off
+	// run that opened the config's listener would find it taken.
+	cfg := e.Config(t, map[string]any{"listen": d.srv.Addr().String()})
+
+	var dry *ops.Server
+	r := run(t, []string{"--config", cfg, "--once", "--date", day.String(), "--dry-run"}, fx.Populate(&dry))
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "12 rows: 0 new, 0 changed, 0 pending delivery, 12 already delivered - dry run, nothing sent")
+	assert.Nil(t, dry.Addr(), "a dry run opens no ops listener")
+
+	var once *ops.Server
+	r = run(t, []string{"--config", cfg, "--once", "--date", day.String()}, fx.Populate(&once))
+	assert.Equal(t, 2, r.code, r.stderr)
+	assert.Nil(t, once.Addr(), "a one-off run opens no ops listener")
+	assert.Equal(t, "connector: state_path "+e.StatePath+": in use by another connector process (it holds the lock file "+e.StatePath+
+		".lock); stop that process first (a --dry-run works beside it: it takes no lock), or give each connector its own state_path",
+		lastLine(r.stderr))
+	assert.NotContains(t, r.stderr, "listen")
+
+	r = run(t, []string{"--config", cfg, "--from", day.String(), "--to", day.String(), "--dry-run"})
+	require.Equal(t, 0, r.code, r.stderr)
+
+	code, body := d.get(t, "/healthz")
+	assert.Equal(t, http.StatusOK, code, body)
+	assert.Equal(t, 12, e.Sink.Len(), "the day delivered once, by the daemon")
+}
+
+// --listen on the command line opens the ops listener of a one-off run; without it, none
+// opens, whatever the config's listen says.
+func TestE2E_OneOffRunsOpenTheListenerOnlyWhenTheirCommandLineAsks(t *testing.T) {
+	e := newEnv(t)
+	e.API.SetDay(day.String(), bssfake.SampleDay(day.String(), 3, 1))
+	cfg := e.Config(t, map[string]any{"listen": "127.0.0.1:0"})
+	for _, args := range [][]string{
+		{"--once", "--date", day.String()},
+		{"--from", day.String(), "--to", day.String()},
+		{"--once", "--date", day.String(), "--dry-run"},
+	} {
+		var srv *ops.Server
+		r := run(t, append([]string{"--config", cfg}, args...), fx.Populate(&srv))
+		require.Equal(t, 0, r.code, r.stderr)
+		assert.Nil(t, srv.Addr(), "%q opens no listener", args)
+		assert.NotContains(t, r.stderr, `"msg":"ops listener"`)
+
+		r = run(t, append([]string{"--config", cfg, "--listen", "127.0.0.1:0"}, args...), fx.Populate(&srv))
+		require.Equal(t, 0, r.code, r.stderr)
+		assert.NotNil(t, srv.Addr(), "%q --listen opens one", args)
+		assert.Contains(t, r.stderr, `"msg":"ops listener"`)
+	}
+
+	// A --listen that is taken names the flag, not the config.
+	hold := startOpsDaemon(t, e, nil)
+	r := run(t, []string{"--config", cfg, "--listen", hold.srv.Addr().String(), "--once", "--date", day.String(), "--dry-run"})
+	assert.Equal(t, 2, r.code)
+	assert.Contains(t, lastLine(r.stderr), `connector: --listen: cannot listen on "`+hold.srv.Addr().String()+`"`)
+	r = run(t, []string{"--config", cfg, "--listen", "nope", "--once"})
+	assert.Equal(t, 2, r.code)
+	assert.Contains(t, r.stderr, `connector: --listen: "nope" is not host:port`)
+}
