@@ -111,6 +111,8 @@ func (s Secret) Reveal() string { return string(s) }
 type Error struct {
 	Key     string // the offending key, "" for file-level problems
 	Problem string
+
+	unset bool // a required key that nothing set (see noFile)
 }
 
 func (e *Error) Error() string {
@@ -139,7 +141,26 @@ func Load(src Source) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return build(raw, path, lookup)
+	cfg, err := build(raw, path, lookup)
+	if e, ok := err.(*Error); ok && e.unset && path == "" {
+		return nil, noFile(e)
+	}
+	return cfg, err
+}
+
+// noFile is a required key unset when no config file was found: the environment alone may
+// configure the connector, but more likely the file is not where it was looked for. The
+// line names the paths tried (a relative one as the directory it meant) and --config.
+func noFile(unset *Error) *Error {
+	tried := make([]string, len(DefaultPaths))
+	for i, p := range DefaultPaths {
+		tried[i] = p
+		if abs, err := filepath.Abs(p); err == nil && abs != p {
+			tried[i] += " (" + abs + ")"
+		}
+	}
+	return &Error{Problem: fmt.Sprintf("no config file: there is none at %s; name one with --config PATH, or set %s and the other keys in the environment",
+		strings.Join(tried, " or "), strings.ToUpper(unset.Key))}
 }
 
 // FromValues validates a configuration given as keys and values, what a config.json would

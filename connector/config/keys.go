@@ -246,7 +246,7 @@ func boolValue(v value) (bool, error) {
 // setTarget reads v_target; its scheme chooses the protocol.
 func setTarget(c *Config, v value) error {
 	if v.text == "" {
-		return &Error{Key: v.key, Problem: "is required: the absolute http(s) URL of the CloudEvents receiver, e.g. \"http://localhost:8081\", or a nats:// or kafka:// URL (or set V_TARGET)"}
+		return &Error{Key: v.key, unset: true, Problem: "is required: the absolute http(s) URL of the CloudEvents receiver, e.g. \"http://localhost:8081\", or a nats:// or kafka:// URL (or set V_TARGET)"}
 	}
 	u, err := parseTarget(v.text)
 	if err != nil {
