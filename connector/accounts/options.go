@@ -26,7 +26,7 @@ func SenderOptions(c *config.Config) sender.Options {
 }
 
 // OpsOptions are the ops listener's.
-func OpsOptions(c *config.Config) ops.Options { return ops.Options{Listen: c.Listen} }
+func OpsOptions(c *config.Config) ops.Options { return ops.Options{Listen: c.Listen, Name: "listen"} }
 
 // jobOptions are the options of account a's job.
 func jobOptions(c *config.Config, a config.Account) job.Options {

@@ -27,10 +27,10 @@ const (
 	Credentials
 	// Request errors (bad parameters, a day outside the 18 months the API keeps) end the run.
 	Request
-	// Setup errors are an endpoint that retrying cannot fix: a TLS certificate that is not
-	// trusted, not valid for the host or expired, a port that does not speak TLS, or an
-	// endpoint that redirects. They end the run: fix the configuration (or the machine's
-	// trust store or clock).
+	// Setup errors are an endpoint that retrying cannot fix: a host that DNS says does not
+	// exist, a TLS certificate that is not trusted, not valid for the host or expired, a
+	// port that does not speak TLS, or an endpoint that redirects. They end the run: fix
+	// the configuration (or the machine's trust store or clock).
 	Setup
 )
 
@@ -153,6 +153,10 @@ func (r *redactor) classify(err error) *APIError {
 		return &APIError{Class: class, Code: code, Message: r.clean(withoutStringToSign(se.Message()), maxMessage),
 			RequestID: r.clean(se.RequestId(), maxID), HTTPStatus: se.HttpStatus(), Hint: hint}
 	}
+	if host, ok := unknownHost(err); ok {
+		return &APIError{Class: Setup, Code: "UnknownHost", Message: "DNS knows no host " + r.clean(host, maxCode),
+			Hint: "check endpoint (business.aliyuncs.com, or business.ap-southeast-1.aliyuncs.com for the international site), or the proxy's host if HTTPS_PROXY is set"}
+	}
 	if code, hint, ok := tlsProblem(err); ok {
 		return &APIError{Class: Setup, Code: code, Message: r.clean(tlsCause(err).Error(), maxMessage), Hint: hint}
 	}
@@ -234,6 +238,17 @@ func tlsProblem(err error) (code, hint string, ok bool) {
 		return "TLSVerification", "the endpoint's certificate failed verification: check endpoint", true
 	}
 	return "", "", false
+}
+
+// unknownHost finds DNS's answer that a host does not exist (NXDOMAIN, or a name with no
+// address) and returns the host: a name to fix, not an outage. A temporary DNS failure (a
+// timeout, SERVFAIL, no DNS server reachable) is not one: it is retried.
+func unknownHost(err error) (string, bool) {
+	var de *net.DNSError
+	if errors.As(tlsCause(err), &de) && de.IsNotFound && !de.IsTemporary && !de.IsTimeout {
+		return de.Name, true
+	}
+	return "", false
 }
 
 // httpToHTTPS is how net/http reports a plain HTTP answer to a TLS handshake: it replaces

@@ -55,6 +55,10 @@ type Mode struct {
 	DryRun   bool         // --dry-run: fetch and count, send nothing, write no state
 	Check    bool         // --check: validate the config, probe the API and v_target, send nothing
 	Since    calendar.Day // --catch-up-from (daemon)
+	// --listen: the ops listener's host:port ("" none) over the config's listen, in every
+	// mode. Without it only the daemon opens the config's (see opsOptions).
+	Listen    string
+	HasListen bool
 }
 
 // IO are the process's streams and environment.
@@ -114,7 +118,7 @@ func Options(src config.Source, stdio IO, mode Mode, verbose bool, exit *exitCod
 		logging.Module,
 		config.Module,
 		clock.Module,
-		fx.Provide(accounts.BillingOptions, accounts.SenderOptions, accounts.OpsOptions),
+		fx.Provide(accounts.BillingOptions, accounts.SenderOptions, opsOptions),
 		billing.Module,
 		fx.Provide(fx.Annotate(sender.New, fx.As(new(job.Publisher)))),
 		state.Module,
@@ -122,4 +126,18 @@ func Options(src config.Source, stdio IO, mode Mode, verbose bool, exit *exitCod
 		accounts.Module,
 		fx.Invoke(startRunner),
 	)
+}
+
+// opsOptions are the ops listener's. The daemon opens the config's listen; a one-off run
+// (--once, --from/--to, a dry run) opens none whatever the config says, so that it runs
+// beside a daemon that uses the same config file: it is over in minutes, nothing scrapes
+// or probes it. --listen on the command line asks for one (or, "", none) in every mode.
+func opsOptions(c *config.Config, m Mode) ops.Options {
+	switch {
+	case m.HasListen:
+		return ops.Options{Listen: m.Listen, Name: "--listen"}
+	case m.Once || m.Range:
+		return ops.Options{}
+	}
+	return accounts.OpsOptions(c)
 }

@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
@@ -26,6 +28,7 @@ func parseFlags(args []string) (command, error) {
 		c                     command
 		once, dryRun, check   bool
 		date, from, to, since string
+		listen                string
 		fs                    = flag.NewFlagSet("connector", flag.ContinueOnError)
 	)
 	fs.SetOutput(io.Discard)
@@ -39,6 +42,7 @@ func parseFlags(args []string) (command, error) {
 	fs.BoolVar(&check, "check", false, "")
 	fs.StringVar(&since, "catch-up-from", "", "")
 	fs.Var(&c.only, "account", "")
+	fs.StringVar(&listen, "listen", "", "")
 	fs.BoolVar(&c.version, "version", false, "")
 	fs.BoolVar(&c.help, "help", false, "")
 	fs.BoolVar(&c.help, "h", false, "")
@@ -62,8 +66,24 @@ func parseFlags(args []string) (command, error) {
 		return c, nil
 	}
 	var err error
-	c.mode, err = modeOf(once, dryRun, date, from, to, since)
-	return c, err
+	if c.mode, err = modeOf(once, dryRun, date, from, to, since); err != nil {
+		return c, err
+	}
+	fs.Visit(func(f *flag.Flag) { c.mode.HasListen = c.mode.HasListen || f.Name == "listen" })
+	c.mode.Listen = listen
+	return c, checkListen(listen)
+}
+
+// checkListen refuses a --listen that is not host:port ("" is no listener).
+func checkListen(l string) error {
+	if l == "" {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(l)
+	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+		return usage("--listen: %q is not host:port (\"127.0.0.1:9091\", \":9091\"), or \"\" for no listener", l)
+	}
+	return nil
 }
 
 // modeOf is the mode the flags ask for, or the usage error of flags that do not go together.

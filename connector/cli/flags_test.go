@@ -5,6 +5,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/config"
+	"github.com/cloudbill/alicloud-billing-source/connector/ops"
 )
 
 func TestParseFlags_ModeOrAUsageError(t *testing.T) {
@@ -47,4 +50,23 @@ func TestParseFlags_ModeOrAUsageError(t *testing.T) {
 		require.ErrorAs(t, err, &ue, want)
 		assert.Contains(t, ue.Error(), want)
 	}
+}
+
+// Only the daemon opens the config's listen; --listen sets it in every mode, "" to none.
+func TestOpsOptions_OnlyTheDaemonOpensTheConfigsListener(t *testing.T) {
+	cfg := &config.Config{Listen: ":9090"}
+	flagged := func(args ...string) Mode {
+		c, err := parseFlags(args)
+		require.NoError(t, err)
+		return c.mode
+	}
+	assert.Equal(t, ":9090", opsOptions(cfg, flagged()).Listen, "the daemon")
+	assert.Equal(t, "", opsOptions(cfg, flagged("--listen", "")).Listen, "--listen \"\" turns the daemon's off")
+	for _, args := range [][]string{{"--once"}, {"--once", "--dry-run"}, {"--from", "2026-10-30", "--to", "2026-11-02"}} {
+		assert.Equal(t, ops.Options{}, opsOptions(cfg, flagged(args...)), "%q", args)
+		o := opsOptions(cfg, flagged(append(args, "--listen", "127.0.0.1:9091")...))
+		assert.Equal(t, ops.Options{Listen: "127.0.0.1:9091", Name: "--listen"}, o, "%q --listen", args)
+	}
+	_, err := parseFlags([]string{"--once", "--listen", "9090"})
+	assert.EqualError(t, err, `--listen: "9090" is not host:port ("127.0.0.1:9091", ":9091"), or "" for no listener`)
 }

@@ -80,6 +80,8 @@ Flags:
                   all is good, 2 when something needs fixing. No ops listener, no state
                   file, no event
   --account NAME  run only this account of accounts (repeatable, or NAME,NAME); default all
+  --listen ADDR   the ops listener (/healthz, /readyz, /metrics) on host:port ADDR, "" none;
+                  without it only the daemon opens one, on the config's listen
   --verbose       debug logs, including fx's start-up events
   --version       print the version
   --help          this text

@@ -111,6 +111,8 @@ func (s Secret) Reveal() string { return string(s) }
 type Error struct {
 	Key     string // the offending key, "" for file-level problems
 	Problem string
+
+	unset bool // a required key that nothing set (see noFile)
 }
 
 func (e *Error) Error() string {
@@ -139,7 +141,26 @@ func Load(src Source) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return build(raw, path, lookup)
+	cfg, err := build(raw, path, lookup)
+	if e, ok := err.(*Error); ok && e.unset && path == "" {
+		return nil, noFile(e)
+	}
+	return cfg, err
+}
+
+// noFile is a required key unset when no config file was found: the environment alone may
+// configure the connector, but more likely the file is not where it was looked for. The
+// line names the paths tried (a relative one as the directory it meant) and --config.
+func noFile(unset *Error) *Error {
+	tried := make([]string, len(DefaultPaths))
+	for i, p := range DefaultPaths {
+		tried[i] = p
+		if abs, err := filepath.Abs(p); err == nil && abs != p {
+			tried[i] += " (" + abs + ")"
+		}
+	}
+	return &Error{Problem: fmt.Sprintf("no config file: there is none at %s; name one with --config PATH, or set %s and the other keys in the environment",
+		strings.Join(tried, " or "), strings.ToUpper(unset.Key))}
 }
 
 // FromValues validates a configuration given as keys and values, what a config.json would
@@ -208,21 +229,22 @@ func (t texts) get(where, name string) value {
 }
 
 // environment sets the keys of the top level from the environment: a key's own variable
-// wins over the file, its Fallback counts only when neither sets the key.
+// wins over the file, its Fallback counts only when neither sets the key. An empty
+// variable counts as unset, but for the keys where "" means something (emptyEnv).
 func (t texts) environment(lookup func(string) (string, bool)) {
-	get := func(env string) (string, bool) {
+	get := func(env string, empty bool) (string, bool) {
 		if env == "" {
 			return "", false
 		}
 		v, ok := lookup(env)
-		return v, ok && v != ""
+		return v, ok && (v != "" || empty)
 	}
 	for _, k := range Keys {
-		if v, ok := get(k.Env()); ok {
+		if v, ok := get(k.Env(), k.emptyEnv); ok {
 			t[k.Name] = v
 		}
 		if _, set := t[k.Name]; !set && k.Fallback != "" {
-			if v, ok := get(k.Fallback); ok {
+			if v, ok := get(k.Fallback, false); ok {
 				t[k.Name] = v
 			}
 		}

@@ -166,3 +166,42 @@ func TestSecret_NeverFormatsItself(t *testing.T) {
 	assert.NotContains(t, string(b), "hunter2")
 	assert.Equal(t, "hunter2", s.Reveal())
 }
+
+// LISTEN= (empty) turns the ops listener off over the file's listen, as "listen": "" does;
+// the other keys' empty variables still count as unset.
+func TestLoad_AnEmptyLISTENTurnsTheListenerOff(t *testing.T) {
+	p := writeConfig(t, strings.TrimSuffix(minimal, "}")+`,"listen":"127.0.0.1:9091","pull_hour":5}`)
+	c, err := Load(Source{Path: p, Lookup: env("LISTEN", "", "PULL_HOUR", "")})
+	require.NoError(t, err)
+	assert.Equal(t, "", c.Listen, "LISTEN= turns it off")
+	assert.Equal(t, 5, c.PullHour, "PULL_HOUR= leaves the file's value")
+	c, err = Load(Source{Path: p, Lookup: env()})
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1:9091", c.Listen)
+	c, err = Load(Source{Path: writeConfig(t, minimal), Lookup: env("LISTEN", "")})
+	require.NoError(t, err)
+	assert.Equal(t, "", c.Listen, "over the default too")
+}
+
+// No config file where the connector looks, and the environment does not configure it
+// either: one line naming the paths tried (a relative one as the directory it meant) and
+// --config, not "v_target: is required".
+func TestLoad_NoFileAnywhereNamesThePathsTriedAndConfig(t *testing.T) {
+	dir := t.TempDir()
+	old := DefaultPaths
+	DefaultPaths = []string{filepath.Join(dir, "vance", "config.json"), "./no-such-dir/config.json"}
+	t.Cleanup(func() { DefaultPaths = old })
+	wd, err := os.Getwd()
+	require.NoError(t, err)
+	_, err = Load(Source{Lookup: env("PULL_HOUR", "3")})
+	var ce *Error
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "config: no config file: there is none at "+DefaultPaths[0]+" or ./no-such-dir/config.json ("+
+		filepath.Join(wd, "no-such-dir", "config.json")+"); name one with --config PATH, or set V_TARGET and the other keys in the environment",
+		err.Error())
+
+	// A file that is found (or named) without v_target still says so.
+	_, err = Load(Source{Path: writeConfig(t, `{"pull_hour": 3}`), Lookup: env()})
+	require.ErrorAs(t, err, &ce)
+	assert.Contains(t, err.Error(), "config: v_target: is required")
+}

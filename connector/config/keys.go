@@ -40,6 +40,9 @@ type Key struct {
 
 	list     bool // a JSON array of strings is read as their comma-separated text
 	identity bool // a credential key that names who signs (see entryCredentials)
+	// emptyEnv: its variable set to "" sets the key to "" (listen: no listener). Other
+	// keys' empty variables count as unset (docker run -e KEY= leaves the file's value).
+	emptyEnv bool
 }
 
 // value is one key's text as read, for the function that parses it.
@@ -122,8 +125,8 @@ var Keys = []Key{
 	{Name: "bills", Default: `["account"]`, list: true,
 		top:  func(c *Config, v value) (err error) { c.Bills, err = parseBills(v.text); return err },
 		Help: "which bills to deliver: `\"account\"` (`QueryAccountBill` grouped by product, type `alicloud.account_billing.daily`) and/or `\"instance\"` (`DescribeInstanceBill` by billing item, type `alicloud.instance_billing.daily`); a JSON array, or a comma-separated string (`BILLS=account,instance`). Each bill of a day is read, delivered and recorded on its own; a day is done when every configured bill of it is"},
-	{Name: "listen", Default: DefaultListen, top: setListen,
-		Help: "`host:port` of the ops listener (`/healthz`, `/readyz`, `/metrics`, see Health and metrics); `\"\"` turns it off. A port already taken stops the start with exit status 2"},
+	{Name: "listen", Default: DefaultListen, top: setListen, emptyEnv: true,
+		Help: "`host:port` of the daemon's ops listener (`/healthz`, `/readyz`, `/metrics`, see Health and metrics); `\"\"` (or `LISTEN=`) turns it off. `--once`, `--from/--to` and `--dry-run` open none unless their command line asks (`--listen`). A port already taken stops the start with exit status 2"},
 	{Name: "api_qps", Default: strconv.FormatFloat(DefaultAPIQPS, 'f', -1, 64), top: setAPIQPS,
 		Help: "the most BSS API requests per second (0.1.." + strconv.Itoa(maxAPIQPS) + "), per account. The connector starts there (the API's documented 10 per second per account), halves its pace on every `Throttling*` answer and wins it back over about 20 answers"},
 
@@ -243,7 +246,7 @@ func boolValue(v value) (bool, error) {
 // setTarget reads v_target; its scheme chooses the protocol.
 func setTarget(c *Config, v value) error {
 	if v.text == "" {
-		return &Error{Key: v.key, Problem: "is required: the absolute http(s) URL of the CloudEvents receiver, e.g. \"http://localhost:8081\", or a nats:// or kafka:// URL (or set V_TARGET)"}
+		return &Error{Key: v.key, unset: true, Problem: "is required: the absolute http(s) URL of the CloudEvents receiver, e.g. \"http://localhost:8081\", or a nats:// or kafka:// URL (or set V_TARGET)"}
 	}
 	u, err := parseTarget(v.text)
 	if err != nil {

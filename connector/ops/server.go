@@ -102,6 +102,7 @@ func Handler(m *Metrics, h *Health) http.Handler {
 // Options are the ops listener's configuration.
 type Options struct {
 	Listen string // listen: host:port, "" for no listener
+	Name   string // what set Listen, named in its error: "listen" (the config key; also "") or "--listen" (the flag)
 }
 
 // Params are the inputs of NewServer.
@@ -126,7 +127,7 @@ func NewServer(p Params) *Server {
 		OnStart: func(context.Context) error {
 			ln, err := net.Listen("tcp", p.Options.Listen)
 			if err != nil {
-				return &config.Error{Key: "listen", Problem: fmt.Sprintf("cannot listen on %q: %s", p.Options.Listen, err)}
+				return listenError(p.Options, err)
 			}
 			s.ln = ln
 			go func() {
@@ -141,6 +142,23 @@ func NewServer(p Params) *Server {
 	})
 	return s
 }
+
+// listenError is an address the listener cannot take (a port in use, an address not of
+// this host), naming what set it: the config key listen, or the flag.
+func listenError(o Options, err error) error {
+	problem := fmt.Sprintf("cannot listen on %q: %s", o.Listen, err)
+	if strings.HasPrefix(o.Name, "--") {
+		return &flagError{o.Name + ": " + problem}
+	}
+	return &config.Error{Key: "listen", Problem: problem}
+}
+
+// flagError is a command-line flag whose value cannot work: fix the command line (exit
+// status 2).
+type flagError struct{ msg string }
+
+func (e *flagError) Error() string        { return e.msg }
+func (e *flagError) NeedsConfigFix() bool { return true }
 
 // Module provides the *Metrics, the *Health and the *Server.
 var Module = fx.Module("ops",

@@ -1,8 +1,8 @@
 // Package scheduler is the daemon. Every day at pull_hour:00 in pull_zone it pulls the
 // previous day and re-pulls the settle_days before it (late corrections). It catches up
-// on the days it missed while down (up to catchup_days back, never before it was first
-// started or beyond the API's 18 months), oldest first, and retries a failed day on a
-// capped exponential backoff, not only at the next pull_hour.
+// on the days it missed while down (up to catchup_days back, never before the day before
+// it was first started or beyond the API's 18 months), oldest first, and retries a failed
+// day on a capped exponential backoff, not only at the next pull_hour.
 package scheduler
 
 import (
@@ -118,9 +118,13 @@ func (s *Scheduler) LatestDue(now time.Time) calendar.Day {
 	return calendar.Of(s.FirstRun(now).In(s.zone)).AddDays(-2)
 }
 
-// since returns the first day the daemon is responsible for, recording it on first start.
+// since returns the first day the daemon is responsible for, recording it on first start:
+// yesterday in pull_zone. Its bill is due at today's pull_hour: a daemon first started
+// before that pulls it then, one started after pulls it at once (a new user sees events
+// the day they start it, not the next). A restart reads since from the state, and a day
+// the state has as complete is not pulled again (Due).
 func (s *Scheduler) since(now time.Time) (calendar.Day, error) {
-	first := calendar.Of(s.FirstRun(now).In(s.zone)).AddDays(-1) // what the first pull pulls
+	first := calendar.Of(now.In(s.zone)).AddDays(-1)
 	d, ok, err := s.state.Since()
 	if err != nil {
 		return first, err

@@ -145,11 +145,49 @@ func TestScheduler_RunsAtPullHourInZone(t *testing.T) {
 	}
 }
 
-func TestScheduler_StartedAfterTheHourWaitsForTomorrow(t *testing.T) {
+// A daemon first started after today's pull_hour pulls yesterday at once: its bill is due
+// (it waited for tomorrow, and a new user saw nothing for a day). Then Nov 5 at Nov 6 02:00.
+func TestScheduler_FirstStartedAfterTheHourPullsYesterdayAtOnce(t *testing.T) {
 	sh := zone(t, "Asia/Shanghai")
-	s, fc, r := newScheduler(t, time.Date(2026, 11, 5, 9, 0, 0, 0, sh), 2, sh)
+	st := openState(t)
+	o := scheduler.Options{PullHour: 2, PullZone: sh, CatchupDays: 31, SettleDays: 3}
+	s, fc, r := newSchedulerWith(t, time.Date(2026, 11, 5, 9, 0, 0, 0, sh), o, st)
 	assert.Equal(t, time.Date(2026, 11, 6, 2, 0, 0, 0, sh), s.FirstRun(fc.Now()))
 	stop := runLoop(t, s)
+	defer stop()
+	advanceUntilRun(t, fc, r, time.Hour)
+	days, at := r.got()
+	assert.Equal(t, []string{"2026-11-04"}, days)
+	assert.Equal(t, time.Date(2026, 11, 5, 9, 0, 0, 0, sh), at[0].In(sh), "at once")
+	since, ok, err := st.Since()
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Equal(t, "2026-11-04", since.String(), "nothing before the day before the first start")
+
+	// Nov 6 02:00: Nov 5, and Nov 4 again for late corrections (settling stops at since).
+	advanceUntilRun(t, fc, r, 20*time.Hour)
+	advanceUntilRun(t, fc, r, time.Hour)
+	days, at = r.got()
+	assert.Equal(t, []string{"2026-11-04", "2026-11-04", "2026-11-05"}, days)
+	for _, a := range at[1:] {
+		assert.Equal(t, time.Date(2026, 11, 6, 2, 0, 0, 0, sh), a.In(sh).Truncate(10*time.Minute))
+	}
+}
+
+// A restart never pulls the same day twice: Nov 4, pulled at the first start, is not pulled
+// again by a restart the same day; the next pull is Nov 5's at Nov 6 02:00.
+func TestScheduler_ARestartAfterTheHourDoesNotPullAgain(t *testing.T) {
+	sh := zone(t, "Asia/Shanghai")
+	st := openState(t)
+	o := scheduler.Options{PullHour: 2, PullZone: sh, CatchupDays: 31, SettleDays: 0}
+	s, fc, r := newSchedulerWith(t, time.Date(2026, 11, 5, 9, 0, 0, 0, sh), o, st)
+	stop := runLoop(t, s)
+	advanceUntilRun(t, fc, r, time.Hour)
+	waitForWait(t, fc)
+	stop()
+
+	s, fc, r = newSchedulerWith(t, time.Date(2026, 11, 5, 11, 0, 0, 0, sh), o, st)
+	stop = runLoop(t, s)
 	defer stop()
 	advanceUntilRun(t, fc, r, 20*time.Hour)
 	days, at := r.got()

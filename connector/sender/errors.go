@@ -44,13 +44,18 @@ var (
 	// ErrMissing marks a *ConfigError: the JetStream stream (with nats.create_stream
 	// false) or the Kafka topic does not exist, or does not take v_target's subject.
 	ErrMissing = errors.New("the stream or topic is missing")
+
+	// ErrUnknownHost marks a *ConfigError: DNS says v_target's host does not exist
+	// (NXDOMAIN, or a name with no address). A temporary DNS failure (a timeout, SERVFAIL)
+	// is an outage, retried.
+	ErrUnknownHost = errors.New("v_target's host does not exist")
 )
 
 // ConfigError is a failure that retrying cannot fix: v_target or the receiver's setup
 // has to change. errors.Is(err, ErrTLS) or errors.Is(err, ErrRedirect) tells which. Its
 // message says what to change and never holds v_target's userinfo or query.
 type ConfigError struct {
-	Kind error  // ErrTLS, ErrRedirect, ErrAuth or ErrMissing
+	Kind error  // ErrTLS, ErrRedirect, ErrAuth, ErrMissing or ErrUnknownHost
 	Msg  string // the whole message
 	Err  error  // the cause (an x509 or crypto/tls error), or nil
 }
@@ -108,6 +113,9 @@ func (s redactor) classify(ctx context.Context, res error) (outcome, error) {
 	if err := s.tlsError(res, "receiver"); err != nil {
 		return answered, err
 	}
+	if err := s.unknownHost(res, "receiver"); err != nil {
+		return answered, err
+	}
 	var hr *cehttp.Result
 	if errors.As(res, &hr) {
 		switch code := hr.StatusCode; {
@@ -134,6 +142,18 @@ func (s redactor) classify(ctx context.Context, res error) (outcome, error) {
 		return outage, fmt.Errorf("undelivered: %w", &url.Error{Op: ue.Op, URL: s.url(ue.URL), Err: errors.New(cause)})
 	}
 	return outage, errors.New("undelivered: " + s.scrub(res.Error()))
+}
+
+// unknownHost is the *ConfigError of DNS's answer that the host of who (the receiver, the
+// NATS server) does not exist, or nil: v_target names a host that is not there, and no
+// retry finds it. A temporary DNS failure (a timeout, SERVFAIL) is not one.
+func (s redactor) unknownHost(res error, who string) *ConfigError {
+	var de *net.DNSError
+	if !errors.As(res, &de) || !de.IsNotFound || de.IsTemporary || de.IsTimeout {
+		return nil
+	}
+	return &ConfigError{Kind: ErrUnknownHost, Err: de,
+		Msg: fmt.Sprintf("DNS knows no host %s (the %s's): check v_target's host", s.scrub(de.Name), who)}
 }
 
 // badLocation starts the error of Go's client for a redirect whose Location header is

@@ -336,6 +336,9 @@ func (t *natsTransport) classify(ctx context.Context, err error) (outcome, error
 	if cfg := t.redact.brokerTLSError(err, "NATS server", t.withCA, "nats.ca_file names the CAs of a private server"); cfg != nil {
 		return answered, cfg
 	}
+	if cfg := t.redact.unknownHost(err, "NATS server"); cfg != nil {
+		return answered, cfg
+	}
 	msg := t.redact.scrub(err.Error())
 	var api *jetstream.APIError
 	switch {

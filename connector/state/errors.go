@@ -53,14 +53,14 @@ var (
 // maxDetail bounds what a cause (a bbolt check message, a key) adds to the line.
 const maxDetail = 200
 
-// errLocked: another process holds the lock of state_path; holding says which lock.
+// errLocked: another process holds the lock of state_path; holding says which lock. One
+// line that says it once: which file, who holds it, what to do.
 func errLocked(path, holding string, cause error) *Error {
 	return &Error{
 		Path:    path,
-		Problem: "in use by another connector process",
-		Hint: fmt.Sprintf("another connector process is using state_path %s (%s): stop it first, or give each connector its own state_path",
-			path, holding),
-		Err: fmt.Errorf("%w: %w", ErrLocked, cause),
+		Problem: "in use by another connector process (" + holding + ")",
+		Hint:    "stop that process first (a --dry-run works beside it: it takes no lock), or give each connector its own state_path",
+		Err:     fmt.Errorf("%w: %w", ErrLocked, cause),
 	}
 }
 

@@ -40,7 +40,12 @@ func requireLocked(t *testing.T, path string, err error) {
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, path, se.Path)
 	assert.Contains(t, err.Error(), "state_path "+path+": in use by another connector process")
-	assert.Contains(t, err.Error(), "another connector process is using state_path "+path)
+	// Said once: the path and "another connector process" each appear once, and the line
+	// says what to do.
+	assert.Equal(t, 1, strings.Count(err.Error(), "another connector process"), err.Error())
+	assert.Equal(t, 1, strings.Count(err.Error(), "state_path "+path), err.Error())
+	assert.Contains(t, err.Error(), "stop that process first")
+	assert.NotContains(t, err.Error(), "\n")
 	assert.NotContains(t, err.Error(), "another state file", "other state files do not take this one's lock")
 	assert.NotContains(t, err.Error(), "own directory")
 }
