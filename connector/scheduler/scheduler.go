@@ -195,35 +195,10 @@ func (s *Scheduler) Loop(ctx context.Context) error {
 	failStreak := 0
 	settling := false
 	for {
-		days := s.Due(s.clock.Now(), since, settling)
+		failed, err := s.runDue(ctx, s.Due(s.clock.Now(), since, settling))
 		settling = false
-		failed := 0
-		pending := 0
-		for _, d := range days {
-			if !s.complete(d) {
-				pending++
-			}
-		}
-		s.pending.Set(float64(pending))
-		for _, day := range days {
-			if ctx.Err() != nil {
-				return nil
-			}
-			wasComplete := s.complete(day)
-			ok, err := s.runDay(ctx, day)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				failed++
-			}
-			if ok && !wasComplete {
-				pending--
-				s.pending.Set(float64(pending))
-			}
-		}
-		if ctx.Err() != nil {
-			return nil
+		if err != nil || ctx.Err() != nil {
+			return err
 		}
 		wake := nextFire
 		if failed > 0 {
@@ -245,6 +220,37 @@ func (s *Scheduler) Loop(ctx context.Context) error {
 			nextFire = calendar.Of(nextFire.In(s.zone)).AddDays(1).At(s.hour, s.zone)
 		}
 	}
+}
+
+// runDue runs the due days, oldest first, keeping the pending-days gauge, and returns how
+// many did not complete. It stops early, without an error, when ctx ends; an error is the
+// state's (it cannot be read or written).
+func (s *Scheduler) runDue(ctx context.Context, days []calendar.Day) (failed int, err error) {
+	pending := 0
+	for _, d := range days {
+		if !s.complete(d) {
+			pending++
+		}
+	}
+	s.pending.Set(float64(pending))
+	for _, day := range days {
+		if ctx.Err() != nil {
+			return failed, nil
+		}
+		wasComplete := s.complete(day)
+		ok, err := s.runDay(ctx, day)
+		if err != nil {
+			return failed, err
+		}
+		if !ok {
+			failed++
+		}
+		if ok && !wasComplete {
+			pending--
+			s.pending.Set(float64(pending))
+		}
+	}
+	return failed, nil
 }
 
 // runDay runs one day and logs the outcome once; it reports whether the day is complete.
