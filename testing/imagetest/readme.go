@@ -14,6 +14,7 @@ import (
 
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
+	"github.com/cloudbill/alicloud-billing-source/testing/readme"
 )
 
 // The README's image commands, run as written: the ```sh block after readmeMarker in the
@@ -39,24 +40,10 @@ const (
 
 // readmeCommands reads the marked block: one command per line, a line that ends in a
 // backslash continued by the next.
-func readmeCommands(readme string) ([]string, error) {
-	_, sec, ok := strings.Cut(readme, "\n"+readmeSection+"\n")
-	if !ok {
-		return nil, fmt.Errorf("README.md has no section %q", readmeSection)
-	}
-	if end := strings.Index(sec, "\n## "); end >= 0 {
-		sec = sec[:end]
-	}
-	_, sec, ok = strings.Cut(sec, readmeMarker)
-	if !ok {
-		return nil, fmt.Errorf("section %q has no line %q", readmeSection, readmeMarker)
-	}
-	_, block, ok := strings.Cut(sec, "\n```sh\n")
-	if !ok {
-		return nil, fmt.Errorf("section %q: no ```sh block after the marker", readmeSection)
-	}
-	if block, _, ok = strings.Cut(block, "\n```"); !ok {
-		return nil, fmt.Errorf("section %q: the ```sh block does not end", readmeSection)
+func readmeCommands(md string) ([]string, error) {
+	block, err := readme.ShBlock(md, readmeSection, readmeMarker)
+	if err != nil {
+		return nil, err
 	}
 	var cmds []string
 	cont := false

@@ -17,6 +17,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cloudbill/alicloud-billing-source/testing/readme"
 )
 
 // The repository's files, in the source tree (go test) and in the runfiles (Bazel runs a
@@ -42,21 +44,10 @@ type command struct {
 const shellSpecial = "'\"`$\\|&;<>(){}[]*?~"
 
 // parseCommands reads the first ```sh block of the "Try it locally" section of readme.
-func parseCommands(readme string) ([]command, error) {
-	_, sec, ok := strings.Cut(readme, "\n"+trySection+"\n")
-	if !ok {
-		return nil, fmt.Errorf("README.md has no section %q", trySection)
-	}
-	if end := strings.Index(sec, "\n## "); end >= 0 {
-		sec = sec[:end]
-	}
-	_, block, ok := strings.Cut(sec, "\n```sh\n")
-	if !ok {
-		return nil, fmt.Errorf("section %q has no ```sh block", trySection)
-	}
-	block, _, ok = strings.Cut(block, "\n```")
-	if !ok {
-		return nil, fmt.Errorf("section %q: the ```sh block does not end", trySection)
+func parseCommands(md string) ([]command, error) {
+	block, err := readme.ShBlock(md, trySection, "")
+	if err != nil {
+		return nil, err
 	}
 	var cmds []command
 	for _, line := range strings.Split(block, "\n") {
