@@ -152,7 +152,9 @@ func TestFaults_SignalAtEveryStage(t *testing.T) {
 					if mode == "daemon" {
 						args = append(args, "--catch-up-from", days[0].String())
 					} else {
-						args = append(args, "--from", days[0].String(), "--to", days[2].String())
+						// A range opens the ops listener (whose /readyz says start-up is done)
+						// only when its command line asks.
+						args = append(args, "--from", days[0].String(), "--to", days[2].String(), "--listen", "127.0.0.1:0")
 					}
 					if st.hold {
 						e.Sink.SetDelay(time.Hour) // every send waits until the connector gives up on it
