@@ -49,10 +49,10 @@ func (b *billDay) readChecked(ctx context.Context) error {
 		return err
 	}
 	first, err := b.vanished()
-	if err != nil || !first.doubtful(b.j.retractMax) {
-		if err != nil {
-			return err
-		}
+	switch {
+	case err != nil:
+		return err
+	case !first.doubtful(b.j.retractMax):
 		return b.retract(ctx, first.gone)
 	}
 	b.j.log.Warn("a read of the "+string(b.kind)+" bill no longer has many rows; reading it once more before retracting them",
