@@ -30,7 +30,7 @@ func OpsOptions(c *config.Config) ops.Options { return ops.Options{Listen: c.Lis
 
 // jobOptions are the options of account a's job.
 func jobOptions(c *config.Config, a config.Account) job.Options {
-	return job.Options{Bills: c.Bills, Account: a.Name}
+	return job.Options{Bills: c.Bills, Account: a.Name, RetractMaxFraction: c.RetractMaxFraction}
 }
 
 // schedulerOptions are the options of account a's daemon.

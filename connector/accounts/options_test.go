@@ -25,7 +25,7 @@ func TestOptions_EveryFieldComesFromTheConfig(t *testing.T) {
 		Kafka:    config.KafkaConfig{Topic: "billing"},
 		Endpoint: config.Endpoint{Scheme: "https", Host: config.DefaultEndpoint}, APIQPS: 5,
 		PullHour: 3, PullZone: sh, Structured: true, Concurrency: 8, CatchupDays: 9, SettleDays: 2,
-		Bills: []bill.Kind{bill.Account, bill.Instance}, Listen: ":9090",
+		Bills: []bill.Kind{bill.Account, bill.Instance}, Listen: ":9090", RetractMaxFraction: 0.3,
 	}
 	shop := config.Account{Name: "shop"}
 	for name, o := range map[string]any{

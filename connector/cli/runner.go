@@ -247,11 +247,13 @@ func runAccountDays(ctx context.Context, p runnerParams, u *accounts.Unit, days 
 		}
 		out.Lock()
 		if p.Mode.DryRun {
-			fmt.Fprintf(p.IO.Stdout, "[%d/%d] %s: %d rows: %d new, %d changed, %d pending delivery, %d already delivered - %s\n",
-				i, len(days), name, rep.Fetched, rep.New, rep.Changed, rep.Pending, rep.Unchanged, textsafe.Line(status, maxLine))
+			fmt.Fprintf(p.IO.Stdout, "[%d/%d] %s: %d rows: %d new, %d changed, %d pending delivery, %d already delivered%s - %s\n",
+				i, len(days), name, rep.Fetched, rep.New, rep.Changed, rep.Pending, rep.Unchanged,
+				countIf(rep.WouldRetract, "would be retracted"), textsafe.Line(status, maxLine))
 		} else if p.Mode.Range || multi {
-			fmt.Fprintf(p.IO.Stdout, "[%d/%d] %s: %d fetched, %d delivered, %d failed in %s - %s\n",
-				i, len(days), name, rep.Fetched, rep.Delivered, rep.Failed, rep.Duration.Round(1e6), textsafe.Line(status, maxLine))
+			fmt.Fprintf(p.IO.Stdout, "[%d/%d] %s: %d fetched, %d delivered, %d failed%s in %s - %s\n",
+				i, len(days), name, rep.Fetched, rep.Delivered, rep.Failed, countIf(rep.Retracted, "retracted"),
+				rep.Duration.Round(1e6), textsafe.Line(status, maxLine))
 		}
 		out.Unlock()
 		// Credentials or permissions: every further day of this account would fail the same way.
@@ -266,15 +268,23 @@ func runAccountDays(ctx context.Context, p runnerParams, u *accounts.Unit, days 
 	return code
 }
 
+// countIf is ", n what" when n is not 0: a count progress lines show only when it happens.
+func countIf(n int, what string) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", %d %s", n, what)
+}
+
 // logRangeDone logs the totals of a --from/--to run of one account; a dry run's say what
 // a run would send, not what was delivered.
 func logRangeDone(u *accounts.Unit, m Mode, days int, total job.Report) {
 	attrs := []any{"from", m.From.String(), "to", m.To.String(), "days", days,
 		"fetched", total.Fetched, "new", total.New, "changed", total.Changed}
 	if m.DryRun {
-		attrs = append(attrs, "would_send", total.WouldSend)
+		attrs = append(attrs, "would_send", total.WouldSend, "would_retract", total.WouldRetract)
 	} else {
-		attrs = append(attrs, "delivered", total.Delivered, "failed", total.Failed)
+		attrs = append(attrs, "delivered", total.Delivered, "failed", total.Failed, "retracted", total.Retracted)
 	}
 	u.Log.Info("range done", attrs...)
 }

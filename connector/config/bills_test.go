@@ -79,3 +79,23 @@ func TestLoad_Listen(t *testing.T) {
 		assert.Contains(t, err.Error(), "config: listen: ", bad)
 	}
 }
+
+func TestLoad_RetractMaxFraction(t *testing.T) {
+	c, err := Load(Source{Path: writeConfig(t, minimal), Lookup: env()})
+	require.NoError(t, err)
+	assert.Equal(t, 0.2, c.RetractMaxFraction)
+	for body, want := range map[string]float64{`"retract_max_fraction":0`: 0, `"retract_max_fraction":"0.5"`: 0.5, `"retract_max_fraction":1`: 1} {
+		c, err := Load(Source{Path: writeConfig(t, with(body)), Lookup: env()})
+		require.NoError(t, err, body)
+		assert.Equal(t, want, c.RetractMaxFraction, body)
+	}
+	c, err = Load(Source{Path: writeConfig(t, minimal), Lookup: env("RETRACT_MAX_FRACTION", "0.05")})
+	require.NoError(t, err)
+	assert.Equal(t, 0.05, c.RetractMaxFraction)
+	for _, bad := range []string{`-0.1`, `1.5`, `"most"`, `"NaN"`, `"1e400"`} {
+		_, err := Load(Source{Path: writeConfig(t, with(`"retract_max_fraction":`+bad)), Lookup: env()})
+		require.Error(t, err, bad)
+		assert.Contains(t, err.Error(), "config: retract_max_fraction: ", bad)
+		assert.NotContains(t, err.Error(), "\n", bad)
+	}
+}

@@ -44,6 +44,10 @@ const (
 	// DefaultAPIQPS is api_qps: the BSS OpenAPI's documented 10 requests per second per account.
 	DefaultAPIQPS = 10.0
 
+	// DefaultRetractMaxFraction is retract_max_fraction: a read that would retract more
+	// than a fifth of a bill's day is read once more first.
+	DefaultRetractMaxFraction = 0.2
+
 	maxConcurrency = 256 // send_concurrency
 	maxAPIQPS      = 100 // api_qps
 	maxSettleDays  = 31  // settle_days
@@ -77,12 +81,14 @@ type Config struct {
 	StatePath   string         // state_path
 	CatchupDays int            // catchup_days
 	SettleDays  int            // settle_days
-	Bills       []bill.Kind    // bills, in bill.Kinds order
-	APIQPS      float64        // api_qps
-	Listen      string         // listen: the ops listener's host:port, "" for none
-	Accounts    []Account      // accounts, or the one account of the top-level credentials (held only here)
-	Source      string         // the file the values came from ("" when none)
-	Warnings    []string       // unknown keys and other non-fatal findings
+	// RetractMaxFraction is retract_max_fraction, 0..1.
+	RetractMaxFraction float64
+	Bills              []bill.Kind // bills, in bill.Kinds order
+	APIQPS             float64     // api_qps
+	Listen             string      // listen: the ops listener's host:port, "" for none
+	Accounts           []Account   // accounts, or the one account of the top-level credentials (held only here)
+	Source             string      // the file the values came from ("" when none)
+	Warnings           []string    // unknown keys and other non-fatal findings
 
 	multi bool // accounts was set
 }

@@ -122,6 +122,8 @@ var Keys = []Key{
 			return err
 		},
 		Help: "each daily run also re-pulls this many earlier days, for late corrections (0.." + strconv.Itoa(maxSettleDays) + ")"},
+	{Name: "retract_max_fraction", Default: strconv.FormatFloat(DefaultRetractMaxFraction, 'f', -1, 64), top: setRetractMaxFraction,
+		Help: "a row delivered before that a complete read of its day's bill no longer has is retracted (see Delivery guarantees); a read that would retract more than this fraction (0..1) of the day's rows, or all of them, is read once more first, and the rows are retracted only when the second read agrees (else the day fails and is read again later)"},
 	{Name: "bills", Default: `["account"]`, list: true,
 		top:  func(c *Config, v value) (err error) { c.Bills, err = parseBills(v.text); return err },
 		Help: "which bills to deliver: `\"account\"` (`QueryAccountBill` grouped by product, type `alicloud.account_billing.daily`) and/or `\"instance\"` (`DescribeInstanceBill` by billing item, type `alicloud.instance_billing.daily`); a JSON array, or a comma-separated string (`BILLS=account,instance`). Each bill of a day is read, delivered and recorded on its own; a day is done when every configured bill of it is"},
@@ -305,6 +307,19 @@ func setListen(c *Config, v value) error {
 		}
 	}
 	c.Listen = v.text
+	return nil
+}
+
+func setRetractMaxFraction(c *Config, v value) error {
+	c.RetractMaxFraction = DefaultRetractMaxFraction
+	if v.text == "" {
+		return nil
+	}
+	f, err := strconv.ParseFloat(v.text, 64)
+	if err != nil || math.IsNaN(f) || f < 0 || f > 1 {
+		return &Error{Key: v.key, Problem: fmt.Sprintf("%q is not a number from 0 to 1 (a fraction of a day's rows)", v.text)}
+	}
+	c.RetractMaxFraction = f
 	return nil
 }
 

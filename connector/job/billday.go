@@ -41,14 +41,16 @@ type billDay struct {
 	rep      Report
 	err      error
 
-	pull   *state.Pull
-	events chan event.Event
-	acks   chan state.Ack
+	pull     *state.Pull
+	seenLive int // a dry run: rows of the read the state knows and has not retracted
+	events   chan event.Event
+	acks     chan state.Ack
 
 	mu        sync.Mutex
 	inflight  map[string]flight // event id -> the event's row, for events not yet answered
 	readNo    int               // which read of the bill the counts below are of (see newRead)
 	delivered int
+	retracted int
 	failed    int
 	firstFail error
 	ackErr    error
@@ -89,7 +91,7 @@ func (b *billDay) run(ctx context.Context) error {
 	}
 	b.pull = pull
 	if b.dry {
-		return b.readAll(ctx)
+		return b.readChecked(ctx)
 	}
 	var sending, acking sync.WaitGroup
 	b.events = make(chan event.Event, QueueEvents)
@@ -98,14 +100,14 @@ func (b *billDay) run(ctx context.Context) error {
 	go func() { defer acking.Done(); b.recordAcks() }()
 	sending.Add(1)
 	go func() { defer sending.Done(); b.j.publish.Stream(ctx, b.events, b.result) }()
-	fetchErr := b.readAll(ctx)
+	fetchErr := b.readChecked(ctx)
 	doneReading() // the next bill's day may be read while this one's last events are delivered
 	close(b.events)
 	sending.Wait()
 	close(b.acks)
 	acking.Wait()
-	b.rep.Delivered, b.rep.Failed = b.delivered, b.failed
-	b.rep.Sent = b.delivered + b.failed
+	b.rep.Delivered, b.rep.Failed, b.rep.Retracted = b.delivered, b.failed, b.retracted
+	b.rep.Sent = b.delivered + b.retracted + b.failed
 	return b.finish(fetchErr)
 }
 
@@ -147,7 +149,7 @@ func (b *billDay) finish(fetchErr error) error {
 		b.recordFailure(err, true, now)
 		return err
 	case fetchErr != nil:
-		b.recordFailure(fetchErr, false, now)
+		b.recordFailure(fetchErr, errors.Is(fetchErr, errReadsDisagree), now)
 		return fetchErr
 	}
 	if err := b.pull.Finish(b.rep.Fetched, now); err != nil {
@@ -226,22 +228,28 @@ func (b *billDay) page(ctx context.Context, p bill.Page) error {
 	b.rep.Pending += d.counts.pending
 	if b.dry {
 		b.rep.WouldSend += len(d.send)
+		for _, k := range known {
+			if k.Found && !k.Retracted {
+				b.seenLive++
+			}
+		}
 		return nil
 	}
 	// Ids and revisions are fixed before anything is sent: a crash and a resend reuse them.
 	if err := b.pull.Plan(d.plan); err != nil {
 		return fmt.Errorf("record the plan of %s: %w", b.name(), err)
 	}
-	return b.queue(ctx, d.send, d.sendOf)
+	return b.queue(ctx, d.send, d.sendOf, false)
 }
 
-// queue hands a page's planned events to the sender; identities[i] is the row of send[i].
-func (b *billDay) queue(ctx context.Context, send []event.Event, identities []string) error {
+// queue hands planned events to the sender; identities[i] is the row of send[i], and
+// retractions says they are retractions.
+func (b *billDay) queue(ctx context.Context, send []event.Event, identities []string, retractions bool) error {
 	for i, e := range send {
 		b.mu.Lock()
 		f, flying := b.inflight[e.ID()]
 		if !flying {
-			f = flight{identity: identities[i], queued: b.j.clock.Now()}
+			f = flight{identity: identities[i], queued: b.j.clock.Now(), retraction: retractions}
 		}
 		f.readNo = b.readNo // queued by a read before this one and not answered yet: its answer counts for this one
 		b.inflight[e.ID()] = f
@@ -266,6 +274,8 @@ type flight struct {
 	identity string
 	queued   time.Time
 	readNo   int // the read whose row it is (billDay.readNo)
+	// retraction: the event retracts its row (see retract)
+	retraction bool
 }
 
 // newRead forgets the counts of a read abandoned because the bill is read again from its
@@ -274,10 +284,11 @@ type flight struct {
 // queue); its acknowledgement is recorded in the state either way.
 func (b *billDay) newRead() {
 	b.rep.Fetched, b.rep.New, b.rep.Changed, b.rep.Unchanged, b.rep.Pending, b.rep.WouldSend = 0, 0, 0, 0, 0, 0
+	b.rep.WouldRetract, b.seenLive = 0, 0
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.readNo++
-	b.delivered, b.failed, b.firstFail = 0, 0, nil
+	b.delivered, b.retracted, b.failed, b.firstFail = 0, 0, 0, nil
 }
 
 // result is called by the sender for every event.
@@ -301,6 +312,10 @@ func (b *billDay) result(id string, err error) {
 		if b.firstFail == nil {
 			b.firstFail = fmt.Errorf("%s: %w", id, err)
 		}
+	case err != nil: // an abandoned read's event
+	case f.retraction:
+		b.retracted++
+		b.j.ops.RowsRetracted.WithLabelValues(b.j.account, string(b.kind)).Inc()
 	case counts:
 		b.delivered++
 	}

@@ -32,8 +32,9 @@ type counts struct{ new, changed, unchanged, pending int }
 // classify decides a page: its rows, their identities (ids, from identities) and what the
 // state knows of each (known, in the same order, from Pull.Known). Each row is
 //   - new: the state does not know it. It gets NextRevision(0, pulled) and is sent;
-//   - changed: the state has other content for it (another hash), or a revision no event
-//     can carry. It gets NextRevision of the state's revision and is sent;
+//   - changed: the state has other content for it (another hash), a revision no event
+//     can carry, or its retraction (a row that comes back). It gets NextRevision of the
+//     state's revision and is sent;
 //   - pending: planned before with this content, not acknowledged. It keeps its revision
 //     and id, and is sent;
 //   - unchanged: delivered before with this content. It keeps its revision and id, and is
@@ -71,7 +72,7 @@ func (c classifier) row(row bill.Row, identity string, k state.Known, n *counts)
 	if err != nil {
 		return event.Event{}, state.Row{}, false, err
 	}
-	same := k.Found && k.Hash == hash && validRevision(k.Revision)
+	same := k.Found && !k.Retracted && k.Hash == hash && validRevision(k.Revision)
 	rev, send := k.Revision, true
 	switch {
 	case same && !k.Delivered:

@@ -48,6 +48,10 @@ func TestClassify_DecidesEachRowFromWhatTheStateKnows(t *testing.T) {
 			want{counts{unchanged: 1}, true, earlier, true}},
 		{"a damaged revision is changed content", state.Known{Found: true, Row: state.Row{Hash: hash, Revision: 0, Delivered: true}}, Incremental,
 			want{counts{changed: 1}, true, now, false}},
+		{"a retracted row that comes back is changed content", state.Known{Found: true, Row: state.Row{Hash: hash, Revision: now, Delivered: true, Retracted: true}}, Incremental,
+			want{counts{changed: 1}, true, now + 1, false}},
+		{"a row whose retraction is pending comes back", state.Known{Found: true, Row: state.Row{Hash: hash, Revision: earlier, Retracted: true}}, Incremental,
+			want{counts{changed: 1}, true, now, false}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := classifier{account: "default", resend: tc.resend, pulled: pulled}

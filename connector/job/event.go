@@ -57,6 +57,12 @@ func Subject(r bill.Row, identity string) string {
 // lost. The same content keeps its revision. Revisions are not consecutive.
 const RevisionExtension = "revision"
 
+// RetractedExtension is the CloudEvents extension that marks a retraction: true on the
+// event that says a row delivered before is no longer in its day's bill. It has the row's
+// type and subject, the next revision, and as data the row with every amount 0 (see
+// bill.Retraction). Other events do not carry it.
+const RetractedExtension = "retracted"
+
 // AccountExtension is the CloudEvents extension that names the account a row is from: the
 // name of its entry in accounts, "default" for the one account of a config without them.
 const AccountExtension = "account"

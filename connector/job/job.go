@@ -60,17 +60,21 @@ type Report struct {
 	Changed   int // rows whose content changed since delivered: sent as a new revision
 	Unchanged int // rows delivered before with this content (not sent again by the daemon)
 	Pending   int // rows planned before with this content but not acknowledged yet
-	Sent      int // events of the last read answered (delivered + failed)
+	Sent      int // events of the last read answered (delivered + retracted + failed)
 	Delivered int // rows of the last read whose event was acknowledged (a re-read's re-sends count once)
-	Failed    int
-	WouldSend int  // a dry run: the events a run would send (Delivered and Failed stay 0)
-	DryRun    bool // the report of a dry run: nothing was sent
-	Pages     int  // pages read
-	Duration  time.Duration
+	Retracted int // rows no longer in the bill whose retraction was acknowledged
+	Failed    int // events not delivered, retractions included
+	WouldSend int // a dry run: the events a run would send (Delivered and Failed stay 0)
+	// WouldRetract: a dry run, the rows a run would retract (without the second read that
+	// confirms many: see retract_max_fraction).
+	WouldRetract int
+	DryRun       bool // the report of a dry run: nothing was sent
+	Pages        int  // pages read
+	Duration     time.Duration
 }
 
 // Complete reports whether every row of the day is delivered.
-func (r Report) Complete() bool { return r.Failed == 0 && r.Delivered == r.Sent }
+func (r Report) Complete() bool { return r.Failed == 0 && r.Delivered+r.Retracted == r.Sent }
 
 // Add adds o's counts to r (the bills of a day, the days of a range).
 func (r *Report) Add(o Report) {
@@ -82,8 +86,10 @@ func (r *Report) Add(o Report) {
 	r.Pending += o.Pending
 	r.Sent += o.Sent
 	r.Delivered += o.Delivered
+	r.Retracted += o.Retracted
 	r.Failed += o.Failed
 	r.WouldSend += o.WouldSend
+	r.WouldRetract += o.WouldRetract
 	r.DryRun = r.DryRun || o.DryRun
 	r.Pages += o.Pages
 }
@@ -100,9 +106,9 @@ func (r Report) Attrs() []any {
 	}
 	attrs = append(attrs, "fetched", r.Fetched, "new", r.New, "changed", r.Changed, "unchanged", r.Unchanged, "pending", r.Pending)
 	if r.DryRun {
-		attrs = append(attrs, "would_send", r.WouldSend)
+		attrs = append(attrs, "would_send", r.WouldSend, "would_retract", r.WouldRetract)
 	} else {
-		attrs = append(attrs, "delivered", r.Delivered, "failed", r.Failed)
+		attrs = append(attrs, "delivered", r.Delivered, "failed", r.Failed, "retracted", r.Retracted)
 	}
 	return append(attrs, "duration", r.Duration.Round(time.Millisecond).String())
 }
@@ -132,12 +138,18 @@ type Job struct {
 	bills   []bill.Kind
 	ops     *ops.Metrics
 	account string // config.Account.Name
+	// retractMax is Options.RetractMaxFraction.
+	retractMax float64
 }
 
 // Options are what a job runs, from the configuration.
 type Options struct {
 	Bills   []bill.Kind // bills, in bill.Kinds order; none: the account bill
 	Account string      // whose bills (config.Account.Name); "" is config.DefaultAccount
+	// RetractMaxFraction is retract_max_fraction: a read that would retract more than this
+	// fraction of a bill's day (or every row of it) is confirmed by a second read. 0
+	// confirms every retraction.
+	RetractMaxFraction float64
 }
 
 // Params are the inputs of New: one account's job (connector/accounts makes one per account).
@@ -162,7 +174,7 @@ func New(p Params) *Job {
 		account = config.DefaultAccount
 	}
 	return &Job{fetch: p.Fetcher, publish: p.Publisher, state: p.State, clock: p.Clock, log: p.Logger, bills: bills,
-		ops: ops.Or(p.Metrics), account: account}
+		ops: ops.Or(p.Metrics), account: account, retractMax: p.Options.RetractMaxFraction}
 }
 
 // Bills are the bills a day runs.

@@ -26,6 +26,7 @@ type Metrics struct {
 
 	APIRequests     *prometheus.CounterVec   // account, action, outcome
 	RowsFetched     *prometheus.CounterVec   // account, bill
+	RowsRetracted   *prometheus.CounterVec   // account, bill: retractions acknowledged
 	EventsSent      *prometheus.CounterVec   // bill, outcome (delivered, failed)
 	EventRetries    prometheus.Counter       //
 	DeliveryLatency prometheus.Histogram     // seconds from an event queued to its answer
@@ -43,6 +44,8 @@ func NewMetrics() *Metrics {
 			Help: "BSS OpenAPI requests by account, action and outcome (ok, throttled, server_error, refused)."}, []string{"account", "action", "outcome"}),
 		RowsFetched: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "rows_fetched_total",
 			Help: "Bill rows read from the API, by account and bill (account, instance)."}, []string{"account", "bill"}),
+		RowsRetracted: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "rows_retracted_total",
+			Help: "Rows retracted (no longer in a complete read of their day's bill; the retraction acknowledged), by account and bill."}, []string{"account", "bill"}),
 		EventsSent: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "events_sent_total",
 			Help: "Events sent to v_target by bill and outcome (delivered, failed)."}, []string{"bill", "outcome"}),
 		EventRetries: prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "event_retries_total",
@@ -58,7 +61,7 @@ func NewMetrics() *Metrics {
 		LastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: "last_success_timestamp_seconds",
 			Help: "Unix time at which a day of the bill of the account was last recorded complete."}, []string{"account", "bill"}),
 	}
-	r.MustRegister(m.APIRequests, m.RowsFetched, m.EventsSent, m.EventRetries, m.DeliveryLatency, m.DaysPending,
+	r.MustRegister(m.APIRequests, m.RowsFetched, m.RowsRetracted, m.EventsSent, m.EventRetries, m.DeliveryLatency, m.DaysPending,
 		m.DayRunDuration, m.LastSuccess,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -16,7 +16,8 @@ import (
 
 // Pull is the bookkeeping of one pull of one bill's day, page by page: what the state knows
 // of a page's rows (Known), the page's plan (Plan), the receiver's acknowledgements in
-// batches (Ack), and how the pull ended (Finish or Fail). Each is one transaction; nothing
+// batches (Ack), what a complete read no longer has and its retractions (Vanished,
+// Retract), and how the pull ended (Finish or Fail). Each is one transaction; nothing
 // of the day is held in memory.
 //
 // Every pull has a number, one more than the day's last. Plan marks each row of the pull

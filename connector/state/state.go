@@ -55,6 +55,9 @@ type Row struct {
 	Revision  int    `json:"rev"`         // of that content (job.NextRevision: time-based; 1, 2, ... in files of earlier releases)
 	Delivered bool   `json:"ok"`          // the receiver acknowledged ID
 	Pull      int    `json:"p,omitempty"` // the last pull of the day that saw the row (see Pull)
+	// Retracted: the row is no longer in the bill; ID is the event that retracted it (its
+	// data the row with every amount 0), Hash and Revision that event's (see Pull.Retract).
+	Retracted bool `json:"r,omitempty"`
 }
 
 // Day is what the state knows of one billing day.

@@ -1,0 +1,96 @@
+package bill
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Retraction is the row a retraction carries for the row of the bill kind whose identity
+// (Row.Identity, perhaps with the "#2" that tells apart two rows of one identity) is
+// given: the identity's members, every other text member "" and every amount 0, so that
+// a receiver that keeps each subject's highest revision sums the bill as it now stands.
+// Its subject is the row's. The state keeps no row's data: the identity is all there is.
+// For the instance bill the row has the identity's members, every member the bill types
+// as a number (numeric) at 0, and Tags {}. An identity that is not one of the bill's is
+// an error.
+func Retraction(kind Kind, identity string) (Row, error) {
+	base, err := baseIdentity(identity)
+	if err != nil {
+		return nil, err
+	}
+	var parts []string
+	if err := json.Unmarshal([]byte(base), &parts); err != nil {
+		return nil, fmt.Errorf("row identity %.120q is not a JSON array of strings", identity)
+	}
+	var r Row
+	switch kind {
+	case Account:
+		r, err = accountRetraction(parts)
+	case Instance:
+		r, err = instanceRetraction(parts)
+	default:
+		err = fmt.Errorf("%q is not a bill", kind)
+	}
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("row identity %.120q: %w", identity, err)
+	case r.Identity() != base:
+		return nil, fmt.Errorf("row identity %.120q is not written as the %s bill writes identities", identity, kind)
+	}
+	return r, nil
+}
+
+// baseIdentity is identity without the "#n" (n > 1) that tells two rows of one identity
+// apart (see job's identities).
+func baseIdentity(identity string) (string, error) {
+	end := strings.LastIndexByte(identity, ']')
+	if end < 0 {
+		return "", fmt.Errorf("row identity %.120q is not a JSON array", identity)
+	}
+	n := identity[end+1:]
+	if n != "" && (len(n) < 2 || n[0] != '#' || strings.Trim(n[1:], "0123456789") != "") {
+		return "", fmt.Errorf("row identity %.120q ends with %.40q, not a row's number", identity, n)
+	}
+	return identity[:end+1], nil
+}
+
+func accountRetraction(p []string) (Row, error) {
+	if len(p) != 10 {
+		return nil, fmt.Errorf("has %d members, an account bill row's identity 10", len(p))
+	}
+	return AccountRow{BillingDate: p[0], BillAccountID: p[1], OwnerID: p[2], ProductCode: p[3], PipCode: p[4],
+		SubscriptionType: p[5], BizType: p[6], CostUnit: p[7], ProductName: p[8], Currency: p[9]}, nil
+}
+
+// numericNames are the instance bill's number members, sorted: a retraction's order.
+var numericNames = func() []string {
+	out := make([]string, 0, len(numeric))
+	for n := range numeric {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}()
+
+func instanceRetraction(p []string) (Row, error) {
+	if len(p) != len(instanceIdentity) {
+		return nil, fmt.Errorf("has %d members, an instance bill row's identity %d", len(p), len(instanceIdentity))
+	}
+	data := append([]byte(nil), instancePrefix...)
+	strs := make(map[string]string, len(p))
+	for i, name := range instanceIdentity {
+		v, _ := json.Marshal(p[i])
+		data = append(append(data, `,"`+name+`":`...), v...)
+		strs[name] = p[i]
+	}
+	for _, name := range numericNames {
+		data = append(data, `,"`+name+`":0`...)
+	}
+	r, err := instanceRow(data, strs)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
