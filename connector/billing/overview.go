@@ -21,7 +21,7 @@ const MaxOverviewItems = 10_000
 // billing mode and currency, with the API's digits.
 type OverviewItem struct {
 	ProductCode, ProductName, SubscriptionType, Currency string
-	PretaxGrossAmount, PretaxAmount, PaymentAmount     bill.Amount
+	PretaxGrossAmount, PretaxAmount, PaymentAmount       bill.Amount
 }
 
 // Overview is the answer of QueryBillOverview for a month: Alibaba's own monthly figures,

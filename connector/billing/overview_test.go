@@ -61,4 +61,3 @@ func TestOverview_RetriesThrottlingAndRefusesWhatIsNotTheAPIs(t *testing.T) {
 		})
 	}
 }
-

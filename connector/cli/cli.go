@@ -52,10 +52,15 @@ type Mode struct {
 	HasDate  bool
 	From, To calendar.Day // --from/--to
 	Range    bool
-	DryRun   bool         // --dry-run: fetch and count, send nothing, write no state
-	Check    bool         // --check: validate the config, probe the API and v_target, send nothing
-	Since    calendar.Day // --catch-up-from (daemon)
+	DryRun   bool           // --dry-run: fetch and count, send nothing, write no state
+	Check    bool           // --check: validate the config, probe the API and v_target, send nothing
+	Since    calendar.Day   // --catch-up-from (daemon)
+	Close    bool           // --close-month: close one month now
+	Month    calendar.Month // the month of --close-month
 }
+
+// OneOff reports whether the mode runs once and exits (not the daemon).
+func (m Mode) OneOff() bool { return m.Once || m.Range || m.Close }
 
 // IO are the process's streams and environment.
 type IO struct {

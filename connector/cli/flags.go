@@ -23,10 +23,10 @@ type command struct {
 // win over every other flag and argument.
 func parseFlags(args []string) (command, error) {
 	var (
-		c                     command
-		once, dryRun, check   bool
-		date, from, to, since string
-		fs                    = flag.NewFlagSet("connector", flag.ContinueOnError)
+		c                            command
+		once, dryRun, check          bool
+		date, from, to, since, month string
+		fs                           = flag.NewFlagSet("connector", flag.ContinueOnError)
 	)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&c.config, "config", "", "")
@@ -38,6 +38,7 @@ func parseFlags(args []string) (command, error) {
 	fs.BoolVar(&dryRun, "dry-run", false, "")
 	fs.BoolVar(&check, "check", false, "")
 	fs.StringVar(&since, "catch-up-from", "", "")
+	fs.StringVar(&month, "close-month", "", "")
 	fs.Var(&c.only, "account", "")
 	fs.BoolVar(&c.version, "version", false, "")
 	fs.BoolVar(&c.help, "help", false, "")
@@ -55,13 +56,24 @@ func parseFlags(args []string) (command, error) {
 		return c, usage("unexpected argument %q", fs.Arg(0))
 	}
 	if check {
-		if once || dryRun || date != "" || from != "" || to != "" || since != "" {
+		if once || dryRun || date != "" || from != "" || to != "" || since != "" || month != "" {
 			return c, usage("--check goes alone (with --config, --account and --verbose)")
 		}
 		c.mode.Check = true
 		return c, nil
 	}
 	var err error
+	if month != "" {
+		if once || date != "" || from != "" || to != "" || since != "" {
+			return c, usage("--close-month goes alone (with --dry-run, --config, --account and --verbose)")
+		}
+		m, err := calendar.ParseMonth(month)
+		if err != nil {
+			return c, usage("--close-month: %v", err)
+		}
+		c.mode = Mode{Close: true, Month: m, DryRun: dryRun}
+		return c, nil
+	}
 	c.mode, err = modeOf(once, dryRun, date, from, to, since)
 	return c, err
 }
@@ -73,7 +85,7 @@ func modeOf(once, dryRun bool, date, from, to, since string) (Mode, error) {
 		return mode, usage("%s", msg)
 	}
 	if dryRun && !mode.Once && !mode.Range {
-		return mode, usage("--dry-run goes with --once or --from/--to")
+		return mode, usage("--dry-run goes with --once, --from/--to or --close-month")
 	}
 	mode.DryRun = dryRun
 	if since == "" {

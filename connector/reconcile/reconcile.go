@@ -21,7 +21,9 @@ type Key struct {
 }
 
 // String names the key in a message: "ecs PayAsYouGo CNY".
-func (k Key) String() string { return fmt.Sprintf("%s %s %s", k.ProductCode, k.SubscriptionType, k.Currency) }
+func (k Key) String() string {
+	return fmt.Sprintf("%s %s %s", k.ProductCode, k.SubscriptionType, k.Currency)
+}
 
 // Figures are the three amounts compared, as the API names them.
 type Figures struct {
@@ -72,7 +74,12 @@ func (l Line) figures() (Figures, error) {
 	return f, nil
 }
 
-// Sums are figures summed per Key. The zero value is not usable: NewSums.
+// MaxKeys is the most keys (products, billing modes and currencies) a month's sums hold: a
+// bill is believed to have hundreds; far more is a broken answer, refused rather than held.
+const MaxKeys = 10_000
+
+// Sums are figures summed per Key, at most MaxKeys of them. The zero value is not usable:
+// NewSums.
 type Sums struct{ m map[Key]Figures }
 
 // NewSums returns empty sums.
@@ -84,7 +91,18 @@ func (s *Sums) Add(l Line) error {
 	if err != nil {
 		return err
 	}
+	if err := s.room(l.Key); err != nil {
+		return err
+	}
 	s.m[l.Key] = s.m[l.Key].add(f)
+	return nil
+}
+
+// room refuses a new key beyond MaxKeys.
+func (s *Sums) room(k Key) error {
+	if _, ok := s.m[k]; !ok && len(s.m) >= MaxKeys {
+		return fmt.Errorf("more than %d products, billing modes and currencies in a month: not a bill's", MaxKeys)
+	}
 	return nil
 }
 
@@ -97,11 +115,15 @@ func (s *Sums) AddRow(r bill.Row) error {
 	return s.Add(l)
 }
 
-// Merge adds o's sums to s.
-func (s *Sums) Merge(o *Sums) {
+// Merge adds o's sums to s (at most MaxKeys keys in all).
+func (s *Sums) Merge(o *Sums) error {
 	for k, f := range o.m {
+		if err := s.room(k); err != nil {
+			return err
+		}
 		s.m[k] = s.m[k].add(f)
 	}
+	return nil
 }
 
 // Len is the number of keys.

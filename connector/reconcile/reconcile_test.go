@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"encoding/json"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -139,4 +140,17 @@ func TestParseDecimal_RefusesWhatIsNotTheAPIsNumber(t *testing.T) {
 	d, err := ParseDecimal("-0.000")
 	require.NoError(t, err)
 	assert.Equal(t, "0", d.String())
+}
+
+// A month of more keys than a bill has is refused, not held: a day's sums and their merge.
+func TestSums_AtMostMaxKeys(t *testing.T) {
+	a, b := NewSums(), NewSums()
+	for i := range MaxKeys {
+		require.NoError(t, a.Add(line(strconv.Itoa(i), "PayAsYouGo", "CNY", "1", "1", "1")))
+	}
+	require.NoError(t, a.Add(line("0", "PayAsYouGo", "CNY", "1", "1", "1")), "a key it has")
+	assert.ErrorContains(t, a.Add(line("one more", "PayAsYouGo", "CNY", "1", "1", "1")), "more than 10000 products")
+	require.NoError(t, b.Add(line("one more", "PayAsYouGo", "CNY", "1", "1", "1")))
+	assert.Error(t, a.Merge(b))
+	assert.Equal(t, MaxKeys, a.Len())
 }
