@@ -37,9 +37,10 @@ func (s *Scheduler) closedMonths() func(calendar.Day) bool {
 	}
 }
 
-// DueMonths are the months to close at now, oldest first: each month with a day in the
-// catch-up window (see Due) and before the current one, whose bill is final (FinalAt) and
-// that is not closed yet.
+// DueMonths are the months to close at now, oldest first: each month before the current
+// one that the daemon is responsible for from its first day (not before since: a month the
+// daemon started in the middle of is closed by hand, --close-month), with a day in the
+// catch-up window (see Due), whose bill is final (FinalAt) and that is not closed yet.
 func (s *Scheduler) DueMonths(now time.Time, since calendar.Day) []calendar.Month {
 	if s.closer == nil {
 		return nil
@@ -48,7 +49,7 @@ func (s *Scheduler) DueMonths(now time.Time, since calendar.Day) []calendar.Mont
 	current := calendar.MonthOf(calendar.Of(now.In(monthclose.Zone)))
 	var out []calendar.Month
 	for m := calendar.MonthOf(oldest); m.Before(current); m = m.Next() {
-		if now.Before(s.closer.FinalAt(m)) {
+		if m.First().Before(since) || now.Before(s.closer.FinalAt(m)) {
 			continue
 		}
 		if closed, err := s.closer.Closed(m); err == nil && !closed {

@@ -93,12 +93,12 @@ func advanceUntilClose(t *testing.T, fc *clockwork.FakeClock, c *closer, limit t
 func TestScheduler_ClosesTheMonthOnTheThirdAtNoonInUTC8(t *testing.T) {
 	sh := zone(t, "Asia/Shanghai")
 	st := openState(t)
-	require.NoError(t, st.SetSince(calendar.Day{Year: 2026, Month: time.May, Day: 20}))
+	require.NoError(t, st.SetSince(calendar.Day{Year: 2026, Month: time.May, Day: 1}))
 	start := time.Date(2026, 6, 3, 9, 0, 0, 0, sh)
 	s, fc, r, c := newClosingScheduler(t, start, st)
 	stop := runLoop(t, s)
 	defer stop()
-	waitForWait(t, fc) // the catch-up of May 20 to June 2, at start
+	waitForWait(t, fc) // the catch-up of May 3 to June 2, at start
 	for len(r.ran) > 0 {
 		<-r.ran
 	}
@@ -120,7 +120,8 @@ func TestScheduler_ClosesTheMonthOnTheThirdAtNoonInUTC8(t *testing.T) {
 }
 
 // A daemon down over the 3rd closes the month at its first run after it; before noon on
-// the 3rd no month is due, and a month with no day in the catch-up window is not either.
+// the 3rd no month is due, and neither is a month with no day in the catch-up window, nor
+// one the daemon started in the middle of (since).
 func TestScheduler_ClosesAMissedMonthAtItsFirstRunAfter(t *testing.T) {
 	sh := zone(t, "Asia/Shanghai")
 	st := openState(t)
@@ -138,6 +139,10 @@ func TestScheduler_ClosesAMissedMonthAtItsFirstRunAfter(t *testing.T) {
 	assert.Equal(t, []string{"2026-05"}, months)
 	assert.Equal(t, time.Date(2026, 6, 9, 15, 0, 0, 0, sh), at[0].In(sh), "right at start")
 	assert.Empty(t, s.DueMonths(fc.Now(), since), "closed")
+	assert.Empty(t, s.DueMonths(time.Date(2026, 7, 3, 12, 0, 0, 0, sh), calendar.Day{Year: 2026, Month: time.June, Day: 2}),
+		"June is the daemon's from June 2 only")
+	assert.Equal(t, []calendar.Month{{Year: 2026, Month: time.June}},
+		s.DueMonths(time.Date(2026, 7, 3, 12, 0, 0, 0, sh), calendar.Day{Year: 2026, Month: time.June, Day: 1}))
 }
 
 // Days of a closed month are never due, neither to catch up nor to settle.

@@ -195,8 +195,8 @@ func (s *Scheduler) Due(now time.Time, since calendar.Day, settling bool) []cale
 }
 
 // Loop runs until ctx ends. A day in flight when ctx ends is abandoned, and logged as such,
-// never as done. Each round closes the months that are due first (their days are re-read
-// then), then runs the days that are due.
+// never as done. Each round runs the days that are due, then closes the months that are
+// (re-reading their days).
 func (s *Scheduler) Loop(ctx context.Context) error {
 	now := s.clock.Now()
 	since, err := s.since(now)
@@ -209,11 +209,11 @@ func (s *Scheduler) Loop(ctx context.Context) error {
 	failStreak := 0
 	settling := false
 	for {
-		failed, err := s.closeMonths(ctx, since)
+		failed, err := s.runDays(ctx, s.Due(s.clock.Now(), since, settling))
 		if err != nil {
 			return err
 		}
-		n, err := s.runDays(ctx, s.Due(s.clock.Now(), since, settling))
+		n, err := s.closeMonths(ctx, since)
 		if err != nil {
 			return err
 		}
