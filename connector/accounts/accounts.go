@@ -17,6 +17,7 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
 	"github.com/cloudbill/alicloud-billing-source/connector/job"
+	"github.com/cloudbill/alicloud-billing-source/connector/monthclose"
 	"github.com/cloudbill/alicloud-billing-source/connector/ops"
 	"github.com/cloudbill/alicloud-billing-source/connector/scheduler"
 	"github.com/cloudbill/alicloud-billing-source/connector/state"
@@ -28,6 +29,7 @@ type Unit struct {
 	Client    *billing.Client
 	Store     *state.Store
 	Job       *job.Job
+	Closer    *monthclose.Closer
 	Scheduler *scheduler.Scheduler
 	Log       *slog.Logger // the process's logger with the account's name
 }
@@ -92,9 +94,14 @@ func New(p Params) ([]*Unit, error) {
 		store := p.Opener.At(a.StatePath)
 		j := job.New(job.Params{Options: jobOptions(p.Config, a), Fetcher: client, Publisher: p.Publisher, State: store,
 			Clock: p.Clock, Logger: log, Metrics: p.Metrics})
+		closer, err := monthclose.New(monthclose.Params{Options: closeOptions(p.Config, a), Job: j, API: client, State: store,
+			Publisher: p.Publisher, Clock: p.Clock, Logger: log, Metrics: p.Metrics})
+		if err != nil {
+			return nil, err
+		}
 		s := scheduler.New(scheduler.Params{Options: schedulerOptions(p.Config, a), Runner: j, State: store, Clock: p.Clock,
-			Logger: log, Metrics: p.Metrics})
-		units = append(units, &Unit{Account: a, Client: client, Store: store, Job: j, Scheduler: s, Log: log})
+			Logger: log, Metrics: p.Metrics, Closer: closer})
+		units = append(units, &Unit{Account: a, Client: client, Store: store, Job: j, Closer: closer, Scheduler: s, Log: log})
 	}
 	return units, nil
 }

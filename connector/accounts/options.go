@@ -4,6 +4,7 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/connector/billing"
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
 	"github.com/cloudbill/alicloud-billing-source/connector/job"
+	"github.com/cloudbill/alicloud-billing-source/connector/monthclose"
 	"github.com/cloudbill/alicloud-billing-source/connector/ops"
 	"github.com/cloudbill/alicloud-billing-source/connector/scheduler"
 	"github.com/cloudbill/alicloud-billing-source/connector/sender"
@@ -37,4 +38,9 @@ func jobOptions(c *config.Config, a config.Account) job.Options {
 func schedulerOptions(c *config.Config, a config.Account) scheduler.Options {
 	return scheduler.Options{PullHour: c.PullHour, PullZone: c.PullZone, CatchupDays: c.CatchupDays,
 		SettleDays: c.SettleDays, Bills: c.Bills, Account: a.Name}
+}
+
+// closeOptions are the options of account a's month close.
+func closeOptions(c *config.Config, a config.Account) monthclose.Options {
+	return monthclose.Options{Account: a.Name, Bills: c.Bills, CloseDay: c.MonthCloseDay, Tolerance: c.ReconcileTolerance}
 }

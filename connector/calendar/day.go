@@ -53,3 +53,58 @@ func (d Day) String() string { return fmt.Sprintf("%04d-%02d-%02d", d.Year, d.Mo
 
 // Cycle is YYYY-MM, the API's BillingCycle.
 func (d Day) Cycle() string { return fmt.Sprintf("%04d-%02d", d.Year, d.Month) }
+
+// Month is one billing month (the API's BillingCycle), without a zone.
+type Month struct {
+	Year  int
+	Month time.Month
+}
+
+// ParseMonth parses YYYY-MM.
+func ParseMonth(s string) (Month, error) {
+	t, err := time.Parse("2006-01", s)
+	if err != nil {
+		return Month{}, fmt.Errorf("%q is not a month in the form YYYY-MM", s)
+	}
+	return Month{t.Year(), t.Month()}, nil
+}
+
+// MonthOf is the month of the day.
+func MonthOf(d Day) Month { return Month{d.Year, d.Month} }
+
+// First is the month's first day.
+func (m Month) First() Day { return Day{m.Year, m.Month, 1} }
+
+// Last is the month's last day.
+func (m Month) Last() Day { return m.Next().First().AddDays(-1) }
+
+// Days are the month's days, in order.
+func (m Month) Days() []Day {
+	var out []Day
+	for d := m.First(); MonthOf(d) == m; d = d.AddDays(1) {
+		out = append(out, d)
+	}
+	return out
+}
+
+// Next is the month after.
+func (m Month) Next() Month {
+	if m.Month == time.December {
+		return Month{m.Year + 1, time.January}
+	}
+	return Month{m.Year, m.Month + 1}
+}
+
+// Prev is the month before.
+func (m Month) Prev() Month {
+	if m.Month == time.January {
+		return Month{m.Year - 1, time.December}
+	}
+	return Month{m.Year, m.Month - 1}
+}
+
+// Before reports whether m is earlier than o.
+func (m Month) Before(o Month) bool { return m.String() < o.String() }
+
+// String is YYYY-MM, the API's BillingCycle.
+func (m Month) String() string { return fmt.Sprintf("%04d-%02d", m.Year, m.Month) }

@@ -59,7 +59,12 @@ type Mode struct {
 	// mode. Without it only the daemon opens the config's (see opsOptions).
 	Listen    string
 	HasListen bool
+	Close     bool           // --close-month: close one month now
+	Month     calendar.Month // the month of --close-month
 }
+
+// OneOff reports whether the mode runs once and exits (not the daemon).
+func (m Mode) OneOff() bool { return m.Once || m.Range || m.Close }
 
 // IO are the process's streams and environment.
 type IO struct {

@@ -25,11 +25,10 @@ type command struct {
 // win over every other flag and argument.
 func parseFlags(args []string) (command, error) {
 	var (
-		c                     command
-		once, dryRun, check   bool
-		date, from, to, since string
-		listen                string
-		fs                    = flag.NewFlagSet("connector", flag.ContinueOnError)
+		c                                    command
+		once, dryRun, check                  bool
+		date, from, to, since, month, listen string
+		fs                                   = flag.NewFlagSet("connector", flag.ContinueOnError)
 	)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&c.config, "config", "", "")
@@ -41,6 +40,7 @@ func parseFlags(args []string) (command, error) {
 	fs.BoolVar(&dryRun, "dry-run", false, "")
 	fs.BoolVar(&check, "check", false, "")
 	fs.StringVar(&since, "catch-up-from", "", "")
+	fs.StringVar(&month, "close-month", "", "")
 	fs.Var(&c.only, "account", "")
 	fs.StringVar(&listen, "listen", "", "")
 	fs.BoolVar(&c.version, "version", false, "")
@@ -59,13 +59,24 @@ func parseFlags(args []string) (command, error) {
 		return c, usage("unexpected argument %q", fs.Arg(0))
 	}
 	if check {
-		if once || dryRun || date != "" || from != "" || to != "" || since != "" {
+		if once || dryRun || date != "" || from != "" || to != "" || since != "" || month != "" {
 			return c, usage("--check goes alone (with --config, --account and --verbose)")
 		}
 		c.mode.Check = true
 		return c, nil
 	}
 	var err error
+	if month != "" {
+		if once || date != "" || from != "" || to != "" || since != "" || listen != "" {
+			return c, usage("--close-month goes alone (with --dry-run, --config, --account and --verbose)")
+		}
+		m, err := calendar.ParseMonth(month)
+		if err != nil {
+			return c, usage("--close-month: %v", err)
+		}
+		c.mode = Mode{Close: true, Month: m, DryRun: dryRun}
+		return c, nil
+	}
 	if c.mode, err = modeOf(once, dryRun, date, from, to, since); err != nil {
 		return c, err
 	}
@@ -93,7 +104,7 @@ func modeOf(once, dryRun bool, date, from, to, since string) (Mode, error) {
 		return mode, usage("%s", msg)
 	}
 	if dryRun && !mode.Once && !mode.Range {
-		return mode, usage("--dry-run goes with --once or --from/--to")
+		return mode, usage("--dry-run goes with --once, --from/--to or --close-month")
 	}
 	mode.DryRun = dryRun
 	if since == "" {

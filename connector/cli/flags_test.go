@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
 	"github.com/cloudbill/alicloud-billing-source/connector/ops"
 )
@@ -22,6 +23,11 @@ func TestParseFlags_ModeOrAUsageError(t *testing.T) {
 	assert.True(t, c.mode.Check)
 	assert.Equal(t, Mode{Check: true}, c.mode)
 
+	c, err = parseFlags([]string{"--close-month", "2026-10", "--dry-run", "--account", "a"})
+	require.NoError(t, err)
+	assert.Equal(t, Mode{Close: true, Month: calendar.Month{Year: 2026, Month: 10}, DryRun: true}, c.mode)
+	assert.True(t, c.mode.OneOff())
+
 	c, err = parseFlags([]string{"--catch-up-from", "2026-10-01"})
 	require.NoError(t, err)
 	assert.Equal(t, "2026-10-01", c.mode.Since.String())
@@ -35,15 +41,19 @@ func TestParseFlags_ModeOrAUsageError(t *testing.T) {
 	assert.True(t, c.version)
 
 	for want, args := range map[string][]string{
-		"flag provided but not defined: -bogus":     {"--bogus"},
-		`unexpected argument "x"`:                   {"x"},
-		"--dry-run goes with --once or --from/--to": {"--dry-run"},
-		"--catch-up-from is for the daemon":         {"--once", "--catch-up-from", "2026-10-01"},
-		`--catch-up-from: "nope" is not a date`:     {"--catch-up-from", "nope"},
-		"--account needs an account name":           {"--account", "a,,b"},
-		"--once and --from/--to cannot be combined": {"--once", "--from", "2026-10-30", "--to", "2026-11-02"},
-		"--check goes alone":                        {"--check", "--once"},
-		"--check goes alone (with --config":         {"--check", "--from", "2026-10-30", "--to", "2026-11-02", "--dry-run"},
+		"flag provided but not defined: -bogus":                       {"--bogus"},
+		`unexpected argument "x"`:                                     {"x"},
+		"--dry-run goes with --once, --from/--to or --close-month":    {"--dry-run"},
+		"--catch-up-from is for the daemon":                           {"--once", "--catch-up-from", "2026-10-01"},
+		`--catch-up-from: "nope" is not a date`:                       {"--catch-up-from", "nope"},
+		"--account needs an account name":                             {"--account", "a,,b"},
+		"--once and --from/--to cannot be combined":                   {"--once", "--from", "2026-10-30", "--to", "2026-11-02"},
+		"--check goes alone":                                          {"--check", "--once"},
+		"--check goes alone (with --config":                           {"--check", "--from", "2026-10-30", "--to", "2026-11-02", "--dry-run"},
+		"--check goes alone (with --config, --account and --verbose)": {"--check", "--close-month", "2026-10"},
+		"--close-month goes alone (with --dry-run":                    {"--close-month", "2026-10", "--once"},
+		"--close-month goes alone":                                    {"--close-month", "2026-10", "--from", "2026-10-01", "--to", "2026-10-02"},
+		`--close-month: "2026-13" is not a month`:                     {"--close-month", "2026-13"},
 	} {
 		_, err := parseFlags(args)
 		var ue *usageError

@@ -51,6 +51,8 @@ Usage:
                                                    SIGTERM or SIGHUP
   connector --once [--date YYYY-MM-DD]             pull one day (default: yesterday in pull_zone)
   connector --from YYYY-MM-DD --to YYYY-MM-DD      pull every day of the range, oldest first
+  connector --close-month YYYY-MM                  close a month now: re-read its days, reconcile
+                                                   them with QueryBillOverview, send month_closed
   connector --check [--config PATH]                check the config, the credentials and
                                                    v_target before a first run; send nothing
 
@@ -59,7 +61,8 @@ while down (catchup_days), re-pulls the settle_days before each day for late cor
 (a changed row is sent again with a new id, the same subject and a higher revision: the
 seconds since 2020 of the pull that found the new content, so it stays higher after a
 lost state file; not consecutive), and retries a failed day on a backoff until it is
-delivered. --once and --from/--to send every row asked for, even when the state says it
+delivered. It closes each month once its bill is final (month_close_day; the days of a
+closed month are not pulled again by the daemon). --once and --from/--to send every row asked for, even when the state says it
 was delivered (unchanged rows with the same ids and revisions), and update it.
 
 Flags:
@@ -71,7 +74,14 @@ Flags:
                   at most {max_days_back} days back, the 18 months that the API keeps)
   --dry-run       with --once or --from/--to: fetch and print counts (new, changed, pending
                   delivery, already delivered; the log adds would_send, the events a run
-                  would send); send nothing, write no state
+                  would send); with --close-month: re-read and reconcile the month and
+                  print it; send nothing, write no state
+  --close-month MONTH   re-read every day of MONTH (YYYY-MM) for each configured bill, send
+                  what changed, read the month's QueryBillOverview and send one
+                  alicloud.billing.month_closed event (subject ACCOUNT/MONTH); print a line
+                  per account with its totals and differences. Refused (exit 2) before the
+                  month's bill is final (12:00 UTC+8 on month_close_day of the next month);
+                  exit 1 when a difference is above reconcile_tolerance
   --catch-up-from DAY   daemon: also pull the days from DAY on that the state has not delivered
   --check         validate the config and print it (secrets masked), make one signed
                   read-only API call per account and bill (yesterday, one row) and probe
@@ -113,7 +123,7 @@ Signals:
 Exit status:
   0  every row delivered (daemon: stopped by SIGINT, SIGTERM or SIGHUP)
   1  some rows were not delivered, or the API kept failing (with accounts: also one
-     account refused while others delivered)
+     account refused while others delivered); --close-month: the month does not reconcile
   2  what only a change of configuration fixes: bad configuration or usage, credentials
      the API refused, a TLS certificate that is not trusted, an endpoint or receiver that
      redirects (301/302/303), a problem with the state file

@@ -107,7 +107,7 @@ func (s *session) signalled() (os.Signal, bool) {
 // half-done. A one-off run did not do what it was asked (1); the daemon stopped cleanly (0).
 func (s *session) stoppedEarly(sig os.Signal) int {
 	s.log.Info("stopped before the work began", "signal", sig.String())
-	if s.mode.Once || s.mode.Range {
+	if s.mode.OneOff() {
 		return ExitIncomplete
 	}
 	return ExitOK

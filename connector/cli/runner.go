@@ -40,6 +40,9 @@ func startRunner(p runnerParams) error {
 	if err := checkDays(p.Mode, calendar.Of(p.Clock.Now().In(p.Config.PullZone))); err != nil {
 		return err
 	}
+	if err := checkClose(p.Mode, p.Config.MonthCloseDay, p.Clock.Now()); err != nil {
+		return err
+	}
 	for _, w := range p.Config.Warnings {
 		p.Logger.Warn(w)
 	}
@@ -52,7 +55,11 @@ func startRunner(p runnerParams) error {
 			"accounts", accountList(p.Units))
 		p.Health.Started() // the config is loaded, the state file open: ready (/readyz)
 	}))
-	if p.Mode.Once || p.Mode.Range {
+	switch {
+	case p.Mode.Close:
+		inBackground(p, func(ctx context.Context) int { return runClose(ctx, p) })
+		return nil
+	case p.Mode.Once || p.Mode.Range:
 		inBackground(p, func(ctx context.Context) int { return runDays(ctx, p) })
 		return nil
 	}
@@ -175,6 +182,8 @@ func modeName(m Mode) string {
 		return "once"
 	case m.Range:
 		return "range"
+	case m.Close:
+		return "close-month"
 	default:
 		return "daemon"
 	}

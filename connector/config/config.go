@@ -47,6 +47,14 @@ const (
 	// DefaultRetractMaxFraction is retract_max_fraction: a read that would retract more
 	// than a fifth of a bill's day is read once more first.
 	DefaultRetractMaxFraction = 0.2
+	// DefaultMonthCloseDay is month_close_day: a month's bill is final from 12:00 UTC+8 on
+	// the 3rd of the next month.
+	DefaultMonthCloseDay = 3
+	// DefaultReconcileTolerance is reconcile_tolerance, in the bill's currency.
+	DefaultReconcileTolerance = "0.01"
+
+	minMonthCloseDay = 3  // month_close_day: not before the bill is final
+	maxMonthCloseDay = 28 // month_close_day: a day every month has
 
 	maxConcurrency = 256 // send_concurrency
 	maxAPIQPS      = 100 // api_qps
@@ -69,26 +77,27 @@ func DefaultStatePath(lookup func(string) (string, bool)) string {
 
 // Config is the validated configuration of one connector process.
 type Config struct {
-	Target      *url.URL       // v_target (kafka://: the brokers joined by commas as its host)
-	Protocol    Protocol       // v_target's scheme: HTTP, NATS or Kafka
-	NATS        NATSConfig     // nats, with a nats:// or tls:// v_target
-	Kafka       KafkaConfig    // kafka, with a kafka:// v_target
-	Endpoint    Endpoint       // endpoint
-	PullHour    int            // pull_hour, 0..23
-	PullZone    *time.Location // pull_zone
-	Structured  bool           // send_mode == "structured"
-	Concurrency int            // send_concurrency
-	StatePath   string         // state_path
-	CatchupDays int            // catchup_days
-	SettleDays  int            // settle_days
-	// RetractMaxFraction is retract_max_fraction, 0..1.
-	RetractMaxFraction float64
-	Bills              []bill.Kind // bills, in bill.Kinds order
-	APIQPS             float64     // api_qps
-	Listen             string      // listen: the ops listener's host:port, "" for none
-	Accounts           []Account   // accounts, or the one account of the top-level credentials (held only here)
-	Source             string      // the file the values came from ("" when none)
-	Warnings           []string    // unknown keys and other non-fatal findings
+	Target             *url.URL       // v_target (kafka://: the brokers joined by commas as its host)
+	Protocol           Protocol       // v_target's scheme: HTTP, NATS or Kafka
+	NATS               NATSConfig     // nats, with a nats:// or tls:// v_target
+	Kafka              KafkaConfig    // kafka, with a kafka:// v_target
+	Endpoint           Endpoint       // endpoint
+	PullHour           int            // pull_hour, 0..23
+	PullZone           *time.Location // pull_zone
+	Structured         bool           // send_mode == "structured"
+	Concurrency        int            // send_concurrency
+	StatePath          string         // state_path
+	CatchupDays        int            // catchup_days
+	SettleDays         int            // settle_days
+	RetractMaxFraction float64        // retract_max_fraction, 0..1
+	Bills              []bill.Kind    // bills, in bill.Kinds order
+	APIQPS             float64        // api_qps
+	MonthCloseDay      int            // month_close_day, 3..28
+	ReconcileTolerance bill.Amount    // reconcile_tolerance, a decimal of 0 or more
+	Listen             string         // listen: the ops listener's host:port, "" for none
+	Accounts           []Account      // accounts, or the one account of the top-level credentials (held only here)
+	Source             string         // the file the values came from ("" when none)
+	Warnings           []string       // unknown keys and other non-fatal findings
 
 	multi bool // accounts was set
 }

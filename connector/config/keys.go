@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/bill"
 )
 
 // Key is one configuration key: its name, where it is read, its default, how its text is
@@ -124,6 +126,14 @@ var Keys = []Key{
 		Help: "each daily run also re-pulls this many earlier days, for late corrections (0.." + strconv.Itoa(maxSettleDays) + ")"},
 	{Name: "retract_max_fraction", Default: strconv.FormatFloat(DefaultRetractMaxFraction, 'f', -1, 64), top: setRetractMaxFraction,
 		Help: "a row delivered before that a complete read of its day's bill no longer has is retracted (see Delivery guarantees); a read that would retract more than this fraction (0..1) of the day's rows, or all of them, is read once more first, and the rows are retracted only when the second read agrees (else the day fails and is read again later)"},
+	{Name: "month_close_day", Default: strconv.Itoa(DefaultMonthCloseDay),
+		top: func(c *Config, v value) (err error) {
+			c.MonthCloseDay, err = intIn(v, DefaultMonthCloseDay, minMonthCloseDay, maxMonthCloseDay, "day of the month")
+			return err
+		},
+		Help: "the daemon closes a month on this day of the next month (" + strconv.Itoa(minMonthCloseDay) + ".." + strconv.Itoa(maxMonthCloseDay) + "), at 12:00 Asia/Shanghai, or at its first run after that: it re-reads every day of the month (Alibaba's bill of a month is final from 12:00 UTC+8 on the 3rd of the next), sends what changed, and sends an `alicloud.billing.month_closed` event that reconciles the month with `QueryBillOverview`. `--close-month` refuses a month before then"},
+	{Name: "reconcile_tolerance", Default: DefaultReconcileTolerance, top: setReconcileTolerance,
+		Help: "the largest difference, in the bill's currency, between the sum of a product's daily rows and the month's overview that still counts as reconciled (a decimal number, 0 or more)"},
 	{Name: "bills", Default: `["account"]`, list: true,
 		top:  func(c *Config, v value) (err error) { c.Bills, err = parseBills(v.text); return err },
 		Help: "which bills to deliver: `\"account\"` (`QueryAccountBill` grouped by product, type `alicloud.account_billing.daily`) and/or `\"instance\"` (`DescribeInstanceBill` by billing item, type `alicloud.instance_billing.daily`); a JSON array, or a comma-separated string (`BILLS=account,instance`). Each bill of a day is read, delivered and recorded on its own; a day is done when every configured bill of it is"},
@@ -320,6 +330,21 @@ func setRetractMaxFraction(c *Config, v value) error {
 		return &Error{Key: v.key, Problem: fmt.Sprintf("%q is not a number from 0 to 1 (a fraction of a day's rows)", v.text)}
 	}
 	c.RetractMaxFraction = f
+	return nil
+}
+
+// setReconcileTolerance reads reconcile_tolerance: a decimal number, 0 or more, kept as
+// its text (never a float64).
+func setReconcileTolerance(c *Config, v value) error {
+	c.ReconcileTolerance = DefaultReconcileTolerance
+	if v.text == "" {
+		return nil
+	}
+	a, err := bill.ParseAmount([]byte(v.text))
+	if err != nil || strings.HasPrefix(string(a), "-") || strings.ContainsAny(v.text, "\"") {
+		return &Error{Key: v.key, Problem: fmt.Sprintf("%q is not a decimal number of 0 or more (\"0.01\")", v.text)}
+	}
+	c.ReconcileTolerance = a
 	return nil
 }
 

@@ -100,3 +100,31 @@ func TestIntIn_NamesTheKeyAndTheBounds(t *testing.T) {
 		assert.EqualError(t, err, `config: k: "`+bad+`" is not a whole hour from 0 to 9`, bad)
 	}
 }
+
+// month_close_day is a day every month has, not before the bill is final (the 3rd);
+// reconcile_tolerance a decimal of 0 or more, kept as its text (never a float64).
+func TestLoad_MonthCloseDayAndReconcileTolerance(t *testing.T) {
+	c, err := load(t, `{`+target+`}`)
+	require.NoError(t, err)
+	assert.Equal(t, 3, c.MonthCloseDay)
+	assert.Equal(t, "0.01", c.ReconcileTolerance.String())
+
+	c, err = load(t, `{`+target+`,"month_close_day":5,"reconcile_tolerance":0.10}`)
+	require.NoError(t, err)
+	assert.Equal(t, 5, c.MonthCloseDay)
+	assert.Equal(t, "0.1", c.ReconcileTolerance.String())
+	c, err = load(t, `{`+target+`,"reconcile_tolerance":"0"}`)
+	require.NoError(t, err)
+	assert.Equal(t, "0", c.ReconcileTolerance.String())
+
+	for cfg, says := range map[string]string{
+		`"month_close_day":2`:         `month_close_day: "2" is not a whole day of the month from 3 to 28`,
+		`"month_close_day":29`:        `month_close_day: "29" is not a whole day of the month from 3 to 28`,
+		`"reconcile_tolerance":-0.01`: `reconcile_tolerance: "-0.01" is not a decimal number of 0 or more`,
+		`"reconcile_tolerance":"1,5"`: `reconcile_tolerance: "1,5" is not a decimal number of 0 or more`,
+	} {
+		_, err := load(t, `{`+target+`,`+cfg+`}`)
+		require.Error(t, err, cfg)
+		assert.Contains(t, err.Error(), says)
+	}
+}

@@ -42,7 +42,8 @@ type billDay struct {
 	err      error
 
 	pull     *state.Pull
-	seenLive int // a dry run: rows of the read the state knows and has not retracted
+	seenLive int                    // a dry run: rows of the read the state knows and has not retracted
+	count    func([]bill.Row) error // the Counter's, for the current read; nil: none
 	events   chan event.Event
 	acks     chan state.Ack
 
@@ -116,6 +117,9 @@ func (b *billDay) run(ctx context.Context) error {
 // abandoned read do not count (newRead).
 func (b *billDay) readAll(ctx context.Context) error {
 	for reads := 1; ; reads++ {
+		if b.j.counter != nil {
+			b.count = b.j.counter.Read(b.kind, b.day)
+		}
 		err := b.readBill(ctx)
 		var moved *bill.MovedError
 		if !errors.As(err, &moved) || ctx.Err() != nil {
@@ -221,6 +225,11 @@ func (b *billDay) page(ctx context.Context, p bill.Page) error {
 		return err
 	case err != nil:
 		return fmt.Errorf("build events of %s: %w", b.name(), err)
+	}
+	if b.count != nil {
+		if err := b.count(p.Rows); err != nil {
+			return fmt.Errorf("count the rows of %s: %w", b.name(), err)
+		}
 	}
 	b.rep.New += d.counts.new
 	b.rep.Changed += d.counts.changed

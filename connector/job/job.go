@@ -140,6 +140,24 @@ type Job struct {
 	account string // config.Account.Name
 	// retractMax is Options.RetractMaxFraction.
 	retractMax float64
+	counter    Counter // WithCounter; nil: none
+}
+
+// Counter is told of the rows each read of a bill's day returns (the month's close sums
+// them): Read is called when a read of the bill's day starts, again when the bill moved
+// and is read from its start (what the earlier read counted is to be forgotten), and the
+// function it returns with the rows of each page of that read, in order, on the goroutine
+// that plans the pages. Its error fails the bill's day. Two bills' days may be read at
+// once: Read must be safe for concurrent use.
+type Counter interface {
+	Read(kind bill.Kind, day calendar.Day) func(rows []bill.Row) error
+}
+
+// WithCounter is a copy of the job that tells c of the rows it reads (see Counter).
+func (j *Job) WithCounter(c Counter) *Job {
+	cp := *j
+	cp.counter = c
+	return &cp
 }
 
 // Options are what a job runs, from the configuration.

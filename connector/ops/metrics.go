@@ -33,6 +33,8 @@ type Metrics struct {
 	DaysPending     *prometheus.GaugeVec     // account: days the daemon has due and not complete
 	DayRunDuration  *prometheus.HistogramVec // account, bill
 	LastSuccess     *prometheus.GaugeVec     // account, bill: when a day was last completed
+	LastMonthClosed *prometheus.GaugeVec     // account: the end of the latest month closed
+	MonthDifference *prometheus.GaugeVec     // account, currency: the last close's largest |difference|
 }
 
 // NewMetrics registers the metrics on a new registry.
@@ -60,9 +62,13 @@ func NewMetrics() *Metrics {
 			Buckets: []float64{0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600}}, []string{"account", "bill"}),
 		LastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: "last_success_timestamp_seconds",
 			Help: "Unix time at which a day of the bill of the account was last recorded complete."}, []string{"account", "bill"}),
+		LastMonthClosed: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: "last_month_closed_timestamp_seconds",
+			Help: "End (Unix time of the next month's first instant, UTC+8) of the latest month of the account whose close (month_closed event) was delivered."}, []string{"account"}),
+		MonthDifference: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: "month_reconcile_difference",
+			Help: "The last month close's largest absolute difference, over products, bills and figures, between the sum of the daily rows and QueryBillOverview, by account and currency; above reconcile_tolerance the month is not reconciled."}, []string{"account", "currency"}),
 	}
 	r.MustRegister(m.APIRequests, m.RowsFetched, m.RowsRetracted, m.EventsSent, m.EventRetries, m.DeliveryLatency, m.DaysPending,
-		m.DayRunDuration, m.LastSuccess,
+		m.DayRunDuration, m.LastSuccess, m.LastMonthClosed, m.MonthDifference,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -2,7 +2,9 @@
 // previous day and re-pulls the settle_days before it (late corrections). It catches up
 // on the days it missed while down (up to catchup_days back, never before the day before
 // it was first started or beyond the API's 18 months), oldest first, and retries a failed
-// day on a capped exponential backoff, not only at the next pull_hour.
+// day on a capped exponential backoff, not only at the next pull_hour. Once a month's bill
+// is final (month_close_day of the next month, 12:00 UTC+8) it closes the month
+// (monthclose); the days of a closed month are not pulled again.
 package scheduler
 
 import (
@@ -19,6 +21,7 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
 	"github.com/cloudbill/alicloud-billing-source/connector/job"
+	"github.com/cloudbill/alicloud-billing-source/connector/monthclose"
 	"github.com/cloudbill/alicloud-billing-source/connector/ops"
 	"github.com/cloudbill/alicloud-billing-source/connector/retry"
 	"github.com/cloudbill/alicloud-billing-source/connector/state"
@@ -41,6 +44,7 @@ type State interface {
 	Since() (calendar.Day, bool, error)
 	SetSince(calendar.Day) error
 	Complete(day calendar.Day, bills ...bill.Kind) (bool, error)
+	MonthClosed(calendar.Month) (bool, error)
 }
 
 // Scheduler decides which days to run when.
@@ -53,10 +57,12 @@ type Scheduler struct {
 	catchup  int
 	settle   int
 	log      *slog.Logger
-	fired    func(job.Report, error) // test hook, called after every run
-	fromFlag calendar.Day            // --catch-up-from
-	bills    []bill.Kind             // a day is complete when each of these is
-	pending  prometheus.Gauge        // days_pending of the account
+	fired    func(job.Report, error)         // test hook, called after every run
+	fromFlag calendar.Day                    // --catch-up-from
+	bills    []bill.Kind                     // a day is complete when each of these is
+	pending  prometheus.Gauge                // days_pending of the account
+	closer   MonthCloser                     // nil: no month is closed
+	closed   func(monthclose.Summary, error) // test hook, called after every close
 }
 
 // Options are when and what the daemon pulls, from the configuration.
@@ -78,6 +84,7 @@ type Params struct {
 	Clock   clock.Clock
 	Logger  *slog.Logger
 	Metrics *ops.Metrics // nil: metrics of its own, not served
+	Closer  MonthCloser  // nil: the daemon closes no month
 }
 
 // New builds a Scheduler for the configured pull_hour, pull_zone, catchup_days and settle_days.
@@ -94,7 +101,7 @@ func New(p Params) *Scheduler {
 	m := ops.Or(p.Metrics)
 	return &Scheduler{run: p.Runner, state: p.State, clock: p.Clock, hour: o.PullHour, zone: o.PullZone,
 		catchup: o.CatchupDays, settle: o.SettleDays, log: p.Logger, bills: bills,
-		pending: m.DaysPending.WithLabelValues(account)}
+		pending: m.DaysPending.WithLabelValues(account), closer: p.Closer}
 }
 
 // OnRun registers a function called after each run of a day (for tests and metrics).
@@ -148,27 +155,37 @@ func (s *Scheduler) complete(d calendar.Day) bool {
 	return err == nil && ok
 }
 
-// Due lists the days to run at now, oldest first: incomplete days of the catch-up window
-// (from since, at most catchup_days back, never beyond the API's 18 months), and, when
-// settling, the settle_days before the latest due day.
-func (s *Scheduler) Due(now time.Time, since calendar.Day, settling bool) []calendar.Day {
-	latest := s.LatestDue(now)
-	oldest := latest.AddDays(-(max(s.catchup, 1) - 1)) // the latest due day always runs
+// window is the catch-up window at now: from catchup_days before the latest due day (never
+// beyond the API's 18 months, nor before since) to the latest due day.
+func (s *Scheduler) window(now time.Time, since calendar.Day) (oldest, latest calendar.Day) {
+	latest = s.LatestDue(now)
+	oldest = latest.AddDays(-(max(s.catchup, 1) - 1)) // the latest due day always runs
 	if limit := calendar.Of(now.In(s.zone)).AddDays(-config.MaxDaysBack); oldest.Before(limit) {
 		oldest = limit
 	}
 	if oldest.Before(since) {
 		oldest = since
 	}
+	return oldest, latest
+}
+
+// Due lists the days to run at now, oldest first: incomplete days of the catch-up window
+// (from since, at most catchup_days back, never beyond the API's 18 months), and, when
+// settling, the settle_days before the latest due day.
+// The days of a closed month are never due: its close re-read them (--once and
+// --from/--to still run them when asked).
+func (s *Scheduler) Due(now time.Time, since calendar.Day, settling bool) []calendar.Day {
+	oldest, latest := s.window(now, since)
+	closed := s.closedMonths()
 	set := map[calendar.Day]bool{}
 	for d := oldest; !latest.Before(d); d = d.AddDays(1) {
-		if !s.complete(d) {
+		if !closed(d) && !s.complete(d) {
 			set[d] = true
 		}
 	}
 	if settling {
 		for i := 1; i <= s.settle; i++ {
-			if d := latest.AddDays(-i); !d.Before(since) {
+			if d := latest.AddDays(-i); !d.Before(since) && !closed(d) {
 				set[d] = true
 			}
 		}
@@ -182,7 +199,8 @@ func (s *Scheduler) Due(now time.Time, since calendar.Day, settling bool) []cale
 }
 
 // Loop runs until ctx ends. A day in flight when ctx ends is abandoned, and logged as such,
-// never as done.
+// never as done. Each round runs the days that are due, then closes the months that are
+// (re-reading their days).
 func (s *Scheduler) Loop(ctx context.Context) error {
 	now := s.clock.Now()
 	since, err := s.since(now)
@@ -195,23 +213,20 @@ func (s *Scheduler) Loop(ctx context.Context) error {
 	failStreak := 0
 	settling := false
 	for {
-		failed, err := s.runDue(ctx, s.Due(s.clock.Now(), since, settling))
-		settling = false
-		if err != nil || ctx.Err() != nil {
+		failed, err := s.runDays(ctx, s.Due(s.clock.Now(), since, settling))
+		if err != nil {
 			return err
 		}
-		wake := nextFire
-		if failed > 0 {
-			failStreak++
-			wait := retryBackoff.Delay(failStreak)
-			if retry := s.clock.Now().Add(wait); retry.Before(wake) {
-				wake = retry
-			}
-			s.log.Warn("days not complete, retrying", "pending_days", failed, "attempt", failStreak, "at", wake.Format(time.RFC3339))
-		} else {
-			failStreak = 0
-			s.log.Info("waiting for the next pull", "at", wake.Format(time.RFC3339), "day", calendar.Of(wake.In(s.zone)).AddDays(-1).String())
+		n, err := s.closeMonths(ctx, since)
+		if err != nil {
+			return err
 		}
+		failed += n
+		settling = false
+		if ctx.Err() != nil {
+			return nil
+		}
+		wake := s.wake(nextFire, failed, &failStreak)
 		if !s.sleepUntil(ctx, wake) {
 			return nil
 		}
@@ -222,10 +237,35 @@ func (s *Scheduler) Loop(ctx context.Context) error {
 	}
 }
 
-// runDue runs the due days, oldest first, keeping the pending-days gauge, and returns how
-// many did not complete. It stops early, without an error, when ctx ends; an error is the
-// state's (it cannot be read or written).
-func (s *Scheduler) runDue(ctx context.Context, days []calendar.Day) (failed int, err error) {
+// wake is when the loop runs again: the next pull, the next month close, or the retry of
+// what failed, whichever comes first; it says so in the log.
+func (s *Scheduler) wake(nextFire time.Time, failed int, failStreak *int) time.Time {
+	wake := nextFire
+	closing, ok := s.nextClose(s.clock.Now())
+	if ok && closing.Before(wake) {
+		wake = closing
+	}
+	if failed > 0 {
+		*failStreak++
+		wait := retryBackoff.Delay(*failStreak)
+		if retry := s.clock.Now().Add(wait); retry.Before(wake) {
+			wake = retry
+		}
+		s.log.Warn("days not complete, retrying", "pending_days", failed, "attempt", *failStreak, "at", wake.Format(time.RFC3339))
+		return wake
+	}
+	*failStreak = 0
+	if ok && wake.Equal(closing) {
+		s.log.Info("waiting for the month close", "at", wake.Format(time.RFC3339), "month", s.closeMonthAt(wake).String())
+		return wake
+	}
+	s.log.Info("waiting for the next pull", "at", wake.Format(time.RFC3339), "day", calendar.Of(wake.In(s.zone)).AddDays(-1).String())
+	return wake
+}
+
+// runDays runs the days due, oldest first; it returns how many failed. A state-file
+// problem ends it (see runDay).
+func (s *Scheduler) runDays(ctx context.Context, days []calendar.Day) (failed int, err error) {
 	pending := 0
 	for _, d := range days {
 		if !s.complete(d) {

@@ -1,9 +1,9 @@
-// Package bssfake is a fake BSS OpenAPI (QueryAccountBill and DescribeInstanceBill,
-// version 2017-12-14) on real HTTP that the unmodified Alibaba Cloud Go SDK talks to. It
-// checks what the real service checks (RPC signature, access key, timestamp window, nonce
-// reuse, action, version and parameters), answers with the API's JSON shapes and error
-// codes, serves configurable data per day, injects faults on request, and records every
-// request it got.
+// Package bssfake is a fake BSS OpenAPI (QueryAccountBill, DescribeInstanceBill and
+// QueryBillOverview, version 2017-12-14) on real HTTP that the unmodified Alibaba Cloud Go
+// SDK talks to. It checks what the real service checks (RPC signature, access key,
+// timestamp window, nonce reuse, action, version and parameters), answers with the API's
+// JSON shapes and error codes, serves configurable data per day (and the month's overview
+// of it), injects faults on request, and records every request it got.
 //
 // QueryAccountBill pages by PageNum and PageSize. DescribeInstanceBill pages by NextToken
 // with the API's documented rule: a NextToken must be empty or the one the last call
@@ -284,9 +284,10 @@ type Server struct {
 	faults   []Fault
 	requests []Request
 	nonces   map[string]bool
-	recent   []time.Time // request arrival times, for RateLimit
-	stale    string      // AnswerEveryDayWith
-	checked  int         // requests counted by ThrottleEvery
+	recent   []time.Time    // request arrival times, for RateLimit
+	stale    string         // AnswerEveryDayWith
+	checked  int            // requests counted by ThrottleEvery
+	disagree []Disagreement // OverviewDisagrees
 
 	keys     map[string]keyInfo
 	accounts map[string]Account // by ID, the primary account included
@@ -496,11 +497,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x.p = s.staleParams(params)
-	if params.Get("Action") == ActionDescribeInstanceBill {
+	switch params.Get("Action") {
+	case ActionDescribeInstanceBill:
 		s.serveInstanceBill(x)
-		return
+	case ActionQueryBillOverview:
+		s.serveOverview(x)
+	default:
+		s.serveAccountBill(x)
 	}
-	s.serveAccountBill(x)
 }
 
 // AnswerEveryDayWith makes the fake answer every bill request as if it asked for day
@@ -940,7 +944,7 @@ func percentEncode(s string) string {
 // whose validity is the server's state).
 func validate(p url.Values) (int, string, string) {
 	action := p.Get("Action")
-	if action != ActionQueryAccountBill && action != ActionDescribeInstanceBill {
+	if action != ActionQueryAccountBill && action != ActionDescribeInstanceBill && action != ActionQueryBillOverview {
 		return 404, CodeInvalidAction, fmt.Sprintf("Specified api %q is not found, please check your url and method.", action)
 	}
 	if p.Get("Version") != Version {
@@ -969,8 +973,11 @@ func validate(p url.Values) (int, string, string) {
 	default:
 		return 400, "InvalidParameter", "Granularity must be MONTHLY or DAILY."
 	}
-	if action == ActionDescribeInstanceBill {
+	switch action {
+	case ActionDescribeInstanceBill:
 		return validateInstance(p)
+	case ActionQueryBillOverview:
+		return 0, "", ""
 	}
 	if v := p.Get("PageSize"); v != "" {
 		n, err := strconv.Atoi(v)
