@@ -27,10 +27,11 @@ import (
 // bill is final), with rows on three of its days; the connector runs on a fake clock at
 // the real time.
 type monthWorld struct {
-	e     *harness.Env
-	month calendar.Month
-	clock fx.Option
-	cfg   string
+	e         *harness.Env
+	month     calendar.Month
+	clock     fx.Option
+	cfg       string
+	delivered []event.Event // what the sink got day by day, before it was reset
 }
 
 func newMonthWorld(t *testing.T) *monthWorld {
@@ -47,6 +48,9 @@ func newMonthWorld(t *testing.T) *monthWorld {
 	r := e.Run(t, []string{"--config", w.cfg, "--from", w.month.First().String(), "--to", w.month.Last().String()}, w.clock)
 	require.Equal(t, 0, r.Code, r.Stderr)
 	require.Equal(t, 75, e.Distinct())
+	for _, r := range e.Sink.Events() {
+		w.delivered = append(w.delivered, r.Event)
+	}
 	e.Sink.Reset()
 	return w
 }
@@ -286,4 +290,53 @@ func TestE2E_DaemonClosesTheMonthOnTheThirdAtNoon(t *testing.T) {
 	assert.Equal(t, 20, e.Distinct()-1, "every row of the month, once")
 	assert.Contains(t, r.Stderr, `"msg":"waiting for the month close","at":"`+fmt.Sprintf("%04d-%02d", n.Year, n.Month)+`-03T12:00:00+08:00","month":"`+month.String()+`"`)
 	assert.Contains(t, r.Stderr, `"msg":"month closed"`)
+}
+
+// Issue 18, "Done when": a month delivered day by day; at close, 5 rows changed, 3
+// vanished and 2 billed late. The receiver gets exactly 5 revisions, 3 retractions and 2
+// new rows, then one month_closed event with every difference 0, reconciled; and what a
+// receiver that keeps each subject's highest revision holds sums (exactly) to the bill.
+func TestE2E_CloseMonthRevisesRetractsAndAddsThenReconciles(t *testing.T) {
+	w := newMonthWorld(t)
+	last := w.month.Last().String()
+	w.e.API.Revise(last, func(rows []bssfake.Item) []bssfake.Item {
+		for i := range 5 {
+			rows[i].PretaxAmount, rows[i].PaymentAmount = "1.2345", "1.2345"
+		}
+		rows = append(rows[:5], rows[8:]...) // rows 5, 6 and 7 vanish
+		late := bssfake.SampleDay(last, 27, 99)[25:]
+		for i := range late {
+			late[i].OwnerID = "99999999999999" + string(rune('0'+i))
+		}
+		return append(rows, late...)
+	})
+	r := w.close(t)
+	require.Equal(t, 0, r.Code, r.Stderr)
+	closed, others := closedEvents(w.e.Sink.Events())
+	require.Len(t, closed, 1)
+	assert.Equal(t, 10, others, "5 revisions, 3 retractions, 2 rows billed late")
+	var retractions, rows []event.Event
+	for _, got := range w.e.Sink.Events() {
+		switch {
+		case got.Event.Type() == reconcile.EventType:
+		case harness.Retracted(t, got.Event):
+			retractions = append(retractions, got.Event)
+		default:
+			rows = append(rows, got.Event)
+		}
+	}
+	assert.Len(t, retractions, 3)
+	assert.Len(t, rows, 7)
+	res := resultOf(t, closed[0])
+	assert.True(t, res.Reconciled)
+	assert.Empty(t, res.Differing)
+
+	var final []bssfake.Item
+	for _, d := range []calendar.Day{w.month.First(), w.month.First().AddDays(1), w.month.Last()} {
+		final = append(final, w.e.API.Day(d.String())...)
+	}
+	received := append(append([]event.Event(nil), w.delivered...), retractions...)
+	received = append(received, rows...)
+	assert.Equal(t, harness.ItemSums(t, final), harness.LatestSums(t, received),
+		"the rows a receiver keeps sum to the final bill")
 }
