@@ -21,28 +21,33 @@ type command struct {
 	only                   accountFlag
 }
 
+// flagValues are the flags that choose the mode, as given.
+type flagValues struct {
+	once, dryRun, check, listenSet       bool
+	date, from, to, since, month, listen string
+}
+
 // parseFlags reads the command line. Its errors are *usageError. --help and --version
 // win over every other flag and argument.
 func parseFlags(args []string) (command, error) {
 	var (
-		c                                    command
-		once, dryRun, check                  bool
-		date, from, to, since, month, listen string
-		fs                                   = flag.NewFlagSet("connector", flag.ContinueOnError)
+		c  command
+		v  flagValues
+		fs = flag.NewFlagSet("connector", flag.ContinueOnError)
 	)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&c.config, "config", "", "")
-	fs.BoolVar(&once, "once", false, "")
-	fs.StringVar(&date, "date", "", "")
-	fs.StringVar(&from, "from", "", "")
-	fs.StringVar(&to, "to", "", "")
+	fs.BoolVar(&v.once, "once", false, "")
+	fs.StringVar(&v.date, "date", "", "")
+	fs.StringVar(&v.from, "from", "", "")
+	fs.StringVar(&v.to, "to", "", "")
 	fs.BoolVar(&c.verbose, "verbose", false, "")
-	fs.BoolVar(&dryRun, "dry-run", false, "")
-	fs.BoolVar(&check, "check", false, "")
-	fs.StringVar(&since, "catch-up-from", "", "")
-	fs.StringVar(&month, "close-month", "", "")
+	fs.BoolVar(&v.dryRun, "dry-run", false, "")
+	fs.BoolVar(&v.check, "check", false, "")
+	fs.StringVar(&v.since, "catch-up-from", "", "")
+	fs.StringVar(&v.month, "close-month", "", "")
 	fs.Var(&c.only, "account", "")
-	fs.StringVar(&listen, "listen", "", "")
+	fs.StringVar(&v.listen, "listen", "", "")
 	fs.BoolVar(&c.version, "version", false, "")
 	fs.BoolVar(&c.help, "help", false, "")
 	fs.BoolVar(&c.help, "h", false, "")
@@ -58,31 +63,36 @@ func parseFlags(args []string) (command, error) {
 	if fs.NArg() > 0 {
 		return c, usage("unexpected argument %q", fs.Arg(0))
 	}
-	if check {
-		if once || dryRun || date != "" || from != "" || to != "" || since != "" || month != "" {
-			return c, usage("--check goes alone (with --config, --account and --verbose)")
-		}
-		c.mode.Check = true
-		return c, nil
-	}
+	fs.Visit(func(f *flag.Flag) { v.listenSet = v.listenSet || f.Name == "listen" })
 	var err error
-	if month != "" {
-		if once || date != "" || from != "" || to != "" || since != "" || listen != "" {
-			return c, usage("--close-month goes alone (with --dry-run, --config, --account and --verbose)")
+	c.mode, err = v.mode()
+	return c, err
+}
+
+// mode is the mode the flags ask for, or the usage error of flags that do not go together.
+func (v flagValues) mode() (Mode, error) {
+	switch {
+	case v.check:
+		if v.once || v.dryRun || v.date != "" || v.from != "" || v.to != "" || v.since != "" || v.month != "" {
+			return Mode{}, usage("--check goes alone (with --config, --account and --verbose)")
 		}
-		m, err := calendar.ParseMonth(month)
+		return Mode{Check: true}, nil
+	case v.month != "":
+		if v.once || v.date != "" || v.from != "" || v.to != "" || v.since != "" || v.listen != "" {
+			return Mode{}, usage("--close-month goes alone (with --dry-run, --config, --account and --verbose)")
+		}
+		m, err := calendar.ParseMonth(v.month)
 		if err != nil {
-			return c, usage("--close-month: %v", err)
+			return Mode{}, usage("--close-month: %v", err)
 		}
-		c.mode = Mode{Close: true, Month: m, DryRun: dryRun}
-		return c, nil
+		return Mode{Close: true, Month: m, DryRun: v.dryRun}, nil
 	}
-	if c.mode, err = modeOf(once, dryRun, date, from, to, since); err != nil {
-		return c, err
+	m, err := modeOf(v.once, v.dryRun, v.date, v.from, v.to, v.since)
+	if err != nil {
+		return m, err
 	}
-	fs.Visit(func(f *flag.Flag) { c.mode.HasListen = c.mode.HasListen || f.Name == "listen" })
-	c.mode.Listen = listen
-	return c, checkListen(listen)
+	m.Listen, m.HasListen = v.listen, v.listenSet
+	return m, checkListen(v.listen)
 }
 
 // checkListen refuses a --listen that is not host:port ("" is no listener).
