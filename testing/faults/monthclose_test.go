@@ -162,7 +162,7 @@ func closeEvents(t *testing.T, got []sink.Received) (closed map[string]int, rows
 // closed and consistent: a third close sends the same month_closed event and nothing else.
 // The kill points are events at the receiver, whose answers are held from there on (the
 // connector cannot finish, nor record them delivered): the first event of the close, the
-// 30th (of 72), and the month_closed event (planned in the state, not recorded delivered).
+// 30th (of 72), the first retraction, and the month_closed event (planned in the state, not recorded delivered).
 func TestFaults_KilledInTheMiddleOfAMonthCloseAndClosedAgain(t *testing.T) {
 	points := []struct {
 		name string
@@ -170,6 +170,10 @@ func TestFaults_KilledInTheMiddleOfAMonthCloseAndClosedAgain(t *testing.T) {
 	}{
 		{"the first event", func(_ event.Event, n int) bool { return n >= 1 }},
 		{"the 30th event", func(_ event.Event, n int) bool { return n >= 30 }},
+		{"the first retraction", func(ev event.Event, _ int) bool {
+			_, retracted := ev.Extensions()[job.RetractedExtension]
+			return retracted
+		}},
 		{"the month_closed event", func(ev event.Event, _ int) bool { return ev.Type() == reconcile.EventType }},
 	}
 	for _, pt := range points {
