@@ -152,12 +152,7 @@ func TestStream_SuccessWithoutDataIsNeverAnEmptyDay(t *testing.T) {
 			`has a member "data" where the API writes "Data"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := startFake(t, bssfake.Options{})
-			f.Inject(bssfake.Fault{Kind: bssfake.RawReply, Status: 200, Body: tc.body, Times: 10})
-			pol := fastPolicy
-			pol.Attempts = 2
-			c := newClient(t, f.URL(), "testid", "testsecret", pol, nil)
-			rows, err := fetchDay(context.Background(), c, day)
+			rows, err := fetchAnswered(t, tc.body)
 			assert.Nil(t, rows)
 			var ae *billing.APIError
 			require.ErrorAs(t, err, &ae)
@@ -203,12 +198,7 @@ func TestStream_MembersReadDifferentlyByTheSDKFailTheDay(t *testing.T) {
 			"the answer's Data has no BillingCycle: it does not say which month it is of"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := startFake(t, bssfake.Options{})
-			f.Inject(bssfake.Fault{Kind: bssfake.RawReply, Status: 200, Body: tc.body, Times: 10})
-			pol := fastPolicy
-			pol.Attempts = 2
-			c := newClient(t, f.URL(), "testid", "testsecret", pol, nil)
-			rows, err := fetchDay(context.Background(), c, day)
+			rows, err := fetchAnswered(t, tc.body)
 			assert.Nil(t, rows)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.msg)
@@ -284,4 +274,15 @@ func TestStream_ErrorAnswerOverTheLimitIsTooLarge(t *testing.T) {
 	require.ErrorAs(t, err, &ae)
 	assert.Equal(t, "ResponseTooLarge", ae.Code)
 	assert.True(t, ae.Retryable())
+}
+
+// fetchAnswered reads the day from a fake that answers every request (of at most two
+// attempts a page) with body and status 200.
+func fetchAnswered(t *testing.T, body string) ([]billing.Row, error) {
+	t.Helper()
+	f := startFake(t, bssfake.Options{})
+	f.Inject(bssfake.Fault{Kind: bssfake.RawReply, Status: 200, Body: body, Times: 10})
+	pol := fastPolicy
+	pol.Attempts = 2
+	return fetchDay(context.Background(), newClient(t, f.URL(), "testid", "testsecret", pol, nil), day)
 }

@@ -69,23 +69,7 @@ func newClosingScheduler(t *testing.T, start time.Time, st *state.Store) (*sched
 // advanceUntilClose steps the fake clock until the closer has been called once more.
 func advanceUntilClose(t *testing.T, fc *clockwork.FakeClock, c *closer, limit time.Duration) {
 	t.Helper()
-	var moved time.Duration
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		waiting := make(chan error, 1)
-		go func() { waiting <- fc.BlockUntilContext(ctx, 1) }()
-		select {
-		case <-c.ran:
-			cancel()
-			return
-		case err := <-waiting:
-			cancel()
-			require.NoError(t, err, "scheduler is neither closing nor waiting")
-		}
-		require.Less(t, moved, limit, "no close within %v", limit)
-		fc.Advance(10 * time.Minute)
-		moved += 10 * time.Minute
-	}
+	advanceUntil(t, fc, c.ran, "close", limit)
 }
 
 // The daemon closes May on June 3 at 12:00 UTC+8, not before; then the settle window of

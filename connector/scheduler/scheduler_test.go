@@ -101,21 +101,28 @@ func openState(t *testing.T) *state.Store {
 // until the runner has been called once more. No real sleeping.
 func advanceUntilRun(t *testing.T, fc *clockwork.FakeClock, r *runner, limit time.Duration) {
 	t.Helper()
+	advanceUntil(t, fc, r.ran, "run", limit)
+}
+
+// advanceUntil steps the fake clock by 10 minutes at a time until done says something
+// happened (what), failing after limit: each step waits until the scheduler is either
+// done or waiting on the clock again.
+func advanceUntil(t *testing.T, fc *clockwork.FakeClock, done <-chan struct{}, what string, limit time.Duration) {
+	t.Helper()
 	var moved time.Duration
 	for {
-		// Either the runner was called, or the scheduler is waiting on the clock again.
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		waiting := make(chan error, 1)
 		go func() { waiting <- fc.BlockUntilContext(ctx, 1) }()
 		select {
-		case <-r.ran:
+		case <-done:
 			cancel()
 			return
 		case err := <-waiting:
 			cancel()
-			require.NoError(t, err, "scheduler is neither running nor waiting")
+			require.NoError(t, err, "scheduler is neither doing a %s nor waiting", what)
 		}
-		require.Less(t, moved, limit, "no run within %v", limit)
+		require.Less(t, moved, limit, "no %s within %v", what, limit)
 		fc.Advance(10 * time.Minute)
 		moved += 10 * time.Minute
 	}
