@@ -19,6 +19,13 @@ func Members(raw []byte, want ...string) (map[string][]byte, error) {
 	if err := checkText(raw); err != nil {
 		return nil, err
 	}
+	return MembersOfChecked(raw, want...)
+}
+
+// MembersOfChecked is Members for raw that is a value inside a document Members (or
+// checkText) has already checked whole: the text is not checked again, the members are
+// (given twice, named but for case).
+func MembersOfChecked(raw []byte, want ...string) (map[string][]byte, error) {
 	i := skipSpace(raw, 0)
 	if i >= len(raw) || raw[i] != '{' {
 		return nil, errors.New("is not a JSON object")

@@ -67,7 +67,7 @@ func (c *Client) readAnswer(kind bill.Kind, top map[string][]byte) (*answerPage,
 	if d := top["Data"]; d == nil || string(d) == "null" {
 		return nil, &problem{msg: "the answer says Success but has no Data"}
 	}
-	data, err := bill.Members(top["Data"], dataMembers...)
+	data, err := bill.MembersOfChecked(top["Data"], dataMembers...)
 	if err != nil {
 		return nil, c.final("the answer's Data " + err.Error())
 	}
@@ -118,7 +118,7 @@ func (c *Client) counts(data map[string][]byte, p *answerPage) *problem {
 	}{{"BillingCycle", &p.cycle}, {"NextToken", &p.token}} {
 		if raw := data[m.name]; raw != nil && string(raw) != "null" {
 			if err := json.Unmarshal(raw, m.dst); err != nil {
-				return c.final(fmt.Sprintf("the answer's %s is %s, not a string", m.name, shortJSON(raw)))
+				return c.final(fmt.Sprintf("the answer's %s is %s, not a string", m.name, clip(string(raw))))
 			}
 		}
 	}
@@ -133,7 +133,7 @@ func (c *Client) counts(data map[string][]byte, p *answerPage) *problem {
 func (c *Client) itemsOf(kind bill.Kind, data map[string][]byte) ([]rawRef, *problem) {
 	raw, name := data["Items"], "Items"
 	if kind != bill.Instance && raw != nil && string(raw) != "null" {
-		items, err := bill.Members(raw, "Item")
+		items, err := bill.MembersOfChecked(raw, "Item")
 		if err != nil {
 			return nil, c.final("the answer's Items " + err.Error())
 		}
@@ -142,7 +142,7 @@ func (c *Client) itemsOf(kind bill.Kind, data map[string][]byte) ([]rawRef, *pro
 	var list []rawRef
 	if raw != nil && string(raw) != "null" {
 		if err := json.Unmarshal(raw, &list); err != nil {
-			return nil, c.final(fmt.Sprintf("the answer's %s is %s, not a list", name, shortJSON(raw)))
+			return nil, c.final(fmt.Sprintf("the answer's %s is %s, not a list", name, clip(string(raw))))
 		}
 	}
 	return list, nil
@@ -173,15 +173,8 @@ func (c *Client) final(msg string) *problem {
 	return &problem{msg: c.redact.clean(msg, maxMessage), final: true}
 }
 
-// shortJSON shows a JSON value in a message, cut to 40 bytes.
-func shortJSON(raw []byte) string {
-	if len(raw) > 40 {
-		return string(raw[:40]) + "..."
-	}
-	return string(raw)
-}
-
-// clip cuts a value the API wrote to 40 bytes for a message.
+// clip cuts a value the API wrote (text, or a JSON value's bytes) to 40 bytes for a
+// message.
 func clip(s string) string {
 	if len(s) > 40 {
 		return s[:40] + "..."

@@ -61,25 +61,25 @@ func (c *Client) readOverview(month calendar.Month, top map[string][]byte) (Over
 	if d := top["Data"]; d == nil || string(d) == "null" {
 		return Overview{}, &problem{msg: "the answer says Success but has no Data"}
 	}
-	data, err := bill.Members(top["Data"], "BillingCycle", "AccountID", "Items")
+	data, err := bill.MembersOfChecked(top["Data"], "BillingCycle", "AccountID", "Items")
 	if err != nil {
 		return Overview{}, c.final("the answer's Data " + err.Error())
 	}
 	var o Overview
 	if o.Cycle, err = text(data["BillingCycle"]); err != nil || o.Cycle != month.String() {
 		return Overview{}, c.final(fmt.Sprintf("the answer is of the billing cycle %s, not %s (a cache or proxy that ignores the query?)",
-			shortJSON(data["BillingCycle"]), month))
+			clip(string(data["BillingCycle"])), month))
 	}
 	o.AccountID, _ = text(data["AccountID"])
 	var list []rawRef
 	if raw := data["Items"]; raw != nil && string(raw) != "null" {
-		items, err := bill.Members(raw, "Item")
+		items, err := bill.MembersOfChecked(raw, "Item")
 		if err != nil {
 			return Overview{}, c.final("the answer's Items " + err.Error())
 		}
 		if raw := items["Item"]; raw != nil && string(raw) != "null" {
 			if err := json.Unmarshal(raw, &list); err != nil {
-				return Overview{}, c.final(fmt.Sprintf("the answer's Items.Item is %s, not a list", shortJSON(raw)))
+				return Overview{}, c.final(fmt.Sprintf("the answer's Items.Item is %s, not a list", clip(string(raw))))
 			}
 		}
 	}
@@ -98,7 +98,7 @@ func (c *Client) readOverview(month calendar.Month, top map[string][]byte) (Over
 // overviewItem reads one item: every amount must be there (null is 0), text members are
 // strings or numbers (their text).
 func overviewItem(raw []byte) (OverviewItem, error) {
-	m, err := bill.Members(raw, "ProductCode", "ProductName", "SubscriptionType", "Currency",
+	m, err := bill.MembersOfChecked(raw, "ProductCode", "ProductName", "SubscriptionType", "Currency",
 		"PretaxGrossAmount", "PretaxAmount", "PaymentAmount")
 	if err != nil {
 		return OverviewItem{}, fmt.Errorf("an item %w", err)
@@ -140,5 +140,5 @@ func text(raw []byte) (string, error) {
 	case raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9':
 		return string(raw), nil
 	}
-	return "", fmt.Errorf("is %s, not text", shortJSON(raw))
+	return "", fmt.Errorf("is %s, not text", clip(string(raw)))
 }
