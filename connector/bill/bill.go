@@ -21,6 +21,9 @@ type Kind string
 const (
 	Account  Kind = "account"
 	Instance Kind = "instance"
+	// Focus is the instance bill as FOCUS 1.2 rows (package focus); it is read with the
+	// instance bill, once a day.
+	Focus Kind = "focus"
 )
 
 // Kinds are the known bills, in the order a day runs them.
@@ -41,6 +44,8 @@ func (k Kind) EventType() string {
 	switch k {
 	case Instance:
 		return "alicloud.instance_billing.daily"
+	case Focus:
+		return "alicloud.focus_billing.daily"
 	default:
 		return "alicloud.account_billing.daily"
 	}

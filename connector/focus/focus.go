@@ -1,0 +1,90 @@
+// Package focus turns rows of the instance bill (DescribeInstanceBill, daily) into FOCUS
+// 1.2 rows (the FinOps Open Cost and Usage Specification): one row per instance-bill row,
+// keyed by FOCUS column ID, Alibaba's own fields as custom columns prefixed x_, amounts as
+// the API wrote them, and a subscription's cost spread over the days it covers
+// (EffectiveCost). It is pure: no clock, no I/O; the job feeds it and the state remembers
+// purchases.
+//
+// API contract between the mapping (this package) and the wiring (job, state): the
+// signatures below are fixed; their bodies are the mapping's.
+package focus
+
+import (
+	"errors"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/bill"
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
+)
+
+// errUnbuilt: the mapping is not written yet.
+var errUnbuilt = errors.New("focus: the mapping is not built yet")
+
+// Row is one FOCUS row: a bill.Row of kind bill.Focus.
+type Row struct {
+	data     []byte   // the event's data: VanceSource, VanceType, then the FOCUS columns
+	identity string   // the instance row's identity (an amortized row's: see Amortized)
+	subject  []string // as the instance row's
+	resource string   // see Resource
+	billed   bill.Amount
+	effect   bill.Amount
+}
+
+// Kind is bill.Focus.
+func (Row) Kind() bill.Kind { return bill.Focus }
+
+// Identity names the row: the instance row's identity, or an amortized row's own.
+func (r Row) Identity() string { return r.identity }
+
+// Date is the billing day (YYYY-MM-DD, Alibaba's UTC+8 day) of the row.
+func (r Row) Date() string {
+	if len(r.subject) == 0 {
+		return ""
+	}
+	return r.subject[0]
+}
+
+// SubjectParts are the instance row's.
+func (r Row) SubjectParts() []string { return r.subject }
+
+// AppendData appends the event's data object.
+func (r Row) AppendData(b []byte) ([]byte, error) { return append(b, r.data...), nil }
+
+// Resource names the resource the row is of (the key a Purchase is remembered under).
+func (r Row) Resource() string { return r.resource }
+
+// BilledCost is the row's BilledCost, EffectiveCost its EffectiveCost.
+func (r Row) BilledCost() bill.Amount    { return r.billed }
+func (r Row) EffectiveCost() bill.Amount { return r.effect }
+
+// Purchase is a subscription bought on one day that covers days after it: its cost is
+// spread over the days it covers (Share). It is remembered in the state as JSON.
+type Purchase struct {
+	Resource string       `json:"resource"` // Row.Resource of the resource it covers
+	Identity string       `json:"identity"` // the purchase row's identity
+	Cost     bill.Amount  `json:"cost"`     // what is spread
+	First    calendar.Day `json:"first"`    // the first day covered
+	Last     calendar.Day `json:"last"`     // the last day covered (inclusive)
+	// Columns are what an amortized row of the resource repeats (a JSON object of FOCUS
+	// columns), chosen by the mapping.
+	Columns []byte `json:"columns"`
+}
+
+// Map maps one instance-bill row to its FOCUS row, and, when the row buys a subscription
+// that covers future days, the purchase (the row's EffectiveCost is then 0).
+func Map(r bill.InstanceRow) (Row, *Purchase, error) { return Row{}, nil, errUnbuilt }
+
+// RefundOf names the resource whose purchases the row refunds: their spread ends on the
+// row's day.
+func RefundOf(r bill.InstanceRow) (resource string, ok bool) { return "", false }
+
+// Share is the purchase's part of day's EffectiveCost: zero outside First..Last; the
+// shares of all covered days sum to Cost exactly (the remainder on Last).
+func (p Purchase) Share(day calendar.Day) bill.Amount { return "" }
+
+// WithShare is the row with share added to its EffectiveCost.
+func (r Row) WithShare(share bill.Amount) (Row, error) { return r, errUnbuilt }
+
+// Amortized is the row of a covered day on which the bill has no row for the purchase's
+// resource: ChargeCategory Usage, BilledCost 0, EffectiveCost the day's share,
+// x_Amortized true.
+func Amortized(p Purchase, day calendar.Day) (Row, error) { return Row{}, errUnbuilt }
