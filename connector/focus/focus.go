@@ -10,18 +10,14 @@
 package focus
 
 import (
-	"errors"
-
 	"github.com/cloudbill/alicloud-billing-source/connector/bill"
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 )
 
-// errUnbuilt: the mapping is not written yet.
-var errUnbuilt = errors.New("focus: the mapping is not built yet")
-
 // Row is one FOCUS row: a bill.Row of kind bill.Focus.
 type Row struct {
 	data     []byte   // the event's data: VanceSource, VanceType, then the FOCUS columns
+	cols     columns  // the FOCUS columns of data
 	identity string   // the instance row's identity (an amortized row's: see Amortized)
 	subject  []string // as the instance row's
 	resource string   // see Resource
@@ -71,20 +67,27 @@ type Purchase struct {
 
 // Map maps one instance-bill row to its FOCUS row, and, when the row buys a subscription
 // that covers future days, the purchase (the row's EffectiveCost is then 0).
-func Map(r bill.InstanceRow) (Row, *Purchase, error) { return Row{}, nil, errUnbuilt }
+func Map(r bill.InstanceRow) (Row, *Purchase, error) { return mapRow(r) }
 
 // RefundOf names the resource whose purchases the row refunds: their spread ends on the
 // row's day.
-func RefundOf(r bill.InstanceRow) (resource string, ok bool) { return "", false }
+func RefundOf(r bill.InstanceRow) (resource string, ok bool) {
+	it, err := readItem(r)
+	if err != nil || it.s("Item") != itemRefund {
+		return "", false
+	}
+	resource = resourceOf(it)
+	return resource, resource != ""
+}
 
 // Share is the purchase's part of day's EffectiveCost: zero outside First..Last; the
 // shares of all covered days sum to Cost exactly (the remainder on Last).
-func (p Purchase) Share(day calendar.Day) bill.Amount { return "" }
+func (p Purchase) Share(day calendar.Day) bill.Amount { return share(p, day) }
 
 // WithShare is the row with share added to its EffectiveCost.
-func (r Row) WithShare(share bill.Amount) (Row, error) { return r, errUnbuilt }
+func (r Row) WithShare(share bill.Amount) (Row, error) { return withShare(r, share) }
 
 // Amortized is the row of a covered day on which the bill has no row for the purchase's
 // resource: ChargeCategory Usage, BilledCost 0, EffectiveCost the day's share,
 // x_Amortized true.
-func Amortized(p Purchase, day calendar.Day) (Row, error) { return Row{}, errUnbuilt }
+func Amortized(p Purchase, day calendar.Day) (Row, error) { return amortized(p, day) }

@@ -1,0 +1,149 @@
+package focus
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/bill"
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
+)
+
+// The provider, publisher and invoice issuer of every row: the instance bill is Alibaba
+// Cloud's own (marketplace lines are not told apart by it).
+const provider = "Alibaba Cloud"
+
+// focusPrefix starts every FOCUS event's data, as instance rows start theirs.
+var focusPrefix = func() []byte {
+	src, _ := json.Marshal(bill.Source)
+	typ, _ := json.Marshal(bill.Focus.EventType())
+	return []byte(`{"VanceSource":` + string(src) + `,"VanceType":` + string(typ))
+}()
+
+// utc8 is Alibaba's billing day's zone: a day D is D-1T16:00:00Z..DT16:00:00Z.
+var utc8 = time.FixedZone("UTC+8", 8*3600)
+
+// instant is the start of day in UTC, FOCUS's date/time format.
+func instant(d calendar.Day) string {
+	return d.At(0, utc8).UTC().Format("2006-01-02T15:04:05Z")
+}
+
+// periods puts the charge period (the billing day) and the billing period (its month).
+func periods(c *columns, d calendar.Day) {
+	m := calendar.MonthOf(d)
+	c.str("BillingPeriodEnd", instant(m.Next().First()))
+	c.str("BillingPeriodStart", instant(m.First()))
+	c.str("ChargePeriodEnd", instant(d.AddDays(1)))
+	c.str("ChargePeriodStart", instant(d))
+}
+
+// mapped is what Map decided about one instance row.
+type mapped struct {
+	it       item
+	day      calendar.Day
+	category string
+	costs    amounts
+	price    price
+	purchase *Purchase
+}
+
+// Map: see focus.go.
+func mapRow(r bill.InstanceRow) (Row, *Purchase, error) {
+	it, err := readItem(r)
+	if err != nil {
+		return Row{}, nil, err
+	}
+	day, err := calendar.Parse(it.s("BillingDate"))
+	if err != nil {
+		return Row{}, nil, fmt.Errorf("instance row BillingDate: %w", err)
+	}
+	m := mapped{it: it, day: day, category: chargeCategory(it)}
+	resource := resourceOf(it)
+	last, covers := coverage(it, day)
+	buys := m.category == "Purchase" && it.s("Item") == itemOrder && covers && resource != ""
+	if m.costs, err = costs(it, m.category, buys); err != nil {
+		return Row{}, nil, fmt.Errorf("instance row %w", err)
+	}
+	m.price = pricing(it, m.category, m.costs.list)
+	cols := m.columns()
+	row := newRow(cols, r.Identity(), r.SubjectParts(), resource)
+	if !buys {
+		return row, nil, nil
+	}
+	p := &Purchase{Resource: resource, Identity: r.Identity(), Cost: bill.Amount(m.costs.billed),
+		First: day, Last: last, Columns: repeated(cols, day, last)}
+	return row, p, nil
+}
+
+// resourceOf is the key of the row's resource: its owner and its instance, "" when the
+// row names no instance.
+func resourceOf(it item) string {
+	id := it.s("InstanceID")
+	if id == "" {
+		return ""
+	}
+	return it.s("OwnerID") + "/" + id
+}
+
+// newRow makes the row of cols.
+func newRow(cols columns, identity string, subject []string, resource string) Row {
+	return Row{
+		data:     cols.appendObject(nil, focusPrefix),
+		cols:     cols,
+		identity: identity,
+		subject:  subject,
+		resource: resource,
+		billed:   bill.Amount(numberOf(cols, "BilledCost")),
+		effect:   bill.Amount(numberOf(cols, "EffectiveCost")),
+	}
+}
+
+func numberOf(c columns, name string) string {
+	raw, _ := c.get(name)
+	if string(raw) == "null" {
+		return ""
+	}
+	return string(raw)
+}
+
+// coverage is the last day a subscription order covers, from its ServicePeriod and
+// ServicePeriodUnit (天 / 月 / 年, seconds and hours in whole days): a month bought on
+// the 15th covers up to the 14th of the next month (a day the next month has not is
+// clamped to its last: the 31st of January covers up to the 27th of February). covers is false when it covers no day after day, or the
+// period is not a whole number within ten years.
+func coverage(it item, day calendar.Day) (last calendar.Day, covers bool) {
+	n, err := strconv.Atoi(strings.TrimSpace(it.s("ServicePeriod")))
+	if err != nil || n <= 0 {
+		return day, false
+	}
+	start := time.Date(day.Year, day.Month, day.Day, 12, 0, 0, 0, time.UTC)
+	var end time.Time
+	switch unit(it.s("ServicePeriodUnit")) {
+	case "Seconds":
+		end = start.AddDate(0, 0, n/86400)
+	case "Hours":
+		end = start.AddDate(0, 0, n/24)
+	case "Days":
+		end = start.AddDate(0, 0, n)
+	case "Months":
+		end = addMonths(start, n)
+	case "Years":
+		end = addMonths(start, 12*n)
+	default:
+		return day, false
+	}
+	if end.Sub(start) > 3660*24*time.Hour {
+		return day, false
+	}
+	last = calendar.Of(end).AddDays(-1)
+	return last, day.Before(last)
+}
+
+// addMonths adds n months to t, the day clamped to the last of the month reached.
+func addMonths(t time.Time, n int) time.Time {
+	first := time.Date(t.Year(), t.Month()+time.Month(n), 1, 12, 0, 0, 0, time.UTC)
+	lastDay := first.AddDate(0, 1, -1).Day()
+	return time.Date(first.Year(), first.Month(), min(t.Day(), lastDay), 12, 0, 0, 0, time.UTC)
+}
