@@ -67,10 +67,19 @@ type Purchase struct {
 
 // Map maps one instance-bill row to its FOCUS row, and, when the row buys a subscription
 // that covers future days, the purchase (the row's EffectiveCost is then 0).
+//
+// A row buys such a subscription when its Item is SubscriptionOrder, it names an
+// instance, and its ServicePeriod in ServicePeriodUnit (天, 月, 年; 秒 and 小时 in whole
+// days) ends after its own day: the purchase covers First = the row's BillingDate to Last
+// = the day before the same day of the month (or day) the period ends in. Its Cost is the
+// row's BilledCost (PretaxAmount). A period that is no whole number, in no unit known or
+// beyond ten years buys nothing to spread: the row's EffectiveCost is then its BilledCost.
+// The columns and their sources are in the package's README table (see mapping.go).
 func Map(r bill.InstanceRow) (Row, *Purchase, error) { return mapRow(r) }
 
-// RefundOf names the resource whose purchases the row refunds: their spread ends on the
-// row's day.
+// RefundOf names the resource whose purchases the row refunds (a row whose Item is
+// Refund): their spread ends on the row's day (Purchase.EndOn), where the rest of their
+// cost then falls, so that EffectiveCost still sums to BilledCost.
 func RefundOf(r bill.InstanceRow) (resource string, ok bool) {
 	it, err := readItem(r)
 	if err != nil || it.s("Item") != itemRefund {
@@ -81,13 +90,19 @@ func RefundOf(r bill.InstanceRow) (resource string, ok bool) {
 }
 
 // Share is the purchase's part of day's EffectiveCost: zero outside First..Last; the
-// shares of all covered days sum to Cost exactly (the remainder on Last).
+// shares of all covered days sum to Cost exactly (the remainder on Last). Each day but
+// Last gets Cost divided by the days of the term bought, cut toward zero to the cent (or
+// to Cost's own digits when it has more); Last gets the rest, also when EndOn moved it.
 func (p Purchase) Share(day calendar.Day) bill.Amount { return share(p, day) }
 
-// WithShare is the row with share added to its EffectiveCost.
+// WithShare is the row with share added to its EffectiveCost. Only a usage row takes a
+// share (TakesShare); for any other it returns ErrNoShare, and the day's share goes on an
+// Amortized row instead (a purchase's EffectiveCost stays 0, a refund's and an
+// adjustment's is their BilledCost).
 func (r Row) WithShare(share bill.Amount) (Row, error) { return withShare(r, share) }
 
 // Amortized is the row of a covered day on which the bill has no row for the purchase's
 // resource: ChargeCategory Usage, BilledCost 0, EffectiveCost the day's share,
-// x_Amortized true.
+// x_Amortized true. Its identity is ["amortized", the purchase's identity, the day]:
+// stable, and distinct from every instance row's. A day outside First..Last is an error.
 func Amortized(p Purchase, day calendar.Day) (Row, error) { return amortized(p, day) }

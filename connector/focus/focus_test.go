@@ -129,16 +129,16 @@ func TestMap_AdjustmentCostsAreItsBilledCost(t *testing.T) {
 
 func TestTags_ValuesKeptValuelessKeysTrueProviderTagsPrefixed(t *testing.T) {
 	for tag, expect := range map[string]string{
-		"":                              "null",
-		" ; ;":                          "null",
-		"env:prod":                      `{"env":"prod"}`,
+		"":         "null",
+		" ; ;":     "null",
+		"env:prod": `{"env":"prod"}`,
 		"cost center:R&D team; 项目:计费 系统": `{"cost center":"R\u0026D team","项目":"计费 系统"}`,
-		"endpoint:db.internal:3306":     `{"endpoint":"db.internal:3306"}`,
-		"flag;env:prod":                 `{"env":"prod","flag":true}`,
-		"empty:":                        `{"empty":""}`,
-		"acs:rm:rgId:rg-123;env:a:b":    `{"acs:rm:rgId":"rg-123","env":"a:b"}`,
-		"env:a;env:b":                   `{"env":"b"}`,
-		":orphan":                       "null",
+		"endpoint:db.internal:3306":      `{"endpoint":"db.internal:3306"}`,
+		"flag;env:prod":                  `{"env":"prod","flag":true}`,
+		"empty:":                         `{"empty":""}`,
+		"acs:rm:rgId:rg-123;env:a:b":     `{"acs:rm:rgId":"rg-123","env":"a:b"}`,
+		"env:a;env:b":                    `{"env":"b"}`,
+		":orphan":                        "null",
 	} {
 		if got := string(tags(tag)); got != expect {
 			t.Errorf("tags(%q) = %s, want %s", tag, got, expect)

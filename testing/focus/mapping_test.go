@@ -104,7 +104,9 @@ func TestMapping_EveryRowOfTheFakesMonthConforms(t *testing.T) {
 		data = append(data, d)
 		billed.Add(billed, rat(t, r.BilledCost()))
 		effective.Add(effective, rat(t, r.EffectiveCost()))
-		var x struct{ X bool `json:"x_Amortized"` }
+		var x struct {
+			X bool `json:"x_Amortized"`
+		}
 		_ = json.Unmarshal(d, &x)
 		if x.X {
 			amortized++
