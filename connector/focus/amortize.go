@@ -73,6 +73,9 @@ func (p Purchase) EndOn(day calendar.Day) Purchase {
 	return p
 }
 
+// Covers reports whether day is one of First..Last: a day the purchase has a share of.
+func (p Purchase) Covers(day calendar.Day) bool { return !day.Before(p.First) && !p.Last.Before(day) }
+
 // dayIndex is the number of days from a to b (0 when they are the same day).
 func dayIndex(a, b calendar.Day) int {
 	ta := time.Date(a.Year, a.Month, a.Day, 12, 0, 0, 0, time.UTC)
@@ -85,7 +88,7 @@ func dayIndex(a, b calendar.Day) int {
 // the shares of First..Last sum to Cost exactly, whether Last is the term's end or the day
 // a refund ended it.
 func share(p Purchase, day calendar.Day) bill.Amount {
-	if day.Before(p.First) || p.Last.Before(day) {
+	if !p.Covers(day) {
 		return "0"
 	}
 	cost, err := parseDec(string(p.Cost))
@@ -120,7 +123,7 @@ func amortized(p Purchase, day calendar.Day) (Row, error) {
 	if err != nil {
 		return Row{}, fmt.Errorf("purchase columns: %w", err)
 	}
-	if day.Before(p.First) || p.Last.Before(day) {
+	if !p.Covers(day) {
 		return Row{}, fmt.Errorf("day %s is outside the purchase's %s..%s", day, p.First, p.Last)
 	}
 	from := func(c *columns, name string) {

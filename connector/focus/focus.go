@@ -78,11 +78,11 @@ type Purchase struct {
 func Map(r bill.InstanceRow) (Row, *Purchase, error) { return mapRow(r) }
 
 // RefundOf names the resource whose purchases the row refunds (a row whose Item is
-// Refund): their spread ends on the row's day (Purchase.EndOn), where the rest of their
+// Refund, of a Subscription): their spread ends on the row's day (Purchase.EndOn), where the rest of their
 // cost then falls, so that EffectiveCost still sums to BilledCost.
 func RefundOf(r bill.InstanceRow) (resource string, ok bool) {
 	it, err := readItem(r)
-	if err != nil || it.s("Item") != itemRefund {
+	if err != nil || it.s("Item") != itemRefund || it.s("SubscriptionType") != typeSubscription {
 		return "", false
 	}
 	resource = resourceOf(it)

@@ -267,6 +267,12 @@ func TestPurchase_EndOnPutsTheRestOnTheRefundsDay(t *testing.T) {
 	if _, ok := RefundOf(instance(t, nil)); ok {
 		t.Fatal("a pay-as-you-go line is no refund")
 	}
+	if _, ok := RefundOf(instance(t, map[string]any{"Item": "Refund", "PretaxAmount": json.Number("-1")})); ok {
+		t.Fatal("the refund of a pay-as-you-go charge ended a subscription's spread")
+	}
+	if !bought.Covers(bought.First) || !bought.Covers(bought.Last) || bought.Covers(bought.Last.AddDays(1)) {
+		t.Fatal("Covers is not First..Last")
+	}
 	ended := bought.EndOn(day(t, "2026-11-10"))
 	if ended.Last.String() != "2026-11-10" || ended.Share(day(t, "2026-11-09")) != "5" || ended.Share(ended.Last) != "105" {
 		t.Fatalf("ended %s..%s: daily %s, last %s", ended.First, ended.Last, ended.Share(day(t, "2026-11-09")), ended.Share(ended.Last))
