@@ -49,6 +49,16 @@ func FocusMonth(month string) ([]FocusDay, error) {
 	return out, nil
 }
 
+// FocusDayOf is the FOCUS month's lines of one date (YYYY-MM-DD): the lines FocusMonth
+// gives that day, for a caller that serves a few days rather than a month.
+func FocusDayOf(date string) ([]InstanceItem, error) {
+	d, err := time.Parse(time.DateOnly, date)
+	if err != nil {
+		return nil, fmt.Errorf("date %q is not YYYY-MM-DD", date)
+	}
+	return focusDay(date, d.Day()), nil
+}
+
 // SetFocusMonth serves FocusMonth(month) as the instance bill of its days.
 func (s *Server) SetFocusMonth(month string) error {
 	days, err := FocusMonth(month)

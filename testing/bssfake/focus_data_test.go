@@ -171,6 +171,12 @@ func TestServer_SetFocusMonthServesItsDays(t *testing.T) {
 			t.Fatalf("%s: served %d rows, want %d", d.Date, len(got), len(d.Items))
 		}
 	}
+	if one, err := bssfake.FocusDayOf("2026-11-15"); err != nil || !reflect.DeepEqual(one, days[14].Items) {
+		t.Fatalf("FocusDayOf the 15th: %v", err)
+	}
+	if _, err := bssfake.FocusDayOf("15.11.2026"); err == nil {
+		t.Fatal("a date that is not YYYY-MM-DD is refused")
+	}
 	if err := s.SetFocusMonth("November"); err == nil {
 		t.Fatal("a month that is not YYYY-MM is refused")
 	}
