@@ -61,8 +61,22 @@ func (r row) str(name string) string {
 }
 
 // Check checks one row (an event's data) and returns every violation found, none for a
-// conformant row.
-func Check(data []byte) []Violation {
+// conformant row. Of the columns whose presence depends on what the provider supports
+// (Conditional, Recommended), it checks those the row has; Dataset.Check also requires
+// the ones the provider's data calls for.
+func Check(data []byte) []Violation { return Dataset{}.Check(data) }
+
+// Dataset is what a provider's FOCUS dataset holds beyond the Mandatory columns: the
+// Conditional and Recommended columns whose condition the provider meets (e.g. RegionId
+// "when the provider supports deploying resources ... within a region"), which every row
+// must then have. Whether a condition is met is a fact about the provider, not in a row.
+type Dataset struct {
+	Present []string
+}
+
+// Check is the package's Check, with the columns of d.Present required as Mandatory ones
+// are.
+func (d Dataset) Check(data []byte) []Violation {
 	v, err := parse(data)
 	if err != nil {
 		return []Violation{{"", RuleJSON, fmt.Sprintf("not JSON: %v", err)}}
@@ -96,6 +110,11 @@ func Check(data []byte) []Violation {
 	for _, name := range sortedColumns() {
 		if columns[name].level == mandatory && !r.present(name) {
 			out = append(out, Violation{name, RuleMissing, "a Mandatory column is absent"})
+		}
+	}
+	for _, name := range d.Present {
+		if !r.present(name) {
+			out = append(out, Violation{name, RuleMissing, "absent, and the provider's data calls for it"})
 		}
 	}
 	return append(out, relations(r)...)

@@ -154,6 +154,17 @@ func TestCheck_RejectsEachKindOfViolation(t *testing.T) {
 	}
 }
 
+func TestDataset_RequiresTheColumnsTheProviderCallsFor(t *testing.T) {
+	d := Dataset{Present: []string{"RegionId", "InvoiceId"}}
+	vs := d.Check(goodRow(nil))
+	if len(vs) != 1 || vs[0].Column != "InvoiceId" || vs[0].Rule != RuleMissing {
+		t.Fatalf("want InvoiceId missing, got %v", vs)
+	}
+	if vs := Check(goodRow(map[string]string{"RegionId": "", "RegionName": ""})); len(vs) != 0 {
+		t.Fatalf("a Conditional column absent from a row of no dataset: %v", vs)
+	}
+}
+
 func TestCheck_RejectsWhatIsNoRow(t *testing.T) {
 	for _, data := range []string{``, `[]`, `"row"`, `{"BilledCost":1`, `{} {}`} {
 		vs := Check([]byte(data))

@@ -26,12 +26,15 @@ type Summary struct {
 
 // Summarize checks every row, and that the set is one dataset: a FOCUS column that some
 // rows have, every row has.
-func Summarize(rows [][]byte) Summary {
+func Summarize(rows [][]byte) Summary { return Dataset{}.Summarize(rows) }
+
+// Summarize is the package's Summarize, each row checked by d.Check.
+func (d Dataset) Summarize(rows [][]byte) Summary {
 	s := Summary{Rows: len(rows), ByRule: map[string]int{}}
 	has := map[string]int{}
 	custom := map[string]bool{}
 	for i, data := range rows {
-		vs := Check(data)
+		vs := d.Check(data)
 		if len(vs) == 0 {
 			s.Conformant++
 		}
