@@ -344,3 +344,19 @@ func TestMap_RowIsTheInstanceRows(t *testing.T) {
 		t.Fatalf("row %s %v %s", row.Identity(), row.SubjectParts(), row.Resource())
 	}
 }
+
+// A row that no FOCUS row can be made of is refused with one line that names what it
+// lacks, never delivered as a row that does not conform.
+func TestMap_RefusesARowWithoutCurrencyOrAccount(t *testing.T) {
+	for name, changes := range map[string]map[string]any{
+		"no currency":        {"Currency": ""},
+		"two currencies":     {"Currency": "CNY,USD"},
+		"no account":         {"BillAccountID": "", "OwnerID": ""},
+		"a date of no month": {"BillingDate": "2026-13-01"},
+	} {
+		_, _, err := Map(instance(t, changes))
+		if err == nil || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

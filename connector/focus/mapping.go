@@ -2,6 +2,7 @@ package focus
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -59,6 +60,9 @@ func mapRow(r bill.InstanceRow) (Row, *Purchase, error) {
 	if err != nil {
 		return Row{}, nil, fmt.Errorf("instance row BillingDate: %w", err)
 	}
+	if err := required(it); err != nil {
+		return Row{}, nil, err
+	}
 	m := mapped{it: it, day: day, category: chargeCategory(it)}
 	resource := resourceOf(it)
 	last, covers := coverage(it, day)
@@ -75,6 +79,19 @@ func mapRow(r bill.InstanceRow) (Row, *Purchase, error) {
 	p := &Purchase{Resource: resource, Identity: r.Identity(), Cost: bill.Amount(m.costs.billed),
 		First: day, Last: last, Columns: repeated(cols, day, last)}
 	return row, p, nil
+}
+
+// required checks what a FOCUS row cannot be without: a currency (BillingCurrency, ISO
+// 4217's three capitals) and an account (BillingAccountId).
+func required(it item) error {
+	c := strings.TrimSpace(it.s("Currency"))
+	if len(c) != 3 || strings.Trim(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
+		return fmt.Errorf("instance row Currency %.20q is not a currency code (FOCUS's BillingCurrency)", c)
+	}
+	if it.s("BillAccountID") == "" && it.s("OwnerID") == "" {
+		return errors.New("instance row has neither a BillAccountID nor an OwnerID (FOCUS's BillingAccountId)")
+	}
+	return nil
 }
 
 // resourceOf is the key of the row's resource: its owner and its instance, "" when the
