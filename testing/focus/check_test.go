@@ -191,7 +191,7 @@ func TestSummarize_CountsAndFindsColumnsMissingFromSomeRows(t *testing.T) {
 	if s.Rows != 3 || s.Conformant != 2 || s.ByRule[RuleNull] != 1 || s.ByRule[RuleDataset] != 1 || s.OK() {
 		t.Fatalf("summary: %s", s)
 	}
-	if !strings.Contains(s.String(), "3 rows, 2 conformant") {
+	if !strings.Contains(s.String(), "3 rows, 2 conformant") || !strings.Contains(s.String(), "the set: AvailabilityZone: dataset: in 2 of 3 rows") {
 		t.Fatalf("summary text: %s", s)
 	}
 }

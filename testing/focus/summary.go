@@ -8,11 +8,16 @@ import (
 
 // RowViolation is a violation of one row of a set.
 type RowViolation struct {
-	Row int // the row's index in the set
+	Row int // the row's index in the set, -1 for the set as a whole
 	Violation
 }
 
-func (v RowViolation) String() string { return fmt.Sprintf("row %d: %s", v.Row, v.Violation) }
+func (v RowViolation) String() string {
+	if v.Row < 0 {
+		return "the set: " + v.Violation.String()
+	}
+	return fmt.Sprintf("row %d: %s", v.Row, v.Violation)
+}
 
 // Summary is the check of a set of rows.
 type Summary struct {
@@ -52,13 +57,16 @@ func (d Dataset) Summarize(rows [][]byte) Summary {
 			}
 		}
 	}
-	for name, n := range has {
+	for _, name := range sortedColumns() {
+		n, ok := has[name]
+		if !ok {
+			continue
+		}
 		s.Columns = append(s.Columns, name)
 		if n != len(rows) {
 			s.add(RowViolation{-1, Violation{name, RuleDataset, fmt.Sprintf("in %d of %d rows", n, len(rows))}})
 		}
 	}
-	sort.Strings(s.Columns)
 	s.Custom = len(custom)
 	return s
 }
