@@ -303,3 +303,15 @@ func ids(events []event.Event) []string {
 	}
 	return out
 }
+
+// A dry run counts the FOCUS rows, and remembers no purchase.
+func TestFocus_ADryRunRemembersNoPurchase(t *testing.T) {
+	st := openState(t)
+	buy := fday.AddDays(-1)
+	f := &instanceReads{reads: [][][]bill.Row{{{irow(t, buy, "i-1", "a", 30, "Item", "SubscriptionOrder", "ServicePeriod", "3")}}}}
+	rep, err := focusJob(f, &safePublisher{}, st, bill.Focus).DryRun(context.Background(), buy, job.Incremental)
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.WouldSend)
+	got := focusRun(t, st, fday, job.Incremental, []bill.Row{irow(t, fday, "i-1", "a", 7)})
+	assert.Equal(t, map[string]float64{"i-1": 7}, effective(t, got), "no purchase was remembered")
+}
