@@ -92,3 +92,20 @@ func TestE2E_InstanceAndFocusAreOneReadOfTheInstanceBill(t *testing.T) {
 	again, _ := focusEvents(t, e)
 	assert.Equal(t, first, harness.IDs(again), "the FOCUS events keep their ids")
 }
+
+// --check probes the instance bill once for the instance and FOCUS bills, and the FOCUS
+// bill alone by DescribeInstanceBill.
+func TestCheck_TheFocusBillIsProbedAsTheInstanceBill(t *testing.T) {
+	e := harness.New(t)
+	r := check(t, e, map[string]any{"bills": []string{"account", "instance", "focus"}})
+	require.Equal(t, 0, r.Code, r.Stdout)
+	assert.Contains(t, line(t, r.Stdout, "OK", "api default"), "QueryAccountBill and DescribeInstanceBill for ")
+	assert.Len(t, e.API.Requests(), 2)
+
+	e = harness.New(t)
+	r = check(t, e, map[string]any{"bills": []string{"focus"}})
+	require.Equal(t, 0, r.Code, r.Stdout)
+	assert.Contains(t, line(t, r.Stdout, "OK", "api default"), "DescribeInstanceBill for ")
+	require.Len(t, e.API.Requests(), 1)
+	assert.Equal(t, "DescribeInstanceBill", e.API.Requests()[0].Action)
+}
