@@ -315,3 +315,29 @@ func TestFocus_ADryRunRemembersNoPurchase(t *testing.T) {
 	got := focusRun(t, st, fday, job.Incremental, []bill.Row{irow(t, fday, "i-1", "a", 7)})
 	assert.Equal(t, map[string]float64{"i-1": 7}, effective(t, got), "no purchase was remembered")
 }
+
+// An amortized row that a later read no longer makes (a refund read that day) is
+// retracted under its own subject.
+func TestFocus_AnAmortizedRowGoneIsRetractedUnderItsSubject(t *testing.T) {
+	st := openState(t)
+	buy := fday.AddDays(-1)
+	focusRun(t, st, buy, job.Incremental, []bill.Row{irow(t, buy, "i-2", "a", 30, "Item", "SubscriptionOrder", "ServicePeriod", "3")})
+	first := focusRun(t, st, fday, job.Incremental, []bill.Row{irow(t, fday, "i-3", "a", 1)})
+	var amortized event.Event
+	for _, e := range first {
+		if focusData(t, []event.Event{e})[e.Subject()]["x_Amortized"] == true {
+			amortized = e
+		}
+	}
+	require.NotEmpty(t, amortized.ID(), "an amortized row of i-2")
+	got := focusRun(t, st, fday, job.Incremental, []bill.Row{irow(t, fday, "i-3", "a", 1), irow(t, fday, "i-2", "r", -20, "Item", "Refund")})
+	var retractions []event.Event
+	for _, e := range got {
+		if e.Extensions()[job.RetractedExtension] == true {
+			retractions = append(retractions, e)
+		}
+	}
+	require.Len(t, retractions, 1)
+	assert.Equal(t, amortized.Subject(), retractions[0].Subject())
+	assert.Greater(t, revision(t, retractions[0]), revision(t, amortized))
+}
