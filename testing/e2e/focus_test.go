@@ -109,3 +109,28 @@ func TestCheck_TheFocusBillIsProbedAsTheInstanceBill(t *testing.T) {
 	require.Len(t, e.API.Requests(), 1)
 	assert.Equal(t, "DescribeInstanceBill", e.API.Requests()[0].Action)
 }
+
+// The instance bill grows while it is read: the read stops, and the day is read again
+// from its start for both bills, once. Each row arrives once in each bill.
+func TestE2E_AMovedInstanceBillIsReadAgainForBothBills(t *testing.T) {
+	e := harness.New(t)
+	items := bssfake.SampleInstanceDay(e.Day.String(), 700, 5)
+	e.API.SetInstanceDay(e.Day.String(), items[:699])
+	url := shiftingAPI(t, e, func(n int) {
+		if n == 1 { // after page 1 of the first read: one more row, TotalCount 700
+			e.API.SetInstanceDay(e.Day.String(), items)
+		}
+	})
+	cfg := e.Config(t, map[string]any{"endpoint": url, "bills": []string{"instance", "focus"}})
+	r := e.Run(t, []string{"--config", cfg, "--once", "--date", e.Day.String()})
+	require.Equal(t, 0, r.Code, r.Stderr)
+	assert.Contains(t, r.Stderr, "reading the instance bill again from its start")
+	assert.Equal(t, 2+3, describeInstanceCalls(e), "pages 1 and 2 of the read that moved (page 2 says so), then one read of 3 pages for both bills")
+	requireInstanceDayDelivered(t, e, e.Day.String(), e.Sink.Events())
+	events, _ := focusEvents(t, e)
+	subjects := map[string]bool{}
+	for _, ev := range events {
+		subjects[ev.Event.Subject()] = true
+	}
+	assert.GreaterOrEqual(t, len(subjects), len(items), "every instance row as a FOCUS row")
+}
