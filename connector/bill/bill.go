@@ -27,7 +27,7 @@ const (
 )
 
 // Kinds are the known bills, in the order a day runs them.
-var Kinds = []Kind{Account, Instance}
+var Kinds = []Kind{Account, Instance, Focus}
 
 // ParseKind reads a bill name from the config.
 func ParseKind(s string) (Kind, error) {
@@ -36,7 +36,16 @@ func ParseKind(s string) (Kind, error) {
 			return k, nil
 		}
 	}
-	return "", fmt.Errorf("%q is not a bill (account, instance)", s)
+	return "", fmt.Errorf("%q is not a bill (account, instance, focus)", s)
+}
+
+// Reads is the bill the API is read for to deliver k: the instance bill for Focus (its
+// rows are the instance bill's), k itself otherwise.
+func (k Kind) Reads() Kind {
+	if k == Focus {
+		return Instance
+	}
+	return k
 }
 
 // EventType is the CloudEvents type of the bill's events.

@@ -111,4 +111,9 @@ func TestParseKind(t *testing.T) {
 	assert.Equal(t, "alicloud.account_billing.daily", bill.Account.EventType())
 	_, err = bill.ParseKind("Instance")
 	assert.Error(t, err)
+	k, err = bill.ParseKind("focus")
+	require.NoError(t, err)
+	assert.Equal(t, "alicloud.focus_billing.daily", k.EventType())
+	assert.Equal(t, bill.Instance, k.Reads(), "the FOCUS bill is the instance bill's rows")
+	assert.Equal(t, bill.Account, bill.Account.Reads())
 }

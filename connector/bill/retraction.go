@@ -28,7 +28,7 @@ func Retraction(kind Kind, identity string) (Row, error) {
 	switch kind {
 	case Account:
 		r, err = accountRetraction(parts)
-	case Instance:
+	case Instance, Focus:
 		r, err = instanceRetraction(parts)
 	default:
 		err = fmt.Errorf("%q is not a bill", kind)
@@ -37,9 +37,43 @@ func Retraction(kind Kind, identity string) (Row, error) {
 	case err != nil:
 		return nil, fmt.Errorf("row identity %.120q: %w", identity, err)
 	case r.Identity() != base:
-		return nil, fmt.Errorf("row identity %.120q is not written as the %s bill writes identities", identity, kind)
+		return nil, fmt.Errorf("row identity %.120q is not written as the %s bill writes identities", identity, kind.Reads())
+	case kind == Focus:
+		return FocusRetraction(base, r.SubjectParts()), nil // a FOCUS row is named as its instance row
 	}
 	return r, nil
+}
+
+// FocusRetraction is the row a retraction of the FOCUS bill carries for the row of the
+// identity whose subject parts were subject (a FOCUS row has its instance row's, an
+// amortized row the mapping's): the FOCUS bill's event type, and its cost columns
+// (BilledCost, ContractedCost, EffectiveCost, ListCost) at 0. The mapping's other
+// columns are not kept by the state, and are not repeated.
+func FocusRetraction(identity string, subject []string) Row {
+	return focusRetraction{identity: identity, subject: subject}
+}
+
+type focusRetraction struct {
+	identity string
+	subject  []string
+}
+
+func (focusRetraction) Kind() Kind               { return Focus }
+func (r focusRetraction) Identity() string       { return r.identity }
+func (r focusRetraction) SubjectParts() []string { return r.subject }
+func (r focusRetraction) AppendData(b []byte) ([]byte, error) {
+	src, _ := json.Marshal(Source)
+	typ, _ := json.Marshal(Focus.EventType())
+	return append(b, `{"VanceSource":`+string(src)+`,"VanceType":`+string(typ)+
+		`,"BilledCost":0,"ContractedCost":0,"EffectiveCost":0,"ListCost":0}`...), nil
+}
+
+// Date is the day of the subject (its first part).
+func (r focusRetraction) Date() string {
+	if len(r.subject) == 0 {
+		return ""
+	}
+	return r.subject[0]
 }
 
 // baseIdentity is identity without the "#n" (n > 1) that tells two rows of one identity

@@ -80,3 +80,23 @@ func TestRetraction_RefusesWhatIsNotARowIdentity(t *testing.T) {
 		})
 	}
 }
+
+// A FOCUS row is named as its instance row: its retraction has the instance row's
+// identity and subject, the FOCUS bill's type and its cost columns at 0.
+func TestRetraction_OfAFocusRowIsNamedAsItsInstanceRow(t *testing.T) {
+	row, err := bill.ParseInstance([]byte(`{"BillingDate":"2026-11-03","InstanceID":"i-abc","PretaxAmount":1.25,` +
+		`"BillingItemCode":"disk","OwnerID":"42","ProductCode":"ecs"}`))
+	require.NoError(t, err)
+	r, err := bill.Retraction(bill.Focus, row.Identity()+"#2")
+	require.NoError(t, err)
+	assert.Equal(t, bill.Focus, r.Kind())
+	assert.Equal(t, row.Identity(), r.Identity())
+	assert.Equal(t, row.SubjectParts(), r.SubjectParts())
+	assert.Equal(t, "2026-11-03", r.Date())
+	data, err := r.AppendData(nil)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"VanceSource":"cloud.alicloud.billing","VanceType":"alicloud.focus_billing.daily",
+		"BilledCost":0,"ContractedCost":0,"EffectiveCost":0,"ListCost":0}`, string(data))
+	_, err = bill.Retraction(bill.Focus, `["amortized","x"]`)
+	assert.ErrorContains(t, err, "instance bill")
+}

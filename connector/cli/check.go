@@ -165,7 +165,13 @@ func probeAccount(ctx context.Context, f *billing.Factory, a config.Account, bil
 	ctx, cancel := context.WithTimeout(ctx, probeBudget)
 	defer cancel()
 	var actions []string
+	probed := map[bill.Kind]bool{}
 	for _, k := range bills {
+		k = k.Reads() // the FOCUS bill is the instance bill's rows: one call for both
+		if probed[k] {
+			continue
+		}
+		probed[k] = true
 		action := "QueryAccountBill"
 		if k == bill.Instance {
 			action = "DescribeInstanceBill"

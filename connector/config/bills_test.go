@@ -21,11 +21,15 @@ func TestLoad_BillsDefaultToTheAccountBill(t *testing.T) {
 
 func TestLoad_BillsAsAnArrayOrACommaList(t *testing.T) {
 	for body, want := range map[string][]bill.Kind{
-		`"bills":["instance"]`:           {bill.Instance},
-		`"bills":["instance","account"]`: {bill.Account, bill.Instance},
-		`"bills":" account , instance "`: {bill.Account, bill.Instance},
-		`"bills":"instance"`:             {bill.Instance},
-		`"bills":null`:                   {bill.Account},
+		`"bills":["instance"]`:             {bill.Instance},
+		`"bills":["instance","account"]`:   {bill.Account, bill.Instance},
+		`"bills":" account , instance "`:   {bill.Account, bill.Instance},
+		`"bills":"instance"`:               {bill.Instance},
+		`"bills":null`:                     {bill.Account},
+		`"bills":["focus"]`:                {bill.Focus},
+		`"bills":"focus,instance"`:         {bill.Instance, bill.Focus},
+		`"bills":["focus","account"]`:      {bill.Account, bill.Focus},
+		`"bills":"account,instance,focus"`: {bill.Account, bill.Instance, bill.Focus},
 	} {
 		c, err := Load(Source{Path: writeConfig(t, with(body)), Lookup: env()})
 		require.NoError(t, err, body)
@@ -40,7 +44,7 @@ func TestLoad_BadBillsAreOneLineThatNamesTheKey(t *testing.T) {
 	for body, want := range map[string]string{
 		`"bills":[]`:                    "config: bills: is an empty list",
 		`"bills":["account","account"]`: `config: bills: "account" is listed twice`,
-		`"bills":["invoice"]`:           `config: bills: "invoice" is not a bill (account, instance)`,
+		`"bills":["invoice"]`:           `config: bills: "invoice" is not a bill (account, instance, focus)`,
 		`"bills":[1]`:                   "config: bills: must be an array of bill names",
 		`"bills":["a,b"]`:               "config: bills: must be an array of bill names",
 		`"bills":{"account":true}`:      "config: bills: must be a string or a number",

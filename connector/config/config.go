@@ -398,7 +398,7 @@ func scalar(key string, m json.RawMessage, list bool) (string, error) {
 			parts[i] = strings.TrimSpace(s)
 		}
 		if len(parts) == 0 {
-			return "", &Error{Key: key, Problem: `is an empty list; name at least one bill: ["account"], ["instance"] or both`}
+			return "", &Error{Key: key, Problem: `is an empty list; name at least one bill: "account", "instance", "focus" or several`}
 		}
 		return strings.Join(parts, ","), nil
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -36,10 +35,16 @@ type billDay struct {
 	dry  bool
 	classifier
 
-	readDone chan struct{} // closed when the bill has been read (or its reading failed)
-	done     chan struct{} // closed when rep and err are final
-	rep      Report
-	err      error
+	done chan struct{} // closed when rep and err are final
+	rep  Report
+	err  error
+	// stop is the error that took the bill's day out of its read (a page it could not
+	// plan, a retraction it could not record): the read goes on for the other bills it
+	// feeds (see billRead).
+	stop  error
+	focus *focusDay // the FOCUS bill's day: its rows are built from the instance bill's; nil for another bill
+
+	sending, acking sync.WaitGroup
 
 	pull     *state.Pull
 	seenLive int                    // a dry run: rows of the read the state knows and has not retracted
@@ -57,30 +62,18 @@ type billDay struct {
 	ackErr    error
 }
 
-// startBill starts one bill's day on goroutines of its own.
-func (j *Job) startBill(ctx context.Context, kind bill.Kind, day calendar.Day, resend Resend, dry bool) *billDay {
-	b := &billDay{j: j, kind: kind, day: day, dry: dry, classifier: classifier{account: j.account, resend: resend},
-		readDone: make(chan struct{}), done: make(chan struct{}),
-		rep: Report{Day: day, Bills: []bill.Kind{kind}, DryRun: dry}, inflight: map[string]flight{}}
-	go func() {
-		defer close(b.done)
-		start := j.clock.Now()
-		b.err = b.run(ctx)
-		if !dry {
-			j.ops.DayRunDuration.WithLabelValues(j.account, string(kind)).Observe(j.clock.Now().Sub(start).Seconds())
-		}
-	}()
-	return b
+// newBillDay is one bill's day, to be run by a billRead.
+func (j *Job) newBillDay(kind bill.Kind, day calendar.Day, resend Resend, dry bool) *billDay {
+	return &billDay{j: j, kind: kind, day: day, dry: dry, classifier: classifier{account: j.account, resend: resend},
+		done: make(chan struct{}), rep: Report{Day: day, Bills: []bill.Kind{kind}, DryRun: dry}, inflight: map[string]flight{}}
 }
 
 // name names the bill's day in messages.
 func (b *billDay) name() string { return b.kind.DayName(b.day) }
 
-// run runs the bill's day; it closes readDone when the bill has been read.
-func (b *billDay) run(ctx context.Context) error {
-	var readOnce sync.Once
-	doneReading := func() { readOnce.Do(func() { close(b.readDone) }) }
-	defer doneReading()
+// open starts the bill's day before its read: its pull, and unless a dry run its sender
+// and the recording of its acknowledgements.
+func (b *billDay) open(ctx context.Context) error {
 	b.pulled = b.j.clock.Now().UTC()
 	start := b.j.state.Pull
 	if b.dry {
@@ -92,49 +85,33 @@ func (b *billDay) run(ctx context.Context) error {
 	}
 	b.pull = pull
 	if b.dry {
-		return b.readChecked(ctx)
+		return nil
 	}
-	var sending, acking sync.WaitGroup
 	b.events = make(chan event.Event, QueueEvents)
 	b.acks = make(chan state.Ack, QueueEvents)
-	acking.Add(1)
-	go func() { defer acking.Done(); b.recordAcks() }()
-	sending.Add(1)
-	go func() { defer sending.Done(); b.j.publish.Stream(ctx, b.events, b.result) }()
-	fetchErr := b.readChecked(ctx)
-	doneReading() // the next bill's day may be read while this one's last events are delivered
+	b.acking.Add(1)
+	go func() { defer b.acking.Done(); b.recordAcks() }()
+	b.sending.Add(1)
+	go func() { defer b.sending.Done(); b.j.publish.Stream(ctx, b.events, b.result) }()
+	return nil
+}
+
+// close ends the bill's day after its read (fetchErr: the read's error, or the bill's
+// own stop): its last events delivered, how it ended recorded.
+func (b *billDay) close(fetchErr error) error {
+	if b.stop != nil {
+		fetchErr = b.stop
+	}
+	if b.dry {
+		return fetchErr
+	}
 	close(b.events)
-	sending.Wait()
+	b.sending.Wait()
 	close(b.acks)
-	acking.Wait()
+	b.acking.Wait()
 	b.rep.Delivered, b.rep.Failed, b.rep.Retracted = b.delivered, b.failed, b.retracted
 	b.rep.Sent = b.delivered + b.retracted + b.failed
 	return b.finish(fetchErr)
-}
-
-// readAll reads the bill, and again from its start while it moves under the read, as
-// MaxReReads says: the one loop. Each read again is a new pull, and the counts of the
-// abandoned read do not count (newRead).
-func (b *billDay) readAll(ctx context.Context) error {
-	for reads := 1; ; reads++ {
-		if b.j.counter != nil {
-			b.count = b.j.counter.Read(b.kind, b.day)
-		}
-		err := b.readBill(ctx)
-		var moved *bill.MovedError
-		if !errors.As(err, &moved) || ctx.Err() != nil {
-			return err
-		}
-		if reads > MaxReReads {
-			return fmt.Errorf("%s: the bill kept moving while it was read (%d reads; it is being updated, try later): %w", b.name(), reads, err)
-		}
-		b.j.log.Warn("the bill moved while paging; reading the "+string(b.kind)+" bill again from its start",
-			"bill", string(b.kind), "day", b.day.String(), "page", moved.Page, "read", reads+1, "why", moved.What)
-		if err := b.pull.Restart(); err != nil {
-			return fmt.Errorf("restart the pull of %s: %w", b.name(), err)
-		}
-		b.newRead()
-	}
 }
 
 // finish records how the bill's day ended in the state, and is its error.
@@ -163,42 +140,6 @@ func (b *billDay) finish(fetchErr error) error {
 	return nil
 }
 
-// readBill reads the bill once, planning its pages on a goroutine of their own, so that the
-// next page is asked for while this one is written to the state and queued: the API's pace
-// is the limit. A planning error stops the reading and is returned.
-func (b *billDay) readBill(ctx context.Context) error {
-	pages := make(chan bill.Page, QueuePages)
-	planned := make(chan error, 1)
-	var planErr atomic.Pointer[error]
-	go func() {
-		var err error
-		for p := range pages {
-			if err == nil {
-				if err = b.page(ctx, p); err != nil {
-					planErr.Store(&err)
-				}
-			}
-		}
-		planned <- err
-	}()
-	fetchErr := b.j.fetch.Stream(ctx, b.kind, b.day, func(p bill.Page) error {
-		if e := planErr.Load(); e != nil {
-			return *e
-		}
-		select {
-		case pages <- p:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	})
-	close(pages)
-	if err := <-planned; err != nil {
-		return err // the planner's error, which stopped the reading, if it did
-	}
-	return fetchErr
-}
-
 // recordFailure notes a failed run. With undelivered rows the day is not complete (the
 // daemon retries it); a failed read leaves the day as complete as it was.
 func (b *billDay) recordFailure(err error, undelivered bool, now time.Time) {
@@ -209,27 +150,43 @@ func (b *billDay) recordFailure(err error, undelivered bool, now time.Time) {
 
 // page wires one page's decision (classify) to the state, the queue and the metrics. It
 // runs on the reading goroutine: while it waits for room in the queue, the next page is not
-// asked for.
+// asked for. The FOCUS bill's day builds its rows from the instance bill's page first.
 func (b *billDay) page(ctx context.Context, p bill.Page) error {
-	b.rep.Pages++
-	b.rep.Fetched += len(p.Rows)
-	b.j.ops.RowsFetched.WithLabelValues(b.j.account, string(b.kind)).Add(float64(len(p.Rows)))
-	ids := identities(p.Rows)
-	known, err := b.pull.Known(ids)
-	if err != nil {
-		return fmt.Errorf("read the state of %s: %w", b.name(), err)
+	rows, ids := p.Rows, []string(nil)
+	if b.focus != nil {
+		var err error
+		if rows, ids, err = b.focus.page(p); err != nil {
+			return fmt.Errorf("build the FOCUS rows of %s: %w", b.name(), err)
+		}
+	} else {
+		ids = identities(rows)
 	}
-	d, err := b.classify(p.Number, p.Rows, ids, known)
-	switch {
-	case errors.Is(err, bill.ErrMoved):
+	if err := b.plan(ctx, p.Number, rows, ids); err != nil {
 		return err
-	case err != nil:
-		return fmt.Errorf("build events of %s: %w", b.name(), err)
 	}
 	if b.count != nil {
 		if err := b.count(p.Rows); err != nil {
 			return fmt.Errorf("count the rows of %s: %w", b.name(), err)
 		}
+	}
+	return nil
+}
+
+// plan decides rows (with their identities ids) as the page number of the read, plans
+// them in the state and queues their events.
+func (b *billDay) plan(ctx context.Context, number int, rows []bill.Row, ids []string) error {
+	b.rep.Fetched += len(rows)
+	b.j.ops.RowsFetched.WithLabelValues(b.j.account, string(b.kind)).Add(float64(len(rows)))
+	known, err := b.pull.Known(ids)
+	if err != nil {
+		return fmt.Errorf("read the state of %s: %w", b.name(), err)
+	}
+	d, err := b.classify(number, rows, ids, known)
+	switch {
+	case errors.Is(err, bill.ErrMoved):
+		return err
+	case err != nil:
+		return fmt.Errorf("build events of %s: %w", b.name(), err)
 	}
 	b.rep.New += d.counts.new
 	b.rep.Changed += d.counts.changed

@@ -140,7 +140,8 @@ type Job struct {
 	account string // config.Account.Name
 	// retractMax is Options.RetractMaxFraction.
 	retractMax float64
-	counter    Counter // WithCounter; nil: none
+	counter    Counter      // WithCounter; nil: none
+	focus      focusMapping // the FOCUS bill's mapping: focusRows
 }
 
 // Counter is told of the rows each read of a bill's day returns (the month's close sums
@@ -192,7 +193,7 @@ func New(p Params) *Job {
 		account = config.DefaultAccount
 	}
 	return &Job{fetch: p.Fetcher, publish: p.Publisher, state: p.State, clock: p.Clock, log: p.Logger, bills: bills,
-		ops: ops.Or(p.Metrics), account: account, retractMax: p.Options.RetractMaxFraction}
+		ops: ops.Or(p.Metrics), account: account, retractMax: p.Options.RetractMaxFraction, focus: focusRows}
 }
 
 // Bills are the bills a day runs.
@@ -222,8 +223,9 @@ func (j *Job) one(ctx context.Context, day calendar.Day, resend Resend, dry bool
 // day's report, in order, as soon as the day is over; each returns false to stop (the
 // days not started are not run). The next bill, or the next day, starts being read as
 // soon as the one before has been read: its first pages come while the last events of
-// the one before are delivered, and the API's pace stays the limit. At most two bills'
-// days are in flight, and they share the sender's send_concurrency.
+// the one before are delivered, and the API's pace stays the limit. At most two bill reads
+// are in flight (each with the days of the bills it feeds: see billRead), and they share
+// the sender's send_concurrency.
 func (j *Job) RunDays(ctx context.Context, days []calendar.Day, resend Resend, dry bool, each func(Report, error) bool) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -235,21 +237,21 @@ func (j *Job) RunDays(ctx context.Context, days []calendar.Day, resend Resend, d
 	queue := make(chan started, len(days))
 	go func() {
 		defer close(queue)
-		var last *billDay // the bill's day started before the last one
-		var prev *billDay
+		var last *billRead // the read started before the last one
+		var prev *billRead
 		for _, d := range days {
 			st := started{day: d, at: j.clock.Now()}
-			for _, k := range j.bills {
+			for _, kinds := range j.reads() {
 				if last != nil {
 					<-last.done // two in flight at most
 				}
 				if ctx.Err() != nil {
 					break
 				}
-				b := j.startBill(ctx, k, d, resend, dry)
-				st.bills = append(st.bills, b)
-				<-b.readDone
-				last, prev = prev, b
+				r := j.startRead(ctx, kinds, d, resend, dry)
+				st.bills = append(st.bills, r.bills...)
+				<-r.readDone
+				last, prev = prev, r
 			}
 			if len(st.bills) > 0 {
 				queue <- st

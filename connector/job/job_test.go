@@ -311,6 +311,7 @@ func TestRun_AnEventStillInFlightFromAnAbandonedReadIsNotQueuedTwice(t *testing.
 type blockingPublisher struct {
 	release chan struct{}
 	two     chan struct{} // closed when two Stream calls hold events at once
+	twoOnce sync.Once     // after release, two may hold events at once again
 	mu      sync.Mutex
 	held    int
 	most    int
@@ -320,8 +321,8 @@ func (b *blockingPublisher) Stream(_ context.Context, events <-chan event.Event,
 	b.mu.Lock()
 	b.held++
 	b.most = max(b.most, b.held)
-	if b.held == 2 && b.most == 2 {
-		close(b.two)
+	if b.held == 2 {
+		b.twoOnce.Do(func() { close(b.two) })
 	}
 	b.mu.Unlock()
 	var evs []event.Event

@@ -37,44 +37,6 @@ var errReadsDisagree = errors.New("two reads of the bill disagree on the rows it
 // retractBatch is the most retractions planned in one state transaction.
 const retractBatch = ackBatch
 
-// readChecked reads the bill (readAll) and retracts what the read no longer has, as the
-// comment above says. A dry run counts what it would retract (WouldRetract).
-func (b *billDay) readChecked(ctx context.Context) error {
-	if err := b.readAll(ctx); err != nil {
-		return err
-	}
-	if b.dry {
-		live, err := b.pull.Live()
-		b.rep.WouldRetract = max(live-b.seenLive, 0)
-		return err
-	}
-	first, err := b.vanished()
-	switch {
-	case err != nil:
-		return err
-	case !first.doubtful(b.j.retractMax):
-		return b.retract(ctx, first.gone)
-	}
-	b.j.log.Warn("a read of the "+string(b.kind)+" bill no longer has many rows; reading it once more before retracting them",
-		"bill", string(b.kind), "day", b.day.String(), "gone", first.fresh, "rows", first.live)
-	if err := b.pull.Restart(); err != nil {
-		return fmt.Errorf("restart the pull of %s: %w", b.name(), err)
-	}
-	b.newRead()
-	if err := b.readAll(ctx); err != nil {
-		return err
-	}
-	second, err := b.vanished()
-	switch {
-	case err != nil:
-		return err
-	case second.doubtful(b.j.retractMax) && !slices.Equal(first.freshIDs(), second.freshIDs()):
-		return fmt.Errorf("%s: %w: the first no longer had %d of the %d rows, the second %d of %d, not the same ones; nothing retracted (the API may be answering in part), the day is read again later",
-			b.name(), errReadsDisagree, first.fresh, first.live, second.fresh, second.live)
-	}
-	return b.retract(ctx, second.gone)
-}
-
 // vanished is what a complete read no longer has of the day (state.Pull.Vanished).
 type vanished struct {
 	gone  []state.Gone // rows to retract, and retractions not acknowledged yet
@@ -147,7 +109,13 @@ func (b *billDay) retract(ctx context.Context, gone []state.Gone) error {
 // what the state records of it: a row not retracted yet gets the next revision; a
 // retraction not acknowledged yet keeps its revision, and so its id. It is pure.
 func (c classifier) retraction(kind bill.Kind, g state.Gone) (event.Event, state.Row, error) {
-	r, err := bill.Retraction(kind, g.Identity)
+	var r bill.Row
+	var err error
+	if parts, ok := c.subjects[g.Identity]; ok && kind == bill.Focus {
+		r = bill.FocusRetraction(g.Identity, parts)
+	} else {
+		r, err = bill.Retraction(kind, g.Identity)
+	}
 	if err != nil {
 		return event.Event{}, state.Row{}, err
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -55,7 +56,7 @@ func (c *Closer) Close(ctx context.Context, m calendar.Month, dry bool) (Summary
 	}
 	in := reconcile.Input{Account: c.account, BillingCycle: m.String(), AccountID: textsafe.Line(ov.AccountID, 64),
 		Overview: ovSums, Tolerance: c.tolerance}
-	for _, k := range c.bills {
+	for _, k := range reconciled(c.bills) {
 		sums, err := t.month(k)
 		if err != nil {
 			return sum, fmt.Errorf("close %s: %w", m, err)
@@ -221,4 +222,16 @@ func Named(keys []string, n int) string {
 		out = append(out, textsafe.Line(k, 96))
 	}
 	return strings.Join(out, ", ")
+}
+
+// reconciled are the bills a close reconciles with the overview: each configured bill,
+// but the FOCUS bill when the instance bill is configured too. The FOCUS bill is the
+// instance bill's rows (its BilledCost sums to their PretaxAmount): its days are re-read
+// and delivered like any, and counted as the instance rows read for them, which the
+// instance bill's lines already reconcile; alone, its lines are those rows', as "focus".
+func reconciled(bills []bill.Kind) []bill.Kind {
+	if !slices.Contains(bills, bill.Instance) {
+		return bills
+	}
+	return slices.DeleteFunc(slices.Clone(bills), func(k bill.Kind) bool { return k == bill.Focus })
 }

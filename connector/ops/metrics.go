@@ -45,7 +45,7 @@ func NewMetrics() *Metrics {
 		APIRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "api_requests_total",
 			Help: "BSS OpenAPI requests by account, action and outcome (ok, throttled, server_error, refused)."}, []string{"account", "action", "outcome"}),
 		RowsFetched: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "rows_fetched_total",
-			Help: "Bill rows read from the API, by account and bill (account, instance)."}, []string{"account", "bill"}),
+			Help: "Bill rows read from the API, by account and bill (account, instance, focus: the FOCUS rows built from the instance bill's rows, amortized ones included)."}, []string{"account", "bill"}),
 		RowsRetracted: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "rows_retracted_total",
 			Help: "Rows retracted (no longer in a complete read of their day's bill; the retraction acknowledged), by account and bill."}, []string{"account", "bill"}),
 		EventsSent: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "events_sent_total",

@@ -1,0 +1,66 @@
+package state
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
+)
+
+func nov(d int) calendar.Day { return calendar.Day{Year: 2026, Month: 11, Day: d} }
+
+// Purchases survive a reopen; PurchasesOver finds those whose days include the day, and a
+// refund on a day from the purchase's to its last ends it there.
+func TestPurchases_RememberedAndEndedByARefund(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path, false)
+	require.NoError(t, err)
+	a := Purchase{Identity: `["a"]`, Resource: "i-1", First: nov(10), Last: nov(20), Bought: nov(9), Data: []byte(`{"cost":"30"}`)}
+	b := Purchase{Identity: `["b"]`, Resource: "i-2", First: nov(10), Last: nov(20), Bought: nov(9), Data: []byte(`{}`)}
+	require.NoError(t, s.RememberPurchases([]Purchase{b, a}, nil))
+	require.NoError(t, s.RememberPurchases(nil, []Refund{{Resource: "i-1", Day: nov(15)}, {Resource: "i-2", Day: nov(3)}}))
+	require.NoError(t, s.Close())
+	s, err = Open(path, true)
+	require.NoError(t, err)
+	defer s.Close()
+
+	got, err := s.PurchasesOver(nov(12))
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	assert.Equal(t, `["a"]`, got[0].Identity, "sorted by identity")
+	assert.JSONEq(t, `{"cost":"30"}`, string(got[0].Data))
+	assert.True(t, got[0].Refunded)
+	assert.Equal(t, nov(15), got[0].Ended)
+	assert.False(t, got[1].Refunded, "a refund before the purchase was bought does not end it")
+
+	assert.True(t, got[0].Covers(nov(14)))
+	assert.False(t, got[0].Covers(nov(15)), "the refund ends the spread from its day")
+	assert.True(t, got[1].Covers(nov(20)))
+	assert.False(t, got[1].Covers(nov(9)), "not the day it was bought")
+	none, err := s.PurchasesOver(nov(21))
+	require.NoError(t, err)
+	assert.Empty(t, none)
+}
+
+// A purchase that does not decode is named as corrupt, in one line.
+func TestPurchases_ADamagedRecordIsCorrupt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path, false)
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketPurchases)
+		if err != nil {
+			return err
+		}
+		return b.Put(purchaseKey("x"), []byte("{"))
+	}))
+	_, err = s.PurchasesOver(nov(1))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "a purchase does not decode")
+	assert.NotContains(t, err.Error(), "\n")
+}

@@ -1,0 +1,136 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
+	"github.com/cloudbill/alicloud-billing-source/testing/harness"
+	"github.com/cloudbill/alicloud-billing-source/testing/sink"
+)
+
+// focusType is the FOCUS bill's event type.
+const focusType = "alicloud.focus_billing.daily"
+
+// focusEvents are the FOCUS events the sink holds, and each one's data: every FOCUS event
+// of the suite goes through here, the place to check it against the FOCUS 1.2
+// conformance checker (testing/focus).
+func focusEvents(t *testing.T, e *harness.Env) ([]sink.Received, []map[string]any) {
+	t.Helper()
+	var events []sink.Received
+	var data []map[string]any
+	for _, r := range e.Sink.Events() {
+		if r.Event.Type() != focusType {
+			continue
+		}
+		var d map[string]any
+		dec := json.NewDecoder(strings.NewReader(string(r.Event.Data())))
+		dec.UseNumber()
+		require.NoError(t, dec.Decode(&d), "a FOCUS event's data is a JSON object")
+		events, data = append(events, r), append(data, d)
+	}
+	return events, data
+}
+
+// decimal reads a FOCUS decimal column, a JSON number or a numeric string, exactly.
+func decimal(t *testing.T, v any) *big.Rat {
+	t.Helper()
+	r, ok := new(big.Rat).SetString(fmt.Sprint(v))
+	require.True(t, ok, "%v is not a decimal", v)
+	return r
+}
+
+// describeInstanceCalls are the DescribeInstanceBill requests the fake answered.
+func describeInstanceCalls(e *harness.Env) int {
+	n := 0
+	for _, q := range e.API.Requests() {
+		if q.Params.Get("Action") == "DescribeInstanceBill" {
+			n++
+		}
+	}
+	return n
+}
+
+// The instance and FOCUS bills of a day, end to end: the instance bill is read once (its
+// three pages), each of its rows arrives as an instance event and as a FOCUS event, and
+// the day's BilledCost sums to its PretaxAmount. Run again, the day is read once more and
+// the FOCUS events keep their ids.
+func TestE2E_InstanceAndFocusAreOneReadOfTheInstanceBill(t *testing.T) {
+	e := harness.New(t)
+	items := bssfake.SampleInstanceDay(e.Day.String(), 700, 42)
+	e.API.SetInstanceDay(e.Day.String(), items)
+	args := []string{"--config", e.Config(t, map[string]any{"bills": []string{"instance", "focus"}}), "--once", "--date", e.Day.String()}
+	r := e.Run(t, args)
+	require.Equal(t, 0, r.Code, r.Stderr)
+	assert.Equal(t, 3, describeInstanceCalls(e), "one read of 700 rows: 3 pages of at most 300, for both bills")
+	requireInstanceDayDelivered(t, e, e.Day.String(), e.Sink.Events())
+
+	events, data := focusEvents(t, e)
+	billed, pretax := new(big.Rat), new(big.Rat)
+	for i, ev := range events {
+		assert.Equal(t, "cloud.alicloud.billing", ev.Event.Source())
+		assert.True(t, strings.HasPrefix(ev.Event.Subject(), e.Day.String()+"/"), ev.Event.Subject())
+		billed.Add(billed, decimal(t, data[i]["BilledCost"]))
+	}
+	for _, it := range items {
+		pretax.Add(pretax, decimal(t, it.PretaxAmount))
+	}
+	assert.GreaterOrEqual(t, len(events), len(items), "a FOCUS event per instance row (and amortized ones)")
+	assert.Equal(t, pretax.FloatString(6), billed.FloatString(6), "the day's BilledCost sums to its PretaxAmount")
+	first := harness.IDs(events)
+
+	e.Sink.Reset()
+	r = e.Run(t, args)
+	require.Equal(t, 0, r.Code, r.Stderr)
+	assert.Equal(t, 6, describeInstanceCalls(e), "the run again reads the day once more")
+	again, _ := focusEvents(t, e)
+	assert.Equal(t, first, harness.IDs(again), "the FOCUS events keep their ids")
+}
+
+// --check probes the instance bill once for the instance and FOCUS bills, and the FOCUS
+// bill alone by DescribeInstanceBill.
+func TestCheck_TheFocusBillIsProbedAsTheInstanceBill(t *testing.T) {
+	e := harness.New(t)
+	r := check(t, e, map[string]any{"bills": []string{"account", "instance", "focus"}})
+	require.Equal(t, 0, r.Code, r.Stdout)
+	assert.Contains(t, line(t, r.Stdout, "OK", "api default"), "QueryAccountBill and DescribeInstanceBill for ")
+	assert.Len(t, e.API.Requests(), 2)
+
+	e = harness.New(t)
+	r = check(t, e, map[string]any{"bills": []string{"focus"}})
+	require.Equal(t, 0, r.Code, r.Stdout)
+	assert.Contains(t, line(t, r.Stdout, "OK", "api default"), "DescribeInstanceBill for ")
+	require.Len(t, e.API.Requests(), 1)
+	assert.Equal(t, "DescribeInstanceBill", e.API.Requests()[0].Action)
+}
+
+// The instance bill grows while it is read: the read stops, and the day is read again
+// from its start for both bills, once. Each row arrives once in each bill.
+func TestE2E_AMovedInstanceBillIsReadAgainForBothBills(t *testing.T) {
+	e := harness.New(t)
+	items := bssfake.SampleInstanceDay(e.Day.String(), 700, 5)
+	e.API.SetInstanceDay(e.Day.String(), items[:699])
+	url := shiftingAPI(t, e, func(n int) {
+		if n == 1 { // after page 1 of the first read: one more row, TotalCount 700
+			e.API.SetInstanceDay(e.Day.String(), items)
+		}
+	})
+	cfg := e.Config(t, map[string]any{"endpoint": url, "bills": []string{"instance", "focus"}})
+	r := e.Run(t, []string{"--config", cfg, "--once", "--date", e.Day.String()})
+	require.Equal(t, 0, r.Code, r.Stderr)
+	assert.Contains(t, r.Stderr, "reading the instance bill again from its start")
+	assert.Equal(t, 2+3, describeInstanceCalls(e), "pages 1 and 2 of the read that moved (page 2 says so), then one read of 3 pages for both bills")
+	requireInstanceDayDelivered(t, e, e.Day.String(), e.Sink.Events())
+	events, _ := focusEvents(t, e)
+	subjects := map[string]bool{}
+	for _, ev := range events {
+		subjects[ev.Event.Subject()] = true
+	}
+	assert.GreaterOrEqual(t, len(subjects), len(items), "every instance row as a FOCUS row")
+}
