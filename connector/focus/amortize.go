@@ -65,9 +65,14 @@ func withShare(r Row, share bill.Amount) (Row, error) {
 }
 
 // EndOn is the purchase whose spread ends on day (a refund's day, RefundOf): its Last is
-// day, where the rest of its cost then falls; a day outside First..Last changes nothing.
+// day, where the rest of its cost then falls; refunded before First, its whole cost falls
+// on day (First and Last are day), so that its EffectiveCost plus the refund's is what was
+// billed; a day after Last changes nothing.
 func (p Purchase) EndOn(day calendar.Day) Purchase {
-	if !day.Before(p.First) && day.Before(p.Last) {
+	switch {
+	case day.Before(p.First):
+		p.First, p.Last = day, day
+	case day.Before(p.Last):
 		p.Last = day
 	}
 	return p

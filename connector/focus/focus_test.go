@@ -280,6 +280,10 @@ func TestPurchase_EndOnPutsTheRestOnTheRefundsDay(t *testing.T) {
 	if bought.EndOn(day(t, "2027-01-01")).Last != bought.Last {
 		t.Fatal("a refund after the term moved its end")
 	}
+	early := bought.First.AddDays(-1)
+	if e := bought.EndOn(early); e.First != early || e.Last != early || e.Share(early) != bought.Cost {
+		t.Fatalf("refunded before its days began: %s..%s, share %s of %s", e.First, e.Last, e.Share(early), bought.Cost)
+	}
 }
 
 func TestRow_WithShareAddsToEffectiveCostOfUsageOnly(t *testing.T) {

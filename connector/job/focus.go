@@ -31,9 +31,12 @@ import (
 // (Row.WithShare, one per purchase in identity order), and for a covered resource with no
 // row that day one amortized row per purchase (focus.Amortized). A purchase bought on D
 // that covers D has its share of D as an amortized row (its purchase row's EffectiveCost
-// stays 0, as FOCUS has it). A refund read on D ends the spread from D: the held row of
-// its resource goes without a share, and no amortized row is made for it. Re-reads and
-// re-runs of a day therefore give the same rows, hence the same ids.
+// stays 0, as FOCUS has it). Only a row that takes a share (a usage row: focus
+// Row.TakesShare) is held; a purchase, refund or adjustment goes as it is. A refund of the
+// resource on D ends the spread on D (focus Purchase.EndOn): D's share is the rest of the
+// cost, so that a purchase's EffectiveCost over its days plus its refund's is what was
+// billed; later days have none. The state remembers the refund, so a re-run of D ends it
+// on D too. Re-reads and re-runs of a day therefore give the same rows, hence the same ids.
 
 // focusMapping is the FOCUS mapping the job uses: package focus's (focusRows); a test may
 // give another.
@@ -43,6 +46,10 @@ type focusMapping struct {
 	share     func(focus.Purchase, calendar.Day) bill.Amount
 	withShare func(bill.Row, bill.Amount) (bill.Row, error)
 	amortized func(focus.Purchase, calendar.Day) (bill.Row, error)
+	// takesShare: the row may carry a purchase's share of the day (a usage row).
+	takesShare func(bill.Row) bool
+	// endOn is the purchase with its spread ended on a refund's day.
+	endOn func(focus.Purchase, calendar.Day) focus.Purchase
 }
 
 // focusRows is package focus's mapping.
@@ -61,6 +68,11 @@ var focusRows = focusMapping{
 		return fr.WithShare(a)
 	},
 	amortized: func(p focus.Purchase, d calendar.Day) (bill.Row, error) { return focus.Amortized(p, d) },
+	takesShare: func(r bill.Row) bool {
+		fr, ok := r.(focus.Row)
+		return ok && fr.TakesShare()
+	},
+	endOn: func(p focus.Purchase, d calendar.Day) focus.Purchase { return p.EndOn(d) },
 }
 
 // Purchases remembers the FOCUS bill's purchases and refunds (state.Store). A State
@@ -117,6 +129,9 @@ func (f *focusDay) start() error {
 			f.b.subjects[a.Identity()] = a.SubjectParts()
 		}
 		if rec.Covers(f.b.day) {
+			if rec.Refunded {
+				p = f.m.endOn(p, rec.Ended)
+			}
 			f.covered[p.Resource] = append(f.covered[p.Resource], p)
 		}
 	}
@@ -151,6 +166,9 @@ func (f *focusDay) page(p bill.Page) ([]bill.Row, []string, error) {
 		if res, ok := f.m.refundOf(ir); ok {
 			refunds = append(refunds, state.Refund{Resource: res, Day: f.b.day})
 			f.refunded[res] = true
+			for i, c := range f.covered[res] {
+				f.covered[res][i] = f.m.endOn(c, f.b.day)
+			}
 		}
 	}
 	if f.store != nil && !f.b.dry {
@@ -186,7 +204,7 @@ func (f *focusDay) holdBack(page int, rows []bill.Row, ids, resources []string, 
 		}
 		res := resources[i]
 		h, holding := f.held[res]
-		if buys[i] || len(f.covered[res]) == 0 || holding && h.id < ids[i] {
+		if buys[i] || !f.m.takesShare(row) || len(f.covered[res]) == 0 || holding && h.id < ids[i] {
 			out, outIDs = append(out, row), append(outIDs, ids[i])
 			continue
 		}
@@ -208,9 +226,6 @@ func (f *focusDay) flush() ([]bill.Row, []string, error) {
 	for _, res := range slices.Sorted(maps.Keys(f.covered)) {
 		h, holding := f.held[res]
 		switch {
-		case f.refunded[res] && holding:
-			add(h.row, h.id) // the refund ends the spread from this day
-		case f.refunded[res]:
 		case holding:
 			row, err := f.shared(h.row, f.covered[res])
 			if err != nil {
@@ -224,7 +239,11 @@ func (f *focusDay) flush() ([]bill.Row, []string, error) {
 		}
 	}
 	bought := slices.SortedFunc(slices.Values(f.bought), func(a, b focus.Purchase) int { return strings.Compare(a.Identity, b.Identity) })
-	bought = slices.DeleteFunc(bought, func(p focus.Purchase) bool { return f.refunded[p.Resource] })
+	for i, p := range bought {
+		if f.refunded[p.Resource] {
+			bought[i] = f.m.endOn(p, f.b.day)
+		}
+	}
 	if err := f.amortize(bought, add); err != nil {
 		return nil, nil, err
 	}

@@ -238,7 +238,8 @@ func effective(t *testing.T, events []event.Event) map[string]float64 {
 
 // A purchase is spread over the days it covers: on a covered day the share goes on the
 // resource's row of least identity, however the pages order its rows; a covered resource
-// with no row gets an amortized row; a re-run gives the same ids; a refund ends it.
+// with no row gets an amortized row; a re-run gives the same ids; a refund ends it with
+// the rest of the cost on its day.
 func TestFocus_APurchaseIsSpreadOverTheDaysItCovers(t *testing.T) {
 	st := openState(t)
 	buy := fday.AddDays(-1)
@@ -263,7 +264,8 @@ func TestFocus_APurchaseIsSpreadOverTheDaysItCovers(t *testing.T) {
 	// Day 3 is i-1's last: the remainder. A refund of i-2 on day 2 ends its spread there.
 	day2 := fday.AddDays(1)
 	got = focusRun(t, st, day2, job.Incremental, []bill.Row{irow(t, day2, "i-2", "r", -5, "Item", "Refund"), irow(t, day2, "i-1", "a", 0)})
-	assert.Equal(t, map[string]float64{"i-1": 10, "i-2": -5}, effective(t, got), "no share of i-2 from its refund's day")
+	assert.Equal(t, map[string]float64{"i-1": 10, "i-2": -5, "i-2 amortized": 8}, effective(t, got),
+		"the refund's day has the rest of i-2's cost (10 - 2): its EffectiveCost over its days plus the refund's is what was billed")
 	day3 := fday.AddDays(2)
 	got = focusRun(t, st, day3, job.Incremental, []bill.Row{irow(t, day3, "i-9", "a", 1)})
 	assert.Equal(t, map[string]float64{"i-9": 1, "i-1 amortized": 10}, effective(t, got))
@@ -316,12 +318,13 @@ func TestFocus_ADryRunRemembersNoPurchase(t *testing.T) {
 	assert.Equal(t, map[string]float64{"i-1": 7}, effective(t, got), "no purchase was remembered")
 }
 
-// An amortized row that a later read no longer makes (a refund read that day) is
-// retracted under its own subject.
+// An amortized row that a later read no longer makes (the purchase's day read again finds
+// a refund there, which ends the spread before this day) is retracted under its own subject.
 func TestFocus_AnAmortizedRowGoneIsRetractedUnderItsSubject(t *testing.T) {
 	st := openState(t)
 	buy := fday.AddDays(-1)
-	focusRun(t, st, buy, job.Incremental, []bill.Row{irow(t, buy, "i-2", "a", 30, "Item", "SubscriptionOrder", "ServicePeriod", "3")})
+	purchase := irow(t, buy, "i-2", "a", 30, "Item", "SubscriptionOrder", "ServicePeriod", "3")
+	focusRun(t, st, buy, job.Incremental, []bill.Row{purchase})
 	first := focusRun(t, st, fday, job.Incremental, []bill.Row{irow(t, fday, "i-3", "a", 1)})
 	var amortized event.Event
 	for _, e := range first {
@@ -330,7 +333,10 @@ func TestFocus_AnAmortizedRowGoneIsRetractedUnderItsSubject(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, amortized.ID(), "an amortized row of i-2")
-	got := focusRun(t, st, fday, job.Incremental, []bill.Row{irow(t, fday, "i-3", "a", 1), irow(t, fday, "i-2", "r", -20, "Item", "Refund")})
+	refunded := focusRun(t, st, buy, job.Incremental, []bill.Row{purchase, irow(t, buy, "i-2", "r", -30, "Item", "Refund")})
+	assert.Equal(t, map[string]float64{"i-2": -30, "i-2 amortized": 30}, effective(t, refunded),
+		"refunded before its days began: its whole cost on the refund's day")
+	got := focusRun(t, st, fday, job.Incremental, []bill.Row{irow(t, fday, "i-3", "a", 1)})
 	var retractions []event.Event
 	for _, e := range got {
 		if e.Extensions()[job.RetractedExtension] == true {

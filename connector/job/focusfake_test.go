@@ -16,10 +16,13 @@ import (
 // row's InstanceID (the resource), PretaxAmount (a whole number), Item
 // ("SubscriptionOrder" buys ServicePeriod days from the next day, "SubscriptionOrderToday"
 // from the row's day; "Refund" refunds the resource) and fails on InstanceID "unmappable".
-// Amounts are whole numbers, the share of a day Cost / days, the remainder on the last.
+// Amounts are whole numbers, the share of a day Cost / days of the term bought, the
+// remainder on the last (a refund's day, when one ended it). Only a row of another Item
+// (usage) takes a share.
 func (j *Job) WithFakeFocus() *Job {
 	cp := *j
-	cp.focus = focusMapping{mapRow: fakeMap, refundOf: fakeRefundOf, share: fakeShare, withShare: fakeWithShare, amortized: fakeAmortized}
+	cp.focus = focusMapping{mapRow: fakeMap, refundOf: fakeRefundOf, share: fakeShare, withShare: fakeWithShare, amortized: fakeAmortized,
+		takesShare: fakeTakesShare, endOn: fakeEndOn}
 	return &cp
 }
 
@@ -31,6 +34,7 @@ type FakeFocusRow struct {
 	Billed   int64  `json:"BilledCost"`
 	Effect   int64  `json:"EffectiveCost"`
 	Amort    bool   `json:"x_Amortized,omitempty"`
+	Item     string `json:"-"` // the instance row's Item: "" for usage
 }
 
 func (FakeFocusRow) Kind() bill.Kind          { return bill.Focus }
@@ -71,6 +75,7 @@ func fakeMap(r bill.InstanceRow) (bill.Row, string, *focus.Purchase, error) {
 	amount, _ := m["PretaxAmount"].(float64)
 	row := FakeFocusRow{Ident: r.Identity(), Subject: r.SubjectParts(), Instance: res, Billed: int64(amount), Effect: int64(amount)}
 	item, _ := m["Item"].(string)
+	row.Item = item
 	if item != "SubscriptionOrder" && item != "SubscriptionOrderToday" {
 		return row, res, nil, nil
 	}
@@ -83,7 +88,7 @@ func fakeMap(r bill.InstanceRow) (bill.Row, string, *focus.Purchase, error) {
 	}
 	period, _ := strconv.Atoi(fmt.Sprint(m["ServicePeriod"]))
 	row.Effect = 0
-	cols, _ := json.Marshal(map[string]string{"x_InstanceID": res})
+	cols, _ := json.Marshal(map[string]any{"x_InstanceID": res, "days": period})
 	return row, res, &focus.Purchase{Resource: res, Identity: r.Identity(), Cost: bill.Amount(strconv.FormatInt(int64(amount), 10)),
 		First: day, Last: day.AddDays(period - 1), Columns: cols}, nil
 }
@@ -101,14 +106,16 @@ func fakeShare(p focus.Purchase, day calendar.Day) bill.Amount {
 	if day.Before(p.First) || p.Last.Before(day) {
 		return "0"
 	}
-	n := int64(0)
-	for d := p.First; !p.Last.Before(d); d = d.AddDays(1) {
-		n++
-	}
+	var term struct{ Days int64 }
+	_ = json.Unmarshal(p.Columns, &term)
 	cost, _ := strconv.ParseInt(string(p.Cost), 10, 64)
-	share := cost / n
+	share := cost / term.Days
 	if day == p.Last {
-		share = cost - share*(n-1)
+		before := int64(0)
+		for d := p.First; d.Before(day); d = d.AddDays(1) {
+			before++
+		}
+		share = cost - share*before
 	}
 	return bill.Amount(strconv.FormatInt(share, 10))
 }
@@ -128,4 +135,19 @@ func fakeAmortized(p focus.Purchase, day calendar.Day) (bill.Row, error) {
 	id, _ := json.Marshal([]string{"amortized", p.Identity, day.String()})
 	return FakeFocusRow{Ident: string(id), Subject: []string{day.String(), p.Resource, "amortized"}, Instance: p.Resource,
 		Effect: share, Amort: true}, err
+}
+
+func fakeTakesShare(r bill.Row) bool {
+	fr, ok := r.(FakeFocusRow)
+	return ok && fr.Item == ""
+}
+
+func fakeEndOn(p focus.Purchase, day calendar.Day) focus.Purchase {
+	switch {
+	case day.Before(p.First):
+		p.First, p.Last = day, day
+	case day.Before(p.Last):
+		p.Last = day
+	}
+	return p
 }

@@ -28,9 +28,9 @@ type Purchase struct {
 	Bought   calendar.Day `json:"bought"`   // the day whose bill has the purchase row
 	// Data is the mapping's record of the purchase (a JSON object: focus.Purchase).
 	Data json.RawMessage `json:"data"`
-	// Ended, when Refunded, is the first day the purchase no longer covers: the earliest
-	// refund of its resource on a day from Bought to Last (PurchasesOver fills it; it is
-	// not stored).
+	// Ended, when Refunded, is the last day the purchase covers: the earliest refund of its
+	// resource on a day from Bought to Last, which takes the rest of the cost (PurchasesOver
+	// fills it; it is not stored).
 	Ended    calendar.Day `json:"-"`
 	Refunded bool         `json:"-"`
 }
@@ -85,7 +85,8 @@ func refundKey(r Refund) []byte {
 	return []byte("r" + hex.EncodeToString(sum[:16]))
 }
 
-// PurchasesOver are the purchases whose days First..Last include day, whatever they were
+// PurchasesOver are the purchases whose days First..Last include day, or that a refund on
+// day ends before their First (their whole cost then falls on it), whatever they were
 // bought or refunded, sorted by identity, with Ended and Refunded filled from the refunds.
 func (s *Store) PurchasesOver(day calendar.Day) ([]Purchase, error) {
 	var out []Purchase
@@ -102,8 +103,8 @@ func (s *Store) PurchasesOver(day calendar.Day) ([]Purchase, error) {
 				if err := json.Unmarshal(v, &p); err != nil {
 					return s.corrupt("a purchase does not decode: %s", shorten(err.Error()))
 				}
-				if !day.Before(p.First) && !p.Last.Before(day) {
-					out = append(out, p)
+				if !p.Last.Before(day) && !day.Before(p.Bought) {
+					out = append(out, p) // may cover day (or be refunded on it): see below
 				}
 			case strings.HasPrefix(string(k), "r"):
 				var r Refund
@@ -124,12 +125,18 @@ func (s *Store) PurchasesOver(day calendar.Day) ([]Purchase, error) {
 			}
 		}
 	}
+	out = slices.DeleteFunc(out, func(p Purchase) bool {
+		return day.Before(p.First) && !(p.Refunded && p.Ended == day)
+	})
 	slices.SortFunc(out, func(a, b Purchase) int { return strings.Compare(a.Identity, b.Identity) })
 	return out, err
 }
 
 // Covers reports whether the purchase spreads its cost over day: bought before it, day
-// within First..Last, and not refunded on or before day.
+// within First..Last, and not refunded before day.
 func (p Purchase) Covers(day calendar.Day) bool {
-	return p.Bought.Before(day) && !day.Before(p.First) && !p.Last.Before(day) && (!p.Refunded || day.Before(p.Ended))
+	if p.Refunded && p.Ended == day {
+		return p.Bought.Before(day) // the refund's day takes the rest of the cost
+	}
+	return p.Bought.Before(day) && !day.Before(p.First) && !p.Last.Before(day) && (!p.Refunded || !p.Ended.Before(day))
 }

@@ -14,15 +14,17 @@ import (
 func nov(d int) calendar.Day { return calendar.Day{Year: 2026, Month: 11, Day: d} }
 
 // Purchases survive a reopen; PurchasesOver finds those whose days include the day, and a
-// refund on a day from the purchase's to its last ends it there.
+// refund on a day from the purchase's to its last ends it there (that day takes the rest
+// of the cost; one before its First takes all of it).
 func TestPurchases_RememberedAndEndedByARefund(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
 	s, err := Open(path, false)
 	require.NoError(t, err)
 	a := Purchase{Identity: `["a"]`, Resource: "i-1", First: nov(10), Last: nov(20), Bought: nov(9), Data: []byte(`{"cost":"30"}`)}
 	b := Purchase{Identity: `["b"]`, Resource: "i-2", First: nov(10), Last: nov(20), Bought: nov(9), Data: []byte(`{}`)}
-	require.NoError(t, s.RememberPurchases([]Purchase{b, a}, nil))
-	require.NoError(t, s.RememberPurchases(nil, []Refund{{Resource: "i-1", Day: nov(15)}, {Resource: "i-2", Day: nov(3)}}))
+	c := Purchase{Identity: `["c"]`, Resource: "i-3", First: nov(10), Last: nov(20), Bought: nov(5), Data: []byte(`{}`)}
+	require.NoError(t, s.RememberPurchases([]Purchase{b, a, c}, nil))
+	require.NoError(t, s.RememberPurchases(nil, []Refund{{Resource: "i-1", Day: nov(15)}, {Resource: "i-2", Day: nov(3)}, {Resource: "i-3", Day: nov(7)}}))
 	require.NoError(t, s.Close())
 	s, err = Open(path, true)
 	require.NoError(t, err)
@@ -30,17 +32,23 @@ func TestPurchases_RememberedAndEndedByARefund(t *testing.T) {
 
 	got, err := s.PurchasesOver(nov(12))
 	require.NoError(t, err)
-	require.Len(t, got, 2)
+	require.Len(t, got, 3)
 	assert.Equal(t, `["a"]`, got[0].Identity, "sorted by identity")
+	assert.False(t, got[2].Covers(nov(12)), "refunded before its days began")
 	assert.JSONEq(t, `{"cost":"30"}`, string(got[0].Data))
 	assert.True(t, got[0].Refunded)
 	assert.Equal(t, nov(15), got[0].Ended)
 	assert.False(t, got[1].Refunded, "a refund before the purchase was bought does not end it")
 
 	assert.True(t, got[0].Covers(nov(14)))
-	assert.False(t, got[0].Covers(nov(15)), "the refund ends the spread from its day")
+	assert.True(t, got[0].Covers(nov(15)), "the refund's day takes the rest of the cost")
+	assert.False(t, got[0].Covers(nov(16)), "the refund ends the spread on its day")
 	assert.True(t, got[1].Covers(nov(20)))
 	assert.False(t, got[1].Covers(nov(9)), "not the day it was bought")
+	early, err := s.PurchasesOver(nov(7))
+	require.NoError(t, err)
+	require.Len(t, early, 1, "a refund before First: the refund's day has the purchase")
+	assert.True(t, early[0].Covers(nov(7)))
 	none, err := s.PurchasesOver(nov(21))
 	require.NoError(t, err)
 	assert.Empty(t, none)

@@ -10,7 +10,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
+	"github.com/cloudbill/alicloud-billing-source/connector/job"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
+	focuscheck "github.com/cloudbill/alicloud-billing-source/testing/focus"
 	"github.com/cloudbill/alicloud-billing-source/testing/harness"
 	"github.com/cloudbill/alicloud-billing-source/testing/sink"
 )
@@ -19,12 +22,14 @@ import (
 const focusType = "alicloud.focus_billing.daily"
 
 // focusEvents are the FOCUS events the sink holds, and each one's data: every FOCUS event
-// of the suite goes through here, the place to check it against the FOCUS 1.2
-// conformance checker (testing/focus).
+// of the suite goes through here, and each must conform to FOCUS 1.2 (testing/focus, with
+// the columns Alibaba's data calls for), the set too. A retraction (extension retracted)
+// is not a row of the bill but the zeroing of one: its cost columns only.
 func focusEvents(t *testing.T, e *harness.Env) ([]sink.Received, []map[string]any) {
 	t.Helper()
 	var events []sink.Received
 	var data []map[string]any
+	var rows [][]byte
 	for _, r := range e.Sink.Events() {
 		if r.Event.Type() != focusType {
 			continue
@@ -34,7 +39,12 @@ func focusEvents(t *testing.T, e *harness.Env) ([]sink.Received, []map[string]an
 		dec.UseNumber()
 		require.NoError(t, dec.Decode(&d), "a FOCUS event's data is a JSON object")
 		events, data = append(events, r), append(data, d)
+		if r.Event.Extensions()[job.RetractedExtension] != true {
+			rows = append(rows, r.Event.Data())
+		}
 	}
+	sum := focuscheck.Alibaba.Summarize(rows)
+	require.Empty(t, sum.Violations, "every FOCUS event conforms to FOCUS 1.2 (%d of %d rows do)", sum.Conformant, sum.Rows)
 	return events, data
 }
 
@@ -133,4 +143,62 @@ func TestE2E_AMovedInstanceBillIsReadAgainForBothBills(t *testing.T) {
 		subjects[ev.Event.Subject()] = true
 	}
 	assert.GreaterOrEqual(t, len(subjects), len(items), "every instance row as a FOCUS row")
+}
+
+// Two months of the fake's FOCUS days through the connector (the second month's bill
+// empty, so that every purchase of the first is spread to its end): every FOCUS event
+// conforms; each day's BilledCost sums to its PretaxAmount; the one-month subscription's
+// EffectiveCost over its days sums to its price to the cent; over the run, EffectiveCost
+// sums to BilledCost (the refunded subscription's spread ends on its refund's day).
+func TestE2E_AFocusMonthAddsUpAndIsSpread(t *testing.T) {
+	e := harness.New(t)
+	month := calendar.MonthOf(e.Day).Prev().Prev()
+	days, err := bssfake.FocusMonth(month.String())
+	require.NoError(t, err)
+	pretax := map[string]*big.Rat{}
+	for _, d := range days {
+		e.API.SetInstanceDay(d.Date, d.Items)
+		pretax[d.Date] = new(big.Rat)
+		for _, it := range d.Items {
+			pretax[d.Date].Add(pretax[d.Date], decimal(t, it.PretaxAmount))
+		}
+	}
+	for _, d := range month.Next().Days() {
+		e.API.SetInstanceDay(d.String(), nil)
+		pretax[d.String()] = new(big.Rat)
+	}
+	cfg := e.Config(t, map[string]any{"bills": []string{"focus"}})
+	r := e.Run(t, []string{"--config", cfg, "--from", month.First().String(), "--to", month.Next().Last().String()})
+	require.Equal(t, 0, r.Code, r.Stderr)
+
+	_, data := focusEvents(t, e)
+	billed, effective, amortized := map[string]*big.Rat{}, new(big.Rat), 0
+	totalBilled, subscription := new(big.Rat), new(big.Rat)
+	for _, d := range data {
+		day := d["x_BillingDate"].(string)
+		if billed[day] == nil {
+			billed[day] = new(big.Rat)
+		}
+		b, eff := decimal(t, d["BilledCost"]), decimal(t, d["EffectiveCost"])
+		billed[day].Add(billed[day], b)
+		totalBilled.Add(totalBilled, b)
+		effective.Add(effective, eff)
+		if d["x_Amortized"] == true {
+			amortized++
+		}
+		if d["ResourceId"] == bssfake.FocusSubscription && d["ChargeCategory"] == "Usage" {
+			subscription.Add(subscription, new(big.Rat).Sub(eff, b)) // its share of the day
+		}
+	}
+	for day, want := range pretax {
+		got := billed[day]
+		if got == nil {
+			got = new(big.Rat)
+		}
+		assert.Equal(t, want.FloatString(4), got.FloatString(4), "%s: BilledCost sums to PretaxAmount", day)
+	}
+	assert.Positive(t, amortized, "amortized rows on the covered days without a row")
+	assert.Equal(t, decimal(t, bssfake.FocusSubscriptionCost).FloatString(2), subscription.FloatString(2),
+		"the subscription's shares sum to its price to the cent")
+	assert.Equal(t, totalBilled.FloatString(4), effective.FloatString(4), "over whole spreads, EffectiveCost sums to BilledCost")
 }

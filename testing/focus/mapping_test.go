@@ -90,14 +90,6 @@ func instanceRow(t *testing.T, it bssfake.InstanceItem) bill.InstanceRow {
 	return r
 }
 
-// alibaba are the Conditional and Recommended columns whose condition Alibaba's data
-// meets (columns/*.md): resources in regions and zones, billed as provisioned resources
-// of typed products, sub accounts (the owners of a bill account), user-defined tags,
-// measured usage, published list prices, more than one pricing category, and SKUs.
-var alibaba = Dataset{Present: []string{"AvailabilityZone", "RegionId", "RegionName", "ResourceId", "ResourceName",
-	"ResourceType", "SubAccountId", "SubAccountName", "Tags", "ConsumedQuantity", "ConsumedUnit", "ListUnitPrice",
-	"PricingCategory", "SkuId", "SkuMeter", "SkuPriceId", "ChargeFrequency", "ServiceSubcategory"}}
-
 func TestMapping_EveryRowOfTheFakesMonthConforms(t *testing.T) {
 	days, err := bssfake.FocusMonth("2026-11")
 	if err != nil {
@@ -120,7 +112,7 @@ func TestMapping_EveryRowOfTheFakesMonthConforms(t *testing.T) {
 			amortized++
 		}
 	}
-	s := alibaba.Summarize(data)
+	s := Alibaba.Summarize(data)
 	t.Log(s)
 	if !s.OK() {
 		t.Fatalf("the mapping's rows do not conform:\n%s", s)
@@ -154,7 +146,7 @@ func TestMapping_EveryRowOfTheSampleDaysConforms(t *testing.T) {
 			data = append(data, d)
 		}
 	}
-	if s := alibaba.Summarize(data); !s.OK() {
+	if s := Alibaba.Summarize(data); !s.OK() {
 		t.Fatalf("the mapping's rows of the sample days do not conform:\n%s", s)
 	}
 }

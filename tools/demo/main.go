@@ -28,6 +28,7 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/connector/cli"
 	"github.com/cloudbill/alicloud-billing-source/testing/brokers"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
+	focuscheck "github.com/cloudbill/alicloud-billing-source/testing/focus"
 	"github.com/cloudbill/alicloud-billing-source/testing/sink"
 )
 
@@ -52,7 +53,7 @@ func main() {
 }
 
 // sampleAPI starts the fake BSS API with days of sample bills ending yesterday.
-func sampleAPI(days, rows int) (*bssfake.Server, calendar.Day, calendar.Day, error) {
+func sampleAPI(days, rows int, bills string) (*bssfake.Server, calendar.Day, calendar.Day, error) {
 	zone, _ := time.LoadLocation("Asia/Shanghai")
 	last := calendar.Yesterday(wallClock.Now(), zone)
 	first := last.AddDays(-(days - 1))
@@ -61,8 +62,15 @@ func sampleAPI(days, rows int) (*bssfake.Server, calendar.Day, calendar.Day, err
 		api.SetDay(d.String(), bssfake.SampleDay(d.String(), rows, uint64(d.Day)))
 		api.SetInstanceDay(d.String(), bssfake.SampleInstanceDay(d.String(), rows, uint64(d.Day)))
 	}
-	// The FOCUS bill (bills has focus) is made of these instance days: the fake's FOCUS
-	// days (a subscription bought mid-month, a refund, deductions) replace them here.
+	// The FOCUS bill (bills has focus) is made of the fake's FOCUS days instead: usage, a
+	// subscription bought mid-month, a refund, deductions, tags (bssfake.FocusDayOf).
+	for d := first; wants(bills, "focus") && !last.Before(d); d = d.AddDays(1) {
+		items, err := bssfake.FocusDayOf(d.String())
+		if err != nil {
+			return nil, first, last, err
+		}
+		api.SetInstanceDay(d.String(), items)
+	}
 	if err := api.Start("127.0.0.1:0"); err != nil {
 		return nil, first, last, fmt.Errorf("start fake BSS API: %w", err)
 	}
@@ -89,7 +97,7 @@ func connector(args ...string) int {
 }
 
 func runNATS(days, rows int, quiet bool, bills string) int {
-	api, first, last, err := sampleAPI(days, rows)
+	api, first, last, err := sampleAPI(days, rows, bills)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		return 1
@@ -152,7 +160,7 @@ func runNATS(days, rows int, quiet bool, bills string) int {
 }
 
 func run(days, rows int, quiet bool, bills string) int {
-	api, first, last, err := sampleAPI(days, rows)
+	api, first, last, err := sampleAPI(days, rows, bills)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		return 1
@@ -219,13 +227,24 @@ func wants(bills, bill string) bool {
 	return false
 }
 
-// focusSummary says how many FOCUS events the sink received. It is where every FOCUS
-// event of the demo is checked against the FOCUS 1.2 conformance checker (testing/focus):
-// rows holds each one's data.
+// focusSummary checks every FOCUS event of the demo against the FOCUS 1.2 conformance
+// checker (testing/focus) and prints its summary; a violation fails the demo.
 func focusSummary(rows [][]byte) error {
 	if len(rows) == 0 {
 		return fmt.Errorf("bills has focus, and no FOCUS event (%s) arrived", focusType)
 	}
-	fmt.Fprintf(os.Stderr, "demo: %d FOCUS events (%s)\n", len(rows), focusType)
+	s := focuscheck.Alibaba.Summarize(rows)
+	fmt.Fprintf(os.Stderr, "demo: %d FOCUS events (%s): %d conformant to FOCUS 1.2, %d FOCUS columns, %d x_ columns\n",
+		s.Rows, focusType, s.Conformant, len(s.Columns), s.Custom)
+	for i, v := range s.Violations {
+		if i == 10 {
+			fmt.Fprintf(os.Stderr, "demo: ... %d more\n", len(s.Violations)-i)
+			break
+		}
+		fmt.Fprintf(os.Stderr, "demo: FOCUS violation: %s\n", v)
+	}
+	if len(s.Violations) > 0 {
+		return fmt.Errorf("%d FOCUS events break FOCUS 1.2 (%d violations)", s.Rows-s.Conformant, len(s.Violations))
+	}
 	return nil
 }
