@@ -47,7 +47,7 @@ type Ack struct{ Identity, ID string }
 // write's transaction, so that starting a pull costs no write of its own. On a read-only
 // Store it is ReadPull.
 func (s *Store) Pull(kind bill.Kind, day calendar.Day) (*Pull, error) {
-	if s.readOnly {
+	if s.d.readOnly {
 		return s.ReadPull(kind, day)
 	}
 	if err := s.Verify(); err != nil {
@@ -106,8 +106,8 @@ func (p *Pull) Restart() error {
 // Known returns what the state knows of each identity, in order.
 func (p *Pull) Known(identities []string) ([]Known, error) {
 	out := make([]Known, len(identities))
-	err := p.s.view(func(tx *bolt.Tx) error {
-		b := kindDayBucket(tx, p.kind, p.day)
+	err := p.s.view(func(root *bolt.Bucket) error {
+		b := kindDayBucket(root, p.kind, p.day)
 		if b == nil || b.Bucket(bucketRows) == nil {
 			return nil
 		}
@@ -132,7 +132,7 @@ func (p *Pull) Plan(rows map[string]Row) error {
 	if len(rows) == 0 && !p.readOnly {
 		return nil
 	}
-	return p.write("", func(b *bolt.Bucket, info *Day) error {
+	return p.write(len(rows), "", func(b *bolt.Bucket, info *Day) error {
 		rb := b.Bucket(bucketRows)
 		for _, k := range sortedKeys(rows) {
 			old, found, err := p.s.getRow(rb, p.day, k)
@@ -174,8 +174,8 @@ func (p *Pull) Ack(acks []Ack) error {
 	if len(acks) == 0 {
 		return nil
 	}
-	return p.s.update(func(tx *bolt.Tx) error {
-		b, err := createKindDay(tx, p.kind, p.day)
+	return p.s.update(len(acks), func(root *bolt.Bucket) error {
+		b, err := createKindDay(root, p.kind, p.day)
 		if err != nil {
 			return err
 		}
@@ -210,7 +210,7 @@ func (p *Pull) Ack(acks []Ack) error {
 func (p *Pull) Finish(rows int, now time.Time) error {
 	// The counts Plan and Ack kept, in their transactions: no row is read here, so that a
 	// day of a million rows is not read whole to finish it.
-	return p.write(" cannot be complete", func(_ *bolt.Bucket, info *Day) error {
+	return p.write(1, " cannot be complete", func(_ *bolt.Bucket, info *Day) error {
 		switch {
 		case info.Open > 0:
 			return fmt.Errorf("state: %s cannot be complete: %d of its rows are not delivered", p.day, info.Open)
@@ -227,7 +227,7 @@ func (p *Pull) Finish(rows int, now time.Time) error {
 // Fail records a failed pull. With undelivered rows the day is not complete (the daemon
 // retries it); a failed read leaves the day as complete as it was.
 func (p *Pull) Fail(cause error, undelivered bool, rows int, now time.Time) error {
-	return p.write("", func(_ *bolt.Bucket, info *Day) error {
+	return p.write(1, "", func(_ *bolt.Bucket, info *Day) error {
 		info.Attempts++
 		info.LastError = cause.Error()
 		info.UpdatedAt = now.UTC()
@@ -239,13 +239,14 @@ func (p *Pull) Fail(cause error, undelivered bool, rows int, now time.Time) erro
 }
 
 // write runs fn in one write transaction with the day's bucket and the pull's record
-// (begun: see begin), and writes the record back. what follows the day in begin's error.
-func (p *Pull) write(what string, fn func(b *bolt.Bucket, info *Day) error) error {
+// (begun: see begin), and writes the record back. what follows the day in begin's error;
+// rows is how many records fn writes. fn may run more than once (see DB.update).
+func (p *Pull) write(rows int, what string, fn func(b *bolt.Bucket, info *Day) error) error {
 	if p.readOnly {
 		return errReadPull
 	}
-	return p.s.update(func(tx *bolt.Tx) error {
-		b, err := createKindDay(tx, p.kind, p.day)
+	return p.s.update(rows, func(root *bolt.Bucket) error {
+		b, err := createKindDay(root, p.kind, p.day)
 		if err != nil {
 			return err
 		}
@@ -263,8 +264,8 @@ func (p *Pull) write(what string, fn func(b *bolt.Bucket, info *Day) error) erro
 // KindDayInfo returns what the state knows of a bill's day.
 func (s *Store) KindDayInfo(kind bill.Kind, day calendar.Day) (Day, error) {
 	var d Day
-	err := s.view(func(tx *bolt.Tx) error {
-		b := kindDayBucket(tx, kind, day)
+	err := s.view(func(root *bolt.Bucket) error {
+		b := kindDayBucket(root, kind, day)
 		if b == nil {
 			return nil
 		}
@@ -310,8 +311,8 @@ func (s *Store) Days() ([]calendar.Day, error) { return s.KindDays(bill.Account)
 // KindDays lists the days of a bill the state knows, oldest first.
 func (s *Store) KindDays(kind bill.Kind) ([]calendar.Day, error) {
 	var out []calendar.Day
-	err := s.view(func(tx *bolt.Tx) error {
-		db := tx.Bucket(daysBucket(kind))
+	err := s.view(func(root *bolt.Bucket) error {
+		db := root.Bucket(daysBucket(kind))
 		if db == nil {
 			return nil
 		}
@@ -327,12 +328,12 @@ func (s *Store) KindDays(kind bill.Kind) ([]calendar.Day, error) {
 	return out, err
 }
 
-// kinds lists the bills the file has days of.
+// kinds lists the bills the account has days of.
 func (s *Store) kinds() ([]bill.Kind, error) {
 	out := []bill.Kind{bill.Account}
-	err := s.view(func(tx *bolt.Tx) error {
-		return tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
-			if k, ok := strings.CutPrefix(string(name), "days."); ok {
+	err := s.view(func(root *bolt.Bucket) error {
+		return root.ForEach(func(name, v []byte) error {
+			if k, ok := strings.CutPrefix(string(name), "days."); ok && v == nil {
 				out = append(out, bill.Kind(k))
 			}
 			return nil
@@ -365,8 +366,8 @@ func (s *Store) Check() error {
 }
 
 func (s *Store) checkDay(kind bill.Kind, d calendar.Day) error {
-	return s.view(func(tx *bolt.Tx) error {
-		b := kindDayBucket(tx, kind, d)
+	return s.view(func(root *bolt.Bucket) error {
+		b := kindDayBucket(root, kind, d)
 		info, err := s.dayMeta(b, kind, d)
 		if err != nil || !info.Complete {
 			return err
