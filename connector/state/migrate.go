@@ -33,6 +33,11 @@ const importedPrefix = "imported:"
 // importedSuffix is added to the name of a legacy file once imported.
 const importedSuffix = ".imported"
 
+// migrated runs at each step of a migration: "convert" and "import" inside the
+// transaction before its commit, "imported" after the commit before the rename. Tests
+// kill the process there.
+var migrated = func(step string) {}
+
 // fileSchema reads the schema of the file: its top-level meta's, "" for a new file;
 // legacy says the file has the top-level buckets of schema 1.
 func (d *DB) fileSchema() (v string, legacy bool, err error) {
@@ -66,6 +71,7 @@ func (d *DB) convert() error {
 			if err := moveLegacy(tx); err != nil {
 				return err
 			}
+			migrated("convert")
 		}
 		m, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
@@ -178,6 +184,7 @@ func (d *DB) importOne(l Legacy) error {
 			return err
 		}
 	}
+	migrated("imported")
 	if d.readOnly {
 		d.logInfo("state: read an earlier release's state file of an account (a dry run imports nothing)",
 			"account", l.Account, "from", l.Path)
@@ -247,6 +254,7 @@ func (d *DB) copyLegacy(l Legacy, ld *DB) (imported bool, err error) {
 			if err := copyAccount(root, ltx); err != nil {
 				return err
 			}
+			migrated("import")
 			imported = true
 			return meta.Put(marker, txid)
 		})
