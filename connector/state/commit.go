@@ -24,6 +24,13 @@ var totalCommits atomic.Uint64
 // it started (each one an fsync of the data and one of the meta page).
 func Commits() uint64 { return totalCommits.Load() }
 
+// Tests hold a commit (committing runs before each) and count the writes queued (queued
+// runs after each is).
+var (
+	committing = func() {}
+	queued     = func() {}
+)
+
 // request is one write waiting for its batch.
 type request struct {
 	rows int
@@ -61,6 +68,7 @@ func (c *committer) do(rows int, fn func(*bolt.Tx) error) error {
 	}
 	c.reqs <- r
 	c.mu.RUnlock()
+	queued()
 	return <-r.done
 }
 
@@ -104,6 +112,7 @@ func (c *committer) gather(first *request) []*request {
 
 // commit runs the batch in one transaction and answers each of its writes.
 func (c *committer) commit(batch []*request) {
+	committing()
 	if err := c.d.Verify(); err != nil {
 		answer(batch, err)
 		return

@@ -129,38 +129,67 @@ func (p *Pull) Known(identities []string) ([]Known, error) {
 // revisions are then fixed before anything is sent, so that a crash and a resend reuse
 // them. A row not delivered makes the day not complete, in the same transaction.
 func (p *Pull) Plan(rows map[string]Row) error {
-	if len(rows) == 0 && !p.readOnly {
+	if p.readOnly {
+		return errReadPull
+	}
+	if len(rows) == 0 {
 		return nil
+	}
+	// Encoded before the transaction, by the caller: the one writer that every account
+	// shares then only reads and puts.
+	page, err := p.encode(rows)
+	if err != nil {
+		return err
 	}
 	return p.write(len(rows), "", func(b *bolt.Bucket, info *Day) error {
 		rb := b.Bucket(bucketRows)
-		for _, k := range sortedKeys(rows) {
-			old, found, err := p.s.getRow(rb, p.day, k)
+		for _, e := range page {
+			oldPull, oldDelivered, found, err := p.s.planned(rb, p.day, e.identity, e.key)
 			if err != nil {
 				return err
 			}
-			if found && old.Pull == p.n { // planned again by this pull (a read that went on)
-				if !old.Delivered {
+			if found && oldPull == p.n { // planned again by this pull (a read that went on)
+				if !oldDelivered {
 					info.Open--
 				}
 			} else {
 				info.Seen++
 			}
-			r := rows[k]
-			r.Pull = p.n
-			if !r.Delivered {
+			if !e.delivered {
 				info.Open++
 				// Rows planned and not yet acknowledged: the day is no longer complete, in
 				// the same transaction, so that a crash before the acknowledgements leaves
 				// it due.
 				info.Complete = false
 			}
-			if err := putRow(rb, k, r); err != nil {
+			if err := rb.Put(e.key, e.value); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// encodedRow is a row of a page as Plan puts it.
+type encodedRow struct {
+	identity   string
+	key, value []byte
+	delivered  bool
+}
+
+// encode is the page's rows as this pull stores them, in key order.
+func (p *Pull) encode(rows map[string]Row) ([]encodedRow, error) {
+	out := make([]encodedRow, 0, len(rows))
+	for _, k := range sortedKeys(rows) {
+		r := rows[k]
+		r.Pull = p.n
+		key, v, err := encodeRow(k, r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, encodedRow{identity: k, key: key, value: v, delivered: r.Delivered})
+	}
+	return out, nil
 }
 
 // Ack records acknowledged events. An acknowledgement of an event the row no longer plans
