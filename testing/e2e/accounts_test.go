@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/job"
+	"github.com/cloudbill/alicloud-billing-source/connector/state"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
 	"github.com/cloudbill/alicloud-billing-source/testing/harness"
 	"github.com/cloudbill/alicloud-billing-source/testing/sink"
@@ -99,10 +100,19 @@ func TestAccounts_TwoGoodAccountsDeliverEverythingTheRefusedOneIsReported(t *tes
 	assert.Equal(t, 4, throttled, "the busy account was throttled and retried")
 	assert.Positive(t, member)
 
-	// Each account has a state file of its own.
+	// One state file for every account (a bucket each), none of its own.
 	for _, n := range []string{"busy", "broken", "shop"} {
 		_, err := os.Stat(strings.TrimSuffix(e.StatePath, ".db") + "." + n + ".db")
-		assert.NoError(t, err, n)
+		assert.ErrorIs(t, err, os.ErrNotExist, n)
+		st, err := state.Open(e.StatePath, true)
+		require.NoError(t, err)
+		require.NoError(t, st.DB().Account(n).Check(), n)
+		days, err := st.DB().Account(n).Days()
+		require.NoError(t, err)
+		if n != "broken" {
+			assert.Len(t, days, 2, n)
+		}
+		require.NoError(t, st.Close())
 	}
 }
 
