@@ -372,7 +372,7 @@ func (s *Store) kinds() ([]bill.Kind, error) {
 	return out, err
 }
 
-// Check verifies the file's invariants: in every bill, every complete day has its rows
+// Check verifies the account's invariants: in every bill, every complete day has its rows
 // delivered: those of the pull that completed it and of every pull since, at least as
 // many as that pull read.
 func (s *Store) Check() error {
