@@ -81,7 +81,10 @@ func (d *DB) convert() error {
 	}); err != nil {
 		return err
 	}
-	if legacy {
+	switch {
+	case legacy && d.readOnly:
+		d.logInfo("state: read a state file of an earlier release (a dry run converts nothing)", "path", d.path, "account", DefaultAccount)
+	case legacy:
 		d.logInfo("state: converted a state file of an earlier release to one store for every account",
 			"path", d.path, "account", DefaultAccount)
 	}

@@ -209,6 +209,8 @@ func TestMigrate_ADryRunReadsTheOldFilesAndChangesNothing(t *testing.T) {
 	require.NoError(t, d.Close())
 	assert.Equal(t, names, entries(), "no file created, renamed or changed")
 	assert.Equal(t, 2, strings.Count(log.String(), "a dry run imports nothing"), log.String())
+	assert.Equal(t, 1, strings.Count(log.String(), "a dry run converts nothing"), log.String())
+	assert.NotContains(t, log.String(), "converted")
 
 	// Only account files, no state_path yet: read all the same.
 	require.NoError(t, os.Remove(path))
