@@ -1,8 +1,9 @@
 // Package accounts makes, for each configured Alibaba Cloud account, the parts that work
 // for it alone: its BSS client (its credentials, its pacing under its own requests per
-// second, its retries), its state file, its job and its scheduler (its catch-up). What
-// they share is the sender (one v_target, one send_concurrency), the clock and the metrics,
-// whose series carry the account's name. One account refused or down never stops another.
+// second, its retries), its state (its bucket in the process's one state file), its job
+// and its scheduler (its catch-up). What they share is the sender (one v_target, one
+// send_concurrency), the state file, the clock and the metrics, whose series carry the
+// account's name. One account refused or down never stops another.
 package accounts
 
 import (
@@ -91,7 +92,7 @@ func New(p Params) ([]*Unit, error) {
 		if err != nil {
 			return nil, err
 		}
-		store := p.Opener.At(a.StatePath)
+		store := p.Opener.Account(p.Config.StatePath, a.Name, a.StatePath)
 		j := job.New(job.Params{Options: jobOptions(p.Config, a), Fetcher: client, Publisher: p.Publisher, State: store,
 			Clock: p.Clock, Logger: log, Metrics: p.Metrics})
 		closer, err := monthclose.New(monthclose.Params{Options: closeOptions(p.Config, a), Job: j, API: client, State: store,

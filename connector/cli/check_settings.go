@@ -44,7 +44,7 @@ func printSettings(w io.Writer, cfg *config.Config, accts []config.Account) {
 	}
 	row("listen", listen+" (the daemon's ops listener; --check opens none)")
 	for _, a := range accts {
-		row("account "+a.Name, credentialText(a)+"; state "+a.StatePath)
+		row("account "+a.Name, credentialText(a)+"; state in "+cfg.StatePath)
 	}
 	_ = tw.Flush()
 }

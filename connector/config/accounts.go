@@ -72,7 +72,7 @@ type Account struct {
 	Name        string      // name: in the events' subject and account extension, the logs, --account
 	Credentials Credentials // its own, or the top level's when it names none
 	BillOwnerID int64       // bill_owner_id: a member account's bill read with the payer's credentials; 0 none
-	StatePath   string      // its state file
+	StatePath   string      // its state file of earlier releases, imported into state_path at start (state_path itself: none)
 }
 
 // DefaultAccount is the name of the one account of a config without accounts.
@@ -376,9 +376,11 @@ func entryCredentials(top, entry texts) (keys texts, own bool) {
 	return keys, own
 }
 
-// accountStatePaths gives each account its state file: the one account of a config without
-// accounts, and an account named "default", use state_path itself; any other account
-// state_path with its name before the extension (state.db: state.payer.db).
+// accountStatePaths gives each account the state file that earlier releases gave it, which
+// the connector imports into state_path (one file for every account) at start: the one
+// account of a config without accounts, and an account named "default", used state_path
+// itself; any other account state_path with its name before the extension (state.db:
+// state.payer.db).
 func (c *Config) accountStatePaths() error {
 	ext := filepath.Ext(c.StatePath)
 	stem := strings.TrimSuffix(c.StatePath, ext)
@@ -387,17 +389,6 @@ func (c *Config) accountStatePaths() error {
 			c.Accounts[i].StatePath = c.StatePath
 		} else {
 			c.Accounts[i].StatePath = stem + "." + c.Accounts[i].Name + ext
-		}
-	}
-	// Each state file has a lock file beside it (path + ".lock"): no account's file may be
-	// another's, or another's lock (state_path "state" and an account named "lock").
-	taken := map[string]string{}
-	for _, a := range c.Accounts {
-		for _, p := range []string{a.StatePath, a.StatePath + ".lock"} {
-			if other, dup := taken[p]; dup {
-				return &Error{Key: "accounts", Problem: fmt.Sprintf("the state files of accounts %q and %q collide at %s; rename one, or give state_path an extension such as .db", other, a.Name, p)}
-			}
-			taken[p] = a.Name
 		}
 	}
 	return nil

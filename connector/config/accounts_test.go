@@ -152,12 +152,11 @@ func TestAccounts_KeysAreNotUnicodeFolded(t *testing.T) {
 	assert.Contains(t, ce.Problem, "unknown key")
 }
 
-func TestAccounts_StateFilesMayNotCollide(t *testing.T) {
-	_, err := load(t, `{`+target+`,"state_path":"/d/state","accounts":[{"name":"default"},{"name":"lock"}]}`)
-	var ce *Error
-	require.ErrorAs(t, err, &ce)
-	assert.Equal(t, "accounts", ce.Key)
-	assert.Contains(t, ce.Problem, `"default" and "lock" collide at /d/state.lock`)
-	_, err = load(t, `{`+target+`,"state_path":"/d/state.db","accounts":[{"name":"default"},{"name":"lock"}]}`)
-	assert.NoError(t, err, "with an extension the names cannot collide")
+// One state file holds every account (state_path): the files of earlier releases, one per
+// account, are only imported, so their names may be anything, the lock file's included.
+func TestAccounts_LegacyStateFilesAreOnlyImported(t *testing.T) {
+	cfg, err := load(t, `{`+target+`,"state_path":"/d/state","accounts":[{"name":"default"},{"name":"lock"}]}`)
+	require.NoError(t, err)
+	assert.Equal(t, "/d/state", cfg.Accounts[0].StatePath)
+	assert.Equal(t, "/d/state.lock", cfg.Accounts[1].StatePath, "the state package skips a legacy path that is the lock file")
 }

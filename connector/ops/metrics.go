@@ -6,6 +6,8 @@ package ops
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/state"
 )
 
 // Namespace prefixes every metric name.
@@ -35,6 +37,7 @@ type Metrics struct {
 	LastSuccess     *prometheus.GaugeVec     // account, bill: when a day was last completed
 	LastMonthClosed *prometheus.GaugeVec     // account: the end of the latest month closed
 	MonthDifference *prometheus.GaugeVec     // account, currency: the last close's largest |difference|
+	StateCommits    prometheus.CounterFunc   // write transactions of the state file (state.Commits)
 }
 
 // NewMetrics registers the metrics on a new registry.
@@ -66,9 +69,12 @@ func NewMetrics() *Metrics {
 			Help: "End (Unix time of the next month's first instant, UTC+8) of the latest month of the account whose close (month_closed event) was delivered."}, []string{"account"}),
 		MonthDifference: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: "month_reconcile_difference",
 			Help: "The last month close's largest absolute difference, over products, bills and figures, between the sum of the daily rows and QueryBillOverview, by account and currency; above reconcile_tolerance the month is not reconciled."}, []string{"account", "currency"}),
+		StateCommits: prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: Namespace, Name: "state_commits_total",
+			Help: "Write transactions committed to the state file (each fsynced; the writes of every account and bill grouped)."},
+			func() float64 { return float64(state.Commits()) }),
 	}
 	r.MustRegister(m.APIRequests, m.RowsFetched, m.RowsRetracted, m.EventsSent, m.EventRetries, m.DeliveryLatency, m.DaysPending,
-		m.DayRunDuration, m.LastSuccess, m.LastMonthClosed, m.MonthDifference,
+		m.DayRunDuration, m.LastSuccess, m.LastMonthClosed, m.MonthDifference, m.StateCommits,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -53,6 +53,7 @@ func TestHandler_MetricsAreExposedUnderThePrefix(t *testing.T) {
 	assert.Contains(t, body, `alicloud_billing_api_requests_total{account="default",action="QueryAccountBill",outcome="ok"} 1`)
 	assert.Contains(t, body, `alicloud_billing_last_success_timestamp_seconds{account="default",bill="account"} 1.7e+09`)
 	assert.Contains(t, body, "go_goroutines")
+	assert.Contains(t, body, "alicloud_billing_state_commits_total ", "the state file's commits (group commit: fsyncs)")
 }
 
 func TestNewServer_ATakenPortIsAConfigErrorNamingIt(t *testing.T) {

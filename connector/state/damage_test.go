@@ -238,13 +238,13 @@ func TestOpen_NewerSchemaIsAnError(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
 	s, err := Open(path, false)
 	require.NoError(t, err)
-	require.NoError(t, s.write(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyVersion, []byte("2")) }))
+	require.NoError(t, s.d.write(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyVersion, []byte("3")) }))
 	require.NoError(t, s.Close())
 	for _, readOnly := range []bool{false, true} {
 		_, err = Open(path, readOnly)
 		var se *Error
 		require.ErrorAs(t, err, &se)
-		assert.Equal(t, `schema "2", this connector reads schema "1"`, se.Problem)
+		assert.Equal(t, `schema "3", this connector reads schema "2" (and converts "1")`, se.Problem)
 	}
 	// The file is untouched and the lock released: the error can be acted on.
 	_, err = Open(path, false)

@@ -55,16 +55,39 @@ func (s *Store) getRow(rb *bolt.Bucket, day fmt.Stringer, identity string) (Row,
 
 // putRow writes the row of an identity.
 func putRow(rb *bolt.Bucket, identity string, r Row) error {
+	k, v, err := encodeRow(identity, r)
+	if err != nil {
+		return err
+	}
+	return rb.Put(k, v)
+}
+
+// encodeRow is the key and the value of a row.
+func encodeRow(identity string, r Row) (key, value []byte, err error) {
 	k, hashed := rowKey(identity)
 	st := stored{Row: r}
 	if hashed {
 		st.Identity = &identity
 	}
 	v, err := json.Marshal(st)
-	if err != nil {
-		return err
+	return k, v, err
+}
+
+// planned reads what Plan needs of the row at key (of identity): its pull and whether it
+// was delivered, without decoding the rest.
+func (s *Store) planned(rb *bolt.Bucket, day fmt.Stringer, identity string, key []byte) (pull int, delivered, found bool, err error) {
+	v := rb.Get(key)
+	if v == nil {
+		return 0, false, false, nil
 	}
-	return rb.Put(k, v)
+	var r struct {
+		Delivered bool `json:"ok"`
+		Pull      int  `json:"p"`
+	}
+	if err := json.Unmarshal(v, &r); err != nil {
+		return 0, false, true, s.corrupt("row %s of %s does not decode: %s", quoteID(identity), day, shorten(err.Error()))
+	}
+	return r.Pull, r.Delivered, true, nil
 }
 
 // quoteID quotes a row identity for a message, cut short when it is long.

@@ -28,8 +28,8 @@ type Month struct {
 
 // Month returns what the state knows of a month's close; ok is false when it knows nothing.
 func (s *Store) Month(m calendar.Month) (rec Month, ok bool, err error) {
-	err = s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketMonths)
+	err = s.view(func(root *bolt.Bucket) error {
+		b := root.Bucket(bucketMonths)
 		if b == nil {
 			return nil
 		}
@@ -78,8 +78,8 @@ func (s *Store) CloseMonth(m calendar.Month, id string, when time.Time) error {
 
 // putMonth changes a month's record in one transaction.
 func (s *Store) putMonth(m calendar.Month, change func(old Month, found bool) (Month, error)) error {
-	return s.update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucketMonths)
+	return s.update(1, func(root *bolt.Bucket) error {
+		b, err := root.CreateBucketIfNotExists(bucketMonths)
 		if err != nil {
 			return err
 		}
@@ -104,8 +104,8 @@ func (s *Store) putMonth(m calendar.Month, change func(old Month, found bool) (M
 
 // LastClosedMonth is the latest month whose close was delivered; ok is false when none was.
 func (s *Store) LastClosedMonth() (last calendar.Month, ok bool, err error) {
-	err = s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketMonths)
+	err = s.view(func(root *bolt.Bucket) error {
+		b := root.Bucket(bucketMonths)
 		if b == nil {
 			return nil
 		}

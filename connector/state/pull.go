@@ -47,7 +47,7 @@ type Ack struct{ Identity, ID string }
 // write's transaction, so that starting a pull costs no write of its own. On a read-only
 // Store it is ReadPull.
 func (s *Store) Pull(kind bill.Kind, day calendar.Day) (*Pull, error) {
-	if s.readOnly {
+	if s.d.readOnly {
 		return s.ReadPull(kind, day)
 	}
 	if err := s.Verify(); err != nil {
@@ -106,8 +106,8 @@ func (p *Pull) Restart() error {
 // Known returns what the state knows of each identity, in order.
 func (p *Pull) Known(identities []string) ([]Known, error) {
 	out := make([]Known, len(identities))
-	err := p.s.view(func(tx *bolt.Tx) error {
-		b := kindDayBucket(tx, p.kind, p.day)
+	err := p.s.view(func(root *bolt.Bucket) error {
+		b := kindDayBucket(root, p.kind, p.day)
 		if b == nil || b.Bucket(bucketRows) == nil {
 			return nil
 		}
@@ -129,38 +129,67 @@ func (p *Pull) Known(identities []string) ([]Known, error) {
 // revisions are then fixed before anything is sent, so that a crash and a resend reuse
 // them. A row not delivered makes the day not complete, in the same transaction.
 func (p *Pull) Plan(rows map[string]Row) error {
-	if len(rows) == 0 && !p.readOnly {
+	if p.readOnly {
+		return errReadPull
+	}
+	if len(rows) == 0 {
 		return nil
 	}
-	return p.write("", func(b *bolt.Bucket, info *Day) error {
+	// Encoded before the transaction, by the caller: the one writer that every account
+	// shares then only reads and puts.
+	page, err := p.encode(rows)
+	if err != nil {
+		return err
+	}
+	return p.write(len(rows), "", func(b *bolt.Bucket, info *Day) error {
 		rb := b.Bucket(bucketRows)
-		for _, k := range sortedKeys(rows) {
-			old, found, err := p.s.getRow(rb, p.day, k)
+		for _, e := range page {
+			oldPull, oldDelivered, found, err := p.s.planned(rb, p.day, e.identity, e.key)
 			if err != nil {
 				return err
 			}
-			if found && old.Pull == p.n { // planned again by this pull (a read that went on)
-				if !old.Delivered {
+			if found && oldPull == p.n { // planned again by this pull (a read that went on)
+				if !oldDelivered {
 					info.Open--
 				}
 			} else {
 				info.Seen++
 			}
-			r := rows[k]
-			r.Pull = p.n
-			if !r.Delivered {
+			if !e.delivered {
 				info.Open++
 				// Rows planned and not yet acknowledged: the day is no longer complete, in
 				// the same transaction, so that a crash before the acknowledgements leaves
 				// it due.
 				info.Complete = false
 			}
-			if err := putRow(rb, k, r); err != nil {
+			if err := rb.Put(e.key, e.value); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// encodedRow is a row of a page as Plan puts it.
+type encodedRow struct {
+	identity   string
+	key, value []byte
+	delivered  bool
+}
+
+// encode is the page's rows as this pull stores them, in key order.
+func (p *Pull) encode(rows map[string]Row) ([]encodedRow, error) {
+	out := make([]encodedRow, 0, len(rows))
+	for _, k := range sortedKeys(rows) {
+		r := rows[k]
+		r.Pull = p.n
+		key, v, err := encodeRow(k, r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, encodedRow{identity: k, key: key, value: v, delivered: r.Delivered})
+	}
+	return out, nil
 }
 
 // Ack records acknowledged events. An acknowledgement of an event the row no longer plans
@@ -174,8 +203,8 @@ func (p *Pull) Ack(acks []Ack) error {
 	if len(acks) == 0 {
 		return nil
 	}
-	return p.s.update(func(tx *bolt.Tx) error {
-		b, err := createKindDay(tx, p.kind, p.day)
+	return p.s.update(len(acks), func(root *bolt.Bucket) error {
+		b, err := createKindDay(root, p.kind, p.day)
 		if err != nil {
 			return err
 		}
@@ -210,7 +239,7 @@ func (p *Pull) Ack(acks []Ack) error {
 func (p *Pull) Finish(rows int, now time.Time) error {
 	// The counts Plan and Ack kept, in their transactions: no row is read here, so that a
 	// day of a million rows is not read whole to finish it.
-	return p.write(" cannot be complete", func(_ *bolt.Bucket, info *Day) error {
+	return p.write(1, " cannot be complete", func(_ *bolt.Bucket, info *Day) error {
 		switch {
 		case info.Open > 0:
 			return fmt.Errorf("state: %s cannot be complete: %d of its rows are not delivered", p.day, info.Open)
@@ -227,7 +256,7 @@ func (p *Pull) Finish(rows int, now time.Time) error {
 // Fail records a failed pull. With undelivered rows the day is not complete (the daemon
 // retries it); a failed read leaves the day as complete as it was.
 func (p *Pull) Fail(cause error, undelivered bool, rows int, now time.Time) error {
-	return p.write("", func(_ *bolt.Bucket, info *Day) error {
+	return p.write(1, "", func(_ *bolt.Bucket, info *Day) error {
 		info.Attempts++
 		info.LastError = cause.Error()
 		info.UpdatedAt = now.UTC()
@@ -239,13 +268,14 @@ func (p *Pull) Fail(cause error, undelivered bool, rows int, now time.Time) erro
 }
 
 // write runs fn in one write transaction with the day's bucket and the pull's record
-// (begun: see begin), and writes the record back. what follows the day in begin's error.
-func (p *Pull) write(what string, fn func(b *bolt.Bucket, info *Day) error) error {
+// (begun: see begin), and writes the record back. what follows the day in begin's error;
+// rows is how many records fn writes. fn may run more than once (see DB.update).
+func (p *Pull) write(rows int, what string, fn func(b *bolt.Bucket, info *Day) error) error {
 	if p.readOnly {
 		return errReadPull
 	}
-	return p.s.update(func(tx *bolt.Tx) error {
-		b, err := createKindDay(tx, p.kind, p.day)
+	return p.s.update(rows, func(root *bolt.Bucket) error {
+		b, err := createKindDay(root, p.kind, p.day)
 		if err != nil {
 			return err
 		}
@@ -263,8 +293,8 @@ func (p *Pull) write(what string, fn func(b *bolt.Bucket, info *Day) error) erro
 // KindDayInfo returns what the state knows of a bill's day.
 func (s *Store) KindDayInfo(kind bill.Kind, day calendar.Day) (Day, error) {
 	var d Day
-	err := s.view(func(tx *bolt.Tx) error {
-		b := kindDayBucket(tx, kind, day)
+	err := s.view(func(root *bolt.Bucket) error {
+		b := kindDayBucket(root, kind, day)
 		if b == nil {
 			return nil
 		}
@@ -310,8 +340,8 @@ func (s *Store) Days() ([]calendar.Day, error) { return s.KindDays(bill.Account)
 // KindDays lists the days of a bill the state knows, oldest first.
 func (s *Store) KindDays(kind bill.Kind) ([]calendar.Day, error) {
 	var out []calendar.Day
-	err := s.view(func(tx *bolt.Tx) error {
-		db := tx.Bucket(daysBucket(kind))
+	err := s.view(func(root *bolt.Bucket) error {
+		db := root.Bucket(daysBucket(kind))
 		if db == nil {
 			return nil
 		}
@@ -327,12 +357,12 @@ func (s *Store) KindDays(kind bill.Kind) ([]calendar.Day, error) {
 	return out, err
 }
 
-// kinds lists the bills the file has days of.
+// kinds lists the bills the account has days of.
 func (s *Store) kinds() ([]bill.Kind, error) {
 	out := []bill.Kind{bill.Account}
-	err := s.view(func(tx *bolt.Tx) error {
-		return tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
-			if k, ok := strings.CutPrefix(string(name), "days."); ok {
+	err := s.view(func(root *bolt.Bucket) error {
+		return root.ForEach(func(name, v []byte) error {
+			if k, ok := strings.CutPrefix(string(name), "days."); ok && v == nil {
 				out = append(out, bill.Kind(k))
 			}
 			return nil
@@ -342,7 +372,7 @@ func (s *Store) kinds() ([]bill.Kind, error) {
 	return out, err
 }
 
-// Check verifies the file's invariants: in every bill, every complete day has its rows
+// Check verifies the account's invariants: in every bill, every complete day has its rows
 // delivered: those of the pull that completed it and of every pull since, at least as
 // many as that pull read.
 func (s *Store) Check() error {
@@ -365,8 +395,8 @@ func (s *Store) Check() error {
 }
 
 func (s *Store) checkDay(kind bill.Kind, d calendar.Day) error {
-	return s.view(func(tx *bolt.Tx) error {
-		b := kindDayBucket(tx, kind, d)
+	return s.view(func(root *bolt.Bucket) error {
+		b := kindDayBucket(root, kind, d)
 		info, err := s.dayMeta(b, kind, d)
 		if err != nil || !info.Complete {
 			return err

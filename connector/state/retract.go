@@ -45,8 +45,8 @@ func (p *Pull) Live() (int, error) {
 
 // scan calls fn with every row the state knows of the day, in the file's order.
 func (p *Pull) scan(fn func(identity string, r Row)) error {
-	return p.s.view(func(tx *bolt.Tx) error {
-		b := kindDayBucket(tx, p.kind, p.day)
+	return p.s.view(func(root *bolt.Bucket) error {
+		b := kindDayBucket(root, p.kind, p.day)
 		if b == nil || b.Bucket(bucketRows) == nil {
 			return nil
 		}
@@ -70,7 +70,7 @@ func (p *Pull) Retract(rows map[string]Row) error {
 	if len(rows) == 0 && !p.readOnly {
 		return nil
 	}
-	return p.write("", func(b *bolt.Bucket, info *Day) error {
+	return p.write(len(rows), "", func(b *bolt.Bucket, info *Day) error {
 		rb := b.Bucket(bucketRows)
 		for _, k := range sortedKeys(rows) {
 			old, found, err := p.s.getRow(rb, p.day, k)

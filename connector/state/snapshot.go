@@ -14,32 +14,48 @@ const snapshotAttempts = 5
 // copied runs after each copy; tests commit there to land writes during a copy.
 var copied = func() {}
 
-// openSnapshot opens a read-only Store on a copy of the file (see Open); without a file
-// (or with an empty one) it leaves the Store unopened: empty. A running daemon
-// may commit while the copy is made: bbolt never overwrites, in the commit after the one
-// a meta names, the pages that meta reaches, so the copy is consistent when at most one
-// commit landed after the meta it holds. Otherwise it copies again.
-func (s *Store) openSnapshot() error {
-	path := s.path
+// openSnapshot opens a read-only DB on a copy of the file (see Open); without a file (or
+// with an empty one) it leaves the DB unopened: empty, unless there are legacy files to
+// read, which it then imports into a new, empty copy. A running daemon may commit while
+// the copy is made: bbolt never overwrites, in the commit after the one a meta names, the
+// pages that meta reaches, so the copy is consistent when at most one commit landed after
+// the meta it holds. Otherwise it copies again. The copy is the process's own: the
+// conversion of a file of an earlier release and the imports (see migrate.go) write it,
+// never the file at state_path.
+func (d *DB) openSnapshot() error {
+	path := d.path
 	// A named pipe would block the open, /dev/zero would be copied forever.
 	if err := notRegularAt(path); err != nil {
 		return err
 	}
 	src, info, err := openRegular(path, os.O_RDONLY)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return d.openEmptyCopy()
 	}
 	if err != nil {
 		return err
 	}
 	defer src.Close()
 	if info.Size() == 0 {
-		return nil // created and not yet written: as empty as a missing file
+		return d.openEmptyCopy() // created and not yet written: as empty as a missing file
 	}
+	return d.openCopy(info, func(tmp *os.File) error { return copyConsistent(tmp, src, info.Size(), path) })
+}
 
+// openEmptyCopy opens a new, empty copy when there are legacy files to read into it.
+func (d *DB) openEmptyCopy() error {
+	if !d.anyLegacy() {
+		return nil
+	}
+	return d.openCopy(nil, func(*os.File) error { return nil })
+}
+
+// openCopy makes a temporary file, fills it (fill), and opens bbolt on it; info is the
+// state file's (nil: none).
+func (d *DB) openCopy(info os.FileInfo, fill func(*os.File) error) error {
 	tmp, err := os.CreateTemp("", "alicloud-billing-state-*.db")
 	if err != nil {
-		return errTemp(path, err)
+		return errTemp(d.path, err)
 	}
 	name := tmp.Name()
 	keep := false
@@ -49,22 +65,16 @@ func (s *Store) openSnapshot() error {
 			os.Remove(name)
 		}
 	}()
-	if err := copyConsistent(tmp, src, info.Size(), path); err != nil {
+	if err := fill(tmp); err != nil {
 		return err
 	}
-
-	db, err := openBolt(path, tmp, true)
+	db, err := openBolt(d.path, tmp, false)
 	if err != nil {
 		return err
 	}
 	keep = true
 	os.Remove(name) // the map and the descriptor keep the copy; nothing is left behind
-	s.db, s.file, s.info, s.temp = db, tmp, info, name
-	if err := s.init(); err != nil {
-		s.db.Close()
-		s.db = nil
-		return err
-	}
+	d.db, d.file, d.info, d.temp = db, tmp, info, name
 	return nil
 }
 

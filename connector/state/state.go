@@ -1,7 +1,9 @@
-// Package state is the connector's durable memory, one bbolt file: per billing day, every
-// row delivered (by row identity, with a content hash, its event id and revision) and
-// whether the day is complete. Every write is one fsynced transaction, so a crash leaves
-// the file as it was before or after a write, never half-way.
+// Package state is the connector's durable memory, one bbolt file for every account of the
+// process (DB), a bucket per account (Store): per billing day, every row delivered (by row
+// identity, with a content hash, its event id and revision) and whether the day is
+// complete. Writes are fsynced transactions, the writes of every account grouped (see
+// committer), so a crash leaves the file as it was before or after each write, never
+// half-way, and a write returns only once it is on disk.
 //
 // The file is trusted only after it was checked: Open reads it with plain reads before
 // bbolt maps it (a truncated or damaged file would fault the process through the map),
@@ -12,14 +14,8 @@ package state
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"sort"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -29,15 +25,21 @@ import (
 )
 
 var (
-	bucketMeta = []byte("meta") // top level: connector-wide values
-	bucketDays = []byte("days") // top level: one sub-bucket per day
+	bucketMeta = []byte("meta") // top level: the file's schema; in an account's bucket: its since
+	bucketDays = []byte("days") // in an account's bucket: one sub-bucket per day
 	keySince   = []byte("since")
 	keyDayMeta = []byte("meta")   // in a day's bucket
 	bucketRows = []byte("rows")   // in a day's bucket: row key (see rowKey) -> stored
-	keyVersion = []byte("schema") // in meta
+	keyVersion = []byte("schema") // in the top-level meta
 )
 
-const schema = "1"
+// schema is the file's layout: "2", a bucket per account. Schema "1" (releases before it)
+// was one file per account with the account's buckets at the top level; releases that
+// read "1" refuse a file of another schema.
+const (
+	schema       = "2"
+	schemaLegacy = "1"
+)
 
 // fileLockWait bounds the wait for bbolt's own lock on the file. The lock file's lock is
 // taken first and fails at once; bbolt's lock only stops a process that does not take it
@@ -73,23 +75,33 @@ type Day struct {
 	Open      int       `json:"open,omitempty"`     // of those, not delivered yet
 }
 
-// Store is an open state file. Its methods are safe for concurrent use.
+// DefaultAccount is the account of a config without accounts, whose state a file of an
+// earlier release at state_path itself holds.
+const DefaultAccount = "default"
+
+// accountPrefix starts the name of an account's top-level bucket: "account:" and the
+// account's name. Account names have no ":", and the prefix keeps an account named "meta"
+// or "days" off the buckets of a schema 1 file and off the file's own "meta".
+const accountPrefix = "account:"
+
+func accountKey(name string) []byte { return []byte(accountPrefix + name) }
+
+// Store is the state of one account: a view of its top-level bucket in the DB, which
+// holds what the state file of one account held in earlier releases (the buckets meta,
+// days, days.<bill>, months). Its methods are safe for concurrent use.
 type Store struct {
-	path     string      // state_path as configured
-	db       *bolt.DB    // nil until opened (New opens it at start)
-	file     *os.File    // the descriptor bbolt reads and writes (for a read-only Store, the copy's)
-	info     os.FileInfo // of the file at path when opened: Verify compares
-	readOnly bool
-	temp     string    // read-only: the copy, removed
-	lock     *fileLock // writable Stores: held until Close
-
-	broken atomic.Pointer[Error] // set when a guarded transaction found the file damaged
-
-	closeOnce sync.Once
-	closeErr  error
+	d    *DB
+	name string
+	key  []byte // accountKey(name)
+	owns bool   // Close closes d (a Store of Open)
 }
 
-// Open opens the state file at path, after checking it (see the package comment).
+// Account is the Store of the account name.
+func (d *DB) Account(name string) *Store { return &Store{d: d, name: name, key: accountKey(name)} }
+
+// Open opens the state file at path, after checking it (see the package comment), and
+// returns the Store of the account "default" (the one account of a config without
+// accounts); closing it closes the file.
 //
 // Writable (the daemon, --once, --from/--to), it creates the file and its directory when
 // needed, and takes an exclusive lock that fails at once (ErrLocked) while another
@@ -109,285 +121,86 @@ type Store struct {
 //
 // Problems of the file itself are an *Error.
 func Open(path string, readOnly bool) (*Store, error) {
-	s := &Store{path: path, readOnly: readOnly}
-	if err := s.open(); err != nil || s.db == nil {
+	d, err := OpenDB(path, readOnly, nil)
+	if err != nil || d == nil {
 		return nil, err
 	}
+	s := d.Account(DefaultAccount)
+	s.owns = true
 	return s, nil
 }
 
-// open opens the file of an unopened Store; a read-only Store without a file stays
-// unopened (and empty).
-func (s *Store) open() error {
-	if s.readOnly {
-		return s.openSnapshot()
-	}
-	return s.openWritable()
-}
-
-func (s *Store) openWritable() (err error) {
-	path := s.path
-	// Before anything is created or locked beside it (no /dev/null.lock).
-	if err := notRegularAt(path); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return errOS(path, "create its directory", err)
-	}
-	l, err := lock(path)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			l.release()
-		}
-	}()
-	f, info, err := openRegular(path, os.O_RDWR|os.O_CREATE)
-	if err != nil {
-		return err
-	}
-	if info.Size() > 0 { // an empty file is a new one: bbolt writes its first pages
-		if _, err := inspect(f, info.Size(), path); err != nil {
-			f.Close()
-			return err
-		}
-	}
-	db, err := openBolt(path, f, false)
-	if err != nil {
-		return err
-	}
-	s.db, s.file, s.info = db, f, info
-	if err := s.init(); err != nil {
-		s.db.Close()
-		s.db = nil
-		return err
-	}
-	s.lock = l
-	return nil
-}
-
-// notRegularAt refuses what is at path when it is there and not a regular file (symbolic
-// links followed), before anything opens it: opening a named pipe for reading waits for a
-// writer. Other errors are left to the open that follows.
-func notRegularAt(path string) error {
-	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
-		return errNotRegular(path, fi.Mode())
-	}
-	return nil
-}
-
-// openRegular opens path with flag, without waiting (what is at path may have changed
-// since notRegularAt), and refuses what it opened unless it is a regular file. Its errors
-// are *Error; a missing file is one that wraps fs.ErrNotExist.
-func openRegular(path string, flag int) (*os.File, os.FileInfo, error) {
-	f, err := os.OpenFile(path, flag|openNonblock, 0o600)
-	if err != nil {
-		if fi, serr := os.Stat(path); serr == nil && !fi.Mode().IsRegular() {
-			return nil, nil, errNotRegular(path, fi.Mode()) // a socket: ENXIO
-		}
-		return nil, nil, errOS(path, "open it", err)
-	}
-	info, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, nil, errOS(path, "open it", err)
-	}
-	if !info.Mode().IsRegular() {
-		f.Close()
-		return nil, nil, errNotRegular(path, info.Mode())
-	}
-	setBlocking(f)
-	return f, info, nil
-}
-
-// openBolt opens bbolt on f, an inspected file (or a new, empty one); bbolt owns f then.
-func openBolt(path string, f *os.File, readOnly bool) (*bolt.DB, error) {
-	var db *bolt.DB
-	_, err := guarded(path, f, func() error {
-		var err error
-		db, err = bolt.Open(path, 0o600, &bolt.Options{
-			Timeout:  fileLockWait,
-			ReadOnly: readOnly,
-			OpenFile: func(string, int, os.FileMode) (*os.File, error) { return f, nil },
-		})
-		return err
-	})
-	switch {
-	case err == nil:
-		return db, nil
-	case errors.Is(err, bolt.ErrTimeout):
-		err = errLocked(path, "it holds the state file's own lock", err)
-	case errors.Is(err, bolt.ErrInvalid), errors.Is(err, bolt.ErrChecksum), errors.Is(err, bolt.ErrVersionMismatch):
-		err = errCorrupt(path, "corrupted: "+shorten(err.Error()), err)
-	default:
-		var se *Error
-		if !errors.As(err, &se) {
-			err = errOS(path, "open it", err)
-		}
-	}
-	f.Close() // bbolt closed it, unless it panicked
-	return nil, err
-}
-
-// init checks the file with bbolt's own check and its schema, and creates the buckets.
-func (s *Store) init() error {
-	var problems []string
-	if err := s.view(func(tx *bolt.Tx) error {
-		for e := range tx.Check() {
-			problems = append(problems, e.Error())
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	if len(problems) > 0 {
-		more := ""
-		if len(problems) > 1 {
-			more = fmt.Sprintf(" (and %d more problems)", len(problems)-1)
-		}
-		return errCorrupt(s.path, "corrupted: "+shorten(problems[0])+more, errors.New(problems[0]))
-	}
-	checkSchema := func(tx *bolt.Tx) error {
-		if m := tx.Bucket(bucketMeta); m != nil {
-			if v := m.Get(keyVersion); v != nil && string(v) != schema {
-				return &Error{
-					Path:    s.path,
-					Problem: fmt.Sprintf("schema %q, this connector reads schema %q", shorten(string(v)), schema),
-					Hint:    "run the connector version that wrote it, or " + moveAside(s.path),
-				}
-			}
-		}
-		return nil
-	}
-	if s.readOnly {
-		return s.view(checkSchema)
-	}
-	return s.write(func(tx *bolt.Tx) error {
-		if err := checkSchema(tx); err != nil {
-			return err
-		}
-		m, err := tx.CreateBucketIfNotExists(bucketMeta)
-		if err != nil {
-			return err
-		}
-		if err := m.Put(keyVersion, []byte(schema)); err != nil {
-			return err
-		}
-		_, err = tx.CreateBucketIfNotExists(bucketDays)
-		return err
-	})
-}
-
-// Close closes the file and releases the lock.
+// Close closes the file of a Store of Open; the Store of an account of a DB leaves the
+// file to its owner (the Opener closes it when the application stops).
 func (s *Store) Close() error {
-	s.closeOnce.Do(func() {
-		if s.db == nil {
-			return // never opened
+	if !s.owns {
+		return nil
+	}
+	return s.d.Close()
+}
+
+// DB is the file the Store is a view of.
+func (s *Store) DB() *DB { return s.d }
+
+// Verify: see DB.Verify.
+func (s *Store) Verify() error { return s.d.Verify() }
+
+// view runs a read transaction with the account's bucket; without one (an account
+// that never wrote) fn does not run: the account's state is empty.
+func (s *Store) view(fn func(root *bolt.Bucket) error) error {
+	return s.d.view(func(tx *bolt.Tx) error {
+		root := tx.Bucket(s.key)
+		if root == nil {
+			return nil
 		}
-		s.closeErr = s.db.Close()
-		if s.temp != "" {
-			os.Remove(s.temp)
-		}
-		s.closeErr = errors.Join(s.closeErr, s.lock.release())
+		return fn(root)
 	})
-	return s.closeErr
 }
 
-// Verify returns an *Error (wrapping ErrReplaced) when the file at state_path is no
-// longer the file this Store has open: deleted, or another file moved over it; or when
-// its lock file is no longer the one this Store locked. A process in that state must not
-// go on: what it writes lands in a file nobody will read, while another connector may
-// already use the path. Every write calls it first.
-func (s *Store) Verify() error {
-	fi, err := os.Stat(s.path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return errReplaced(s.path, "was deleted while the connector ran", err)
-	case err != nil:
-		return errOS(s.path, "check it", err)
-	case !os.SameFile(fi, s.info):
-		return errReplaced(s.path, "was replaced by another file while the connector ran", nil)
-	}
-	if e := s.lock.verify(s.path); e != nil {
-		return e
-	}
-	return nil
-}
-
-// errNotOpen: a Store of New used before the application started.
-var errNotOpen = errors.New("state: the state file is not open yet")
-
-// view runs a read transaction, guarded.
-func (s *Store) view(fn func(*bolt.Tx) error) error {
-	if e := s.broken.Load(); e != nil {
-		return e
-	}
-	if s.db == nil {
-		if s.readOnly {
-			return nil // no file: the state is empty
+// update runs fn with the account's bucket, created when missing, in a write transaction
+// shared with other writes (see DB.update): fn may run more than once. rows is how many
+// records it writes.
+func (s *Store) update(rows int, fn func(root *bolt.Bucket) error) error {
+	return s.d.update(rows, func(tx *bolt.Tx) error {
+		root, err := s.root(tx)
+		if err != nil {
+			return err
 		}
-		return errNotOpen
-	}
-	return s.guard(func() error { return s.db.View(fn) })
-}
-
-// update runs a write transaction, guarded, after checking the file is still the one at
-// state_path.
-func (s *Store) update(fn func(*bolt.Tx) error) error {
-	if s.readOnly {
-		return errors.New("state: opened read-only (a dry run writes no state)")
-	}
-	if e := s.broken.Load(); e != nil {
-		return e
-	}
-	if s.db == nil {
-		return errNotOpen
-	}
-	if err := s.Verify(); err != nil {
-		return err
-	}
-	return s.write(fn)
-}
-
-// write runs a write transaction, guarded. What fn returns comes back as it is; a failed
-// commit (the disk) is an *Error.
-func (s *Store) write(fn func(*bolt.Tx) error) error {
-	var fnErr error
-	err := s.guard(func() error {
-		return s.db.Update(func(tx *bolt.Tx) error {
-			releaseMapped(tx) // what earlier transactions read
-			fnErr = fn(tx)
-			return fnErr
-		})
+		return fn(root)
 	})
-	var se *Error
-	switch {
-	case errors.Is(fnErr, bolt.ErrIncompatibleValue):
-		return s.corrupt("a bucket of it is a plain value")
-	case err == nil || fnErr != nil || errors.As(err, &se):
-		return err
-	case errors.Is(err, bolt.ErrDatabaseNotOpen):
-		return fmt.Errorf("state: %w", err)
-	}
-	return errOS(s.path, "write it", err)
 }
 
-func (s *Store) guard(op func() error) error {
-	broken, err := guarded(s.path, s.file, op)
-	if broken {
-		var se *Error
-		if errors.As(err, &se) {
-			s.broken.CompareAndSwap(nil, se)
+// write runs fn with the account's bucket in a write transaction of its own (tests).
+func (s *Store) write(fn func(root *bolt.Bucket) error) error {
+	return s.d.write(func(tx *bolt.Tx) error {
+		root, err := s.root(tx)
+		if err != nil {
+			return err
+		}
+		return fn(root)
+	})
+}
+
+// root is the account's bucket, with its buckets meta and days, created when missing.
+func (s *Store) root(tx *bolt.Tx) (*bolt.Bucket, error) {
+	root := tx.Bucket(s.key)
+	if root != nil && root.Bucket(bucketDays) != nil && root.Bucket(bucketMeta) != nil {
+		return root, nil
+	}
+	root, err := tx.CreateBucketIfNotExists(s.key)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range [][]byte{bucketMeta, bucketDays} {
+		if _, err := root.CreateBucketIfNotExists(name); err != nil {
+			return nil, err
 		}
 	}
-	return err
+	return root, nil
 }
 
 // corrupt: a value in the file that does not decode.
-func (s *Store) corrupt(format string, a ...any) *Error {
-	return errCorrupt(s.path, "corrupted: "+fmt.Sprintf(format, a...), nil)
-}
+func (s *Store) corrupt(format string, a ...any) *Error { return s.d.corrupt(format, a...) }
 
 func (s *Store) decodeRow(day fmt.Stringer, identity string, v []byte) (stored, error) {
 	var r stored
@@ -401,8 +214,8 @@ func (s *Store) decodeRow(day fmt.Stringer, identity string, v []byte) (stored, 
 func (s *Store) Since() (calendar.Day, bool, error) {
 	var d calendar.Day
 	var ok bool
-	err := s.view(func(tx *bolt.Tx) error {
-		m := tx.Bucket(bucketMeta)
+	err := s.view(func(root *bolt.Bucket) error {
+		m := root.Bucket(bucketMeta)
 		if m == nil {
 			return nil
 		}
@@ -420,8 +233,8 @@ func (s *Store) Since() (calendar.Day, bool, error) {
 
 // SetSince records the first day the daemon is responsible for.
 func (s *Store) SetSince(d calendar.Day) error {
-	return s.update(func(tx *bolt.Tx) error {
-		m := tx.Bucket(bucketMeta)
+	return s.update(1, func(root *bolt.Bucket) error {
+		m := root.Bucket(bucketMeta)
 		if m == nil {
 			return bolt.ErrIncompatibleValue
 		}
@@ -433,8 +246,8 @@ func (s *Store) SetSince(d calendar.Day) error {
 // whatever its length).
 func (s *Store) Rows(day calendar.Day) (map[string]Row, error) {
 	out := map[string]Row{}
-	err := s.view(func(tx *bolt.Tx) error {
-		b := dayBucket(tx, day)
+	err := s.view(func(root *bolt.Bucket) error {
+		b := dayBucket(root, day)
 		if b == nil || b.Bucket(bucketRows) == nil {
 			return nil
 		}
@@ -462,27 +275,27 @@ func daysBucket(kind bill.Kind) []byte {
 	return []byte("days." + string(kind))
 }
 
-func dayBucket(tx *bolt.Tx, day calendar.Day) *bolt.Bucket {
-	return kindDayBucket(tx, bill.Account, day)
+func dayBucket(root *bolt.Bucket, day calendar.Day) *bolt.Bucket {
+	return kindDayBucket(root, bill.Account, day)
 }
 
-func kindDayBucket(tx *bolt.Tx, kind bill.Kind, day calendar.Day) *bolt.Bucket {
-	db := tx.Bucket(daysBucket(kind))
+func kindDayBucket(root *bolt.Bucket, kind bill.Kind, day calendar.Day) *bolt.Bucket {
+	db := root.Bucket(daysBucket(kind))
 	if db == nil {
 		return nil
 	}
 	return db.Bucket([]byte(day.String()))
 }
 
-func createKindDay(tx *bolt.Tx, kind bill.Kind, day calendar.Day) (*bolt.Bucket, error) {
+func createKindDay(root *bolt.Bucket, kind bill.Kind, day calendar.Day) (*bolt.Bucket, error) {
 	var days *bolt.Bucket
 	if kind == bill.Account {
-		if days = tx.Bucket(bucketDays); days == nil {
+		if days = root.Bucket(bucketDays); days == nil {
 			return nil, bolt.ErrIncompatibleValue
 		}
 	} else {
 		var err error
-		if days, err = tx.CreateBucketIfNotExists(daysBucket(kind)); err != nil {
+		if days, err = root.CreateBucketIfNotExists(daysBucket(kind)); err != nil {
 			return nil, err
 		}
 	}

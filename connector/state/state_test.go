@@ -130,7 +130,7 @@ func TestStore_LongIdentityIsKeptUnderItsHash(t *testing.T) {
 	require.NoError(t, err)
 	defer db.Close()
 	require.NoError(t, db.View(func(tx *bolt.Tx) error {
-		return kindDayBucket(tx, "account", day).Bucket(bucketRows).ForEach(func(k, _ []byte) error {
+		return kindDayBucket(tx.Bucket(accountKey(DefaultAccount)), "account", day).Bucket(bucketRows).ForEach(func(k, _ []byte) error {
 			assert.LessOrEqual(t, len(k), MaxKeyLen)
 			return nil
 		})
@@ -182,8 +182,8 @@ func TestStore_ValueThatDoesNotDecodeIsAnError(t *testing.T) {
 	p, err := s.Pull("account", day)
 	require.NoError(t, err)
 	require.NoError(t, p.Plan(map[string]Row{"a": {Hash: "h", ID: "x", Revision: 1}}))
-	require.NoError(t, s.write(func(tx *bolt.Tx) error {
-		b := kindDayBucket(tx, "account", day)
+	require.NoError(t, s.write(func(root *bolt.Bucket) error {
+		b := kindDayBucket(root, "account", day)
 		if err := b.Bucket(bucketRows).Put([]byte("a"), []byte("{not json")); err != nil {
 			return err
 		}
@@ -236,7 +236,7 @@ func TestStore_PlanOnACompleteDayMakesItDueAgain(t *testing.T) {
 // writer would leave.
 func writeComplete(t *testing.T, s *Store, d calendar.Day, rows int) {
 	t.Helper()
-	require.NoError(t, s.write(func(tx *bolt.Tx) error {
-		return putMeta(kindDayBucket(tx, "account", d), Day{Complete: true, Rows: rows})
+	require.NoError(t, s.write(func(root *bolt.Bucket) error {
+		return putMeta(kindDayBucket(root, "account", d), Day{Complete: true, Rows: rows})
 	}))
 }

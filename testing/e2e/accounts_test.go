@@ -8,8 +8,10 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/job"
+	"github.com/cloudbill/alicloud-billing-source/connector/state"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
 	"github.com/cloudbill/alicloud-billing-source/testing/harness"
 	"github.com/cloudbill/alicloud-billing-source/testing/sink"
@@ -99,10 +101,19 @@ func TestAccounts_TwoGoodAccountsDeliverEverythingTheRefusedOneIsReported(t *tes
 	assert.Equal(t, 4, throttled, "the busy account was throttled and retried")
 	assert.Positive(t, member)
 
-	// Each account has a state file of its own.
+	// One state file for every account (a bucket each), none of its own.
 	for _, n := range []string{"busy", "broken", "shop"} {
 		_, err := os.Stat(strings.TrimSuffix(e.StatePath, ".db") + "." + n + ".db")
-		assert.NoError(t, err, n)
+		assert.ErrorIs(t, err, os.ErrNotExist, n)
+		st, err := state.Open(e.StatePath, true)
+		require.NoError(t, err)
+		require.NoError(t, st.DB().Account(n).Check(), n)
+		days, err := st.DB().Account(n).Days()
+		require.NoError(t, err)
+		if n != "broken" {
+			assert.Len(t, days, 2, n)
+		}
+		require.NoError(t, st.Close())
 	}
 }
 
@@ -203,4 +214,44 @@ func TestAccounts_DaemonServesTheGoodAccountsAndReportsTheRefusedOne(t *testing.
 		return harness.Value(d.scrape(t), "alicloud_billing_events_sent_total", map[string]string{"bill": "account", "outcome": "delivered"}) >= 36
 	})
 	assert.Equal(t, 36.0, harness.Value(d.scrape(t), "alicloud_billing_events_sent_total", map[string]string{"bill": "account", "outcome": "delivered"}))
+}
+
+// An account's state file of the release before (one file per account, schema 1, beside
+// state_path) is imported into state_path on the first start that runs the account, said
+// once in the log, and renamed aside.
+func TestAccounts_AnEarlierReleasesAccountFileIsImportedOnFirstStart(t *testing.T) {
+	e := accountsWorld(t)
+	legacy := strings.TrimSuffix(e.StatePath, ".db") + ".shop.db"
+	old, err := bolt.Open(legacy, 0o600, nil)
+	require.NoError(t, err)
+	since := e.Day.AddDays(-30).String()
+	require.NoError(t, old.Update(func(tx *bolt.Tx) error {
+		m, err := tx.CreateBucket([]byte("meta"))
+		if err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket([]byte("days")); err != nil {
+			return err
+		}
+		if err := m.Put([]byte("since"), []byte(since)); err != nil {
+			return err
+		}
+		return m.Put([]byte("schema"), []byte("1"))
+	}))
+	require.NoError(t, old.Close())
+
+	for run := range 2 {
+		r := e.Run(t, []string{"--config", e.Config(t, threeAccounts), "--once", "--date", e.Day.String(), "--account", "shop"})
+		require.Equal(t, 0, r.Code, r.Stderr)
+		assert.Equal(t, 1-run, strings.Count(r.Stderr, `"msg":"state: imported an earlier release's state file of an account","account":"shop","from":"`+legacy+`"`), r.Stderr)
+	}
+	assert.NoFileExists(t, legacy)
+	assert.FileExists(t, legacy+".imported")
+	st, err := state.Open(e.StatePath, true)
+	require.NoError(t, err)
+	defer st.Close()
+	got, ok, err := st.DB().Account("shop").Since()
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Equal(t, since, got.String(), "the account's state came along")
 }

@@ -1,0 +1,160 @@
+package state
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/fx/fxtest"
+)
+
+// holdCommits makes the next commit wait until want more writes are queued behind it,
+// so that they form one batch.
+func holdCommits(t *testing.T, want int) {
+	var mu sync.Mutex
+	n := 0
+	all := make(chan struct{})
+	first := true
+	queued = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if n++; n == want+1 { // the held one and want behind it
+			close(all)
+		}
+	}
+	committing = func() {
+		mu.Lock()
+		held := first
+		first = false
+		mu.Unlock()
+		if held {
+			<-all
+		}
+	}
+	t.Cleanup(func() { queued, committing = func() {}, func() {} })
+}
+
+// The writes of 100 accounts queued during a commit are one transaction, one fsync; a
+// write that fails in the batch (a pull that another began after) fails alone; each
+// caller returns once its write is in the file.
+func TestCommit_WritesOfManyAccountsQueuedMeanwhileAreOneCommit(t *testing.T) {
+	const accounts = 100
+	path := filepath.Join(t.TempDir(), "state.db")
+	d, err := OpenDB(path, false, nil)
+	require.NoError(t, err)
+	defer d.Close()
+	// A stale pull of acct-0's day: two newer pulls planned since.
+	stale, err := d.Account("acct-0").Pull("account", day)
+	require.NoError(t, err)
+	for rev := range 2 {
+		newer, err := d.Account("acct-0").Pull("account", day)
+		require.NoError(t, err)
+		require.NoError(t, newer.Plan(map[string]Row{"r": {Hash: "h", ID: "new", Revision: rev + 1}}))
+	}
+	base := d.Commits()
+
+	holdCommits(t, accounts)
+	errs := make([]error, accounts+1)
+	var wg sync.WaitGroup
+	for i := range accounts + 1 {
+		wg.Go(func() {
+			if i == accounts {
+				errs[i] = stale.Plan(map[string]Row{"r": {Hash: "h", ID: "stale", Revision: 1}})
+				return
+			}
+			p, err := d.Account(fmt.Sprintf("acct-%d", i)).Pull("instance", day)
+			if err == nil {
+				err = p.Plan(map[string]Row{"r1": {Hash: "h", ID: fmt.Sprint("id", i), Revision: 1}})
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i := range accounts {
+		require.NoError(t, errs[i], i)
+	}
+	require.ErrorContains(t, errs[accounts], "another pull of it began since this one")
+	assert.LessOrEqual(t, d.Commits()-base, uint64(2), "101 writes, the first held: at most two commits (the first, then the rest)")
+	assert.Equal(t, Commits() >= d.Commits(), true, "the process's count includes the file's")
+
+	snap, err := Open(path, true) // a copy of what is in the file now
+	require.NoError(t, err)
+	defer snap.Close()
+	for i := range accounts {
+		s := snap.DB().Account(fmt.Sprintf("acct-%d", i))
+		p, err := s.ReadPull("instance", day)
+		require.NoError(t, err)
+		k, err := p.Known([]string{"r1"})
+		require.NoError(t, err)
+		assert.Equal(t, fmt.Sprint("id", i), k[0].ID, "acct-%d's plan is in the file", i)
+	}
+	rows, err := snap.DB().Account("acct-0").Rows(day)
+	require.NoError(t, err)
+	assert.Equal(t, "new", rows["r"].ID, "the stale pull wrote nothing")
+}
+
+// Writes committed before the file closes stay; writes after it fail.
+func TestCommit_WritesAfterCloseFailAndThoseBeforeStay(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	d, err := OpenDB(path, false, nil)
+	require.NoError(t, err)
+	s := d.Account("payer")
+	holdCommits(t, 1)
+	done := make(chan error, 2)
+	go func() { done <- s.SetSince(day) }()
+	go func() { done <- s.SetSince(day.AddDays(1)) }()
+	require.NoError(t, <-done)
+	require.NoError(t, <-done)
+	require.NoError(t, d.Close())
+	require.ErrorContains(t, s.SetSince(day), "database not open")
+
+	d, err = OpenDB(path, false, nil)
+	require.NoError(t, err)
+	defer d.Close()
+	_, ok, err := d.Account("payer").Since()
+	require.NoError(t, err)
+	assert.True(t, ok)
+}
+
+// fds counts the process's open file descriptors.
+func fds(t *testing.T) int {
+	t.Helper()
+	es, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd:", err)
+	}
+	return len(es)
+}
+
+// 500 accounts are one file, one lock file: the descriptors do not grow with them.
+func TestOpener_FileDescriptorsDoNotGrowWithTheAccounts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	before := fds(t)
+	lc := fxtest.NewLifecycle(t)
+	op := NewOpener(lc, Options{})
+	var stores []*Store
+	for i := range 500 {
+		name := fmt.Sprintf("acct-%03d", i)
+		stores = append(stores, op.Account(path, name, filepath.Join(filepath.Dir(path), "state."+name+".db")))
+	}
+	lc.RequireStart()
+	var wg sync.WaitGroup
+	for _, s := range stores {
+		wg.Go(func() {
+			p, err := s.Pull("account", day)
+			if err == nil {
+				err = p.Plan(map[string]Row{"r": {Hash: "h", ID: "i", Revision: 1}})
+			}
+			assert.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	open := fds(t) - before
+	assert.LessOrEqual(t, open, 3, "the state file, its lock file (and nothing per account)")
+	lc.RequireStop()
+	assert.LessOrEqual(t, fds(t)-before, 0, "all closed")
+}
