@@ -12,7 +12,7 @@ import (
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 )
 
-// bucketPurchases is the top-level bucket of the FOCUS bill's subscription purchases and
+// bucketPurchases is the account's bucket of the FOCUS bill's subscription purchases and
 // refunds: "p" + a hash of the purchase row's identity -> Purchase, "r" + a hash of the
 // resource and the day -> Refund. Keys are hashes so that a long identity fits; the value
 // holds it whole.
@@ -48,8 +48,8 @@ func (s *Store) RememberPurchases(purchases []Purchase, refunds []Refund) error 
 	if len(purchases) == 0 && len(refunds) == 0 {
 		return nil
 	}
-	return s.update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucketPurchases)
+	return s.update(len(purchases)+len(refunds), func(root *bolt.Bucket) error {
+		b, err := root.CreateBucketIfNotExists(bucketPurchases)
 		if err != nil {
 			return err
 		}
@@ -91,8 +91,8 @@ func refundKey(r Refund) []byte {
 func (s *Store) PurchasesOver(day calendar.Day) ([]Purchase, error) {
 	var out []Purchase
 	refunds := map[string][]calendar.Day{}
-	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketPurchases)
+	err := s.view(func(root *bolt.Bucket) error {
+		b := root.Bucket(bucketPurchases)
 		if b == nil {
 			return nil
 		}

@@ -60,8 +60,8 @@ func TestPurchases_ADamagedRecordIsCorrupt(t *testing.T) {
 	s, err := Open(path, false)
 	require.NoError(t, err)
 	defer s.Close()
-	require.NoError(t, s.update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucketPurchases)
+	require.NoError(t, s.update(1, func(root *bolt.Bucket) error {
+		b, err := root.CreateBucketIfNotExists(bucketPurchases)
 		if err != nil {
 			return err
 		}
