@@ -205,7 +205,12 @@ func FromValues(values map[string]any) (*Config, error) {
 		}
 		raw[k] = b
 	}
-	return build(raw, "", func(string) (string, bool) { return "", false })
+	none := func(string) (string, bool) { return "", false }
+	cfg, err := build(raw, "", none)
+	if err != nil {
+		return nil, err
+	}
+	return cfg, cfg.resolveShard("", none) // "ordinal/N": no pod here, refused
 }
 
 // build validates the keys of the file (raw, read from path, "" for none) with the
