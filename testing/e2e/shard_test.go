@@ -1,0 +1,223 @@
+package e2e
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/fx"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/cli"
+	"github.com/cloudbill/alicloud-billing-source/connector/clock"
+	"github.com/cloudbill/alicloud-billing-source/connector/job"
+	"github.com/cloudbill/alicloud-billing-source/connector/ops"
+	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
+	"github.com/cloudbill/alicloud-billing-source/testing/harness"
+	"github.com/cloudbill/alicloud-billing-source/testing/sink"
+)
+
+const (
+	shardAccounts = 30
+	shardRows     = 3 // per account and day
+)
+
+// shardWorld is one fake BSS API serving 30 accounts, each with keys of its own (30 callers),
+// and shardRows rows on each of two days; the config lists them as accounts.
+func shardWorld(t *testing.T, days ...string) (*harness.Env, []map[string]any) {
+	e := harness.New(t)
+	var more []bssfake.Account
+	var entries []map[string]any
+	for i := range shardAccounts {
+		id, key, secret := fmt.Sprint(4000000000000000+i), fmt.Sprintf("LTAI5tShardKey%04d", i), fmt.Sprintf("shard-Secret-Never-Printed-%02d", i)
+		more = append(more, bssfake.Account{ID: id, Name: fmt.Sprintf("acct%02d@example.com", i), Keys: map[string]string{key: secret}})
+		entries = append(entries, map[string]any{"name": fmt.Sprintf("acct-%02d", i), "access_key_id": key, "secret_access_Key": secret})
+		e.NeverPrinted(secret)
+	}
+	api := bssfake.New(bssfake.Options{Keys: map[string]string{harness.KeyID: harness.Secret}, More: more})
+	require.NoError(t, api.Start("127.0.0.1:0"))
+	t.Cleanup(func() { _ = api.Close() })
+	e.API = api
+	for i, a := range more {
+		for j, d := range days {
+			api.SetAccountDay(a.ID, d, bssfake.SampleDay(d, shardRows, uint64(100*i+j)))
+		}
+	}
+	return e, entries
+}
+
+// shardProc is one connector daemon, in this process (cli.Main, the production wiring)
+// with its own application, state and fake clock: shard K of N.
+type shardProc struct {
+	shard   string
+	log     *harness.Buffer
+	shut    fx.Shutdowner
+	metrics *ops.Metrics
+	done    chan int
+}
+
+// startShard starts the daemon of shard (K/N) at now, with the state under dir.
+func startShard(t *testing.T, e *harness.Env, entries []map[string]any, shard, dir string, now time.Time) *shardProc {
+	t.Helper()
+	p := &shardProc{shard: shard, log: e.Log(), done: make(chan int, 1)}
+	cfg := e.Config(t, map[string]any{"accounts": entries, "state_path": e.Dir + "/" + dir + "/state.db"})
+	fc := clockwork.NewFakeClockAt(now)
+	go func() {
+		p.done <- cli.Main([]string{"--config", cfg, "--shard", shard},
+			cli.IO{Stdout: e.Log(), Stderr: p.log, Lookup: func(string) (string, bool) { return "", false }},
+			fx.Decorate(func(clock.Clock) clock.Clock { return fc }), fx.Populate(&p.shut, &p.metrics))
+		e.Changed.Notify()
+	}()
+	return p
+}
+
+var shardLine = regexp.MustCompile(`"msg":"running the accounts of this shard","shard":"([0-9/]+)","accounts":(\d+),"configured":(\d+)`)
+
+// waitRound waits until the daemon has run every account it owns and is waiting for the
+// next pull (each account's scheduler says so once its due days are done and recorded).
+func (p *shardProc) waitRound(t *testing.T, e *harness.Env) int {
+	t.Helper()
+	n := -1
+	e.Changed.Wait(t, "shard "+p.shard+" to finish its first round", p.log, func() bool {
+		if len(p.done) > 0 {
+			require.FailNow(t, "shard "+p.shard+" exited", harness.Tail(p.log.String(), 3000))
+		}
+		s := p.log.String()
+		m := shardLine.FindStringSubmatch(s)
+		if m == nil {
+			return false
+		}
+		require.Equal(t, p.shard, m[1])
+		require.Equal(t, strconv.Itoa(shardAccounts), m[3])
+		n, _ = strconv.Atoi(m[2])
+		return strings.Count(s, `"msg":"waiting for the next pull"`) >= n
+	})
+	assert.NotContains(t, p.log.String(), `"level":"ERROR"`)
+	return n
+}
+
+func (p *shardProc) stop(t *testing.T) {
+	t.Helper()
+	require.NoError(t, p.shut.Shutdown())
+	assert.Equal(t, 0, <-p.done, "shard %s: %s", p.shard, harness.Tail(p.log.String(), 2000))
+}
+
+// ran is the accounts whose rows this daemon fetched.
+func (p *shardProc) ran(t *testing.T) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	for i := range shardAccounts {
+		name := fmt.Sprintf("acct-%02d", i)
+		if (harness.Result{Metrics: p.metrics}).Metric(t, "alicloud_billing_rows_fetched_total", map[string]string{"account": name}) > 0 {
+			out[name] = true
+		}
+	}
+	return out
+}
+
+// shardEvents are the sink's events of one day, by account; each event's data is the
+// account's row of the day.
+func shardEvents(t *testing.T, got []sink.Received, day string) map[string][]sink.Received {
+	t.Helper()
+	out := map[string][]sink.Received{}
+	for _, r := range got {
+		a, err := r.Event.Context.GetExtension(job.AccountExtension)
+		require.NoError(t, err)
+		if strings.HasPrefix(r.Event.Subject(), a.(string)+"/"+day+"/") {
+			out[a.(string)] = append(out[a.(string)], r)
+		}
+	}
+	return out
+}
+
+// Three daemons (shards 0/3, 1/3, 2/3) over 30 accounts, one fake API, one sink: every row
+// once in total, each account by one daemon. Then two (0/2 and 1/2, each on the state it
+// had): the next day once; the accounts of the removed shard are taken over by their new
+// owners from that day, and no row the removed shard delivered is sent again under another
+// id (the new owner has not its state: a re-read would give unchanged rows new revisions,
+// so new ids).
+func TestShards_ThreeThenTwoDeliverEveryRowOnceAndMoveOnlyTheRemovedShardsAccounts(t *testing.T) {
+	sh := mustZone(t, "Asia/Shanghai")
+	d1, d2 := "2026-11-10", "2026-11-11"
+	e, entries := shardWorld(t, d1, d2)
+
+	// Day one, three shards: 03:00 on the 11th, the 10th is due at once.
+	owner := map[string]int{}
+	three := make([]*shardProc, 3)
+	for k := range three {
+		three[k] = startShard(t, e, entries, fmt.Sprintf("%d/3", k), fmt.Sprintf("shard%d", k), time.Date(2026, 11, 11, 3, 0, 0, 0, sh))
+	}
+	total := 0
+	for k, p := range three {
+		n := p.waitRound(t, e)
+		assert.Positive(t, n, "30 callers over 3 shards: none empty")
+		total += n
+		for a := range p.ran(t) {
+			_, dup := owner[a]
+			assert.False(t, dup, "%s run by two shards", a)
+			owner[a] = k
+		}
+		assert.Len(t, p.ran(t), n, "shard %s runs the accounts it says", p.shard)
+		p.stop(t)
+	}
+	assert.Equal(t, shardAccounts, total)
+	require.Len(t, owner, shardAccounts, "every account run by a shard")
+	first := e.Sink.Events()
+	require.Equal(t, shardAccounts*shardRows, len(first), "every row once")
+	require.Len(t, harness.IDs(first), shardAccounts*shardRows, "each id once")
+	for a, evs := range shardEvents(t, first, d1) {
+		assert.Len(t, evs, shardRows, a)
+	}
+
+	// Day two, two shards, each on the state it had (shard 2's state is not reachable).
+	two := make([]*shardProc, 2)
+	for k := range two {
+		two[k] = startShard(t, e, entries, fmt.Sprintf("%d/2", k), fmt.Sprintf("shard%d", k), time.Date(2026, 11, 12, 3, 0, 0, 0, sh))
+	}
+	moved := 0
+	for k, p := range two {
+		p.waitRound(t, e)
+		for a := range p.ran(t) {
+			switch owner[a] {
+			case 2:
+				moved++
+			default:
+				assert.Equal(t, k, owner[a], "%s moved between two shards that exist before and after", a)
+			}
+			owner[a] = k
+		}
+		p.stop(t)
+	}
+	assert.Positive(t, moved, "the removed shard's accounts moved")
+	for a, k := range owner {
+		assert.Less(t, k, 2, "%s: not taken over", a)
+	}
+	all := e.Sink.Events()
+	require.Equal(t, 2*shardAccounts*shardRows, len(all), "the next day once, nothing of the first again")
+	for id, n := range harness.IDs(all) {
+		assert.Equal(t, 1, n, "id %s sent %d times", id, n)
+	}
+	day2 := shardEvents(t, all, d2)
+	assert.Len(t, day2, shardAccounts, "every account's next day, the moved ones by their new owners")
+	for a, evs := range day2 {
+		assert.Len(t, evs, shardRows, a)
+	}
+	// The first day's events are the first day's only: same ids, no other copy.
+	assert.Equal(t, harness.IDs(first), harness.IDs(eventsOf(all, d1)))
+}
+
+// eventsOf are the events of the received whose subject names day.
+func eventsOf(rs []sink.Received, day string) []sink.Received {
+	var out []sink.Received
+	for _, r := range rs {
+		if strings.Contains(r.Event.Subject(), "/"+day+"/") {
+			out = append(out, r)
+		}
+	}
+	return out
+}
