@@ -76,6 +76,10 @@ func runDaemons(ctx context.Context, p runnerParams) int {
 		<-ctx.Done()
 		return ExitOK
 	}
+	if err := accounts.TakeOver(p.Units, p.Config.Bills, p.Config.CatchupDays, p.Clock.Now()); err != nil {
+		p.Logger.Error("daemon stopped", "error", err.Error()) // the state cannot be read
+		return exitStatus(err)
+	}
 	return eachAccount(p.Units, func(u *accounts.Unit) int {
 		if p.Mode.Since != (calendar.Day{}) {
 			u.Scheduler.CatchUpFrom(p.Mode.Since)

@@ -142,11 +142,31 @@ func shardEvents(t *testing.T, got []sink.Received, day string) map[string][]sin
 // id (the new owner has not its state: a re-read would give unchanged rows new revisions,
 // so new ids).
 func TestShards_ThreeThenTwoDeliverEveryRowOnceAndMoveOnlyTheRemovedShardsAccounts(t *testing.T) {
-	sh := mustZone(t, "Asia/Shanghai")
-	d1, d2 := "2026-11-10", "2026-11-11"
-	e, entries := shardWorld(t, d1, d2)
+	threeThenTwo(t, time.Date(2026, 11, 12, 3, 0, 0, 0, mustZone(t, "Asia/Shanghai")), "2026-11-11")
+}
 
-	// Day one, three shards: 03:00 on the 11th, the 10th is due at once.
+// The two start three days later: the days missed are caught up, for the moved accounts
+// too (from the day after the newest day the new owner had delivered for its own), and
+// still nothing the removed shard delivered is sent again.
+func TestShards_AfterDowntimeTheMovedAccountsAreCaughtUpWithTheOthers(t *testing.T) {
+	threeThenTwo(t, time.Date(2026, 11, 14, 3, 0, 0, 0, mustZone(t, "Asia/Shanghai")), "2026-11-11", "2026-11-12", "2026-11-13")
+}
+
+// The two start on the same day, after the pull: the moved accounts' yesterday was
+// delivered by the removed shard, and its new owner does not read it again (it would send
+// the rows under new ids).
+func TestShards_ALayoutChangeAfterThePullSendsNothingAgain(t *testing.T) {
+	threeThenTwo(t, time.Date(2026, 11, 11, 9, 0, 0, 0, mustZone(t, "Asia/Shanghai")))
+}
+
+// threeThenTwo runs 2026-11-10 on three shards (at 03:00 on the 11th), then two shards at
+// then, which must deliver the days next, once each, for every account.
+func threeThenTwo(t *testing.T, then time.Time, next ...string) {
+	sh := mustZone(t, "Asia/Shanghai")
+	d1 := "2026-11-10"
+	e, entries := shardWorld(t, append([]string{d1}, next...)...)
+
+	// Three shards: 03:00 on the 11th, the 10th is due at once.
 	owner := map[string]int{}
 	three := make([]*shardProc, 3)
 	for k := range three {
@@ -174,41 +194,62 @@ func TestShards_ThreeThenTwoDeliverEveryRowOnceAndMoveOnlyTheRemovedShardsAccoun
 		assert.Len(t, evs, shardRows, a)
 	}
 
-	// Day two, two shards, each on the state it had (shard 2's state is not reachable).
+	// Two shards, each on the state it had (shard 2's state is not reachable).
 	two := make([]*shardProc, 2)
 	for k := range two {
-		two[k] = startShard(t, e, entries, fmt.Sprintf("%d/2", k), fmt.Sprintf("shard%d", k), time.Date(2026, 11, 12, 3, 0, 0, 0, sh))
+		two[k] = startShard(t, e, entries, fmt.Sprintf("%d/2", k), fmt.Sprintf("shard%d", k), then)
 	}
 	moved := 0
 	for k, p := range two {
 		p.waitRound(t, e)
 		for a := range p.ran(t) {
-			switch owner[a] {
-			case 2:
+			if owner[a] == 2 {
 				moved++
-			default:
-				assert.Equal(t, k, owner[a], "%s moved between two shards that exist before and after", a)
+				continue
 			}
-			owner[a] = k
+			assert.Equal(t, k, owner[a], "%s moved between two shards that exist before and after", a)
 		}
 		p.stop(t)
 	}
-	assert.Positive(t, moved, "the removed shard's accounts moved")
+	// Each of the removed shard's accounts is taken over by one of the two, from the day
+	// after the newest day it had delivered for its own (the 10th).
+	logs := two[0].log.String() + two[1].log.String()
 	for a, k := range owner {
-		assert.Less(t, k, 2, "%s: not taken over", a)
+		if k == 2 {
+			assert.Len(t, regexp.MustCompile(`"msg":"taking the account over","account":"`+a+`","from":"2026-11-11"`).FindAllString(logs, -1), 1, a)
+		}
+	}
+	assert.Equal(t, count(owner, 2), strings.Count(logs, `"msg":"taking the account over"`), "only the moved accounts are taken over")
+	if len(next) > 0 {
+		assert.Equal(t, count(owner, 2), moved, "the moved accounts' days read by their new owners")
+	} else {
+		assert.Zero(t, moved, "no day of the moved accounts read again")
 	}
 	all := e.Sink.Events()
-	require.Equal(t, 2*shardAccounts*shardRows, len(all), "the next day once, nothing of the first again")
+	require.Equal(t, (1+len(next))*shardAccounts*shardRows, len(all), "the days next once, nothing of the first again")
 	for id, n := range harness.IDs(all) {
 		assert.Equal(t, 1, n, "id %s sent %d times", id, n)
 	}
-	day2 := shardEvents(t, all, d2)
-	assert.Len(t, day2, shardAccounts, "every account's next day, the moved ones by their new owners")
-	for a, evs := range day2 {
-		assert.Len(t, evs, shardRows, a)
+	for _, d := range next {
+		day := shardEvents(t, all, d)
+		assert.Len(t, day, shardAccounts, "%s of every account, the moved ones by their new owners", d)
+		for a, evs := range day {
+			assert.Len(t, evs, shardRows, "%s %s", d, a)
+		}
 	}
 	// The first day's events are the first day's only: same ids, no other copy.
 	assert.Equal(t, harness.IDs(first), harness.IDs(eventsOf(all, d1)))
+}
+
+// count is how many accounts owner gives shard k.
+func count(owner map[string]int, k int) int {
+	n := 0
+	for _, o := range owner {
+		if o == k {
+			n++
+		}
+	}
+	return n
 }
 
 // eventsOf are the events of the received whose subject names day.

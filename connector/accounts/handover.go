@@ -1,0 +1,76 @@
+package accounts
+
+import (
+	"time"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/bill"
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
+)
+
+// Taking an account over. The state of an account lives with the process that ran it: an
+// account that comes to this process (a shard added or removed, or a new entry of
+// accounts) has none here, and the event ids of its rows cannot be made again without it
+// (a row's id carries the revision of the pull that first planned its content, from that
+// pull's clock: a re-read without the state plans every row as new, under this pull's
+// revision, so under new ids). So a process does not re-read the days another delivered:
+// it takes the account over from the first day it has not delivered for its own accounts,
+// the day after the newest day any of them has complete. That is before yesterday when the
+// process was down across pulls (the account is caught up with the others), and today when
+// it has already pulled yesterday (so had the old owner). The days before are the old
+// owner's. When this process knows no account at all (a first start, a new shard), an
+// account starts as on a first start (the scheduler's since: yesterday).
+
+// TakeOver records, for each unit whose state does not know its account yet, the first
+// day it is responsible for (state.Store.SetSince, which the scheduler reads): the day
+// after the newest day that another unit has complete, looking back catchupDays from the
+// latest day due at now. It reads the states: call it once they are open, before the
+// schedulers loop.
+func TakeOver(units []*Unit, bills []bill.Kind, catchupDays int, now time.Time) error {
+	var fresh []*Unit
+	var newest calendar.Day
+	found := false
+	for _, u := range units {
+		since, ok, err := u.Store.Since()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			fresh = append(fresh, u)
+			continue
+		}
+		d, ok, err := newestComplete(u, since, u.Scheduler.LatestDue(now), catchupDays, bills)
+		if err != nil {
+			return err
+		}
+		if ok && (!found || newest.Before(d)) {
+			newest, found = d, true
+		}
+	}
+	if !found {
+		return nil
+	}
+	for _, u := range fresh {
+		if err := u.Store.SetSince(newest.AddDays(1)); err != nil {
+			return err
+		}
+		u.Log.Info("taking the account over", "from", newest.AddDays(1).String(), "delivered_here_until", newest.String())
+	}
+	return nil
+}
+
+// newestComplete is the newest day from latest back to since (at most catchupDays) that
+// u's state has complete for every bill.
+func newestComplete(u *Unit, since, latest calendar.Day, catchupDays int, bills []bill.Kind) (calendar.Day, bool, error) {
+	d := latest
+	for i := 0; i < max(catchupDays, 1) && !d.Before(since); i++ {
+		ok, err := u.Store.Complete(d, bills...)
+		if err != nil {
+			return d, false, err
+		}
+		if ok {
+			return d, true, nil
+		}
+		d = d.AddDays(-1)
+	}
+	return d, false, nil
+}
