@@ -5,6 +5,7 @@ import (
 
 	"github.com/cloudbill/alicloud-billing-source/connector/bill"
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
+	"github.com/cloudbill/alicloud-billing-source/connector/config"
 )
 
 // Taking an account over. The state of an account lives with the process that ran it: an
@@ -17,15 +18,19 @@ import (
 // the day after the newest day any of them has complete. That is before yesterday when the
 // process was down across pulls (the account is caught up with the others), and today when
 // it has already pulled yesterday (so had the old owner). The days before are the old
-// owner's. When this process knows no account at all (a first start, a new shard), an
-// account starts as on a first start (the scheduler's since: yesterday).
+// owner's. A shard that knows no account at all (a shard added, or the first start of
+// them all) cannot tell how far the others got: it takes its accounts over from the first
+// day whose pull is still to come (--catch-up-from DAY backfills). Without sharding, a
+// process that knows no account starts as on a first start (the scheduler's since:
+// yesterday).
 
 // TakeOver records, for each unit whose state does not know its account yet, the first
 // day it is responsible for (state.Store.SetSince, which the scheduler reads): the day
-// after the newest day that another unit has complete, looking back catchupDays from the
-// latest day due at now. It reads the states: call it once they are open, before the
-// schedulers loop.
-func TakeOver(units []*Unit, bills []bill.Kind, catchupDays int, now time.Time) error {
+// after the newest day that another unit has complete, looking back catchup_days from the
+// latest day due at now; with none, for a shard, the day after the latest day due; or
+// catchUpFrom (--catch-up-from, zero: none) when that is earlier. It reads the states:
+// call it once they are open, before the schedulers loop.
+func TakeOver(units []*Unit, cfg *config.Config, now time.Time, catchUpFrom calendar.Day) error {
 	var fresh []*Unit
 	var newest calendar.Day
 	found := false
@@ -38,7 +43,7 @@ func TakeOver(units []*Unit, bills []bill.Kind, catchupDays int, now time.Time) 
 			fresh = append(fresh, u)
 			continue
 		}
-		d, ok, err := newestComplete(u, since, u.Scheduler.LatestDue(now), catchupDays, bills)
+		d, ok, err := newestComplete(u, since, u.Scheduler.LatestDue(now), cfg.CatchupDays, cfg.Bills)
 		if err != nil {
 			return err
 		}
@@ -46,14 +51,22 @@ func TakeOver(units []*Unit, bills []bill.Kind, catchupDays int, now time.Time) 
 			newest, found = d, true
 		}
 	}
-	if !found {
-		return nil
-	}
 	for _, u := range fresh {
-		if err := u.Store.SetSince(newest.AddDays(1)); err != nil {
+		from := newest.AddDays(1)
+		switch {
+		case found:
+		case cfg.Shard.Sharded(): // a new shard, or the first start of them all: from the next pull
+			from = u.Scheduler.LatestDue(now).AddDays(1)
+		default: // a first start: the scheduler's since
+			continue
+		}
+		if catchUpFrom != (calendar.Day{}) && catchUpFrom.Before(from) {
+			from = catchUpFrom // --catch-up-from asks for more
+		}
+		if err := u.Store.SetSince(from); err != nil {
 			return err
 		}
-		u.Log.Info("taking the account over", "from", newest.AddDays(1).String(), "delivered_here_until", newest.String())
+		u.Log.Info("taking the account over", "from", from.String(), "shard", cfg.Shard.String())
 	}
 	return nil
 }

@@ -76,7 +76,7 @@ func runDaemons(ctx context.Context, p runnerParams) int {
 		<-ctx.Done()
 		return ExitOK
 	}
-	if err := accounts.TakeOver(p.Units, p.Config.Bills, p.Config.CatchupDays, p.Clock.Now()); err != nil {
+	if err := accounts.TakeOver(p.Units, p.Config, p.Clock.Now(), p.Mode.Since); err != nil {
 		p.Logger.Error("daemon stopped", "error", err.Error()) // the state cannot be read
 		return exitStatus(err)
 	}

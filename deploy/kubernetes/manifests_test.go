@@ -815,8 +815,8 @@ func TestStatefulSet_OrdinalIsKReplicasIsN(t *testing.T) {
 	require.Len(t, ss.VolumeClaimTemplates, 1, "one state claim per pod")
 	assert.Equal(t, appsv1.OrderedReadyPodManagement, ss.PodManagementPolicy, "a pod starts once the one before is ready")
 	require.NotNil(t, ss.PersistentVolumeClaimRetentionPolicy)
-	assert.Equal(t, appsv1.RetainPersistentVolumeClaimRetentionPolicyType, ss.PersistentVolumeClaimRetentionPolicy.WhenScaled,
-		"a scaled-down shard's state stays for a scale up")
+	assert.Equal(t, appsv1.DeletePersistentVolumeClaimRetentionPolicyType, ss.PersistentVolumeClaimRetentionPolicy.WhenScaled,
+		"a removed shard's stale state must not come back on a scale-up")
 	sel, err := metav1.LabelSelectorAsSelector(ss.Selector)
 	require.NoError(t, err)
 	assert.True(t, sel.Matches(labels.Set(ss.Template.Labels)), "the selector matches the pod template")

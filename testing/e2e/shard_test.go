@@ -62,13 +62,13 @@ type shardProc struct {
 }
 
 // startShard starts the daemon of shard (K/N) at now, with the state under dir.
-func startShard(t *testing.T, e *harness.Env, entries []map[string]any, shard, dir string, now time.Time) *shardProc {
+func startShard(t *testing.T, e *harness.Env, entries []map[string]any, shard, dir string, now time.Time, args ...string) *shardProc {
 	t.Helper()
 	p := &shardProc{shard: shard, log: e.Log(), done: make(chan int, 1)}
 	cfg := e.Config(t, map[string]any{"accounts": entries, "state_path": e.Dir + "/" + dir + "/state.db"})
 	fc := clockwork.NewFakeClockAt(now)
 	go func() {
-		p.done <- cli.Main([]string{"--config", cfg, "--shard", shard},
+		p.done <- cli.Main(append([]string{"--config", cfg, "--shard", shard}, args...),
 			cli.IO{Stdout: e.Log(), Stderr: p.log, Lookup: func(string) (string, bool) { return "", false }},
 			fx.Decorate(func(clock.Clock) clock.Clock { return fc }), fx.Populate(&p.shut, &p.metrics))
 		e.Changed.Notify()
@@ -135,6 +135,38 @@ func shardEvents(t *testing.T, got []sink.Received, day string) map[string][]sin
 	return out
 }
 
+// layout runs n daemons (shard K of n on the state in directory shardK) at the time at
+// with args until each has done its first round, and stops them. It returns the shard
+// that fetched rows of each account (checking that no account was fetched by two) and
+// the shard that took each account over (its log said so).
+func layout(t *testing.T, e *harness.Env, entries []map[string]any, n int, at time.Time, args ...string) (fetched, took map[string]int) {
+	t.Helper()
+	fetched, took = map[string]int{}, map[string]int{}
+	procs := make([]*shardProc, n)
+	for k := range procs {
+		procs[k] = startShard(t, e, entries, fmt.Sprintf("%d/%d", k, n), fmt.Sprintf("shard%d", k), at, args...)
+	}
+	total := 0
+	for k, p := range procs {
+		total += p.waitRound(t, e)
+		for a := range p.ran(t) {
+			_, dup := fetched[a]
+			assert.False(t, dup, "%s fetched by two shards", a)
+			fetched[a] = k
+		}
+		for _, m := range tookOver.FindAllStringSubmatch(p.log.String(), -1) {
+			_, dup := took[m[1]]
+			assert.False(t, dup, "%s taken over twice", m[1])
+			took[m[1]] = k
+		}
+		p.stop(t)
+	}
+	assert.Equal(t, shardAccounts, total, "each account in one shard")
+	return fetched, took
+}
+
+var tookOver = regexp.MustCompile(`"msg":"taking the account over","account":"([a-z0-9-]+)"`)
+
 // Three daemons (shards 0/3, 1/3, 2/3) over 30 accounts, one fake API, one sink: every row
 // once in total, each account by one daemon. Then two (0/2 and 1/2, each on the state it
 // had): the next day once; the accounts of the removed shard are taken over by their new
@@ -159,34 +191,14 @@ func TestShards_ALayoutChangeAfterThePullSendsNothingAgain(t *testing.T) {
 	threeThenTwo(t, time.Date(2026, 11, 11, 9, 0, 0, 0, mustZone(t, "Asia/Shanghai")))
 }
 
-// threeThenTwo runs 2026-11-10 on three shards (at 03:00 on the 11th), then two shards at
-// then, which must deliver the days next, once each, for every account.
+// threeThenTwo delivers 2026-11-10 on three shards (a first start at 03:00 on the 11th,
+// backfilling the 10th), then runs two shards at then, which must deliver the days next,
+// once each, for every account.
 func threeThenTwo(t *testing.T, then time.Time, next ...string) {
-	sh := mustZone(t, "Asia/Shanghai")
 	d1 := "2026-11-10"
 	e, entries := shardWorld(t, append([]string{d1}, next...)...)
-
-	// Three shards: 03:00 on the 11th, the 10th is due at once.
-	owner := map[string]int{}
-	three := make([]*shardProc, 3)
-	for k := range three {
-		three[k] = startShard(t, e, entries, fmt.Sprintf("%d/3", k), fmt.Sprintf("shard%d", k), time.Date(2026, 11, 11, 3, 0, 0, 0, sh))
-	}
-	total := 0
-	for k, p := range three {
-		n := p.waitRound(t, e)
-		assert.Positive(t, n, "30 callers over 3 shards: none empty")
-		total += n
-		for a := range p.ran(t) {
-			_, dup := owner[a]
-			assert.False(t, dup, "%s run by two shards", a)
-			owner[a] = k
-		}
-		assert.Len(t, p.ran(t), n, "shard %s runs the accounts it says", p.shard)
-		p.stop(t)
-	}
-	assert.Equal(t, shardAccounts, total)
-	require.Len(t, owner, shardAccounts, "every account run by a shard")
+	owner, _ := layout(t, e, entries, 3, time.Date(2026, 11, 11, 3, 0, 0, 0, mustZone(t, "Asia/Shanghai")), "--catch-up-from", d1)
+	require.Len(t, owner, shardAccounts, "every account fetched by a shard")
 	first := e.Sink.Events()
 	require.Equal(t, shardAccounts*shardRows, len(first), "every row once")
 	require.Len(t, harness.IDs(first), shardAccounts*shardRows, "each id once")
@@ -195,35 +207,23 @@ func threeThenTwo(t *testing.T, then time.Time, next ...string) {
 	}
 
 	// Two shards, each on the state it had (shard 2's state is not reachable).
-	two := make([]*shardProc, 2)
-	for k := range two {
-		two[k] = startShard(t, e, entries, fmt.Sprintf("%d/2", k), fmt.Sprintf("shard%d", k), then)
-	}
-	moved := 0
-	for k, p := range two {
-		p.waitRound(t, e)
-		for a := range p.ran(t) {
-			if owner[a] == 2 {
-				moved++
-				continue
-			}
-			assert.Equal(t, k, owner[a], "%s moved between two shards that exist before and after", a)
-		}
-		p.stop(t)
-	}
-	// Each of the removed shard's accounts is taken over by one of the two, from the day
-	// after the newest day it had delivered for its own (the 10th).
-	logs := two[0].log.String() + two[1].log.String()
+	fetched, took := layout(t, e, entries, 2, then)
 	for a, k := range owner {
 		if k == 2 {
-			assert.Len(t, regexp.MustCompile(`"msg":"taking the account over","account":"`+a+`","from":"2026-11-11"`).FindAllString(logs, -1), 1, a)
+			assert.Contains(t, took, a, "%s of the removed shard taken over", a)
+			continue
+		}
+		assert.NotContains(t, took, a, "%s stayed: not taken over", a)
+		if len(next) > 0 {
+			assert.Equal(t, k, fetched[a], "%s moved between two shards that exist before and after", a)
 		}
 	}
-	assert.Equal(t, count(owner, 2), strings.Count(logs, `"msg":"taking the account over"`), "only the moved accounts are taken over")
-	if len(next) > 0 {
-		assert.Equal(t, count(owner, 2), moved, "the moved accounts' days read by their new owners")
-	} else {
-		assert.Zero(t, moved, "no day of the moved accounts read again")
+	for a, k := range took {
+		if len(next) > 0 {
+			assert.Equal(t, k, fetched[a], "%s: its days read by the shard that took it over", a)
+		} else {
+			assert.NotContains(t, fetched, a, "%s: no day read again", a)
+		}
 	}
 	all := e.Sink.Events()
 	require.Equal(t, (1+len(next))*shardAccounts*shardRows, len(all), "the days next once, nothing of the first again")
@@ -239,6 +239,43 @@ func threeThenTwo(t *testing.T, then time.Time, next ...string) {
 	}
 	// The first day's events are the first day's only: same ids, no other copy.
 	assert.Equal(t, harness.IDs(first), harness.IDs(eventsOf(all, d1)))
+}
+
+// Two shards, then a third added after the day's pull: the new shard knows no account,
+// cannot tell how far the others got, and takes its accounts over from the next pull (it
+// does not read yesterday again under new ids). Only accounts that go to it move. At the
+// next pull every account's day is delivered once, those of the new shard by it.
+func TestShards_AShardAddedAfterThePullTakesItsAccountsOverFromTheNextPull(t *testing.T) {
+	sh := mustZone(t, "Asia/Shanghai")
+	d1, d2 := "2026-11-10", "2026-11-11"
+	e, entries := shardWorld(t, d1, d2)
+	before, _ := layout(t, e, entries, 2, time.Date(2026, 11, 11, 3, 0, 0, 0, sh), "--catch-up-from", d1)
+	require.Len(t, before, shardAccounts)
+	require.Equal(t, shardAccounts*shardRows, e.Sink.Len())
+
+	fetched, took := layout(t, e, entries, 3, time.Date(2026, 11, 11, 9, 0, 0, 0, sh))
+	assert.Empty(t, fetched, "no day read again")
+	assert.Equal(t, shardAccounts*shardRows, e.Sink.Len(), "nothing sent again")
+	require.NotEmpty(t, took, "the new shard's accounts")
+	for a, k := range took {
+		assert.Equal(t, 2, k, "%s: only the new shard takes accounts over", a)
+	}
+
+	after, took := layout(t, e, entries, 3, time.Date(2026, 11, 12, 3, 0, 0, 0, sh))
+	assert.Empty(t, took)
+	require.Len(t, after, shardAccounts, "every account's next day")
+	moved := 0
+	for a, k := range after {
+		if k != before[a] {
+			moved++
+			assert.Equal(t, 2, k, "%s moved between two shards that exist before and after", a)
+		}
+	}
+	assert.Positive(t, moved)
+	all := e.Sink.Events()
+	require.Equal(t, 2*shardAccounts*shardRows, len(all), "the next day once")
+	assert.Len(t, harness.IDs(all), 2*shardAccounts*shardRows, "each id once")
+	assert.Len(t, shardEvents(t, all, d2), shardAccounts)
 }
 
 // count is how many accounts owner gives shard k.
