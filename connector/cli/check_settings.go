@@ -40,7 +40,7 @@ func printSettings(w io.Writer, cfg *config.Config, accts []config.Account) {
 	row("catchup_days", fmt.Sprint(cfg.CatchupDays))
 	row("settle_days", fmt.Sprint(cfg.SettleDays))
 	if line := accounts.ShardLine(cfg); line != "" {
-		row("shard", line+" (the accounts below)")
+		row("shard", strings.TrimPrefix(line, "shard ")+" (the accounts below)")
 	}
 	listen := cfg.Listen
 	if listen == "" {

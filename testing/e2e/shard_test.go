@@ -299,3 +299,25 @@ func eventsOf(rs []sink.Received, day string) []sink.Received {
 	}
 	return out
 }
+
+// --check with --shard probes only the shard's accounts and says how many of all they are;
+// --account naming an account of another shard is refused, naming its shard.
+func TestShards_CheckProbesTheShardsAccountsAndAnOtherShardsAccountIsRefused(t *testing.T) {
+	e, entries := shardWorld(t, "2026-11-10")
+	cfg := e.Config(t, map[string]any{"accounts": entries})
+	r := e.Run(t, []string{"--check", "--config", cfg, "--shard", "1/3"})
+	require.Equal(t, 0, r.Code, "stdout:\n%s\nstderr:\n%s", r.Stdout, r.Stderr)
+	m := regexp.MustCompile(`\n +shard +1/3: (\d+) of 30 accounts \(the accounts below\)\n`).FindStringSubmatch(r.Stdout)
+	require.NotNil(t, m, r.Stdout)
+	n, _ := strconv.Atoi(m[1])
+	assert.Positive(t, n)
+	assert.Equal(t, n, strings.Count(r.Stdout, "OK    api acct-"), "one probe per account of the shard:\n%s", r.Stdout)
+	assert.Len(t, e.API.Requests(), n, "one signed call per account of the shard")
+
+	mine := regexp.MustCompile(`OK +api (acct-\d+)`).FindStringSubmatch(r.Stdout)
+	require.NotNil(t, mine)
+	r = e.Run(t, []string{"--once", "--date", "2026-11-10", "--config", cfg, "--shard", "0/3", "--account", mine[1]})
+	assert.Equal(t, 2, r.Code)
+	assert.Contains(t, r.Stderr, `--account "`+mine[1]+`" is an account of shard 1/3, not of this process's shard 0/3`)
+	assert.Zero(t, e.Sink.Len())
+}
