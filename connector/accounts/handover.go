@@ -20,17 +20,21 @@ import (
 // it has already pulled yesterday (so had the old owner). The days before are the old
 // owner's. A shard that knows no account at all (a shard added, or the first start of
 // them all) cannot tell how far the others got: it takes its accounts over from the first
-// day whose pull is still to come (--catch-up-from DAY backfills). Without sharding, a
-// process that knows no account starts as on a first start (the scheduler's since:
-// yesterday).
+// day whose pull is still to come (--catch-up-from DAY backfills). Without sharding
+// (shard 0/1) nothing changes: an account the state does not know starts as on a first
+// start (the scheduler's since, yesterday), so going back to one process is best done
+// before pull_hour, when yesterday's pull is still to come.
 
-// TakeOver records, for each unit whose state does not know its account yet, the first
-// day it is responsible for (state.Store.SetSince, which the scheduler reads): the day
-// after the newest day that another unit has complete, looking back catchup_days from the
-// latest day due at now; with none, for a shard, the day after the latest day due; or
-// catchUpFrom (--catch-up-from, zero: none) when that is earlier. It reads the states:
-// call it once they are open, before the schedulers loop.
+// TakeOver records, in a sharded process, for each unit whose state does not know its
+// account yet, the first day it is responsible for (state.Store.SetSince, which the
+// scheduler reads): the day after the newest day that another unit has complete, looking
+// back catchup_days from the latest day due at now; with none, the day after the latest
+// day due; or catchUpFrom (--catch-up-from, zero: none) when that is earlier. It reads
+// the states: call it once they are open, before the schedulers loop.
 func TakeOver(units []*Unit, cfg *config.Config, now time.Time, catchUpFrom calendar.Day) error {
+	if !cfg.Shard.Sharded() {
+		return nil
+	}
 	var fresh []*Unit
 	var newest calendar.Day
 	found := false
@@ -53,12 +57,8 @@ func TakeOver(units []*Unit, cfg *config.Config, now time.Time, catchUpFrom cale
 	}
 	for _, u := range fresh {
 		from := newest.AddDays(1)
-		switch {
-		case found:
-		case cfg.Shard.Sharded(): // a new shard, or the first start of them all: from the next pull
+		if !found { // a shard added, or the first start of them all: from the next pull
 			from = u.Scheduler.LatestDue(now).AddDays(1)
-		default: // a first start: the scheduler's since
-			continue
 		}
 		if catchUpFrom != (calendar.Day{}) && catchUpFrom.Before(from) {
 			from = catchUpFrom // --catch-up-from asks for more

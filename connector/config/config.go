@@ -166,7 +166,10 @@ func Load(src Source) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return cfg, cfg.resolveShard(src.Shard, lookup)
+	if err := cfg.resolveShard(src.Shard, lookup); err != nil {
+		return nil, err
+	}
+	return cfg, nil
 }
 
 // noFile is a required key unset when no config file was found: the environment alone may
@@ -210,7 +213,10 @@ func FromValues(values map[string]any) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return cfg, cfg.resolveShard("", none) // "ordinal/N": no pod here, refused
+	if err := cfg.resolveShard("", none); err != nil { // "ordinal/N": no pod here, refused
+		return nil, err
+	}
+	return cfg, nil
 }
 
 // build validates the keys of the file (raw, read from path, "" for none) with the
