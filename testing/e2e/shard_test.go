@@ -347,7 +347,9 @@ func TestShards_ADayReadAgainWithoutTheAccountsStateHasNewIDs(t *testing.T) {
 	for _, kk := range []int{0, 1} {
 		r := e.Run(t, []string{"--config", e.Config(t, map[string]any{"accounts": entries, "state_path": fmt.Sprintf("%s/shard%d/state.db", e.Dir, kk)}),
 			"--shard", fmt.Sprintf("%d/2", kk), "--from", d1, "--to", d1, "--account", moved},
-			fx.Decorate(func(clock.Clock) clock.Clock { return clockwork.NewFakeClockAt(time.Date(2026, 11, 12, 3, 0, 0, 0, sh)) }))
+			fx.Decorate(func(clock.Clock) clock.Clock {
+				return clockwork.NewFakeClockAt(time.Date(2026, 11, 12, 3, 0, 0, 0, sh))
+			}))
 		if r.Code == 0 {
 			k = kk
 		}
