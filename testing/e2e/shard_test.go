@@ -372,3 +372,23 @@ func TestShards_ADayReadAgainWithoutTheAccountsStateHasNewIDs(t *testing.T) {
 		assert.Greater(t, rev, oldRev)
 	}
 }
+
+// More shards than callers: a shard that owns no account idles until stopped (exit 0), it
+// does not exit into a restart loop.
+func TestShards_AShardWithNoAccountIdles(t *testing.T) {
+	e, entries := shardWorld(t, "2026-11-10")
+	idle := -1
+	for k := range 2 {
+		p := startShard(t, e, entries[:1], fmt.Sprintf("%d/2", k), fmt.Sprintf("idle%d", k), time.Date(2026, 11, 11, 3, 0, 0, 0, mustZone(t, "Asia/Shanghai")))
+		e.Changed.Wait(t, "shard "+p.shard+" to start", p.log, func() bool {
+			return strings.Contains(p.log.String(), `"msg":"no account is this shard's: idle until stopped"`) ||
+				strings.Contains(p.log.String(), `"msg":"waiting for the next pull"`) || len(p.done) > 0
+		})
+		require.Empty(t, p.done, "shard %s exited by itself", p.shard)
+		if strings.Contains(p.log.String(), "idle until stopped") {
+			idle = k
+		}
+		p.stop(t)
+	}
+	assert.GreaterOrEqual(t, idle, 0, "one of two shards of one account has none")
+}
