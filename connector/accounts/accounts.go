@@ -9,7 +9,6 @@ package accounts
 import (
 	"fmt"
 	"log/slog"
-	"sort"
 	"strings"
 
 	"go.uber.org/fx"
@@ -66,24 +65,15 @@ func (e *UnknownError) NeedsConfigFix() bool { return true }
 
 // New makes the units of the selected accounts, in the configuration's order.
 func New(p Params) ([]*Unit, error) {
-	want := map[string]bool{}
-	known := make([]string, 0, len(p.Config.Accounts))
-	for _, a := range p.Config.Accounts {
-		known = append(known, a.Name)
+	mine, err := Select(p.Config, p.Only)
+	if err != nil {
+		return nil, err
 	}
-	for _, n := range p.Only {
-		if _, ok := p.Config.Account(n); !ok {
-			sorted := append([]string(nil), known...)
-			sort.Strings(sorted)
-			return nil, &UnknownError{Name: n, Known: sorted}
-		}
-		want[n] = true
+	if c := p.Config; c.Shard.Sharded() {
+		p.Logger.Info("running the accounts of this shard", "shard", c.Shard.String(), "accounts", len(mine), "configured", len(c.Accounts))
 	}
 	var units []*Unit
-	for _, a := range p.Config.Accounts {
-		if len(want) > 0 && !want[a.Name] {
-			continue
-		}
+	for _, a := range mine {
 		log := p.Logger
 		if p.Config.MultiAccount() {
 			log = log.With("account", a.Name)

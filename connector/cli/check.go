@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -54,7 +53,7 @@ func (e *checkFailed) NeedsConfigFix() bool { return true }
 // state file and sends no event. A signal ends the probes in flight.
 func runCheck(cmd command, stdio IO, sigs <-chan os.Signal) int {
 	log := logging.New(logging.Options{Writer: stdio.Stderr, Verbose: cmd.verbose})
-	cfg, err := config.Load(config.Source{Path: cmd.configPath(), Lookup: stdio.Lookup})
+	cfg, err := config.Load(config.Source{Path: cmd.configPath(), Lookup: stdio.Lookup, Shard: cmd.shard})
 	if err != nil {
 		printLines(stdio.Stdout, []checkLine{{"FAIL", "config", err.Error() + "; fix it and run --check again"}})
 		return exitStatus(err)
@@ -94,31 +93,10 @@ func runCheck(cmd command, stdio IO, sigs <-chan os.Signal) int {
 	return exitStatus(errors.Join(failed...))
 }
 
-// selectAccounts are the accounts --account names (all when it names none), in the
-// configuration's order.
+// selectAccounts are the accounts --account names (all when it names none) of this
+// process's shard, in the configuration's order.
 func selectAccounts(cfg *config.Config, only accounts.Only) ([]config.Account, error) {
-	if len(only) == 0 {
-		return cfg.Accounts, nil
-	}
-	want := map[string]bool{}
-	for _, n := range only {
-		if _, ok := cfg.Account(n); !ok {
-			known := make([]string, 0, len(cfg.Accounts))
-			for _, a := range cfg.Accounts {
-				known = append(known, a.Name)
-			}
-			sort.Strings(known)
-			return nil, &accounts.UnknownError{Name: n, Known: known}
-		}
-		want[n] = true
-	}
-	var out []config.Account
-	for _, a := range cfg.Accounts {
-		if want[a.Name] {
-			out = append(out, a)
-		}
-	}
-	return out, nil
+	return accounts.Select(cfg, only)
 }
 
 // configLines say where the configuration came from, and its warnings.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/cloudbill/alicloud-billing-source/connector/accounts"
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
 	"github.com/cloudbill/alicloud-billing-source/connector/textsafe"
 )
@@ -38,6 +39,9 @@ func printSettings(w io.Writer, cfg *config.Config, accts []config.Account) {
 	row("pull_hour", fmt.Sprintf("%d in %s", cfg.PullHour, cfg.PullZone))
 	row("catchup_days", fmt.Sprint(cfg.CatchupDays))
 	row("settle_days", fmt.Sprint(cfg.SettleDays))
+	if line := accounts.ShardLine(cfg); line != "" {
+		row("shard", strings.TrimPrefix(line, "shard ")+" (the accounts below)")
+	}
 	listen := cfg.Listen
 	if listen == "" {
 		listen = "none"

@@ -102,7 +102,7 @@ func Main(args []string, stdio IO, extra ...fx.Option) int {
 	early.Debug("connector starting", "version", Version, "mode", modeName(cmd.mode), "pid", os.Getpid())
 	// Building the application reads the configuration and hooks in the mode's run (startRunner).
 	exit := &exitCode{}
-	app := fx.New(Options(config.Source{Path: cmd.configPath(), Lookup: stdio.Lookup}, stdio, cmd.mode, cmd.verbose, exit),
+	app := fx.New(Options(config.Source{Path: cmd.configPath(), Lookup: stdio.Lookup, Shard: cmd.shard}, stdio, cmd.mode, cmd.verbose, exit),
 		fx.Supply(accounts.Only(cmd.only)), fx.Options(extra...))
 	if err := app.Err(); err != nil {
 		return fail(stdio.Stderr, startFailure(err))

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
+	"github.com/cloudbill/alicloud-billing-source/connector/shard"
 )
 
 // command is what the command line asks for.
@@ -19,6 +20,7 @@ type command struct {
 	config                 string // --config as given
 	mode                   Mode
 	only                   accountFlag
+	shard                  string // --shard K/N as given (checked), "" none
 }
 
 // flagValues are the flags that choose the mode, as given.
@@ -47,6 +49,7 @@ func parseFlags(args []string) (command, error) {
 	fs.StringVar(&v.since, "catch-up-from", "", "")
 	fs.StringVar(&v.month, "close-month", "", "")
 	fs.Var(&c.only, "account", "")
+	fs.StringVar(&c.shard, "shard", "", "")
 	fs.StringVar(&v.listen, "listen", "", "")
 	fs.BoolVar(&c.version, "version", false, "")
 	fs.BoolVar(&c.help, "help", false, "")
@@ -64,6 +67,9 @@ func parseFlags(args []string) (command, error) {
 		return c, usage("unexpected argument %q", fs.Arg(0))
 	}
 	fs.Visit(func(f *flag.Flag) { v.listenSet = v.listenSet || f.Name == "listen" })
+	if err := checkShard(c.shard); err != nil {
+		return c, err
+	}
 	var err error
 	c.mode, err = v.mode()
 	return c, err
@@ -74,7 +80,7 @@ func (v flagValues) mode() (Mode, error) {
 	switch {
 	case v.check:
 		if v.once || v.dryRun || v.date != "" || v.from != "" || v.to != "" || v.since != "" || v.month != "" {
-			return Mode{}, usage("--check goes alone (with --config, --account and --verbose)")
+			return Mode{}, usage("--check goes alone (with --config, --account, --shard and --verbose)")
 		}
 		return Mode{Check: true}, nil
 	case v.month != "":
@@ -93,6 +99,20 @@ func (v flagValues) mode() (Mode, error) {
 	}
 	m.Listen, m.HasListen = v.listen, v.listenSet
 	return m, checkListen(v.listen)
+}
+
+// checkShard refuses a --shard that is not K/N (or ordinal/N); config.Load applies it.
+func checkShard(s string) error {
+	if s == "" {
+		return nil
+	}
+	if strings.TrimSpace(s) == "" {
+		return usage("--shard needs K/N (\"0/3\")")
+	}
+	if _, err := shard.Parse(s); err != nil {
+		return usage("--shard: %v", err)
+	}
+	return nil
 }
 
 // checkListen refuses a --listen that is not host:port ("" is no listener).

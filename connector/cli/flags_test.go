@@ -18,9 +18,10 @@ func TestParseFlags_ModeOrAUsageError(t *testing.T) {
 	assert.True(t, c.mode.Range && c.mode.DryRun && c.verbose)
 	assert.Equal(t, accountFlag{"a", "b", "c"}, c.only)
 
-	c, err = parseFlags([]string{"--check", "--config", "c.json", "--account", "a"})
+	c, err = parseFlags([]string{"--check", "--config", "c.json", "--account", "a", "--shard", "1/3"})
 	require.NoError(t, err)
 	assert.True(t, c.mode.Check)
+	assert.Equal(t, "1/3", c.shard)
 	assert.Equal(t, Mode{Check: true}, c.mode)
 
 	c, err = parseFlags([]string{"--close-month", "2026-10", "--dry-run", "--account", "a"})
@@ -41,19 +42,21 @@ func TestParseFlags_ModeOrAUsageError(t *testing.T) {
 	assert.True(t, c.version)
 
 	for want, args := range map[string][]string{
-		"flag provided but not defined: -bogus":                       {"--bogus"},
-		`unexpected argument "x"`:                                     {"x"},
-		"--dry-run goes with --once, --from/--to or --close-month":    {"--dry-run"},
-		"--catch-up-from is for the daemon":                           {"--once", "--catch-up-from", "2026-10-01"},
-		`--catch-up-from: "nope" is not a date`:                       {"--catch-up-from", "nope"},
-		"--account needs an account name":                             {"--account", "a,,b"},
-		"--once and --from/--to cannot be combined":                   {"--once", "--from", "2026-10-30", "--to", "2026-11-02"},
-		"--check goes alone":                                          {"--check", "--once"},
-		"--check goes alone (with --config":                           {"--check", "--from", "2026-10-30", "--to", "2026-11-02", "--dry-run"},
-		"--check goes alone (with --config, --account and --verbose)": {"--check", "--close-month", "2026-10"},
-		"--close-month goes alone (with --dry-run":                    {"--close-month", "2026-10", "--once"},
-		"--close-month goes alone":                                    {"--close-month", "2026-10", "--from", "2026-10-01", "--to", "2026-10-02"},
-		`--close-month: "2026-13" is not a month`:                     {"--close-month", "2026-13"},
+		"flag provided but not defined: -bogus":                                {"--bogus"},
+		`unexpected argument "x"`:                                              {"x"},
+		"--dry-run goes with --once, --from/--to or --close-month":             {"--dry-run"},
+		"--catch-up-from is for the daemon":                                    {"--once", "--catch-up-from", "2026-10-01"},
+		`--catch-up-from: "nope" is not a date`:                                {"--catch-up-from", "nope"},
+		"--account needs an account name":                                      {"--account", "a,,b"},
+		`--shard: "3/3" is not K/N`:                                            {"--shard", "3/3"},
+		"--shard needs K/N":                                                    {"--shard", " "},
+		"--once and --from/--to cannot be combined":                            {"--once", "--from", "2026-10-30", "--to", "2026-11-02"},
+		"--check goes alone":                                                   {"--check", "--once"},
+		"--check goes alone (with --config":                                    {"--check", "--from", "2026-10-30", "--to", "2026-11-02", "--dry-run"},
+		"--check goes alone (with --config, --account, --shard and --verbose)": {"--check", "--close-month", "2026-10"},
+		"--close-month goes alone (with --dry-run":                             {"--close-month", "2026-10", "--once"},
+		"--close-month goes alone":                                             {"--close-month", "2026-10", "--from", "2026-10-01", "--to", "2026-10-02"},
+		`--close-month: "2026-13" is not a month`:                              {"--close-month", "2026-13"},
 	} {
 		_, err := parseFlags(args)
 		var ue *usageError

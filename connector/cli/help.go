@@ -90,6 +90,9 @@ Flags:
                   all is good, 2 when something needs fixing. No ops listener, no state
                   file, no event
   --account NAME  run only this account of accounts (repeatable, or NAME,NAME); default all
+  --shard K/N     run only the accounts of shard K of N (over the key shard; "ordinal/N"
+                  takes K from a StatefulSet pod's ordinal); an --account of another shard
+                  is refused
   --listen ADDR   the ops listener (/healthz, /readyz, /metrics) on host:port ADDR, "" none;
                   without it only the daemon opens one, on the config's listen
   --verbose       debug logs, including fx's start-up events

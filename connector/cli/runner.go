@@ -71,6 +71,15 @@ func startRunner(p runnerParams) error {
 // cannot be read or written stops (said in the log); the others go on. The status is the
 // worst of the accounts'.
 func runDaemons(ctx context.Context, p runnerParams) int {
+	if len(p.Units) == 0 { // a shard that owns no account (more shards than callers) idles, not a restart loop
+		p.Logger.Warn("no account is this shard's: idle until stopped", "shard", p.Config.Shard.String())
+		<-ctx.Done()
+		return ExitOK
+	}
+	if err := accounts.TakeOver(p.Units, p.Config, p.Clock.Now(), p.Mode.Since); err != nil {
+		p.Logger.Error("daemon stopped", "error", err.Error()) // the state cannot be read
+		return exitStatus(err)
+	}
 	return eachAccount(p.Units, func(u *accounts.Unit) int {
 		if p.Mode.Since != (calendar.Day{}) {
 			u.Scheduler.CatchUpFrom(p.Mode.Since)

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/bill"
+	"github.com/cloudbill/alicloud-billing-source/connector/shard"
 )
 
 // DefaultPaths are searched, in order, when no --config flag is given.
@@ -96,6 +97,7 @@ type Config struct {
 	ReconcileTolerance bill.Amount    // reconcile_tolerance, a decimal of 0 or more
 	Listen             string         // listen: the ops listener's host:port, "" for none
 	Accounts           []Account      // accounts, or the one account of the top-level credentials (held only here)
+	Shard              shard.Spec     // shard (or --shard): the accounts this process runs are shard K of N
 	Source             string         // the file the values came from ("" when none)
 	Warnings           []string       // unknown keys and other non-fatal findings
 
@@ -144,6 +146,7 @@ func (e *Error) NeedsConfigFix() bool { return true }
 type Source struct {
 	Path   string                          // "" searches DefaultPaths
 	Lookup func(key string) (string, bool) // environment; os.LookupEnv when nil
+	Shard  string                          // --shard, over the file and the environment; "" none
 }
 
 // Load reads, overrides and validates the configuration.
@@ -160,7 +163,13 @@ func Load(src Source) (*Config, error) {
 	if e, ok := err.(*Error); ok && e.unset && path == "" {
 		return nil, noFile(e)
 	}
-	return cfg, err
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.resolveShard(src.Shard, lookup); err != nil {
+		return nil, err
+	}
+	return cfg, nil
 }
 
 // noFile is a required key unset when no config file was found: the environment alone may
@@ -199,7 +208,15 @@ func FromValues(values map[string]any) (*Config, error) {
 		}
 		raw[k] = b
 	}
-	return build(raw, "", func(string) (string, bool) { return "", false })
+	none := func(string) (string, bool) { return "", false }
+	cfg, err := build(raw, "", none)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.resolveShard("", none); err != nil { // "ordinal/N": no pod here, refused
+		return nil, err
+	}
+	return cfg, nil
 }
 
 // build validates the keys of the file (raw, read from path, "" for none) with the

@@ -142,6 +142,9 @@ var Keys = []Key{
 	{Name: "api_qps", Default: strconv.FormatFloat(DefaultAPIQPS, 'f', -1, 64), top: setAPIQPS,
 		Help: "the most BSS API requests per second (0.1.." + strconv.Itoa(maxAPIQPS) + "), per account. The connector starts there (the API's documented 10 per second per account), halves its pace on every `Throttling*` answer and wins it back over about 20 answers"},
 
+	{Name: "shard", Default: "0/1", top: setShard,
+		Help: "this process's share of the accounts, `\"K/N\"` (0 <= K < N <= 1000): each account goes to exactly one of N processes by rendezvous hashing of its caller (the accounts read with one payer's credentials stay together, under one pace), and this process runs those of shard K; `\"0/1\"`: every account. `\"ordinal/N\"` takes K from a StatefulSet pod's ordinal: the `POD_INDEX` variable (the label `apps.kubernetes.io/pod-index`, through the downward API), else the number that ends `HOSTNAME` (`NAME-2`). `--shard K/N` wins over it. Changing N moves only the accounts whose owner changed. With N above 1, a process takes an account it has no state for over from the day after the newest day it delivered for its other accounts, and a shard that knows no account yet (the first start, a shard added) from the next pull (`--catch-up-from` backfills): it never reads again a day another process delivered, which would send its rows under new ids (see Shards)"},
+
 	{Name: "nats.stream", Default: "(required for nats://)", nats: setStream,
 		Help: "with a nats:// or tls:// `v_target`: the JetStream stream that captures its subject; events carry `Nats-Msg-Id` = event id, so the stream drops re-sends within its duplicate window"},
 	{Name: "nats.create_stream", Default: "false",

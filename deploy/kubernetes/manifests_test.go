@@ -66,6 +66,7 @@ var kinds = map[string]func() any{
 	"v1/PersistentVolumeClaim": func() any { return &corev1.PersistentVolumeClaim{} },
 	"v1/Service":               func() any { return &corev1.Service{} },
 	"apps/v1/Deployment":       func() any { return &appsv1.Deployment{} },
+	"apps/v1/StatefulSet":      func() any { return &appsv1.StatefulSet{} },
 	"batch/v1/CronJob":         func() any { return &batchv1.CronJob{} },
 	monitoringv1.SchemeGroupVersion.String() + "/" + monitoringv1.ServiceMonitorsKind: func() any { return &monitoringv1.ServiceMonitor{} },
 }
@@ -113,7 +114,9 @@ type set struct {
 	secret         *corev1.Secret
 	claims         map[string]*corev1.PersistentVolumeClaim
 	deployment     *appsv1.Deployment
-	service        *corev1.Service
+	service        *corev1.Service // the Deployment's
+	statefulSet    *appsv1.StatefulSet
+	shardService   *corev1.Service // the StatefulSet's governing (headless) Service
 	cronJob        *batchv1.CronJob
 	serviceMonitor *monitoringv1.ServiceMonitor
 	all            []metav1.Object
@@ -140,7 +143,13 @@ func load(t *testing.T) *set {
 			case *corev1.Secret:
 				only(t, &s.secret, v)
 			case *corev1.Service:
-				only(t, &s.service, v)
+				if v.Spec.ClusterIP == corev1.ClusterIPNone {
+					only(t, &s.shardService, v)
+				} else {
+					only(t, &s.service, v)
+				}
+			case *appsv1.StatefulSet:
+				only(t, &s.statefulSet, v)
 			case *appsv1.Deployment:
 				only(t, &s.deployment, v)
 			case *batchv1.CronJob:
@@ -155,7 +164,8 @@ func load(t *testing.T) *set {
 	}
 	for kind, missing := range map[string]bool{"Namespace": s.namespace == nil, "ServiceAccount": s.serviceAccount == nil,
 		"Secret": s.secret == nil, "Service": s.service == nil, "Deployment": s.deployment == nil,
-		"CronJob": s.cronJob == nil, "ServiceMonitor": s.serviceMonitor == nil} {
+		"CronJob": s.cronJob == nil, "ServiceMonitor": s.serviceMonitor == nil, "StatefulSet": s.statefulSet == nil,
+		"headless Service": s.shardService == nil} {
 		require.False(t, missing, "no %s in the manifests", kind)
 	}
 	return s
@@ -168,7 +178,8 @@ func only[T any](t *testing.T, dst **T, v *T) {
 	*dst = v
 }
 
-// workload is a pod template of the manifests: the Deployment's and the CronJob's.
+// workload is a pod template of the manifests: the Deployment's, the CronJob's and the
+// StatefulSet's.
 type workload struct {
 	name string
 	pod  *corev1.PodTemplateSpec
@@ -178,6 +189,7 @@ func (s *set) workloads() []workload {
 	return []workload{
 		{"Deployment", &s.deployment.Spec.Template},
 		{"CronJob", &s.cronJob.Spec.JobTemplate.Spec.Template},
+		{"StatefulSet", &s.statefulSet.Spec.Template},
 	}
 }
 
@@ -269,6 +281,9 @@ func podEnv(t *testing.T, im *image, c *corev1.Container) map[string]string {
 	for _, e := range c.Env {
 		require.Nil(t, e.ValueFrom, "env %s: valueFrom", e.Name)
 		env[e.Name] = e.Value
+	}
+	if _, set := env["HOSTNAME"]; !set { // the kubelet sets it to the pod's name; a StatefulSet's first ends in -0
+		env["HOSTNAME"] = "alicloud-billing-source-shard-0"
 	}
 	return env
 }
@@ -385,11 +400,7 @@ func TestPods_StateOnAReadWriteOnceClaimWhereTheImageKeepsIt(t *testing.T) {
 			require.NotNil(t, m, "%s: nothing mounted at the image's state volume %s", w.name, dir)
 			assert.False(t, m.ReadOnly, "%s: the state volume is written", w.name)
 			assert.Empty(t, m.SubPath, "%s: the lock file sits beside the state file", w.name)
-			v := volume(w.pod, m.Name)
-			require.NotNil(t, v, "%s: no volume %s", w.name, m.Name)
-			require.NotNil(t, v.PersistentVolumeClaim, "%s: the state must outlive the pod: a PersistentVolumeClaim", w.name)
-			claim := s.claims[v.PersistentVolumeClaim.ClaimName]
-			require.NotNil(t, claim, "%s: the claim %s is not in the manifests", w.name, v.PersistentVolumeClaim.ClaimName)
+			claim := s.stateClaim(t, w, m.Name)
 			assert.Equal(t, []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}, claim.Spec.AccessModes, "%s", claim.Name)
 			claimsSeen[w.name] = claim.Name
 		}
@@ -399,6 +410,28 @@ func TestPods_StateOnAReadWriteOnceClaimWhereTheImageKeepsIt(t *testing.T) {
 		assert.Equal(t, statePath, cfg.StatePath, "%s: the state file the connector opens", w.name)
 	}
 	assert.NotEqual(t, claimsSeen["Deployment"], claimsSeen["CronJob"], "the CronJob keeps its own state claim")
+	assert.NotContains(t, []string{claimsSeen["Deployment"], claimsSeen["CronJob"]}, claimsSeen["StatefulSet"])
+}
+
+// stateClaim is the claim behind the pod's volume name: a claim of the manifests, or for
+// the StatefulSet one of its volumeClaimTemplates (a claim per pod).
+func (s *set) stateClaim(t *testing.T, w workload, name string) *corev1.PersistentVolumeClaim {
+	t.Helper()
+	if w.pod == &s.statefulSet.Spec.Template {
+		require.Nil(t, volume(w.pod, name), "%s: the state volume %s is a claim template, not a pod volume", w.name, name)
+		for i := range s.statefulSet.Spec.VolumeClaimTemplates {
+			if c := &s.statefulSet.Spec.VolumeClaimTemplates[i]; c.Name == name {
+				return c
+			}
+		}
+		require.Failf(t, "no claim template", "%s: no volumeClaimTemplate %s", w.name, name)
+	}
+	v := volume(w.pod, name)
+	require.NotNil(t, v, "%s: no volume %s", w.name, name)
+	require.NotNil(t, v.PersistentVolumeClaim, "%s: the state must outlive the pod: a PersistentVolumeClaim", w.name)
+	claim := s.claims[v.PersistentVolumeClaim.ClaimName]
+	require.NotNil(t, claim, "%s: the claim %s is not in the manifests", w.name, v.PersistentVolumeClaim.ClaimName)
+	return claim
 }
 
 // The config Secret is mounted where the connector looks when no --config is given, and
@@ -737,4 +770,58 @@ func (d *daemon) get(t *testing.T, path string) (int, string) {
 	_, err = io.Copy(&b, resp.Body)
 	require.NoError(t, err)
 	return resp.StatusCode, b.String()
+}
+
+// containerEnv is the container's literal environment (valueFrom is refused, as podEnv does).
+func containerEnv(t *testing.T, c *corev1.Container) map[string]string {
+	t.Helper()
+	env := map[string]string{}
+	for _, e := range c.Env {
+		require.Nil(t, e.ValueFrom, "env %s: valueFrom", e.Name)
+		env[e.Name] = e.Value
+	}
+	return env
+}
+
+// The StatefulSet's pods are the shards: the pod with ordinal K (its name ends in -K, the
+// kubelet's HOSTNAME) loads the Secret's config as shard K of N = replicas, with the real
+// loader; an ordinal at or above N (replicas raised, SHARD not) is refused. Each pod has
+// its own state claim, pods start one by one, and the headless Service governs them.
+func TestStatefulSet_OrdinalIsKReplicasIsN(t *testing.T) {
+	s := load(t)
+	ss := s.statefulSet.Spec
+	require.NotNil(t, ss.Replicas)
+	n := int(*ss.Replicas)
+	require.Greater(t, n, 1, "a StatefulSet of one shard is the Deployment")
+	c := connector(t, workload{"StatefulSet", &ss.Template})
+	env := containerEnv(t, c)
+	for k := 0; k <= n; k++ {
+		env["HOSTNAME"] = fmt.Sprintf("%s-%d", s.statefulSet.Name, k)
+		cfg, err := config.Load(config.Source{Path: configFile(t, s), Lookup: lookup(env)})
+		if k == n {
+			require.Error(t, err, "ordinal %d of %d replicas", k, n)
+			assert.Contains(t, err.Error(), "config: shard: ")
+			continue
+		}
+		require.NoError(t, err, "pod %s", env["HOSTNAME"])
+		assert.Equal(t, k, cfg.Shard.K, "pod %s: K is its ordinal", env["HOSTNAME"])
+		assert.Equal(t, n, cfg.Shard.N, "N is replicas")
+	}
+	env["POD_INDEX"] = "1" // the downward API's pod-index label wins over the name
+	cfg, err := config.Load(config.Source{Path: configFile(t, s), Lookup: lookup(env)})
+	require.NoError(t, err)
+	assert.Equal(t, 1, cfg.Shard.K)
+
+	require.Len(t, ss.VolumeClaimTemplates, 1, "one state claim per pod")
+	assert.Equal(t, appsv1.OrderedReadyPodManagement, ss.PodManagementPolicy, "a pod starts once the one before is ready")
+	require.NotNil(t, ss.PersistentVolumeClaimRetentionPolicy)
+	assert.Equal(t, appsv1.DeletePersistentVolumeClaimRetentionPolicyType, ss.PersistentVolumeClaimRetentionPolicy.WhenScaled,
+		"a removed shard's stale state must not come back on a scale-up")
+	sel, err := metav1.LabelSelectorAsSelector(ss.Selector)
+	require.NoError(t, err)
+	assert.True(t, sel.Matches(labels.Set(ss.Template.Labels)), "the selector matches the pod template")
+	assert.False(t, sel.Matches(labels.Set(s.deployment.Spec.Template.Labels)), "the StatefulSet would adopt the Deployment's pods")
+	assert.False(t, labels.SelectorFromSet(s.service.Spec.Selector).Matches(labels.Set(ss.Template.Labels)), "the Deployment's Service would select the shards")
+	assert.Equal(t, s.shardService.Name, ss.ServiceName, "the governing Service")
+	assert.True(t, labels.SelectorFromSet(s.shardService.Spec.Selector).Matches(labels.Set(ss.Template.Labels)))
 }
