@@ -43,9 +43,12 @@ type billDay struct {
 
 	pull     *state.Pull
 	seenLive int                    // a dry run: rows of the read the state knows and has not retracted
+	readRows int                    // rows of the current read handed to the planner (handOver)
 	count    func([]bill.Row) error // the Counter's, for the current read; nil: none
-	events   chan event.Event
+	events   chan event.Event       // made, with the sender's and the recorder's goroutines, by the first event (startSending)
 	acks     chan state.Ack
+	sending  sync.WaitGroup
+	acking   sync.WaitGroup
 
 	mu        sync.Mutex
 	inflight  map[string]flight // event id -> the event's row, for events not yet answered
@@ -94,19 +97,14 @@ func (b *billDay) run(ctx context.Context) error {
 	if b.dry {
 		return b.readChecked(ctx)
 	}
-	var sending, acking sync.WaitGroup
-	b.events = make(chan event.Event, QueueEvents)
-	b.acks = make(chan state.Ack, QueueEvents)
-	acking.Add(1)
-	go func() { defer acking.Done(); b.recordAcks() }()
-	sending.Add(1)
-	go func() { defer sending.Done(); b.j.publish.Stream(ctx, b.events, b.result) }()
 	fetchErr := b.readChecked(ctx)
 	doneReading() // the next bill's day may be read while this one's last events are delivered
-	close(b.events)
-	sending.Wait()
-	close(b.acks)
-	acking.Wait()
+	if b.events != nil {
+		close(b.events)
+		b.sending.Wait()
+		close(b.acks)
+		b.acking.Wait()
+	}
 	b.rep.Delivered, b.rep.Failed, b.rep.Retracted = b.delivered, b.failed, b.retracted
 	b.rep.Sent = b.delivered + b.retracted + b.failed
 	return b.finish(fetchErr)
@@ -163,40 +161,72 @@ func (b *billDay) finish(fetchErr error) error {
 	return nil
 }
 
+// startSending starts delivering the bill's day (its first event is queued): a day that
+// sends nothing, or waits for room, has no sender goroutines.
+func (b *billDay) startSending(ctx context.Context) {
+	b.events = make(chan event.Event, QueueEvents)
+	b.acks = make(chan state.Ack, QueueEvents)
+	b.acking.Add(1)
+	go func() { defer b.acking.Done(); b.recordAcks() }()
+	b.sending.Add(1)
+	go func() { defer b.sending.Done(); b.j.publish.Stream(ctx, b.events, b.result) }()
+}
+
 // readBill reads the bill once, planning its pages on a goroutine of their own, so that the
 // next page is asked for while this one is written to the state and queued: the API's pace
-// is the limit. A planning error stops the reading and is returned.
+// is the limit. Each page is asked for once the budget has room for it (see admit.go). A
+// planning error stops the reading and is returned.
 func (b *billDay) readBill(ctx context.Context) error {
-	pages := make(chan bill.Page, QueuePages)
+	pages := make(chan heldPage, QueuePages)
 	planned := make(chan error, 1)
 	var planErr atomic.Pointer[error]
 	go func() {
 		var err error
 		for p := range pages {
-			if err == nil {
-				if err = b.page(ctx, p); err != nil {
-					planErr.Store(&err)
-				}
+			if err != nil {
+				b.release(p.room)
+				continue
+			}
+			if err = b.page(ctx, p.page, p.room); err != nil {
+				planErr.Store(&err)
 			}
 		}
 		planned <- err
 	}()
-	fetchErr := b.j.fetch.Stream(ctx, b.kind, b.day, func(p bill.Page) error {
-		if e := planErr.Load(); e != nil {
-			return *e
-		}
-		select {
-		case pages <- p:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	})
+	b.readRows = 0
+	next, fetchErr := b.reserve(ctx, PageRows)
+	if fetchErr == nil {
+		fetchErr = b.j.fetch.Stream(ctx, b.kind, b.day, func(p bill.Page) (err error) {
+			next, err = b.handOver(ctx, pages, p, next, planErr.Load())
+			return err
+		})
+	}
+	b.release(next)
 	close(pages)
 	if err := <-planned; err != nil {
 		return err // the planner's error, which stopped the reading, if it did
 	}
 	return fetchErr
+}
+
+// handOver gives a page read, with its room, to the planner, and takes the room of the next
+// page (the rows TotalCount says are left, at most PageRows) before the reading goes on.
+func (b *billDay) handOver(ctx context.Context, pages chan<- heldPage, p bill.Page, r room, planErr *error) (room, error) {
+	if planErr != nil {
+		return r, *planErr
+	}
+	r = b.fit(r, len(p.Rows))
+	select {
+	case pages <- heldPage{page: p, room: r}:
+	case <-ctx.Done():
+		return r, ctx.Err()
+	}
+	b.readRows += len(p.Rows)
+	left := min(PageRows, p.Total-b.readRows)
+	if left <= 0 {
+		return room{}, nil
+	}
+	return b.reserve(ctx, left)
 }
 
 // recordFailure notes a failed run. With undelivered rows the day is not complete (the
@@ -210,7 +240,12 @@ func (b *billDay) recordFailure(err error, undelivered bool, now time.Time) {
 // page wires one page's decision (classify) to the state, the queue and the metrics. It
 // runs on the reading goroutine: while it waits for room in the queue, the next page is not
 // asked for.
-func (b *billDay) page(ctx context.Context, p bill.Page) error {
+func (b *billDay) page(ctx context.Context, p bill.Page, r room) (err error) {
+	defer func() {
+		if err != nil {
+			b.release(r)
+		}
+	}()
 	b.rep.Pages++
 	b.rep.Fetched += len(p.Rows)
 	b.j.ops.RowsFetched.WithLabelValues(b.j.account, string(b.kind)).Add(float64(len(p.Rows)))
@@ -242,28 +277,38 @@ func (b *billDay) page(ctx context.Context, p bill.Page) error {
 				b.seenLive++
 			}
 		}
+		b.release(r)
 		return nil
 	}
 	// Ids and revisions are fixed before anything is sent: a crash and a resend reuse them.
 	if err := b.pull.Plan(d.plan); err != nil {
 		return fmt.Errorf("record the plan of %s: %w", b.name(), err)
 	}
+	b.resize(r, d.send) // the room of the events sent: each gives its own back when answered
+	r = room{}
 	return b.queue(ctx, d.send, d.sendOf, false)
 }
 
 // queue hands planned events to the sender; identities[i] is the row of send[i], and
-// retractions says they are retractions.
+// retractions says they are retractions. Each holds room in the budget (one event, its
+// data's bytes), given back when it is answered; an event in flight already gives back its
+// new room at once, and so do the events not queued when ctx ends.
 func (b *billDay) queue(ctx context.Context, send []event.Event, identities []string, retractions bool) error {
+	if len(send) > 0 && b.events == nil {
+		b.startSending(ctx)
+	}
 	for i, e := range send {
+		size := int64(len(e.DataEncoded))
 		b.mu.Lock()
 		f, flying := b.inflight[e.ID()]
 		if !flying {
-			f = flight{identity: identities[i], queued: b.j.clock.Now(), retraction: retractions}
+			f = flight{identity: identities[i], queued: b.j.clock.Now(), retraction: retractions, size: size}
 		}
 		f.readNo = b.readNo // queued by a read before this one and not answered yet: its answer counts for this one
 		b.inflight[e.ID()] = f
 		b.mu.Unlock()
 		if flying {
+			b.release(room{events: 1, bytes: size}) // its room is the first queuing's
 			continue
 		}
 		select {
@@ -272,17 +317,28 @@ func (b *billDay) queue(ctx context.Context, send []event.Event, identities []st
 			b.mu.Lock()
 			delete(b.inflight, e.ID())
 			b.mu.Unlock()
+			b.releaseUnqueued(send[i:])
 			return ctx.Err()
 		}
 	}
 	return nil
 }
 
+// releaseUnqueued gives back the room of events that were not queued.
+func (b *billDay) releaseUnqueued(send []event.Event) {
+	var bytes int64
+	for _, e := range send {
+		bytes += int64(len(e.DataEncoded))
+	}
+	b.release(room{events: len(send), bytes: bytes})
+}
+
 // flight is an event queued and not answered yet.
 type flight struct {
 	identity string
 	queued   time.Time
-	readNo   int // the read whose row it is (billDay.readNo)
+	readNo   int   // the read whose row it is (billDay.readNo)
+	size     int64 // its data's bytes: its room in the budget
 	// retraction: the event retracts its row (see retract)
 	retraction bool
 }
@@ -307,6 +363,9 @@ func (b *billDay) result(id string, err error) {
 	identity := f.identity
 	counts := !queued || f.readNo == b.readNo // not an answer to an abandoned read's event
 	delete(b.inflight, id)
+	if queued {
+		b.release(room{events: 1, bytes: f.size})
+	}
 	if !f.queued.IsZero() {
 		b.j.ops.DeliveryLatency.Observe(b.j.clock.Now().Sub(f.queued).Seconds())
 	}
