@@ -70,6 +70,15 @@ func New(o Options) *Budget {
 	return &Budget{max: o, lines: map[string]*line{}}
 }
 
+// OnWait makes f be called, with the budget locked, each time a request starts to wait
+// in its account's line (tests: to know that it waits, without sleeping). f must not
+// call the budget.
+func (b *Budget) OnWait(f func()) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.onWait = f
+}
+
 // Max is the budget's bound.
 func (b *Budget) Max() Options { return b.max }
 
