@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"testing"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -107,4 +108,18 @@ func TestBudget_SmallAccountAdmittedWhileBigHoldsIt(t *testing.T) {
 	if e, n, w := b.Taken(); e != 0 || n != 0 || w != 0 {
 		t.Fatalf("after both days %d events, %d bytes taken, %d waiting; want none", e, n, w)
 	}
+}
+
+// shared is the budget of every job of these tests but one (TestBudget_*): TestMain checks
+// that every room taken was given back, whatever the runs did (failed, cancelled, dry,
+// re-read, retracted). A leak would stop every account of a process for good.
+var shared = budget.New(budget.Options{})
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if e, n, w := shared.Taken(); code == 0 && (e != 0 || n != 0 || w != 0) {
+		fmt.Fprintf(os.Stderr, "the jobs' budget leaked: %d events, %d bytes taken, %d waiting after every test\n", e, n, w)
+		code = 1
+	}
+	os.Exit(code)
 }
