@@ -125,7 +125,7 @@ func Options(src config.Source, stdio IO, mode Mode, verbose bool, exit *exitCod
 		config.Module,
 		clock.Module,
 		fx.Provide(accounts.BillingOptions, accounts.SenderOptions, accounts.BudgetOptions, opsOptions),
-		fx.Provide(budget.New), // one budget of events in memory for every account
+		budget.Module, // one budget of events in memory for every account
 		billing.Module,
 		fx.Provide(fx.Annotate(sender.New, fx.As(new(job.Publisher)))),
 		state.Module,

@@ -157,7 +157,7 @@ func freePort() (int, error) {
 
 // metric is the sum of the samples of a counter in a Prometheus text page.
 func metric(url, name string) (float64, bool) {
-	resp, err := http.Get(url)
+	resp, err := (&http.Client{Timeout: 2 * time.Second}).Get(url)
 	if err != nil {
 		return 0, false
 	}
