@@ -50,7 +50,6 @@ type Params struct {
 	Metrics   *ops.Metrics   `optional:"true"`
 	Only      Only           `optional:"true"`
 	Budget    *budget.Budget `optional:"true"` // shared by every account's job; none: the defaults'
-
 }
 
 // UnknownError is an --account that names no configured account.
