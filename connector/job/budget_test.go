@@ -110,6 +110,29 @@ func TestBudget_SmallAccountAdmittedWhileBigHoldsIt(t *testing.T) {
 	}
 }
 
+// A day that waits for room stops when its context ends, having taken nothing: a stop
+// (SIGTERM) is not held up by a full budget.
+func TestBudget_WaitingDayStopsWithItsContext(t *testing.T) {
+	b := budget.New(budget.Options{Events: job.PageRows})
+	waits := make(chan struct{}, 1)
+	b.OnWait(func() { waits <- struct{}{} })
+	require.NoError(t, b.Acquire(context.Background(), "other", job.PageRows, 0)) // another account holds it all
+	ctx, cancel := context.WithCancel(context.Background())
+	read := make(chan string, 1)
+	j := job.New(job.Params{Options: job.Options{Account: "a"}, Fetcher: pagesOf{account: "a", rows: manyRows(1), read: read},
+		Publisher: held{got: make(chan heldEvent)}, State: openState(t), Clock: clockwork.NewFakeClockAt(pulled),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Budget: b})
+	done := make(chan error, 1)
+	go func() { _, err := j.Run(ctx, day, job.Explicit); done <- err }()
+	<-waits
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+	assert.Empty(t, read, "no page was asked for")
+	if e, _, w := b.Taken(); e != job.PageRows || w != 0 {
+		t.Fatalf("%d events taken, %d waiting; want only the other account's %d", e, w, job.PageRows)
+	}
+}
+
 // shared is the budget of every job of these tests but one (TestBudget_*): TestMain checks
 // that every room taken was given back, whatever the runs did (failed, cancelled, dry,
 // re-read, retracted). A leak would stop every account of a process for good.
