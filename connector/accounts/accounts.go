@@ -14,6 +14,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/billing"
+	"github.com/cloudbill/alicloud-billing-source/connector/budget"
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
 	"github.com/cloudbill/alicloud-billing-source/connector/job"
@@ -46,8 +47,9 @@ type Params struct {
 	Billing   *billing.Factory
 	Opener    *state.Opener
 	Publisher job.Publisher
-	Metrics   *ops.Metrics `optional:"true"`
-	Only      Only         `optional:"true"`
+	Metrics   *ops.Metrics   `optional:"true"`
+	Only      Only           `optional:"true"`
+	Budget    *budget.Budget `optional:"true"` // shared by every account's job; none: the defaults'
 }
 
 // UnknownError is an --account that names no configured account.
@@ -72,6 +74,10 @@ func New(p Params) ([]*Unit, error) {
 	if c := p.Config; c.Shard.Sharded() {
 		p.Logger.Info("running the accounts of this shard", "shard", c.Shard.String(), "accounts", len(mine), "configured", len(c.Accounts))
 	}
+	shared := p.Budget
+	if shared == nil {
+		shared = budget.New(BudgetOptions(p.Config))
+	}
 	var units []*Unit
 	for _, a := range mine {
 		log := p.Logger
@@ -84,7 +90,7 @@ func New(p Params) ([]*Unit, error) {
 		}
 		store := p.Opener.Account(p.Config.StatePath, a.Name, a.StatePath)
 		j := job.New(job.Params{Options: jobOptions(p.Config, a), Fetcher: client, Publisher: p.Publisher, State: store,
-			Clock: p.Clock, Logger: log, Metrics: p.Metrics})
+			Clock: p.Clock, Logger: log, Metrics: p.Metrics, Budget: shared})
 		closer, err := monthclose.New(monthclose.Params{Options: closeOptions(p.Config, a), Job: j, API: client, State: store,
 			Publisher: p.Publisher, Clock: p.Clock, Logger: log, Metrics: p.Metrics})
 		if err != nil {

@@ -2,6 +2,7 @@ package accounts
 
 import (
 	"github.com/cloudbill/alicloud-billing-source/connector/billing"
+	"github.com/cloudbill/alicloud-billing-source/connector/budget"
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
 	"github.com/cloudbill/alicloud-billing-source/connector/job"
 	"github.com/cloudbill/alicloud-billing-source/connector/monthclose"
@@ -24,6 +25,11 @@ func BillingOptions(c *config.Config) billing.Options {
 func SenderOptions(c *config.Config) sender.Options {
 	return sender.Options{Target: c.Target, Protocol: c.Protocol, Structured: c.Structured, Concurrency: c.Concurrency,
 		NATS: c.NATS, Kafka: c.Kafka, DuplicateWindow: c.DuplicateWindow()}
+}
+
+// BudgetOptions bound the events in memory of every account together (one budget).
+func BudgetOptions(c *config.Config) budget.Options {
+	return budget.Options{Events: c.MemoryEvents, Bytes: int64(c.MemoryBytes)}
 }
 
 // OpsOptions are the ops listener's.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cloudbill/alicloud-billing-source/connector/accounts"
 	"github.com/cloudbill/alicloud-billing-source/connector/billing"
+	"github.com/cloudbill/alicloud-billing-source/connector/budget"
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/clock"
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
@@ -123,7 +124,8 @@ func Options(src config.Source, stdio IO, mode Mode, verbose bool, exit *exitCod
 		logging.Module,
 		config.Module,
 		clock.Module,
-		fx.Provide(accounts.BillingOptions, accounts.SenderOptions, opsOptions),
+		fx.Provide(accounts.BillingOptions, accounts.SenderOptions, accounts.BudgetOptions, opsOptions),
+		budget.Module, // one budget of events in memory for every account
 		billing.Module,
 		fx.Provide(fx.Annotate(sender.New, fx.As(new(job.Publisher)))),
 		state.Module,

@@ -81,8 +81,9 @@ const DefaultAccount = "default"
 // accountsKey is the list of accounts.
 const accountsKey = "accounts"
 
-// MaxAccounts bounds the accounts list (each has its own state file and pacing).
-const MaxAccounts = 100
+// MaxAccounts bounds the accounts list: a process runs them all, within one budget of
+// memory (memory_events); checking the list takes time linear in its length.
+const MaxAccounts = 10_000
 
 var (
 	accountName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)

@@ -1,6 +1,9 @@
 package config
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -118,8 +121,8 @@ func TestAccounts_BadListsAreOneLine(t *testing.T) {
 		assert.NotContains(t, err.Error(), "payer-secret", name)
 		assert.NotContains(t, err.Error(), "\n", name)
 	}
-	_, err := load(t, `{`+target+`,"accounts":[`+strings.Repeat(`{"bill_owner_id":1},`, 100)+`{"bill_owner_id":2}]}`)
-	assert.ErrorContains(t, err, "at most 100")
+	_, err := load(t, `{`+target+`,"accounts":[`+strings.Repeat(`{"bill_owner_id":1},`, MaxAccounts)+`{"bill_owner_id":2}]}`)
+	assert.ErrorContains(t, err, "at most 10000")
 }
 
 func TestAccounts_EnvironmentOverridesTheTopLevelCredentials(t *testing.T) {
@@ -159,4 +162,45 @@ func TestAccounts_LegacyStateFilesAreOnlyImported(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "/d/state", cfg.Accounts[0].StatePath)
 	assert.Equal(t, "/d/state.lock", cfg.Accounts[1].StatePath, "the state package skips a legacy path that is the lock file")
+}
+
+// A process runs up to MaxAccounts accounts, each with its own keys, and checking them
+// stays linear: the largest list loads (a quadratic check of 10,000 entries would be
+// 10^8 comparisons; BenchmarkLoadAccounts measures it).
+func TestAccounts_TenThousand(t *testing.T) {
+	cfg, err := load(t, manyAccounts(MaxAccounts))
+	require.NoError(t, err)
+	require.Len(t, cfg.Accounts, MaxAccounts)
+	assert.Equal(t, "a09999", cfg.Accounts[MaxAccounts-1].Name)
+	assert.Equal(t, "LTAI09999", cfg.Accounts[MaxAccounts-1].Credentials.AccessKeyID)
+}
+
+// manyAccounts is a config of n accounts, each with its own AccessKey and role.
+func manyAccounts(n int) string {
+	var b strings.Builder
+	b.WriteString(`{` + target + `,"accounts":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"name":"a%05d","access_key_id":"LTAI%05d","secret_access_Key":"secret-%05d","role_arn":"acs:ram::1%05d:role/billing-reader","external_id":"x%05d"}`, i, i, i, i, i)
+	}
+	b.WriteString(`]}`)
+	return b.String()
+}
+
+func BenchmarkLoadAccounts(b *testing.B) {
+	for _, n := range []int{100, 1000, 10_000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "config.json")
+			if err := os.WriteFile(path, []byte(manyAccounts(n)), 0o600); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if _, err := Load(Source{Path: path, Lookup: env()}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -53,6 +53,11 @@ const (
 	DefaultMonthCloseDay = 3
 	// DefaultReconcileTolerance is reconcile_tolerance, in the bill's currency.
 	DefaultReconcileTolerance = "0.01"
+	// DefaultMemoryEvents is memory_events: the events in memory of every account together
+	// (budget.DefaultEvents).
+	DefaultMemoryEvents = 10_000
+	// DefaultMemoryBytes is memory_bytes: the bytes of their data (budget.DefaultBytes).
+	DefaultMemoryBytes = 32 << 20
 
 	minMonthCloseDay = 3  // month_close_day: not before the bill is final
 	maxMonthCloseDay = 28 // month_close_day: a day every month has
@@ -60,6 +65,11 @@ const (
 	maxConcurrency = 256 // send_concurrency
 	maxAPIQPS      = 100 // api_qps
 	maxSettleDays  = 31  // settle_days
+
+	minMemoryEvents = 300     // memory_events: a page
+	maxMemoryEvents = 1 << 24 // memory_events
+	minMemoryBytes  = 1 << 20 // memory_bytes
+	maxMemoryBytes  = 1 << 36 // memory_bytes
 )
 
 // DefaultStatePath is where the state file lives unless state_path says otherwise: the
@@ -95,6 +105,8 @@ type Config struct {
 	APIQPS             float64        // api_qps
 	MonthCloseDay      int            // month_close_day, 3..28
 	ReconcileTolerance bill.Amount    // reconcile_tolerance, a decimal of 0 or more
+	MemoryEvents       int            // memory_events
+	MemoryBytes        int            // memory_bytes
 	Listen             string         // listen: the ops listener's host:port, "" for none
 	Accounts           []Account      // accounts, or the one account of the top-level credentials (held only here)
 	Shard              shard.Spec     // shard (or --shard): the accounts this process runs are shard K of N

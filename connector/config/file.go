@@ -11,9 +11,11 @@ import (
 	"strings"
 )
 
-// MaxFileBytes is the largest config file that is read: 1 MiB. A real config.json is a few
-// hundred bytes; the limit keeps a wrong path (a log, a device) from being read forever.
-const MaxFileBytes = 1 << 20
+// MaxFileBytes is the largest config file that is read: 4 MiB. A real config.json is a few
+// hundred bytes, or about 100 per account (MaxAccounts of them with their own role_arn
+// and external_id: about 1.5 MiB); the limit keeps a wrong path (a log, a device) from
+// being read forever.
+const MaxFileBytes = 4 << 20
 
 // maxFileText is MaxFileBytes as the error messages say it.
 var maxFileText = fmt.Sprintf("%d MiB", MaxFileBytes>>20)

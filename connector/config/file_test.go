@@ -158,7 +158,7 @@ func TestLoad_FileSizeIsLimited(t *testing.T) {
 	pad := func(n int) string { return minimal + strings.Repeat(" ", n-len(minimal)) }
 
 	_, err := Load(Source{Path: writeConfig(t, pad(MaxFileBytes+1)), Lookup: env()})
-	requireConfigError(t, err, "", []string{"config.json is larger than 1 MiB"}, "s3cr3t-value")
+	requireConfigError(t, err, "", []string{"config.json is larger than 4 MiB"}, "s3cr3t-value")
 
 	c, err := Load(Source{Path: writeConfig(t, pad(MaxFileBytes)), Lookup: env()})
 	require.NoError(t, err, "exactly the limit is fine")

@@ -126,6 +126,18 @@ var Keys = []Key{
 		Help: "each daily run also re-pulls this many earlier days, for late corrections (0.." + strconv.Itoa(maxSettleDays) + ")"},
 	{Name: "retract_max_fraction", Default: strconv.FormatFloat(DefaultRetractMaxFraction, 'f', -1, 64), top: setRetractMaxFraction,
 		Help: "a row delivered before that a complete read of its day's bill no longer has is retracted (see Delivery guarantees); a read that would retract more than this fraction (0..1) of the day's rows, or all of them, is read once more first, and the rows are retracted only when the second read agrees (else the day fails and is read again later)"},
+	{Name: "memory_events", Default: strconv.Itoa(DefaultMemoryEvents),
+		top: func(c *Config, v value) (err error) {
+			c.MemoryEvents, err = intIn(v, DefaultMemoryEvents, minMemoryEvents, maxMemoryEvents, "number")
+			return err
+		},
+		Help: "the most events in memory, rows read and events queued or in flight, of every account, bill and day together (" + strconv.Itoa(minMemoryEvents) + ".." + strconv.Itoa(maxMemoryEvents) + "): a page is asked for once there is room for it, and the accounts that wait are served in turn; a slow receiver slows every account and does not grow memory"},
+	{Name: "memory_bytes", Default: strconv.Itoa(DefaultMemoryBytes),
+		top: func(c *Config, v value) (err error) {
+			c.MemoryBytes, err = intIn(v, DefaultMemoryBytes, minMemoryBytes, maxMemoryBytes, "number of bytes")
+			return err
+		},
+		Help: "the most bytes of event data in memory, of every account together (" + strconv.Itoa(minMemoryBytes) + ".." + strconv.Itoa(maxMemoryBytes) + "), as `memory_events` counts events"},
 	{Name: "month_close_day", Default: strconv.Itoa(DefaultMonthCloseDay),
 		top: func(c *Config, v value) (err error) {
 			c.MonthCloseDay, err = intIn(v, DefaultMonthCloseDay, minMonthCloseDay, maxMonthCloseDay, "day of the month")

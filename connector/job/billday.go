@@ -49,7 +49,7 @@ type billDay struct {
 	pull     *state.Pull
 	seenLive int                    // a dry run: rows of the read the state knows and has not retracted
 	count    func([]bill.Row) error // the Counter's, for the current read; nil: none
-	events   chan event.Event
+	events   chan event.Event       // made, with the sender's and the recorder's goroutines, by the first event (startSending)
 	acks     chan state.Ack
 
 	mu        sync.Mutex
@@ -71,8 +71,8 @@ func (j *Job) newBillDay(kind bill.Kind, day calendar.Day, resend Resend, dry bo
 // name names the bill's day in messages.
 func (b *billDay) name() string { return b.kind.DayName(b.day) }
 
-// open starts the bill's day before its read: its pull, and unless a dry run its sender
-// and the recording of its acknowledgements.
+// open starts the bill's day before its read: its pull. Its sender and the recording of
+// its acknowledgements start with its first event (startSending).
 func (b *billDay) open(ctx context.Context) error {
 	b.pulled = b.j.clock.Now().UTC()
 	start := b.j.state.Pull
@@ -84,16 +84,18 @@ func (b *billDay) open(ctx context.Context) error {
 		return fmt.Errorf("start the pull of %s: %w", b.name(), err)
 	}
 	b.pull = pull
-	if b.dry {
-		return nil
-	}
+	return nil
+}
+
+// startSending starts delivering the bill's day (its first event is queued): a day that
+// sends nothing, or waits for room, has no sender goroutines.
+func (b *billDay) startSending(ctx context.Context) {
 	b.events = make(chan event.Event, QueueEvents)
 	b.acks = make(chan state.Ack, QueueEvents)
 	b.acking.Add(1)
 	go func() { defer b.acking.Done(); b.recordAcks() }()
 	b.sending.Add(1)
 	go func() { defer b.sending.Done(); b.j.publish.Stream(ctx, b.events, b.result) }()
-	return nil
 }
 
 // close ends the bill's day after its read (fetchErr: the read's error, or the bill's
@@ -105,10 +107,12 @@ func (b *billDay) close(fetchErr error) error {
 	if b.dry {
 		return fetchErr
 	}
-	close(b.events)
-	b.sending.Wait()
-	close(b.acks)
-	b.acking.Wait()
+	if b.events != nil {
+		close(b.events)
+		b.sending.Wait()
+		close(b.acks)
+		b.acking.Wait()
+	}
 	b.rep.Delivered, b.rep.Failed, b.rep.Retracted = b.delivered, b.failed, b.retracted
 	b.rep.Sent = b.delivered + b.retracted + b.failed
 	return b.finish(fetchErr)
@@ -151,17 +155,19 @@ func (b *billDay) recordFailure(err error, undelivered bool, now time.Time) {
 // page wires one page's decision (classify) to the state, the queue and the metrics. It
 // runs on the reading goroutine: while it waits for room in the queue, the next page is not
 // asked for. The FOCUS bill's day builds its rows from the instance bill's page first.
-func (b *billDay) page(ctx context.Context, p bill.Page) error {
+// r is the page's room in the budget for this day (see admit.go).
+func (b *billDay) page(ctx context.Context, p bill.Page, r room) error {
 	rows, ids := p.Rows, []string(nil)
 	if b.focus != nil {
 		var err error
 		if rows, ids, err = b.focus.page(p); err != nil {
+			b.release(r)
 			return fmt.Errorf("build the FOCUS rows of %s: %w", b.name(), err)
 		}
 	} else {
 		ids = identities(rows)
 	}
-	if err := b.plan(ctx, p.Number, rows, ids); err != nil {
+	if err := b.plan(ctx, p.Number, rows, ids, r); err != nil {
 		return err
 	}
 	if b.count != nil {
@@ -173,8 +179,15 @@ func (b *billDay) page(ctx context.Context, p bill.Page) error {
 }
 
 // plan decides rows (with their identities ids) as the page number of the read, plans
-// them in the state and queues their events.
-func (b *billDay) plan(ctx context.Context, number int, rows []bill.Row, ids []string) error {
+// them in the state and queues their events. r is their room in the budget: shrunk to the
+// events sent (each gives its own back when answered), all of it given back on an error.
+func (b *billDay) plan(ctx context.Context, number int, rows []bill.Row, ids []string, r room) (err error) {
+	defer func() {
+		if err != nil {
+			b.release(r)
+		}
+	}()
+	r = b.fit(r, len(rows))
 	b.rep.Fetched += len(rows)
 	b.j.ops.RowsFetched.WithLabelValues(b.j.account, string(b.kind)).Add(float64(len(rows)))
 	known, err := b.pull.Known(ids)
@@ -199,28 +212,38 @@ func (b *billDay) plan(ctx context.Context, number int, rows []bill.Row, ids []s
 				b.seenLive++
 			}
 		}
+		b.release(r)
 		return nil
 	}
 	// Ids and revisions are fixed before anything is sent: a crash and a resend reuse them.
 	if err := b.pull.Plan(d.plan); err != nil {
 		return fmt.Errorf("record the plan of %s: %w", b.name(), err)
 	}
+	b.resize(r, d.send) // the room of the events sent: each gives its own back when answered
+	r = room{}
 	return b.queue(ctx, d.send, d.sendOf, false)
 }
 
 // queue hands planned events to the sender; identities[i] is the row of send[i], and
-// retractions says they are retractions.
+// retractions says they are retractions. Each holds room in the budget (one event, its
+// data's bytes), given back when it is answered; an event in flight already gives back its
+// new room at once, and so do the events not queued when ctx ends.
 func (b *billDay) queue(ctx context.Context, send []event.Event, identities []string, retractions bool) error {
+	if len(send) > 0 && b.events == nil {
+		b.startSending(ctx)
+	}
 	for i, e := range send {
+		size := int64(len(e.DataEncoded))
 		b.mu.Lock()
 		f, flying := b.inflight[e.ID()]
 		if !flying {
-			f = flight{identity: identities[i], queued: b.j.clock.Now(), retraction: retractions}
+			f = flight{identity: identities[i], queued: b.j.clock.Now(), retraction: retractions, size: size}
 		}
 		f.readNo = b.readNo // queued by a read before this one and not answered yet: its answer counts for this one
 		b.inflight[e.ID()] = f
 		b.mu.Unlock()
 		if flying {
+			b.release(room{events: 1, bytes: size}) // its room is the first queuing's
 			continue
 		}
 		select {
@@ -229,17 +252,28 @@ func (b *billDay) queue(ctx context.Context, send []event.Event, identities []st
 			b.mu.Lock()
 			delete(b.inflight, e.ID())
 			b.mu.Unlock()
+			b.releaseUnqueued(send[i:])
 			return ctx.Err()
 		}
 	}
 	return nil
 }
 
+// releaseUnqueued gives back the room of events that were not queued.
+func (b *billDay) releaseUnqueued(send []event.Event) {
+	var bytes int64
+	for _, e := range send {
+		bytes += int64(len(e.DataEncoded))
+	}
+	b.release(room{events: len(send), bytes: bytes})
+}
+
 // flight is an event queued and not answered yet.
 type flight struct {
 	identity string
 	queued   time.Time
-	readNo   int // the read whose row it is (billDay.readNo)
+	readNo   int   // the read whose row it is (billDay.readNo)
+	size     int64 // its data's bytes: its room in the budget
 	// retraction: the event retracts its row (see retract)
 	retraction bool
 }
@@ -264,6 +298,9 @@ func (b *billDay) result(id string, err error) {
 	identity := f.identity
 	counts := !queued || f.readNo == b.readNo // not an answer to an abandoned read's event
 	delete(b.inflight, id)
+	if queued {
+		b.release(room{events: 1, bytes: f.size})
+	}
 	if !f.queued.IsZero() {
 		b.j.ops.DeliveryLatency.Observe(b.j.clock.Now().Sub(f.queued).Seconds())
 	}

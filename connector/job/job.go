@@ -13,6 +13,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/bill"
+	"github.com/cloudbill/alicloud-billing-source/connector/budget"
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
 	"github.com/cloudbill/alicloud-billing-source/connector/config"
 	"github.com/cloudbill/alicloud-billing-source/connector/ops"
@@ -116,9 +117,15 @@ func (r Report) Attrs() []any {
 // ErrUndelivered is returned (wrapped) when some rows were not delivered.
 var ErrUndelivered = errors.New("not all rows delivered")
 
-// QueueEvents is how many built events wait for a sender at most: with the page being
-// planned and the events in flight, what memory holds of a day.
+// QueueEvents is how many built events of a bill's day wait for a sender at most. What
+// memory holds of every day, bill and account together is the process's budget (Params.Budget):
+// room for a page is taken before the page is asked for, and given back as its events are
+// answered.
 const QueueEvents = 600
+
+// PageRows is the most rows of a page of either bill (billing.PageSize,
+// billing.MaxResults): the room taken before a page is asked for.
+const PageRows = 300
 
 // QueuePages is how many read pages wait to be planned at most.
 const QueuePages = 2
@@ -140,8 +147,9 @@ type Job struct {
 	account string // config.Account.Name
 	// retractMax is Options.RetractMaxFraction.
 	retractMax float64
-	counter    Counter      // WithCounter; nil: none
-	focus      focusMapping // the FOCUS bill's mapping: focusRows
+	counter    Counter        // WithCounter; nil: none
+	focus      focusMapping   // the FOCUS bill's mapping: focusRows
+	budget     *budget.Budget // events in memory, shared by every job of the process
 }
 
 // Counter is told of the rows each read of a bill's day returns (the month's close sums
@@ -180,6 +188,10 @@ type Params struct {
 	Clock     Clock
 	Logger    *slog.Logger
 	Metrics   *ops.Metrics // nil: metrics of its own, not served
+	// Budget bounds the events in memory of every job of the process together, and hands
+	// its room to the accounts in turn (connector/budget). nil: a budget of its own, of
+	// the defaults.
+	Budget *budget.Budget
 }
 
 // New builds a Job for the configured bills.
@@ -192,8 +204,12 @@ func New(p Params) *Job {
 	if account == "" {
 		account = config.DefaultAccount
 	}
+	b := p.Budget
+	if b == nil {
+		b = budget.New(budget.Options{})
+	}
 	return &Job{fetch: p.Fetcher, publish: p.Publisher, state: p.State, clock: p.Clock, log: p.Logger, bills: bills,
-		ops: ops.Or(p.Metrics), account: account, retractMax: p.Options.RetractMaxFraction, focus: focusRows}
+		ops: ops.Or(p.Metrics), account: account, retractMax: p.Options.RetractMaxFraction, focus: focusRows, budget: b}
 }
 
 // Bills are the bills a day runs.

@@ -170,7 +170,7 @@ func newJob(f job.Fetcher, p job.Publisher, st job.State) *job.Job {
 
 // newJobAt is newJob on the clock c.
 func newJobAt(f job.Fetcher, p job.Publisher, st job.State, c job.Clock) *job.Job {
-	return job.New(job.Params{Fetcher: f, Publisher: p, State: st, Clock: c,
+	return job.New(job.Params{Budget: shared, Fetcher: f, Publisher: p, State: st, Clock: c,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 }
 
@@ -495,7 +495,7 @@ func TestRun_ABillThatKeepsMovingIsReadAtMostOnePlusMaxReReadsTimes(t *testing.T
 	var logs bytes.Buffer
 	f := &movesEveryRead{}
 	st := openState(t)
-	j := job.New(job.Params{Fetcher: f, Publisher: &publisher{}, State: st,
+	j := job.New(job.Params{Budget: shared, Fetcher: f, Publisher: &publisher{}, State: st,
 		Clock: clockwork.NewFakeClockAt(pulled), Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	rep, err := j.Run(context.Background(), day, job.Incremental)
 	require.ErrorIs(t, err, bill.ErrMoved)

@@ -181,7 +181,11 @@ func (r *billRead) endRead(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("build the FOCUS rows of %s: %w", b.name(), err)
 		}
-		return b.plan(ctx, r.pages+1, rows, ids)
+		room, err := b.reserve(ctx, len(rows))
+		if err != nil {
+			return err
+		}
+		return b.plan(ctx, r.pages+1, rows, ids, room)
 	})
 }
 
@@ -210,10 +214,11 @@ func (r *billRead) each(fn func(b *billDay) error) error {
 
 // readBill reads the bill once, planning its pages on a goroutine of their own, so that the
 // next page is asked for while this one is written to the state and queued: the API's pace
-// is the limit. A planning error that leaves no day in the read stops the reading and is
-// returned.
+// is the limit. Each page is asked for once the budget has room for it, for every day it
+// feeds (see admit.go). A planning error that leaves no day in the read stops the reading
+// and is returned.
 func (r *billRead) readBill(ctx context.Context) error {
-	pages := make(chan bill.Page, QueuePages)
+	pages := make(chan heldPage, QueuePages)
 	planned := make(chan error, 1)
 	var planErr atomic.Pointer[error]
 	go func() {
@@ -221,29 +226,53 @@ func (r *billRead) readBill(ctx context.Context) error {
 		for p := range pages {
 			if err == nil {
 				r.pages++
-				if err = r.each(func(b *billDay) error { return b.page(ctx, p) }); err != nil {
+				if err = r.each(func(b *billDay) error { return b.page(ctx, p.page, p.room.take(len(p.page.Rows))) }); err != nil {
 					planErr.Store(&err)
 				}
 			}
+			r.j.release(p.room) // the part of days no longer in the read
 		}
 		planned <- err
 	}()
-	fetchErr := r.j.fetch.Stream(ctx, r.kind, r.day, func(p bill.Page) error {
-		if e := planErr.Load(); e != nil {
-			return *e
-		}
-		select {
-		case pages <- p:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	})
+	read := 0
+	next, fetchErr := r.reserve(ctx, PageRows)
+	if fetchErr == nil {
+		fetchErr = r.j.fetch.Stream(ctx, r.kind, r.day, func(p bill.Page) (err error) {
+			next, err = r.handOver(ctx, pages, p, next, &read, planErr.Load())
+			return err
+		})
+	}
+	r.j.release(next)
 	close(pages)
 	if err := <-planned; err != nil {
 		return err // the planner's error, which stopped the reading, if it did
 	}
 	return fetchErr
+}
+
+// reserve waits for the room of a page of n rows for every day still in the read.
+func (r *billRead) reserve(ctx context.Context, n int) (room, error) {
+	return r.j.reserve(ctx, n*max(len(r.live()), 1))
+}
+
+// handOver gives a page read, with its room, to the planner, and takes the room of the next
+// page (the rows TotalCount says are left, at most PageRows) before the reading goes on.
+func (r *billRead) handOver(ctx context.Context, pages chan<- heldPage, p bill.Page, next room, read *int, planErr *error) (room, error) {
+	if planErr != nil {
+		return next, *planErr
+	}
+	next = r.j.fit(next, len(p.Rows)*max(len(r.live()), 1))
+	select {
+	case pages <- heldPage{page: p, room: next}:
+	case <-ctx.Done():
+		return next, ctx.Err()
+	}
+	*read += len(p.Rows)
+	left := min(PageRows, p.Total-*read)
+	if left <= 0 {
+		return room{}, nil
+	}
+	return r.reserve(ctx, left)
 }
 
 // stopping: err is the run being stopped.

@@ -97,6 +97,9 @@ func (b *billDay) retract(ctx context.Context, gone []state.Gone) error {
 		if err := b.pull.Retract(plan); err != nil {
 			return fmt.Errorf("record the retractions of %s: %w", b.name(), err)
 		}
+		if err := b.admit(ctx, send); err != nil {
+			return err
+		}
 		if err := b.queue(ctx, send, ids, true); err != nil {
 			return err
 		}

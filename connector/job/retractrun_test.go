@@ -70,7 +70,7 @@ func newRetractDay(t *testing.T, first []billing.Row) *retractDay {
 
 func (d *retractDay) run(f job.Fetcher) (job.Report, error) {
 	d.c.Advance(24 * time.Hour)
-	j := job.New(job.Params{Options: job.Options{RetractMaxFraction: 0.2}, Fetcher: f, Publisher: d.p, State: d.st,
+	j := job.New(job.Params{Budget: shared, Options: job.Options{RetractMaxFraction: 0.2}, Fetcher: f, Publisher: d.p, State: d.st,
 		Clock: d.c, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	return j.Run(context.Background(), day, job.Incremental)
 }
@@ -266,7 +266,7 @@ func TestRun_ARetractionNotDeliveredIsSentAgainWithItsID(t *testing.T) {
 func TestDryRun_CountsTheRowsItWouldRetract(t *testing.T) {
 	rows := tenRows()
 	d := newRetractDay(t, rows)
-	j := job.New(job.Params{Options: job.Options{RetractMaxFraction: 0.2}, Fetcher: &reads{reads: [][][]billing.Row{without(rows, 2, 3)}},
+	j := job.New(job.Params{Budget: shared, Options: job.Options{RetractMaxFraction: 0.2}, Fetcher: &reads{reads: [][][]billing.Row{without(rows, 2, 3)}},
 		Publisher: d.p, State: d.st, Clock: d.c, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	sent := len(d.p.got)
 	rep, err := j.DryRun(context.Background(), day, job.Incremental)

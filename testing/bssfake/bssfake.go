@@ -229,6 +229,10 @@ type Options struct {
 	// (a sliding window on Now), counting both actions together as the API's per-account
 	// limit does.
 	RateLimit int
+	// RateLimitPerKey, when > 0, answers Throttling.User to requests of an AccessKey beyond
+	// this many per second of that key (a sliding window on Now): the API's limit per
+	// caller, which RateLimit (every key together) is not (perkey.go).
+	RateLimitPerKey int
 	// ThrottleEvery, when > 0, answers Throttling.User to every ThrottleEvery-th request
 	// that passed the signature and owner checks (both actions counted), whatever the
 	// requests' pace: a limit that binds on a slow machine as on a fast one, where RateLimit
@@ -288,6 +292,7 @@ type Server struct {
 	stale    string         // AnswerEveryDayWith
 	checked  int            // requests counted by ThrottleEvery
 	disagree []Disagreement // OverviewDisagrees
+	perKey   *keyRates      // RateLimitPerKey
 
 	keys     map[string]keyInfo
 	accounts map[string]Account // by ID, the primary account included
@@ -312,7 +317,7 @@ func New(opts Options) *Server {
 	}
 	s := &Server{opts: opts, days: map[string][]Item{}, instDays: map[string]instanceSource{},
 		tokens: map[string]*token{}, pruneAt: 1024, nonces: map[string]bool{},
-		keys: map[string]keyInfo{}, accounts: map[string]Account{}}
+		keys: map[string]keyInfo{}, accounts: map[string]Account{}, perKey: newKeyRates(opts.RateLimitPerKey)}
 	s.accounts[opts.AccountID] = Account{ID: opts.AccountID, Name: opts.AccountName, Keys: opts.Keys, Members: opts.Members}
 	for _, a := range opts.More {
 		s.accounts[a.ID] = a
@@ -492,7 +497,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x.fail(status, code, msg)
 		return
 	}
-	if s.overRate() {
+	if s.overRate() || s.perKey.over(params.Get("AccessKeyId"), s.opts.Now()) {
 		x.fail(400, "Throttling.User", "Request was denied due to user flow control.")
 		return
 	}

@@ -8,12 +8,12 @@
 //	tools/bazel run //tools/bench                      # all of it (about 3 minutes)
 //	tools/bazel run //tools/bench -- --rows 50000      # a smaller large day
 //	tools/bazel run //tools/bench -- --connector /path/to/an/older/connector --bill account
+//	tools/bazel run //tools/bench -- --accounts 100 --rows 3000   # many accounts, each its own keys
 package main
 
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -61,6 +61,7 @@ type options struct {
 	connector         string
 	bill              string
 	log               string
+	accounts          int
 }
 
 func main() {
@@ -79,8 +80,13 @@ func main() {
 	flag.StringVar(&o.connector, "connector", "", "a connector binary to measure (default: this code)")
 	flag.StringVar(&o.bill, "bill", "instance", "the large day's bill: instance, or account (what a connector before the instance bill can read)")
 	flag.StringVar(&o.log, "log", "", "keep the connector's last log (--verbose) in this file")
+	flag.IntVar(&o.accounts, "accounts", 0, "the accounts mode: one day of --rows rows for each of this many accounts, each with its own AccessKey (the fake allows --qps per key)")
 	flag.Parse()
-	if err := run(o); err != nil {
+	do := run
+	if o.accounts > 0 {
+		do = runAccounts
+	}
+	if err := do(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -230,7 +236,7 @@ func oneDay(o options, api *bssfake.Server, k *sink.Sink, dir string, d calendar
 	} else {
 		api.SetDay(d.String(), bssfake.SampleDay(d.String(), n, 1))
 	}
-	m, err := child(o, api, k, dir, []string{"--once", "--date", d.String()}, o.bill)
+	m, err := child(o, api, k, dir, []string{"--once", "--date", d.String()}, o.bill, nil, nil)
 	if err == nil && m.exit != 0 {
 		err = fmt.Errorf("--once --date %s exited %d (log: %s)", d, m.exit, filepath.Join(dir, "connector.log"))
 	}
@@ -242,19 +248,27 @@ func rangeOfDays(o options, api *bssfake.Server, k *sink.Sink, dir string, first
 	for d := first; !last.Before(d); d = d.AddDays(1) {
 		api.SetDay(d.String(), bssfake.SampleDay(d.String(), o.pagesPerDay*billing.PageSize, uint64(d.Day)))
 	}
-	return child(o, api, k, dir, []string{"--from", first.String(), "--to", last.String()}, "account")
+	return child(o, api, k, dir, []string{"--from", first.String(), "--to", last.String()}, "account", nil, nil)
 }
 
 var runs int // children started
 
-// child runs the connector with a fresh state and counts what it did.
-func child(o options, api *bssfake.Server, k *sink.Sink, dir string, args []string, bills string) (measured, error) {
+// child runs the connector with a fresh state and counts what it did. extra are further
+// keys of its config (accounts); scrape, when not nil, is called every half second while
+// it runs.
+func child(o options, api *bssfake.Server, k *sink.Sink, dir string, args []string, bills string, extra map[string]any, scrape func()) (measured, error) {
 	k.Reset()
-	state := filepath.Join(dir, "state.db")
-	os.Remove(state)
+	stateDir := filepath.Join(dir, "state")
+	os.RemoveAll(stateDir)
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return measured{}, err
+	}
+	state := filepath.Join(stateDir, "state.db")
 	cfg := filepath.Join(dir, "config.json")
-	b, _ := json.Marshal(map[string]any{"v_target": k.URL(), "access_key_id": "bench", "secret_access_Key": "bench-secret",
-		"endpoint": api.URL(), "send_concurrency": o.concurrency, "state_path": state, "bills": []string{bills}, "listen": ""})
+	b, err := configOf(o, k, api, state, bills, extra)
+	if err != nil {
+		return measured{}, err
+	}
 	if err := os.WriteFile(cfg, b, 0o600); err != nil {
 		return measured{}, err
 	}
@@ -297,7 +311,10 @@ func child(o options, api *bssfake.Server, k *sink.Sink, dir string, args []stri
 		defer close(sampled)
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
-		for {
+		for n := 1; ; n++ {
+			if scrape != nil && n%25 == 0 {
+				scrape()
+			}
 			anon, file, hwm := residentOf(cmd.Process.Pid)
 			m.anonKB, m.fileKB, m.rssKB = max(m.anonKB, anon), max(m.fileKB, file), max(m.rssKB, hwm)
 			select {
@@ -361,6 +378,11 @@ func scan(line, format string, v *int64) bool {
 // the most this machine and sink take, without the connector.
 func rawLoop(k *sink.Sink, n, workers int) (time.Duration, error) {
 	k.Reset()
+	return rawLoopTo(k, n, workers, k.Len)
+}
+
+// rawLoopTo is rawLoop, the sink's events counted by got.
+func rawLoopTo(k *sink.Sink, n, workers int, got func() int) (time.Duration, error) {
 	body := bytes.Repeat([]byte("x"), 900)
 	tr := &http.Transport{MaxIdleConnsPerHost: workers}
 	defer tr.CloseIdleConnections()
@@ -399,8 +421,8 @@ func rawLoop(k *sink.Sink, n, workers int) (time.Duration, error) {
 	if err, _ := firstErr.Load().(error); err != nil {
 		return took, err
 	}
-	if k.Len() != n {
-		return took, fmt.Errorf("raw loop: the sink took %d of %d", k.Len(), n)
+	if got() != n {
+		return took, fmt.Errorf("raw loop: the sink took %d of %d", got(), n)
 	}
 	return took, nil
 }
