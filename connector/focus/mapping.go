@@ -132,30 +132,30 @@ func numberOf(c columns, name string) string {
 // period is not a whole number within ten years.
 func coverage(it item, day calendar.Day) (last calendar.Day, covers bool) {
 	n, err := strconv.Atoi(strings.TrimSpace(it.s("ServicePeriod")))
-	if err != nil || n <= 0 {
+	u, known := periodUnits[unit(it.s("ServicePeriodUnit"))]
+	// n is bounded before any arithmetic: time.Date's wraps (2^57+30 days is 30 days).
+	if err != nil || n <= 0 || !known || n > u.most {
 		return day, false
 	}
 	start := time.Date(day.Year, day.Month, day.Day, 12, 0, 0, 0, time.UTC)
-	var end time.Time
-	switch unit(it.s("ServicePeriodUnit")) {
-	case "Seconds":
-		end = start.AddDate(0, 0, n/86400)
-	case "Hours":
-		end = start.AddDate(0, 0, n/24)
-	case "Days":
-		end = start.AddDate(0, 0, n)
-	case "Months":
-		end = addMonths(start, n)
-	case "Years":
-		end = addMonths(start, 12*n)
-	default:
-		return day, false
-	}
-	if end.Sub(start) > 3660*24*time.Hour {
-		return day, false
+	end := start.AddDate(0, 0, n/u.per)
+	if u.months {
+		end = addMonths(start, n*u.per)
 	}
 	last = calendar.Of(end).AddDays(-1)
 	return last, day.Before(last)
+}
+
+// periodUnit is a ServicePeriodUnit: a period of n is n/per days (or, months, n*per
+// months); n is at most most (ten years).
+type periodUnit struct {
+	per, most int
+	months    bool
+}
+
+var periodUnits = map[string]periodUnit{
+	"Seconds": {per: 86400, most: 3660 * 86400}, "Hours": {per: 24, most: 3660 * 24}, "Days": {per: 1, most: 3660},
+	"Months": {per: 1, most: 120, months: true}, "Years": {per: 12, most: 10, months: true},
 }
 
 // addMonths adds n months to t, the day clamped to the last of the month reached.

@@ -1,0 +1,32 @@
+package focus
+
+import (
+	"testing"
+)
+
+// A period the day arithmetic would overflow is beyond ten years: no purchase. 2^57+30
+// days wrap to 30 days in time.Date's arithmetic, 2^62+1 years (12 x that wraps to 12
+// months) to one year, and 2^63-1 seconds reach a year past 9999.
+func TestMap_APeriodThatOverflowsIsNoPurchase(t *testing.T) {
+	for _, tc := range []struct{ period, unit string }{
+		{"144115188075855902", "天"}, {"4611686018427387905", "年"}, {"9223372036854775807", "秒"},
+		{"9223372036854775807", "小时"}, {"768614336404564651", "月"}, {"9223372036854775807", "天"},
+		{"3661", "天"}, {"121", "月"}, {"11", "年"}, {"316310400", "秒"}, {"87864", "小时"},
+	} {
+		_, cols, p := mapRowT(t, order(map[string]any{"ServicePeriod": tc.period, "ServicePeriodUnit": tc.unit}))
+		if p != nil {
+			t.Errorf("%s %s: a purchase %s..%s", tc.period, tc.unit, p.First, p.Last)
+		}
+		if string(cols["EffectiveCost"]) != string(cols["BilledCost"]) {
+			t.Errorf("%s %s: EffectiveCost %s", tc.period, tc.unit, cols["EffectiveCost"])
+		}
+	}
+	for _, tc := range []struct{ period, unit, last string }{
+		{"3660", "天", "2036-03-07"}, {"120", "月", "2036-02-29"}, {"10", "年", "2036-02-29"}, {"316224000", "秒", "2036-03-07"},
+	} {
+		_, _, p := mapRowT(t, order(map[string]any{"ServicePeriod": tc.period, "ServicePeriodUnit": tc.unit}))
+		if p == nil || p.Last.String() != tc.last {
+			t.Errorf("%s %s: purchase %v, want one to %s", tc.period, tc.unit, p != nil, tc.last)
+		}
+	}
+}
