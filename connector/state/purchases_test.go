@@ -65,10 +65,29 @@ func TestPurchases_ADamagedRecordIsCorrupt(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		return b.Put(purchaseKey("x"), []byte("{"))
+		return b.Put(purchaseKey(nov(1), "x"), []byte("{"))
 	}))
 	_, err = s.PurchasesOver(nov(1))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "a purchase does not decode")
 	assert.NotContains(t, err.Error(), "\n")
+}
+
+// A purchase read again with another Last (the bill corrected its period) replaces its
+// record: one purchase, the new days, though the records are kept by Last.
+func TestPurchases_ReadAgainWithAnotherLastIsReplaced(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "state.db"), false)
+	require.NoError(t, err)
+	defer s.Close()
+	p := Purchase{Identity: `["a"]`, Resource: "i-1", First: nov(10), Last: nov(20), Bought: nov(10), Data: []byte(`{}`)}
+	require.NoError(t, s.RememberPurchases([]Purchase{p}, nil))
+	p.Last = nov(25)
+	require.NoError(t, s.RememberPurchases([]Purchase{p}, nil))
+	got, err := s.PurchasesOver(nov(12))
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	assert.Equal(t, nov(25), got[0].Last)
+	got, err = s.PurchasesOver(nov(23))
+	require.NoError(t, err)
+	assert.Len(t, got, 1)
 }
