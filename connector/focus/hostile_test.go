@@ -1,6 +1,7 @@
 package focus
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -27,6 +28,22 @@ func TestMap_APeriodThatOverflowsIsNoPurchase(t *testing.T) {
 		_, _, p := mapRowT(t, order(map[string]any{"ServicePeriod": tc.period, "ServicePeriodUnit": tc.unit}))
 		if p == nil || p.Last.String() != tc.last {
 			t.Errorf("%s %s: purchase %v, want one to %s", tc.period, tc.unit, p != nil, tc.last)
+		}
+	}
+}
+
+// BillingCurrency is an ISO 4217 national currency (billingcurrency.md): three capitals
+// ISO 4217 has not, or a metal's code, are refused in one line naming Currency.
+func TestMap_RefusesACurrencyThatIsNoNationalCurrency(t *testing.T) {
+	for _, c := range []string{"ABC", "XAU", "XXX", "cny", "CN", "元"} {
+		_, _, err := Map(instance(t, map[string]any{"Currency": c}))
+		if err == nil || !strings.Contains(err.Error(), "Currency") || strings.Contains(err.Error(), "\n") {
+			t.Errorf("Currency %q: %v", c, err)
+		}
+	}
+	for _, c := range []string{"CNY", "USD", " USD ", "HKD", "JPY"} {
+		if _, _, err := Map(instance(t, map[string]any{"Currency": c})); err != nil {
+			t.Errorf("Currency %q: %v", c, err)
 		}
 	}
 }

@@ -81,13 +81,14 @@ func mapRow(r bill.InstanceRow) (Row, *Purchase, error) {
 	return row, p, nil
 }
 
-// required checks what a FOCUS row cannot be without: a currency (BillingCurrency, ISO
-// 4217's three capitals) and an account (BillingAccountId).
+// required checks what a FOCUS row cannot be without: a currency (BillingCurrency, an
+// ISO 4217 national currency) and an account (BillingAccountId).
 func required(it item) error {
 	c := strings.TrimSpace(it.s("Currency"))
-	if len(c) != 3 || strings.Trim(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
-		return fmt.Errorf("instance row Currency %.20q is not a currency code (FOCUS's BillingCurrency)", c)
+	if !currencies[c] {
+		return fmt.Errorf("instance row Currency %.20q is not an ISO 4217 national currency code (FOCUS's BillingCurrency)", c)
 	}
+
 	if it.s("BillAccountID") == "" && it.s("OwnerID") == "" {
 		return errors.New("instance row has neither a BillAccountID nor an OwnerID (FOCUS's BillingAccountId)")
 	}
