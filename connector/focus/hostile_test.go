@@ -32,6 +32,18 @@ func TestMap_APeriodThatOverflowsIsNoPurchase(t *testing.T) {
 	}
 }
 
+// An API member whose custom column would be one of the connector's own (x_Amortized,
+// x_CoverageFirst, x_CoverageLast) is no member the API has: the row is refused in one
+// line naming it, rather than delivered with a column given twice.
+func TestMap_RefusesAMemberThatWouldBeTheConnectorsColumn(t *testing.T) {
+	for _, name := range []string{"Amortized", "CoverageFirst", "CoverageLast"} {
+		_, _, err := Map(instance(t, map[string]any{name: "true"}))
+		if err == nil || !strings.Contains(err.Error(), name) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("a member %s: %v", name, err)
+		}
+	}
+}
+
 // BillingCurrency is an ISO 4217 national currency (billingcurrency.md): three capitals
 // ISO 4217 has not, or a metal's code, are refused in one line naming Currency.
 func TestMap_RefusesACurrencyThatIsNoNationalCurrency(t *testing.T) {

@@ -82,18 +82,26 @@ func mapRow(r bill.InstanceRow) (Row, *Purchase, error) {
 }
 
 // required checks what a FOCUS row cannot be without: a currency (BillingCurrency, an
-// ISO 4217 national currency) and an account (BillingAccountId).
+// ISO 4217 national currency) and an account (BillingAccountId); and that no member of the
+// API would be one of the connector's own columns.
 func required(it item) error {
 	c := strings.TrimSpace(it.s("Currency"))
 	if !currencies[c] {
 		return fmt.Errorf("instance row Currency %.20q is not an ISO 4217 national currency code (FOCUS's BillingCurrency)", c)
 	}
-
+	for _, col := range it {
+		if connectorColumns["x_"+col.name] {
+			return fmt.Errorf("instance row member %.40q would be the connector's own column x_%.40s", col.name, col.name)
+		}
+	}
 	if it.s("BillAccountID") == "" && it.s("OwnerID") == "" {
 		return errors.New("instance row has neither a BillAccountID nor an OwnerID (FOCUS's BillingAccountId)")
 	}
 	return nil
 }
+
+// connectorColumns are the custom columns the connector writes, not the API.
+var connectorColumns = map[string]bool{"x_Amortized": true, "x_CoverageFirst": true, "x_CoverageLast": true}
 
 // resourceOf is the key of the row's resource: its owner and its instance, "" when the
 // row names no instance.
