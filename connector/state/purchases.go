@@ -45,8 +45,19 @@ type Refund struct {
 	Day      calendar.Day `json:"day"`
 }
 
+// keepPurchases is how many days before the latest day a purchase is bought on a purchase
+// that ended is kept: the API serves no bill older than 18 months (config.MaxDaysBack is
+// 540 days), so no day before that is read again and no such purchase is asked for.
+// keepRefunds adds the longest term a purchase can have (ten years, focus's coverage):
+// a refund is kept while a purchase it may end is.
+const (
+	keepPurchases = 600
+	keepRefunds   = keepPurchases + 3661
+)
+
 // RememberPurchases records purchases and refunds in one transaction. A purchase recorded
-// before under the same identity is replaced (the same row read again).
+// before under the same identity is replaced (the same row read again). Purchases and
+// refunds too old to concern any day the API still serves are dropped (prune).
 func (s *Store) RememberPurchases(purchases []Purchase, refunds []Refund) error {
 	if len(purchases) == 0 && len(refunds) == 0 {
 		return nil
@@ -66,8 +77,43 @@ func (s *Store) RememberPurchases(purchases []Purchase, refunds []Refund) error 
 				return err
 			}
 		}
-		return nil
+		return prune(b, purchases)
 	})
+}
+
+// prune drops the purchases whose Last is keepPurchases days before the latest day one of
+// purchases was bought on, and the refunds keepRefunds days before it, with their index.
+func prune(b *bolt.Bucket, purchases []Purchase) error {
+	if len(purchases) == 0 {
+		return nil
+	}
+	latest := purchases[0].Bought
+	for _, p := range purchases {
+		if latest.Before(p.Bought) {
+			latest = p.Bought
+		}
+	}
+	old, oldRefund := []byte("p"+latest.AddDays(-keepPurchases).String()), latest.AddDays(-keepRefunds).String()
+	var drop [][]byte
+	c := b.Cursor()
+	for k, v := c.Seek([]byte("p")); k != nil && k[0] == 'p' && string(k) < string(old); k, v = c.Next() {
+		var p Purchase
+		if json.Unmarshal(v, &p) == nil {
+			drop = append(drop, identityKey(p.Identity))
+		}
+		drop = append(drop, k)
+	}
+	for k, _ := c.Seek([]byte("r")); k != nil && k[0] == 'r'; k, _ = c.Next() {
+		if day := string(k[max(len(k)-10, 0):]); day < oldRefund {
+			drop = append(drop, k)
+		}
+	}
+	for _, k := range drop {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // putPurchase records p under its key, and drops the record of its identity under
