@@ -3,6 +3,8 @@ package focus
 import (
 	"strings"
 	"testing"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/bill"
 )
 
 // A period the day arithmetic would overflow is beyond ten years: no purchase. 2^57+30
@@ -57,5 +59,19 @@ func TestMap_RefusesACurrencyThatIsNoNationalCurrency(t *testing.T) {
 		if _, _, err := Map(instance(t, map[string]any{"Currency": c})); err != nil {
 			t.Errorf("Currency %q: %v", c, err)
 		}
+	}
+}
+
+// An amortized row's retraction (bill.Retraction of its identity alone: its purchase may
+// be forgotten) is named as the row is.
+func TestAmortized_ItsRetractionHasItsSubject(t *testing.T) {
+	_, _, p := mapRowT(t, order(nil))
+	a, err := Amortized(*p, p.First.AddDays(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := bill.Retraction(bill.Focus, a.Identity())
+	if err != nil || strings.Join(r.SubjectParts(), "/") != strings.Join(a.SubjectParts(), "/") {
+		t.Fatalf("retraction %v (%v), row %v", r, err, a.SubjectParts())
 	}
 }
