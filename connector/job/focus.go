@@ -80,6 +80,7 @@ var focusRows = focusMapping{
 type Purchases interface {
 	PurchasesOver(day calendar.Day) ([]state.Purchase, error)
 	RememberPurchases(purchases []state.Purchase, refunds []state.Refund) error
+	KeepPurchasesOf(day calendar.Day, purchases, refunds map[string]bool) error
 }
 
 // focusDay is what the FOCUS bill's day keeps over one read (see the comment above).
@@ -220,6 +221,9 @@ func (f *focusDay) holdBack(page int, rows []bill.Row, ids, resources []string, 
 // flush returns the rows a complete read leaves to its end: the held rows with their
 // shares, and the amortized rows.
 func (f *focusDay) flush() ([]bill.Row, []string, error) {
+	if err := f.forgetGone(); err != nil {
+		return nil, nil, err
+	}
 	var rows []bill.Row
 	var ids []string
 	add := func(r bill.Row, id string) { rows, ids = append(rows, r), append(ids, id) }
@@ -249,6 +253,22 @@ func (f *focusDay) flush() ([]bill.Row, []string, error) {
 	}
 	f.held, f.heldIDs = map[string]heldRow{}, map[string]bool{}
 	return rows, ids, nil
+}
+
+// forgetGone forgets the purchases and refunds of the day that the complete read no longer
+// has (state.Store.KeepPurchasesOf).
+func (f *focusDay) forgetGone() error {
+	if f.store == nil || f.b.dry {
+		return nil
+	}
+	bought := make(map[string]bool, len(f.bought))
+	for _, p := range f.bought {
+		bought[p.Identity] = true
+	}
+	if err := f.store.KeepPurchasesOf(f.b.day, bought, f.refunded); err != nil {
+		return fmt.Errorf("forget the purchases the bill no longer has: %w", err)
+	}
+	return nil
 }
 
 // shared is row with the day's share of each purchase added.

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -158,6 +159,63 @@ func refundKey(resource string, day ...calendar.Day) []byte {
 		k += d.String()
 	}
 	return []byte(k)
+}
+
+// KeepPurchasesOf forgets what a complete read of day no longer has: the purchases bought
+// on day whose identity is not in purchases, and the refunds of day whose resource is not
+// in refunds (a row gone from the bill, or read again under another identity, must not go
+// on spreading a cost, or ending a spread).
+func (s *Store) KeepPurchasesOf(day calendar.Day, purchases, refunds map[string]bool) error {
+	var drop [][]byte
+	err := s.view(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketPurchases); b != nil {
+			var err error
+			drop, err = s.goneOf(b, day, purchases, refunds)
+			return err
+		}
+		return nil
+	})
+	if err != nil || len(drop) == 0 {
+		return err
+	}
+	return s.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketPurchases)
+		for _, k := range drop {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// goneOf are the keys KeepPurchasesOf drops: a purchase's (kept by its Last, which is not
+// before the day it was bought) with its index, and a refund's.
+func (s *Store) goneOf(b *bolt.Bucket, day calendar.Day, purchases, refunds map[string]bool) ([][]byte, error) {
+	var drop [][]byte
+	c := b.Cursor()
+	for k, v := c.Seek([]byte("p" + day.String())); k != nil && k[0] == 'p'; k, v = c.Next() {
+		var p Purchase
+		if err := json.Unmarshal(v, &p); err != nil {
+			return nil, s.corrupt("a purchase does not decode: %s", shorten(err.Error()))
+		}
+		if p.Bought == day && !purchases[p.Identity] {
+			drop = append(drop, bytes.Clone(k), identityKey(p.Identity))
+		}
+	}
+	for k, v := c.Seek([]byte("r")); k != nil && k[0] == 'r'; k, v = c.Next() {
+		if !strings.HasSuffix(string(k), day.String()) {
+			continue
+		}
+		var r Refund
+		if err := json.Unmarshal(v, &r); err != nil {
+			return nil, s.corrupt("a refund does not decode: %s", shorten(err.Error()))
+		}
+		if r.Day == day && !refunds[r.Resource] {
+			drop = append(drop, bytes.Clone(k))
+		}
+	}
+	return drop, nil
 }
 
 // PurchasesOver are the purchases whose days First..Last include day, or that a refund on
