@@ -221,9 +221,6 @@ func (f *focusDay) holdBack(page int, rows []bill.Row, ids, resources []string, 
 // flush returns the rows a complete read leaves to its end: the held rows with their
 // shares, and the amortized rows.
 func (f *focusDay) flush() ([]bill.Row, []string, error) {
-	if err := f.forgetGone(); err != nil {
-		return nil, nil, err
-	}
 	var rows []bill.Row
 	var ids []string
 	add := func(r bill.Row, id string) { rows, ids = append(rows, r), append(ids, id) }
@@ -256,7 +253,9 @@ func (f *focusDay) flush() ([]bill.Row, []string, error) {
 }
 
 // forgetGone forgets the purchases and refunds of the day that the complete read no longer
-// has (state.Store.KeepPurchasesOf).
+// has (state.Store.KeepPurchasesOf). It runs when the rows the read no longer has are
+// retracted: a read that may be partial (retract_max_fraction) forgets nothing until a
+// second read agrees.
 func (f *focusDay) forgetGone() error {
 	if f.store == nil || f.b.dry {
 		return nil
