@@ -53,7 +53,8 @@ func Retraction(kind Kind, identity string) (Row, error) {
 // "amortized". Its purchase need not be remembered any more.
 func amortizedRetraction(identity string, parts []string) (Row, error) {
 	var purchase []string
-	if err := json.Unmarshal([]byte(parts[1]), &purchase); err != nil || len(purchase) != len(instanceIdentity) {
+	bought, err := baseIdentity(parts[1]) // a purchase's identity may have its "#2"
+	if err != nil || json.Unmarshal([]byte(bought), &purchase) != nil || len(purchase) != len(instanceIdentity) {
 		return nil, fmt.Errorf("row identity %.120q: an amortized row's purchase is not an instance bill row's identity", identity)
 	}
 	at := map[string]string{}

@@ -66,12 +66,16 @@ func TestMap_RefusesACurrencyThatIsNoNationalCurrency(t *testing.T) {
 // be forgotten) is named as the row is.
 func TestAmortized_ItsRetractionHasItsSubject(t *testing.T) {
 	_, _, p := mapRowT(t, order(nil))
-	a, err := Amortized(*p, p.First.AddDays(3))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := bill.Retraction(bill.Focus, a.Identity())
-	if err != nil || strings.Join(r.SubjectParts(), "/") != strings.Join(a.SubjectParts(), "/") {
-		t.Fatalf("retraction %v (%v), row %v", r, err, a.SubjectParts())
+	for _, suffix := range []string{"", "#2"} { // the second purchase of one identity in a page
+		q := *p
+		q.Identity += suffix
+		a, err := Amortized(q, p.First.AddDays(3))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := bill.Retraction(bill.Focus, a.Identity())
+		if err != nil || strings.Join(r.SubjectParts(), "/") != strings.Join(a.SubjectParts(), "/") {
+			t.Fatalf("retraction %v (%v), row %v", r, err, a.SubjectParts())
+		}
 	}
 }

@@ -148,6 +148,7 @@ func (f *focusDay) page(p bill.Page) ([]bill.Row, []string, error) {
 	buys := make([]bool, len(p.Rows))
 	var purchases []state.Purchase
 	var refunds []state.Refund
+	ids := identities(p.Rows) // a FOCUS row's identity is its instance row's
 	for i, r := range p.Rows {
 		ir, ok := r.(bill.InstanceRow)
 		if !ok {
@@ -159,6 +160,7 @@ func (f *focusDay) page(p bill.Page) ([]bill.Row, []string, error) {
 		}
 		rows[i], resources[i] = fr, resource
 		if bought != nil {
+			bought.Identity = ids[i] // two purchases of one identity ("#2") are two
 			rec, err := f.purchase(*bought)
 			if err != nil {
 				return nil, nil, err
@@ -178,7 +180,7 @@ func (f *focusDay) page(p bill.Page) ([]bill.Row, []string, error) {
 			return nil, nil, fmt.Errorf("remember purchases: %w", err)
 		}
 	}
-	return f.holdBack(p.Number, rows, identities(rows), resources, buys)
+	return f.holdBack(p.Number, rows, ids, resources, buys)
 }
 
 // purchase is what the state remembers of a purchase bought this day.
