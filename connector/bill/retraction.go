@@ -24,6 +24,9 @@ func Retraction(kind Kind, identity string) (Row, error) {
 	if err := json.Unmarshal([]byte(base), &parts); err != nil {
 		return nil, fmt.Errorf("row identity %.120q is not a JSON array of strings", identity)
 	}
+	if kind == Focus && len(parts) == 3 && parts[0] == "amortized" {
+		return amortizedRetraction(base, parts)
+	}
 	var r Row
 	switch kind {
 	case Account:
@@ -42,6 +45,23 @@ func Retraction(kind Kind, identity string) (Row, error) {
 		return FocusRetraction(base, r.SubjectParts()), nil // a FOCUS row is named as its instance row
 	}
 	return r, nil
+}
+
+// amortizedRetraction is the retraction of the FOCUS bill's amortized row of identity
+// ["amortized", the purchase row's identity, the day] (focus.Amortized), named as that
+// row is: the day, the purchase's owner (SubAccountId) and instance (ResourceId),
+// "amortized". Its purchase need not be remembered any more.
+func amortizedRetraction(identity string, parts []string) (Row, error) {
+	var purchase []string
+	bought, err := baseIdentity(parts[1]) // a purchase's identity may have its "#2"
+	if err != nil || json.Unmarshal([]byte(bought), &purchase) != nil || len(purchase) != len(instanceIdentity) {
+		return nil, fmt.Errorf("row identity %.120q: an amortized row's purchase is not an instance bill row's identity", identity)
+	}
+	at := map[string]string{}
+	for i, name := range instanceIdentity {
+		at[name] = purchase[i]
+	}
+	return FocusRetraction(identity, []string{parts[2], at["OwnerID"], at["InstanceID"], "amortized"}), nil
 }
 
 // FocusRetraction is the row a retraction of the FOCUS bill carries for the row of the

@@ -81,18 +81,27 @@ func mapRow(r bill.InstanceRow) (Row, *Purchase, error) {
 	return row, p, nil
 }
 
-// required checks what a FOCUS row cannot be without: a currency (BillingCurrency, ISO
-// 4217's three capitals) and an account (BillingAccountId).
+// required checks what a FOCUS row cannot be without: a currency (BillingCurrency, an
+// ISO 4217 national currency) and an account (BillingAccountId); and that no member of the
+// API would be one of the connector's own columns.
 func required(it item) error {
 	c := strings.TrimSpace(it.s("Currency"))
-	if len(c) != 3 || strings.Trim(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
-		return fmt.Errorf("instance row Currency %.20q is not a currency code (FOCUS's BillingCurrency)", c)
+	if !currencies[c] {
+		return fmt.Errorf("instance row Currency %.20q is not an ISO 4217 national currency code (FOCUS's BillingCurrency)", c)
+	}
+	for _, col := range it {
+		if connectorColumns["x_"+col.name] {
+			return fmt.Errorf("instance row member %.40q would be the connector's own column x_%.40s", col.name, col.name)
+		}
 	}
 	if it.s("BillAccountID") == "" && it.s("OwnerID") == "" {
 		return errors.New("instance row has neither a BillAccountID nor an OwnerID (FOCUS's BillingAccountId)")
 	}
 	return nil
 }
+
+// connectorColumns are the custom columns the connector writes, not the API.
+var connectorColumns = map[string]bool{"x_Amortized": true, "x_CoverageFirst": true, "x_CoverageLast": true}
 
 // resourceOf is the key of the row's resource: its owner and its instance, "" when the
 // row names no instance.
@@ -132,30 +141,30 @@ func numberOf(c columns, name string) string {
 // period is not a whole number within ten years.
 func coverage(it item, day calendar.Day) (last calendar.Day, covers bool) {
 	n, err := strconv.Atoi(strings.TrimSpace(it.s("ServicePeriod")))
-	if err != nil || n <= 0 {
+	u, known := periodUnits[unit(it.s("ServicePeriodUnit"))]
+	// n is bounded before any arithmetic: time.Date's wraps (2^57+30 days is 30 days).
+	if err != nil || n <= 0 || !known || n > u.most {
 		return day, false
 	}
 	start := time.Date(day.Year, day.Month, day.Day, 12, 0, 0, 0, time.UTC)
-	var end time.Time
-	switch unit(it.s("ServicePeriodUnit")) {
-	case "Seconds":
-		end = start.AddDate(0, 0, n/86400)
-	case "Hours":
-		end = start.AddDate(0, 0, n/24)
-	case "Days":
-		end = start.AddDate(0, 0, n)
-	case "Months":
-		end = addMonths(start, n)
-	case "Years":
-		end = addMonths(start, 12*n)
-	default:
-		return day, false
-	}
-	if end.Sub(start) > 3660*24*time.Hour {
-		return day, false
+	end := start.AddDate(0, 0, n/u.per)
+	if u.months {
+		end = addMonths(start, n*u.per)
 	}
 	last = calendar.Of(end).AddDays(-1)
 	return last, day.Before(last)
+}
+
+// periodUnit is a ServicePeriodUnit: a period of n is n/per days (or, months, n*per
+// months); n is at most most (ten years).
+type periodUnit struct {
+	per, most int
+	months    bool
+}
+
+var periodUnits = map[string]periodUnit{
+	"Seconds": {per: 86400, most: 3660 * 86400}, "Hours": {per: 24, most: 3660 * 24}, "Days": {per: 1, most: 3660},
+	"Months": {per: 1, most: 120, months: true}, "Years": {per: 12, most: 10, months: true},
 }
 
 // addMonths adds n months to t, the day clamped to the last of the month reached.

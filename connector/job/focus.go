@@ -36,7 +36,8 @@ import (
 // resource on D ends the spread on D (focus Purchase.EndOn): D's share is the rest of the
 // cost, so that a purchase's EffectiveCost over its days plus its refund's is what was
 // billed; later days have none. The state remembers the refund, so a re-run of D ends it
-// on D too. Re-reads and re-runs of a day therefore give the same rows, hence the same ids.
+// on D too. A purchase or refund that a read of its day no longer has is forgotten when
+// that read's gone rows are retracted (forgetGone). Re-reads and re-runs of a day therefore give the same rows, hence the same ids.
 
 // focusMapping is the FOCUS mapping the job uses: package focus's (focusRows); a test may
 // give another.
@@ -80,6 +81,7 @@ var focusRows = focusMapping{
 type Purchases interface {
 	PurchasesOver(day calendar.Day) ([]state.Purchase, error)
 	RememberPurchases(purchases []state.Purchase, refunds []state.Refund) error
+	KeepPurchasesOf(day calendar.Day, purchases, refunds map[string]bool) error
 }
 
 // focusDay is what the FOCUS bill's day keeps over one read (see the comment above).
@@ -146,6 +148,7 @@ func (f *focusDay) page(p bill.Page) ([]bill.Row, []string, error) {
 	buys := make([]bool, len(p.Rows))
 	var purchases []state.Purchase
 	var refunds []state.Refund
+	ids := identities(p.Rows) // a FOCUS row's identity is its instance row's
 	for i, r := range p.Rows {
 		ir, ok := r.(bill.InstanceRow)
 		if !ok {
@@ -157,6 +160,7 @@ func (f *focusDay) page(p bill.Page) ([]bill.Row, []string, error) {
 		}
 		rows[i], resources[i] = fr, resource
 		if bought != nil {
+			bought.Identity = ids[i] // two purchases of one identity ("#2") are two
 			rec, err := f.purchase(*bought)
 			if err != nil {
 				return nil, nil, err
@@ -176,7 +180,7 @@ func (f *focusDay) page(p bill.Page) ([]bill.Row, []string, error) {
 			return nil, nil, fmt.Errorf("remember purchases: %w", err)
 		}
 	}
-	return f.holdBack(p.Number, rows, identities(rows), resources, buys)
+	return f.holdBack(p.Number, rows, ids, resources, buys)
 }
 
 // purchase is what the state remembers of a purchase bought this day.
@@ -249,6 +253,24 @@ func (f *focusDay) flush() ([]bill.Row, []string, error) {
 	}
 	f.held, f.heldIDs = map[string]heldRow{}, map[string]bool{}
 	return rows, ids, nil
+}
+
+// forgetGone forgets the purchases and refunds of the day that the complete read no longer
+// has (state.Store.KeepPurchasesOf). It runs when the rows the read no longer has are
+// retracted: a read that may be partial (retract_max_fraction) forgets nothing until a
+// second read agrees.
+func (f *focusDay) forgetGone() error {
+	if f.store == nil || f.b.dry {
+		return nil
+	}
+	bought := make(map[string]bool, len(f.bought))
+	for _, p := range f.bought {
+		bought[p.Identity] = true
+	}
+	if err := f.store.KeepPurchasesOf(f.b.day, bought, f.refunded); err != nil {
+		return fmt.Errorf("forget the purchases the bill no longer has: %w", err)
+	}
+	return nil
 }
 
 // shared is row with the day's share of each purchase added.

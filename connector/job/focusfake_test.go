@@ -133,7 +133,13 @@ func fakeWithShare(r bill.Row, a bill.Amount) (bill.Row, error) {
 func fakeAmortized(p focus.Purchase, day calendar.Day) (bill.Row, error) {
 	share, err := strconv.ParseInt(string(fakeShare(p, day)), 10, 64)
 	id, _ := json.Marshal([]string{"amortized", p.Identity, day.String()})
-	return FakeFocusRow{Ident: string(id), Subject: []string{day.String(), p.Resource, "amortized"}, Instance: p.Resource,
+	var bought []string // the purchase row's identity: [2] is its OwnerID, as focus.Amortized names it
+	_ = json.Unmarshal([]byte(p.Identity), &bought)
+	owner := ""
+	if len(bought) > 2 {
+		owner = bought[2]
+	}
+	return FakeFocusRow{Ident: string(id), Subject: []string{day.String(), owner, p.Resource, "amortized"}, Instance: p.Resource,
 		Effect: share, Amort: true}, err
 }
 

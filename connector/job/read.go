@@ -10,6 +10,7 @@ import (
 
 	"github.com/cloudbill/alicloud-billing-source/connector/bill"
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
+	"github.com/cloudbill/alicloud-billing-source/connector/state"
 )
 
 // One read feeds every bill made of its rows. The FOCUS bill is the instance bill's rows
@@ -309,7 +310,7 @@ func (r *billRead) readChecked(ctx context.Context) error {
 		return err
 	}
 	if !doubt {
-		return r.each(func(b *billDay) error { return b.retract(ctx, first[b].gone) })
+		return r.each(func(b *billDay) error { return b.retractGone(ctx, first[b].gone) })
 	}
 	if err := r.restart(); err != nil {
 		return err
@@ -326,6 +327,19 @@ func (r *billRead) readChecked(ctx context.Context) error {
 			return fmt.Errorf("%s: %w: the first no longer had %d of the %d rows, the second %d of %d, not the same ones; nothing retracted (the API may be answering in part), the day is read again later",
 				b.name(), errReadsDisagree, first[b].fresh, first[b].live, second.fresh, second.live)
 		}
-		return b.retract(ctx, second.gone)
+		return b.retractGone(ctx, second.gone)
 	})
+}
+
+// retractGone retracts the rows of the day the read no longer has and, of the FOCUS bill,
+// forgets the purchases and refunds it no longer has (focusDay.forgetGone): both only once
+// the read is trusted (readChecked).
+func (b *billDay) retractGone(ctx context.Context, gone []state.Gone) error {
+	if err := b.retract(ctx, gone); err != nil {
+		return err
+	}
+	if b.focus != nil {
+		return b.focus.forgetGone()
+	}
+	return nil
 }

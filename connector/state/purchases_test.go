@@ -65,10 +65,51 @@ func TestPurchases_ADamagedRecordIsCorrupt(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		return b.Put(purchaseKey("x"), []byte("{"))
+		return b.Put(purchaseKey(nov(1), "x"), []byte("{"))
 	}))
 	_, err = s.PurchasesOver(nov(1))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "a purchase does not decode")
 	assert.NotContains(t, err.Error(), "\n")
+}
+
+// A purchase read again with another Last (the bill corrected its period) replaces its
+// record: one purchase, the new days, though the records are kept by Last.
+func TestPurchases_ReadAgainWithAnotherLastIsReplaced(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "state.db"), false)
+	require.NoError(t, err)
+	defer s.Close()
+	p := Purchase{Identity: `["a"]`, Resource: "i-1", First: nov(10), Last: nov(20), Bought: nov(10), Data: []byte(`{}`)}
+	require.NoError(t, s.RememberPurchases([]Purchase{p}, nil))
+	p.Last = nov(25)
+	require.NoError(t, s.RememberPurchases([]Purchase{p}, nil))
+	got, err := s.PurchasesOver(nov(12))
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	assert.Equal(t, nov(25), got[0].Last)
+	got, err = s.PurchasesOver(nov(23))
+	require.NoError(t, err)
+	assert.Len(t, got, 1)
+}
+
+// Purchases that ended more than keepPurchases days before the latest day one is bought
+// on, and refunds more than keepRefunds days before it, are dropped with their index: no
+// such day is read again (the API serves 18 months), and the bucket does not grow forever.
+func TestPurchases_TooOldToBeReadAgainAreDropped(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "state.db"), false)
+	require.NoError(t, err)
+	defer s.Close()
+	old := calendar.Day{Year: 2024, Month: 1, Day: 1}
+	ended := Purchase{Identity: `["old"]`, Resource: "i-1", First: old, Last: old.AddDays(30), Bought: old, Data: []byte(`{}`)}
+	require.NoError(t, s.RememberPurchases([]Purchase{ended}, []Refund{{Resource: "i-1", Day: old.AddDays(-4000)}, {Resource: "i-1", Day: old.AddDays(3)}}))
+	live := Purchase{Identity: `["new"]`, Resource: "i-2", First: nov(1), Last: nov(30), Bought: nov(1), Data: []byte(`{}`)}
+	require.NoError(t, s.RememberPurchases([]Purchase{live}, nil))
+	var keys []string
+	require.NoError(t, s.view(func(root *bolt.Bucket) error {
+		return root.Bucket(bucketPurchases).ForEach(func(k, _ []byte) error { keys = append(keys, string(k[:1])); return nil })
+	}))
+	assert.ElementsMatch(t, []string{"p", "i", "r"}, keys, "the new purchase, its index, the refund of a day a kept purchase may have")
+	got, err := s.PurchasesOver(nov(2))
+	require.NoError(t, err)
+	require.Len(t, got, 1)
 }

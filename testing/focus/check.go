@@ -169,10 +169,16 @@ func checkString(name string, sp spec, v value) []Violation {
 		return bad(RuleEmpty, `"" stands for no value, which is null`)
 	case sp.allowed != nil && !contains(sp.allowed, v.str):
 		return bad(RuleAllowed, "%s is not one of the allowed values", show(v))
-	case sp.currency && !nationalCurrencies[v.str]:
+	case sp.currency && !nationalCurrencies[v.str] && !(sp.virtual && !codeShaped(v.str)):
 		return bad(RuleCurrency, "%s is not one ISO 4217 national currency code", show(v))
 	}
 	return nil
+}
+
+// codeShaped: s is written as a currency code is (three letters), so it is a national
+// currency's, not a virtual currency's name ("Credits").
+func codeShaped(s string) bool {
+	return len(s) == 3 && strings.Trim(strings.ToUpper(s), "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == ""
 }
 
 func contains(list []string, s string) bool {
