@@ -300,7 +300,8 @@ func (d *DB) write(fn func(*bolt.Tx) error) error {
 	var fnErr error
 	err := d.guard(func() error {
 		return d.db.Update(func(tx *bolt.Tx) error {
-			releaseMapped(tx) // what earlier transactions read
+			releaseMapped(tx)       // what earlier transactions read
+			defer releaseMapped(tx) // what this one read (a batch of many accounts' writes reads much of the file)
 			fnErr = fn(tx)
 			return fnErr
 		})

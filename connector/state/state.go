@@ -157,6 +157,19 @@ func (s *Store) view(fn func(root *bolt.Bucket) error) error {
 	})
 }
 
+// viewReleased is view, the file's pages handed back to the page cache after fn
+// (releaseMapped), and whenever fn calls release: for reads of a whole day.
+func (s *Store) viewReleased(fn func(root *bolt.Bucket, release func()) error) error {
+	return s.d.view(func(tx *bolt.Tx) error {
+		defer releaseMapped(tx)
+		root := tx.Bucket(s.key)
+		if root == nil {
+			return nil
+		}
+		return fn(root, func() { releaseMapped(tx) })
+	})
+}
+
 // update runs fn with the account's bucket, created when missing, in a write transaction
 // shared with other writes (see DB.update): fn may run more than once. rows is how many
 // records it writes.

@@ -104,11 +104,11 @@ func runAccounts(o options) error {
 	if commits >= 0 {
 		fsyncs = fmt.Sprintf("%.0f", commits/m.wall.Seconds())
 	}
-	fmt.Printf("| work | wall | the limit (max of API time %s and raw loop %s) | ratio | peak RSS | fsyncs/s | rows delivered |\n|---|---|---|---|---|---|---|\n",
+	fmt.Printf("| work | wall | the limit (max of API time %s and raw loop %s) | ratio | peak RSS (heap and stacks, mapped files) | fsyncs/s | rows delivered |\n|---|---|---|---|---|---|---|\n",
 		apiTime, raw.Round(10*time.Millisecond))
-	fmt.Printf("| %d accounts × %d %s rows | %s | %s | %.2f× | %.0f MB | %s | %d of %d distinct, %d events, exit %d |\n",
+	fmt.Printf("| %d accounts × %d %s rows | %s | %s | %.2f× | %.0f MB (%.0f, %.0f) | %s | %d of %d distinct, %d events, exit %d |\n",
 		o.accounts, o.rows, o.bill, m.wall.Round(10*time.Millisecond), limit.Round(10*time.Millisecond),
-		m.wall.Seconds()/limit.Seconds(), float64(m.rssKB)/1024, fsyncs, distinct, events, total, m.exit)
+		m.wall.Seconds()/limit.Seconds(), float64(m.rssKB)/1024, float64(m.anonKB)/1024, float64(m.fileKB)/1024, fsyncs, distinct, events, total, m.exit)
 	if distinct != events || total != events || m.exit != 0 {
 		return fmt.Errorf("not every row once: %d distinct of %d, %d events, exit %d (log: %s)", distinct, events, total, m.exit, filepath.Join(dir, "connector.log"))
 	}
@@ -132,7 +132,7 @@ func accountsChild(o options, api *bssfake.Server, k *sink.Sink, dir string, day
 	commits := -1.0
 	var mu sync.Mutex
 	scrape := func() {
-		if v, ok := metric("http://"+addr+"/metrics", "state_commits_total"); ok {
+		if v, ok := metric("http://"+addr+"/metrics", "alicloud_billing_state_commits_total"); ok {
 			mu.Lock()
 			commits = max(commits, v)
 			mu.Unlock()
