@@ -182,6 +182,7 @@ func openBolt(path string, f *os.File, readOnly bool) (*bolt.DB, error) {
 func (d *DB) check() error {
 	var problems []string
 	if err := d.view(func(tx *bolt.Tx) error {
+		defer releaseMapped(tx) // it read every page of the file
 		for e := range tx.Check() {
 			problems = append(problems, e.Error())
 		}
