@@ -19,8 +19,8 @@ import (
 // of 16 at work for a thousand accounts, and far more than one account at the API's pace
 // ever holds (a few pages).
 const (
-	DefaultEvents = 10_000
-	DefaultBytes  = 32 << 20
+	DefaultEvents = 3_000
+	DefaultBytes  = 8 << 20
 	// initialEventBytes is what an event is guessed to weigh before any was measured.
 	initialEventBytes = 1024
 )

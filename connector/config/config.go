@@ -55,9 +55,9 @@ const (
 	DefaultReconcileTolerance = "0.01"
 	// DefaultMemoryEvents is memory_events: the events in memory of every account together
 	// (budget.DefaultEvents).
-	DefaultMemoryEvents = 10_000
+	DefaultMemoryEvents = 3_000
 	// DefaultMemoryBytes is memory_bytes: the bytes of their data (budget.DefaultBytes).
-	DefaultMemoryBytes = 32 << 20
+	DefaultMemoryBytes = 8 << 20
 
 	minMonthCloseDay = 3  // month_close_day: not before the bill is final
 	maxMonthCloseDay = 28 // month_close_day: a day every month has
