@@ -158,3 +158,54 @@ func TestOpener_FileDescriptorsDoNotGrowWithTheAccounts(t *testing.T) {
 	lc.RequireStop()
 	assert.LessOrEqual(t, fds(t)-before, 0, "all closed")
 }
+
+// Writes queued while the file closes are committed before it closes: each returns nil
+// and is in the file after Close returns.
+func TestCommit_CloseCommitsTheWritesThatWait(t *testing.T) {
+	const writers = 20
+	path := filepath.Join(t.TempDir(), "state.db")
+	d, err := OpenDB(path, false, nil)
+	require.NoError(t, err)
+	release := make(chan struct{})
+	var mu sync.Mutex
+	n := 0
+	all := make(chan struct{})
+	first := true
+	queued = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if n++; n == writers {
+			close(all)
+		}
+	}
+	committing = func() {
+		mu.Lock()
+		held := first
+		first = false
+		mu.Unlock()
+		if held {
+			<-release
+		}
+	}
+	t.Cleanup(func() { queued, committing = func() {}, func() {} })
+	errs := make(chan error, writers)
+	for i := range writers {
+		go func() { errs <- d.Account(fmt.Sprintf("acct-%d", i)).SetSince(day) }()
+	}
+	<-all
+	closed := make(chan error, 1)
+	go func() { closed <- d.Close() }()
+	close(release)
+	require.NoError(t, <-closed)
+	for range writers {
+		require.NoError(t, <-errs)
+	}
+	snap, err := Open(path, true)
+	require.NoError(t, err)
+	defer snap.Close()
+	for i := range writers {
+		_, ok, err := snap.DB().Account(fmt.Sprintf("acct-%d", i)).Since()
+		require.NoError(t, err)
+		assert.True(t, ok, "acct-%d's write is in the file", i)
+	}
+}
