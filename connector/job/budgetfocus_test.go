@@ -2,6 +2,7 @@ package job_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -27,11 +28,13 @@ import (
 
 // paged serves the instance bill's rows in pages of job.PageRows with the right Total (so
 // that each page but the first is asked for only once room was taken for it). moveOnce:
-// the first read's second page says another Total (the bill moved); fail: the read ends
-// with it after its pages.
+// the first read's second page has the first row again (the bill moved under the read);
+// short: Total says fewer rows than come (pages come without their room).
 type paged struct {
 	rows     []bill.Row
 	moveOnce bool
+	short    bool
+	failAt   int // the API fails when asked for this page (its room taken)
 
 	mu    sync.Mutex
 	reads int
@@ -46,11 +49,17 @@ func (f *paged) Stream(ctx context.Context, kind bill.Kind, _ calendar.Day, fn f
 	move := f.moveOnce && f.reads == 1
 	f.mu.Unlock()
 	for i, n := 0, 1; i < len(f.rows); i, n = i+job.PageRows, n+1 {
-		total := len(f.rows)
-		if move && n == 2 {
-			total++
+		if n == f.failAt {
+			return errors.New("the API is down")
 		}
-		if err := fn(bill.Page{Number: n, Total: total, Rows: f.rows[i:min(i+job.PageRows, len(f.rows))]}); err != nil {
+		total, rows := len(f.rows), f.rows[i:min(i+job.PageRows, len(f.rows))]
+		if move && n == 2 {
+			rows = append([]bill.Row{f.rows[0]}, rows[1:]...)
+		}
+		if f.short {
+			total = 1
+		}
+		if err := fn(bill.Page{Number: n, Total: total, Rows: rows}); err != nil {
 			return err
 		}
 		if err := ctx.Err(); err != nil {
@@ -58,6 +67,57 @@ func (f *paged) Stream(ctx context.Context, kind bill.Kind, _ calendar.Day, fn f
 		}
 	}
 	return nil
+}
+
+// planned2 is a Counter that closes gate once the FOCUS day of the second read planned its
+// first page (the instance day's first page was planned before it).
+type planned2 struct {
+	mu    sync.Mutex
+	reads int
+	gate  chan struct{}
+}
+
+func (c *planned2) Read(kind bill.Kind, _ calendar.Day) func([]bill.Row) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if kind != bill.Focus {
+		return func([]bill.Row) error { return nil }
+	}
+	c.reads++
+	second := c.reads == 2
+	var once sync.Once
+	return func([]bill.Row) error {
+		if second {
+			once.Do(func() { close(c.gate) })
+		}
+		return nil
+	}
+}
+
+// gated answers no event until gate is closed, then each at once.
+type gated struct{ gate <-chan struct{} }
+
+func (g gated) Stream(_ context.Context, events <-chan event.Event, result func(string, error)) {
+	<-g.gate
+	for e := range events {
+		result(e.ID(), nil)
+	}
+}
+
+// A read that the bill moved under is read again while the events of its first page are
+// still in flight: the second read queues them again, and each gives back its room once.
+func TestBudget_EventsQueuedAgainWhileInFlightGiveTheirRoomBackOnce(t *testing.T) {
+	b := budget.New(budget.Options{Events: 20 * job.PageRows})
+	f := &paged{rows: usage(t, fday, "u", 2*job.PageRows), moveOnce: true}
+	c := &planned2{gate: make(chan struct{})}
+	within(t, b, func() {
+		rep, err := budgetJob(openState(t), b, "a", f, gated{c.gate}, bill.Instance, bill.Focus).WithCounter(c).
+			Run(context.Background(), fday, job.Incremental)
+		require.NoError(t, err)
+		require.Equal(t, 2*2*job.PageRows, rep.Delivered, "%+v", rep)
+	})
+	require.Equal(t, 2, f.reads, "the bill moved: read again")
+	noLeak(t, b)
 }
 
 // slow answers the events one at a time, on one goroutine for every day that sends to it:
@@ -200,9 +260,9 @@ func (c *cancelAfter) Stream(ctx context.Context, events <-chan event.Event, res
 }
 
 // Every way a read of both bills ends gives back all its room: the FOCUS day stopping
-// mid-read, the bill moving (events of the first read still in flight queued again), a
-// dry run, and the run cancelled at any point (waiting for room, in the queue, at the
-// read's end).
+// mid-read, pages with more rows than their room, the API failing with the next page's
+// room taken, a dry run, and the run cancelled at any point (waiting for room, in the
+// queue, at the read's end).
 func TestBudget_EveryEndOfAReadOfBothBillsGivesItsRoomBack(t *testing.T) {
 	b := budget.New(budget.Options{Events: job.PageRows})
 	st := openState(t)
@@ -216,8 +276,13 @@ func TestBudget_EveryEndOfAReadOfBothBillsGivesItsRoomBack(t *testing.T) {
 	})
 	noLeak(t, b)
 	within(t, b, func() {
-		_, err := budgetJob(st, b, "a", &paged{rows: rows, moveOnce: true}, &slow{}, both...).Run(context.Background(), fday, job.Explicit)
+		_, err := budgetJob(st, b, "a", &paged{rows: rows, short: true}, &slow{}, both...).Run(context.Background(), fday, job.Explicit)
 		require.NoError(t, err)
+	})
+	noLeak(t, b)
+	within(t, b, func() {
+		_, err := budgetJob(st, b, "a", &paged{rows: rows, failAt: 3}, &slow{}, both...).Run(context.Background(), fday, job.Explicit)
+		require.ErrorContains(t, err, "the API is down")
 	})
 	noLeak(t, b)
 	within(t, b, func() {
