@@ -301,3 +301,24 @@ func TestBudget_EveryEndOfAReadOfBothBillsGivesItsRoomBack(t *testing.T) {
 		noLeak(t, b)
 	}
 }
+
+// Several days of both bills in a budget of one page, to a slow receiver: the next day's
+// read (two reads in flight) waits for room the day before gives back as it is answered.
+func TestBudget_DaysOfBothBillsInATinyBudgetFinish(t *testing.T) {
+	b := budget.New(budget.Options{Events: job.PageRows})
+	st := openState(t)
+	buyFor(t, st, b, "r", 50)
+	days := []calendar.Day{fday, fday.AddDays(1), fday.AddDays(2)}
+	f := &paged{rows: append(usage(t, fday, "r", 20), usage(t, fday, "u", 2*job.PageRows)...)}
+	reports := 0
+	within(t, b, func() {
+		budgetJob(st, b, "a", f, &slow{}, bill.Instance, bill.Focus).RunDays(context.Background(), days, job.Explicit, false,
+			func(_ job.Report, err error) bool {
+				reports++
+				require.NoError(t, err)
+				return true
+			})
+	})
+	require.Equal(t, len(days), reports)
+	noLeak(t, b)
+}
