@@ -84,8 +84,11 @@ func (b *Budget) Max() Options { return b.max }
 
 // Acquire waits until events and bytes fit in the budget, in the account's turn, and
 // takes them; or returns ctx's error, having taken nothing. A request larger than the
-// whole budget is granted when nothing else is taken.
+// whole budget is granted when nothing else is taken; a request of nothing at once.
 func (b *Budget) Acquire(ctx context.Context, account string, events int, bytes int64) error {
+	if events <= 0 && bytes <= 0 {
+		return nil // it takes no room: it waits for no one's turn
+	}
 	b.mu.Lock()
 	if len(b.ring) == 0 && b.fits(events, bytes) {
 		b.events += events

@@ -153,3 +153,26 @@ func TestCancelledRequestTakesNothing(t *testing.T) {
 		t.Fatalf("taken %d, waiting %d; want 6 and 0", e, w)
 	}
 }
+
+// Taking nothing never waits: a day with nothing left to send (a FOCUS day with no row
+// held back) is not held up behind the accounts that wait for room.
+func TestAcquire_NothingIsGrantedAtOnceWhileOthersWait(t *testing.T) {
+	b, waits := newBudget(Options{Events: 2})
+	if err := b.Acquire(context.Background(), "other", 2, 0); err != nil {
+		t.Fatal(err)
+	}
+	big := acquire(t, b, waits, context.Background(), "big", 2, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // it must not need to wait at all
+	if err := b.Acquire(ctx, "small", 0, 0); err != nil {
+		t.Fatalf("taking nothing waited behind big: %v", err)
+	}
+	b.Release(2, 0)
+	if err := <-big.done; err != nil {
+		t.Fatal(err)
+	}
+	b.Release(2, 0)
+	if e, n, w := b.Taken(); e != 0 || n != 0 || w != 0 {
+		t.Fatalf("%d events, %d bytes taken, %d waiting; want none", e, n, w)
+	}
+}

@@ -95,7 +95,7 @@ func (p *safePublisher) take() []event.Event {
 }
 
 func focusJob(f job.Fetcher, p job.Publisher, st job.State, bills ...bill.Kind) *job.Job {
-	return job.New(job.Params{Options: job.Options{Bills: bills}, Fetcher: f, Publisher: p, State: st,
+	return job.New(job.Params{Budget: shared, Options: job.Options{Bills: bills}, Fetcher: f, Publisher: p, State: st,
 		Clock: clockwork.NewFakeClockAt(pulled), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).WithFakeFocus()
 }
 

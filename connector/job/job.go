@@ -25,7 +25,9 @@ type Fetcher interface {
 	Stream(ctx context.Context, kind bill.Kind, day calendar.Day, fn func(bill.Page) error) error
 }
 
-// Publisher delivers the events of a channel until it is closed (sender.Sender).
+// Publisher delivers the events of a channel until it is closed (sender.Sender). It calls
+// result for each event once it is answered, without waiting for later events: each
+// holds room in the budget until then, and the reading waits for that room.
 type Publisher interface {
 	Stream(ctx context.Context, events <-chan event.Event, result func(id string, err error))
 }

@@ -34,6 +34,9 @@ type billRead struct {
 	bills []*billDay // every day of the read (RunDays reports them)
 	open  []*billDay // of bills, those whose pull started (run)
 	pages int        // pages read, over the reads
+	// feeds is how many days the current readBill feeds: the planner, which takes a day
+	// out of the read (billDay.stop), sets it; the reading goroutine takes room by it.
+	feeds atomic.Int32
 
 	readDone chan struct{} // closed when the bill has been read (or its reading failed)
 	done     chan struct{} // closed when every bill's day is over
@@ -222,6 +225,7 @@ func (r *billRead) readBill(ctx context.Context) error {
 	pages := make(chan heldPage, QueuePages)
 	planned := make(chan error, 1)
 	var planErr atomic.Pointer[error]
+	r.feeds.Store(int32(len(r.live())))
 	go func() {
 		var err error
 		for p := range pages {
@@ -230,6 +234,7 @@ func (r *billRead) readBill(ctx context.Context) error {
 				if err = r.each(func(b *billDay) error { return b.page(ctx, p.page, p.room.take(len(p.page.Rows))) }); err != nil {
 					planErr.Store(&err)
 				}
+				r.feeds.Store(int32(len(r.live()))) // b.stop is the planner's while it runs
 			}
 			r.j.release(p.room) // the part of days no longer in the read
 		}
@@ -253,8 +258,11 @@ func (r *billRead) readBill(ctx context.Context) error {
 
 // reserve waits for the room of a page of n rows for every day still in the read.
 func (r *billRead) reserve(ctx context.Context, n int) (room, error) {
-	return r.j.reserve(ctx, n*max(len(r.live()), 1))
+	return r.j.reserve(ctx, n*r.days())
 }
+
+// days is how many days a page read now feeds (feeds), at least 1.
+func (r *billRead) days() int { return max(int(r.feeds.Load()), 1) }
 
 // handOver gives a page read, with its room, to the planner, and takes the room of the next
 // page (the rows TotalCount says are left, at most PageRows) before the reading goes on.
@@ -262,7 +270,7 @@ func (r *billRead) handOver(ctx context.Context, pages chan<- heldPage, p bill.P
 	if planErr != nil {
 		return next, *planErr
 	}
-	next = r.j.fit(next, len(p.Rows)*max(len(r.live()), 1))
+	next = r.j.fit(next, len(p.Rows)*r.days())
 	select {
 	case pages <- heldPage{page: p, room: next}:
 	case <-ctx.Done():

@@ -110,9 +110,15 @@ func (c *committer) gather(first *request) []*request {
 	return batch
 }
 
-// commit runs the batch in one transaction and answers each of its writes.
+// commit runs the batch in one transaction and answers each of its writes. A file found
+// broken (a fault reading its map, see guarded) takes no more writes, not even those
+// queued before it was found so.
 func (c *committer) commit(batch []*request) {
 	committing()
+	if e := c.d.broken.Load(); e != nil {
+		answer(batch, e)
+		return
+	}
 	if err := c.d.Verify(); err != nil {
 		answer(batch, err)
 		return

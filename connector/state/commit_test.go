@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
 	"go.uber.org/fx/fxtest"
 )
 
@@ -157,4 +158,105 @@ func TestOpener_FileDescriptorsDoNotGrowWithTheAccounts(t *testing.T) {
 	assert.LessOrEqual(t, open, 3, "the state file, its lock file (and nothing per account)")
 	lc.RequireStop()
 	assert.LessOrEqual(t, fds(t)-before, 0, "all closed")
+}
+
+// Writes queued while the file closes are committed before it closes: each returns nil
+// and is in the file after Close returns.
+func TestCommit_CloseCommitsTheWritesThatWait(t *testing.T) {
+	const writers = 20
+	path := filepath.Join(t.TempDir(), "state.db")
+	d, err := OpenDB(path, false, nil)
+	require.NoError(t, err)
+	release := make(chan struct{})
+	var mu sync.Mutex
+	n := 0
+	all := make(chan struct{})
+	first := true
+	queued = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if n++; n == writers {
+			close(all)
+		}
+	}
+	committing = func() {
+		mu.Lock()
+		held := first
+		first = false
+		mu.Unlock()
+		if held {
+			<-release
+		}
+	}
+	t.Cleanup(func() { queued, committing = func() {}, func() {} })
+	errs := make(chan error, writers)
+	for i := range writers {
+		go func() { errs <- d.Account(fmt.Sprintf("acct-%d", i)).SetSince(day) }()
+	}
+	<-all
+	closed := make(chan error, 1)
+	go func() { closed <- d.Close() }()
+	close(release)
+	require.NoError(t, <-closed)
+	for range writers {
+		require.NoError(t, <-errs)
+	}
+	snap, err := Open(path, true)
+	require.NoError(t, err)
+	defer snap.Close()
+	for i := range writers {
+		_, ok, err := snap.DB().Account(fmt.Sprintf("acct-%d", i)).Since()
+		require.NoError(t, err)
+		assert.True(t, ok, "acct-%d's write is in the file", i)
+	}
+}
+
+// fault is what debug.SetPanicOnFault panics with: a memory fault at an address.
+type fault struct{}
+
+func (fault) Error() string    { return "unexpected fault address" }
+func (fault) Addr() uintptr    { return 0xdead }
+func (fault) RuntimeError()    {}
+func (f fault) String() string { return f.Error() }
+
+// A write that faults reading the file's map (damaged or truncated under the process)
+// fails with the file's error, and so do the writes queued behind it meanwhile, of every
+// account: none of them goes into the broken file. The file still closes: no caller waits
+// for ever.
+func TestCommit_AFaultStopsTheWritesQueuedBehindIt(t *testing.T) {
+	const writers = 10
+	path := filepath.Join(t.TempDir(), "state.db")
+	d, err := OpenDB(path, false, nil)
+	require.NoError(t, err)
+	held, release, queuedCh := make(chan struct{}), make(chan struct{}), make(chan struct{}, writers+1)
+	first := true
+	queued = func() { queuedCh <- struct{}{} }
+	committing = func() {
+		if first { // the fault's batch, alone
+			first = false
+			close(held)
+			<-release
+		}
+	}
+	t.Cleanup(func() { queued, committing = func() {}, func() {} })
+	faulted := make(chan error, 1)
+	go func() { faulted <- d.update(1, func(*bolt.Tx) error { panic(fault{}) }) }()
+	<-held
+	errs := make(chan error, writers)
+	for i := range writers {
+		go func() { errs <- d.Account(fmt.Sprintf("acct-%d", i)).SetSince(day) }()
+	}
+	for range writers + 1 {
+		<-queuedCh
+	}
+	close(release)
+	var se *Error
+	require.ErrorAs(t, <-faulted, &se)
+	assert.Contains(t, se.Error(), "a memory fault at 0xdead")
+	for range writers {
+		err := <-errs
+		require.ErrorAs(t, err, &se, "a write queued behind the fault")
+		assert.Contains(t, se.Error(), "a memory fault at 0xdead")
+	}
+	require.NoError(t, d.Close())
 }
