@@ -94,13 +94,34 @@ func (c *planned2) Read(kind bill.Kind, _ calendar.Day) func([]bill.Row) error {
 	}
 }
 
-// gated answers no event until gate is closed, then each at once.
+// gated takes every event as it comes (in flight, as the sender's workers hold them) and
+// answers none until gate is closed, then each at once.
 type gated struct{ gate <-chan struct{} }
 
 func (g gated) Stream(_ context.Context, events <-chan event.Event, result func(string, error)) {
-	<-g.gate
-	for e := range events {
-		result(e.ID(), nil)
+	var held []event.Event
+	answer := func() {
+		for _, e := range held {
+			result(e.ID(), nil)
+		}
+		held = nil
+	}
+	for {
+		select {
+		case e, ok := <-events:
+			if !ok {
+				<-g.gate
+				answer()
+				return
+			}
+			held = append(held, e)
+		case <-g.gate:
+			answer()
+			for e := range events {
+				result(e.ID(), nil)
+			}
+			return
+		}
 	}
 }
 
