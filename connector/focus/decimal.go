@@ -27,39 +27,8 @@ func parseDec(s string) (*big.Rat, error) {
 	return r, nil
 }
 
-// formatDec is r's exact decimal text without zeros that end its fraction ("-0" is "0").
-// r is a sum, difference or product of decimals, or a share cut at a decimal place: its
-// denominator is a product of 2s and 5s.
-func formatDec(r *big.Rat) string {
-	s := r.FloatString(decimalsOf(r.Denom()))
-	if strings.Contains(s, ".") {
-		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
-	}
-	if s == "-0" {
-		return "0"
-	}
-	return s
-}
-
-// decimalsOf is how many digits after the point write 1/den exactly (at most 60).
-func decimalsOf(den *big.Int) int {
-	n := new(big.Int).Set(den)
-	two, five, m := big.NewInt(2), big.NewInt(5), new(big.Int)
-	twos, fives := 0, 0
-	for n.Cmp(big.NewInt(1)) > 0 && max(twos, fives) < 60 {
-		switch {
-		case m.Mod(n, two).Sign() == 0:
-			n.Quo(n, two)
-			twos++
-		case m.Mod(n, five).Sign() == 0:
-			n.Quo(n, five)
-			fives++
-		default:
-			return 60
-		}
-	}
-	return max(twos, fives)
-}
+// formatDec is r's exact decimal text (bill.RatText).
+func formatDec(r *big.Rat) string { return bill.RatText(r) }
 
 // scaleOf is the number of digits after the point of a decimal's text (0 for "12", 2 for
 // "1.50"); a number with an exponent is counted once written out.
@@ -69,7 +38,7 @@ func scaleOf(s string) int {
 		if err != nil {
 			return 0
 		}
-		return decimalsOf(r.Denom())
+		return bill.RatDecimals(r.Denom())
 	}
 	if i := strings.IndexByte(s, '.'); i >= 0 {
 		return len(s) - i - 1

@@ -3,7 +3,6 @@ package reconcile
 import (
 	"fmt"
 	"math/big"
-	"strings"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/bill"
 )
@@ -72,42 +71,8 @@ func (d Decimal) Float64() float64 {
 	return f
 }
 
-// maxDecimals bounds the digits written after the point of a number whose denominator is
-// not a product of 2s and 5s (a sum of decimals never is one).
-const maxDecimals = 40
-
-// String is d's exact decimal text, without zeros that end its fraction.
-func (d Decimal) String() string {
-	s := d.r.FloatString(decimals(d.r.Denom()))
-	if strings.Contains(s, ".") {
-		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
-	}
-	if s == "-0" {
-		return "0"
-	}
-	return s
-}
-
-// decimals is how many digits after the point write 1/den exactly: the larger power of 2
-// and 5 in den (at most maxDecimals).
-func decimals(den *big.Int) int {
-	n := new(big.Int).Set(den)
-	var twos, fives int
-	two, five, zero, m := big.NewInt(2), big.NewInt(5), big.NewInt(0), new(big.Int)
-	for n.Cmp(big.NewInt(1)) > 0 && max(twos, fives) < maxDecimals {
-		switch {
-		case m.Mod(n, two).Cmp(zero) == 0:
-			n.Quo(n, two)
-			twos++
-		case m.Mod(n, five).Cmp(zero) == 0:
-			n.Quo(n, five)
-			fives++
-		default:
-			return maxDecimals
-		}
-	}
-	return max(twos, fives)
-}
+// String is d's exact decimal text, without zeros that end its fraction (bill.RatText).
+func (d Decimal) String() string { return bill.RatText(&d.r) }
 
 // MarshalJSON writes d as a JSON number with its exact digits.
 func (d Decimal) MarshalJSON() ([]byte, error) { return []byte(d.String()), nil }
