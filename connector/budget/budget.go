@@ -15,9 +15,10 @@ import (
 	"sync"
 )
 
-// Defaults of Options: room for about thirty pages of 300 rows, enough to keep a sender
-// of 16 at work for a thousand accounts, and far more than one account at the API's pace
-// ever holds (a few pages).
+// Defaults of Options: room for ten pages of 300 rows (a second of the API's pace for
+// ten accounts), enough to keep the sender's 16 workers busy, and more than one account
+// at the API's pace holds (a few pages); a larger budget made 100 accounts' heap larger
+// (docs/performance.md), not their days shorter.
 const (
 	DefaultEvents = 3_000
 	DefaultBytes  = 8 << 20
