@@ -37,7 +37,8 @@ import (
 // cost, so that a purchase's EffectiveCost over its days plus its refund's is what was
 // billed; later days have none. The state remembers the refund, so a re-run of D ends it
 // on D too. A purchase or refund that a read of its day no longer has is forgotten when
-// that read's gone rows are retracted (forgetGone). Re-reads and re-runs of a day therefore give the same rows, hence the same ids.
+// that read's gone rows are retracted (forgetGone). Re-reads and re-runs of a day
+// therefore give the same rows, hence the same ids.
 
 // focusMapping is the FOCUS mapping the job uses: package focus's (focusRows); a test may
 // give another.
