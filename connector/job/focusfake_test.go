@@ -22,7 +22,7 @@ import (
 func (j *Job) WithFakeFocus() *Job {
 	cp := *j
 	cp.focus = focusMapping{mapRow: fakeMap, refundOf: fakeRefundOf, share: fakeShare, withShare: fakeWithShare, amortized: fakeAmortized,
-		takesShare: fakeTakesShare, endOn: fakeEndOn}
+		takesShare: fakeTakesShare, endOn: focus.Purchase.EndOn}
 	return &cp
 }
 
@@ -146,14 +146,4 @@ func fakeAmortized(p focus.Purchase, day calendar.Day) (bill.Row, error) {
 func fakeTakesShare(r bill.Row) bool {
 	fr, ok := r.(FakeFocusRow)
 	return ok && fr.Item == ""
-}
-
-func fakeEndOn(p focus.Purchase, day calendar.Day) focus.Purchase {
-	switch {
-	case day.Before(p.First):
-		p.First, p.Last = day, day
-	case day.Before(p.Last):
-		p.Last = day
-	}
-	return p
 }

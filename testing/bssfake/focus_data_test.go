@@ -27,11 +27,7 @@ func focusMonth(t *testing.T) []bssfake.FocusDay {
 
 func parse(t *testing.T, it bssfake.InstanceItem) bill.InstanceRow {
 	t.Helper()
-	b, err := json.Marshal(it)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := bill.ParseInstance(b)
+	r, err := it.Row()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,9 +3,12 @@ package bssfake
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/bill"
 )
 
 // InstanceItem is one row of DescribeInstanceBill with the API's JSON names. Every field
@@ -56,6 +59,16 @@ type InstanceItem struct {
 	Usage                     string  `json:"Usage"`
 	UsageUnit                 string  `json:"UsageUnit"`
 	Zone                      string  `json:"Zone"`
+}
+
+// Row is the item as the connector reads it from an answer (bill.ParseInstance of its
+// JSON): the row its events are made of.
+func (it InstanceItem) Row() (bill.InstanceRow, error) {
+	b, err := json.Marshal(it)
+	if err != nil {
+		return bill.InstanceRow{}, err
+	}
+	return bill.ParseInstance(b)
 }
 
 // instanceSource is a day of instance rows: a slice, or rows made on demand by index.

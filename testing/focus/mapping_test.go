@@ -79,11 +79,7 @@ func shareOut(t *testing.T, day calendar.Day, rows []cfocus.Row, purchases []cfo
 
 func instanceRow(t *testing.T, it bssfake.InstanceItem) bill.InstanceRow {
 	t.Helper()
-	b, err := json.Marshal(it)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := bill.ParseInstance(b)
+	r, err := it.Row()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -229,8 +229,7 @@ func (e *Env) Want(t testing.TB, days ...calendar.Day) map[string]string {
 			add(it) // the fake's item is the connector's row
 		}
 		for _, it := range e.API.InstanceDay(d.String()) {
-			b, _ := json.Marshal(it)
-			r, err := bill.ParseInstance(b)
+			r, err := it.Row()
 			require.NoError(t, err)
 			add(r)
 		}
