@@ -37,26 +37,39 @@ func (c *Client) streamInstance(ctx context.Context, day calendar.Day, fn func(P
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		data, err := c.instancePage(ctx, day, page, MaxResults, token)
-		var apiErr *APIError
-		switch {
-		case errors.As(err, &apiErr) && tokenRefused(apiErr) && page > 1:
-			return &bill.MovedError{Page: page, What: fmt.Sprintf("the API refused the NextToken of page %d (expired?): %s", page, apiErr.Code)}
-		case err != nil:
-			return fmt.Errorf("query instance bill %s page %d: %w", day, page, err)
-		}
-		if err := ps.checkInstance(page, data, tokens); err != nil {
+		// Only the rows and the token outlive the answer: the page is the planner's once fn
+		// has it, and nothing here holds it while fn waits for room to read the next one
+		// (every account waiting so would pin a page outside the budget).
+		rows, next, err := c.instanceRows(ctx, ps, day, page, token, tokens)
+		if err != nil {
 			return err
 		}
-		c.log.Debug("page read", "bill", "instance", "day", day.String(), "page", page, "rows", len(data.rows), "total", ps.total)
-		if err := fn(Page{Rows: data.rows, Number: page, Total: ps.total}); err != nil {
+		if err := fn(Page{Rows: rows, Number: page, Total: ps.total}); err != nil {
 			return err
 		}
-		if data.token == "" {
+		if next == "" {
 			return nil
 		}
-		token = data.token
+		token = next
 	}
+}
+
+// instanceRows asks for the page after token and checks it (checkInstance): its rows and
+// its NextToken.
+func (c *Client) instanceRows(ctx context.Context, ps *pages, day calendar.Day, page int, token string, tokens map[uint64]int) ([]bill.Row, string, error) {
+	data, err := c.instancePage(ctx, day, page, MaxResults, token)
+	var apiErr *APIError
+	switch {
+	case errors.As(err, &apiErr) && tokenRefused(apiErr) && page > 1:
+		return nil, "", &bill.MovedError{Page: page, What: fmt.Sprintf("the API refused the NextToken of page %d (expired?): %s", page, apiErr.Code)}
+	case err != nil:
+		return nil, "", fmt.Errorf("query instance bill %s page %d: %w", day, page, err)
+	}
+	if err := ps.checkInstance(page, data, tokens); err != nil {
+		return nil, "", err
+	}
+	c.log.Debug("page read", "bill", "instance", "day", day.String(), "page", page, "rows", len(data.rows), "total", ps.total)
+	return data.rows, data.token, nil
 }
 
 // checkInstance checks an instance-bill page and counts its rows. Pages must advance: a

@@ -157,10 +157,12 @@ func (s *Store) view(fn func(root *bolt.Bucket) error) error {
 	})
 }
 
-// viewReleased is view, the file's pages handed back to the page cache after fn
-// (releaseMapped), and whenever fn calls release: for reads of a whole day.
+// viewReleased is view, the file's pages handed back to the page cache before fn (what
+// the last commit read), after it (releaseMapped), and whenever fn calls release: for
+// reads of a whole day.
 func (s *Store) viewReleased(fn func(root *bolt.Bucket, release func()) error) error {
 	return s.d.view(func(tx *bolt.Tx) error {
+		releaseMapped(tx)
 		defer releaseMapped(tx)
 		root := tx.Bucket(s.key)
 		if root == nil {
