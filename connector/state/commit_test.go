@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -259,4 +260,57 @@ func TestCommit_AFaultStopsTheWritesQueuedBehindIt(t *testing.T) {
 		assert.Contains(t, se.Error(), "a memory fault at 0xdead")
 	}
 	require.NoError(t, d.Close())
+}
+
+// lowerBounds makes a batch of several writes wait for ever (a window of an hour) until
+// it holds calls writes.
+func lowerBounds(t *testing.T, calls int) {
+	wait, max := gatherWait, batchCalls
+	gatherWait, batchCalls = time.Hour, calls
+	t.Cleanup(func() { gatherWait, batchCalls = wait, max })
+}
+
+// A lone writer (one account, one bill) commits at once: its batch waits for no window.
+func TestCommit_ALoneWriterDoesNotWaitForMore(t *testing.T) {
+	lowerBounds(t, maxBatchCalls)
+	d, err := OpenDB(filepath.Join(t.TempDir(), "state.db"), false, nil)
+	require.NoError(t, err)
+	defer d.Close()
+	base := d.Commits()
+	for i := range 3 {
+		require.NoError(t, d.Account("payer").SetSince(day.AddDays(i)), "returns although the window is an hour")
+	}
+	assert.Equal(t, uint64(3), d.Commits()-base)
+}
+
+// A batch that finds writes queued beside its first waits for more (within the window):
+// here the first commit is held until two writes wait behind it; they find each other
+// and wait, with the window an hour, for a third write, which then joins them: two
+// commits for four writes. Without the wait the second batch would be the two alone.
+func TestCommit_ABatchOfSeveralWaitsForMoreWithinTheWindow(t *testing.T) {
+	lowerBounds(t, 3)
+	path := filepath.Join(t.TempDir(), "state.db")
+	d, err := OpenDB(path, false, nil)
+	require.NoError(t, err)
+	defer d.Close()
+	base := d.Commits()
+	holdCommits(t, 2)
+	errs := make(chan error, 4)
+	write := func(i int) { errs <- d.Account(fmt.Sprintf("acct-%d", i)).SetSince(day) }
+	for i := range 3 {
+		go write(i)
+	}
+	// Two of the three land in the second batch, which waits: nothing more is answered
+	// until the fourth write comes.
+	require.NoError(t, <-errs, "the held first commit")
+	select {
+	case err := <-errs:
+		t.Fatalf("a write of the waiting batch was answered before the batch was full: %v", err)
+	default:
+	}
+	go write(3)
+	for range 3 {
+		require.NoError(t, <-errs)
+	}
+	assert.Equal(t, uint64(2), d.Commits()-base, "the held write, then the three")
 }
