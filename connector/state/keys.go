@@ -3,7 +3,6 @@ package state
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -69,22 +68,19 @@ func encodeRow(identity string, r Row) (key, value []byte, err error) {
 	if hashed {
 		st.Identity = &identity
 	}
-	v, err := json.Marshal(st)
+	v, err := marshalStored(st)
 	return k, v, err
 }
 
 // planned reads what Plan needs of the row at key (of identity): its pull and whether it
-// was delivered, without decoding the rest.
+// was delivered.
 func (s *Store) planned(rb *bolt.Bucket, day fmt.Stringer, identity string, key []byte) (pull int, delivered, found bool, err error) {
 	v := rb.Get(key)
 	if v == nil {
 		return 0, false, false, nil
 	}
-	var r struct {
-		Delivered bool `json:"ok"`
-		Pull      int  `json:"p"`
-	}
-	if err := json.Unmarshal(v, &r); err != nil {
+	r, err := unmarshalStored(v)
+	if err != nil {
 		return 0, false, true, s.corrupt("row %s of %s does not decode: %s", quoteID(identity), day, shorten(err.Error()))
 	}
 	return r.Pull, r.Delivered, true, nil

@@ -13,7 +13,6 @@
 package state
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"time"
@@ -218,8 +217,8 @@ func (s *Store) root(tx *bolt.Tx) (*bolt.Bucket, error) {
 func (s *Store) corrupt(format string, a ...any) *Error { return s.d.corrupt(format, a...) }
 
 func (s *Store) decodeRow(day fmt.Stringer, identity string, v []byte) (stored, error) {
-	var r stored
-	if err := json.Unmarshal(v, &r); err != nil {
+	r, err := unmarshalStored(v)
+	if err != nil {
 		return r, s.corrupt("row %s of %s does not decode: %s", quoteID(identity), day, shorten(err.Error()))
 	}
 	return r, nil
