@@ -1,9 +1,10 @@
 package job
 
 import (
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,12 +37,21 @@ func Body(r bill.Row) (body []byte, hash string, err error) {
 // every run. Revision 1 (the first content of a row under the counting of earlier releases)
 // leaves the revision out of the name, so the ids those recorded stay as they were.
 func EventID(identity string, body []byte, revision int) string {
-	name := make([]byte, 0, len(identity)+1+len(body)+8)
-	name = append(append(append(name, identity...), 0), body...)
+	// uuid.NewSHA1(idNamespace, name) with name = identity, 0, body[, "\x00rev<revision>"],
+	// hashed as it goes: the name is as long as the event's data, once per event.
+	h := sha1.New()
+	h.Write(idNamespace[:])
+	h.Write([]byte(identity))
+	h.Write([]byte{0})
+	h.Write(body)
 	if revision > 1 {
-		name = append(name, fmt.Sprintf("\x00rev%d", revision)...)
+		h.Write(strconv.AppendInt([]byte("\x00rev"), int64(revision), 10))
 	}
-	return uuid.NewSHA1(idNamespace, name).String()
+	var id uuid.UUID
+	copy(id[:], h.Sum(make([]byte, 0, sha1.Size)))
+	id[6] = id[6]&0x0f | 0x50 // version 5 (RFC 4122 4.3)
+	id[8] = id[8]&0x3f | 0x80 // the RFC 4122 variant
+	return id.String()
 }
 
 // Subject is the row's stable identity as the CloudEvents subject: receivers upsert by it.

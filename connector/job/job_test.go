@@ -9,12 +9,14 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/google/uuid"
 	"github.com/jonboulle/clockwork"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -89,6 +91,26 @@ func TestEventID_IsAVersion5UUIDThatDoesNotDependOnTime(t *testing.T) {
 	assert.Equal(t, "6b9b02e2-33c6-5fbc-82d2-cc37590ca48f", e.ID())
 	e2, _ := newEvent(seedRow, time.Now())
 	assert.Equal(t, e.ID(), e2.ID())
+}
+
+// EventID hashes the name as it goes; the ids are uuid.NewSHA1's of the whole name, as
+// every earlier release made them (receivers drop repeats by id).
+func TestEventID_IsUUIDNewSHA1OfTheName(t *testing.T) {
+	ns := uuid.MustParse("6f1c8a52-3b0e-4a57-9a7e-2f4d0c9b1e63")
+	for _, c := range []struct {
+		identity, body string
+		revision       int
+	}{
+		{"", "", 0}, {"a", "{}", 1}, {"i-1/x", `{"PretaxAmount":1.5}`, 2},
+		{"项目\x00", strings.Repeat("x", 5000), 1_780_000_000}, {"r", "b", -7},
+	} {
+		name := c.identity + "\x00" + c.body
+		if c.revision > 1 {
+			name += fmt.Sprintf("\x00rev%d", c.revision)
+		}
+		want := uuid.NewSHA1(ns, []byte(name)).String()
+		assert.Equal(t, want, job.EventID(c.identity, []byte(c.body), c.revision), "%+v", c)
+	}
 }
 
 func TestRun_IdenticalRowsStillGetDistinctIDs(t *testing.T) {
