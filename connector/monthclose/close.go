@@ -177,6 +177,11 @@ func (c *Closer) send(ctx context.Context, m calendar.Month, e event.Event, sum 
 	answered := false
 	c.p.Publisher.Stream(ctx, events, func(id string, err error) {
 		answered, sendErr = true, err
+		outcome := "delivered"
+		if err != nil {
+			outcome = "failed"
+		}
+		c.ops.EventsSent.WithLabelValues(MetricBill, outcome).Inc()
 	})
 	if !answered {
 		sendErr = errors.New("no answer")
@@ -190,6 +195,9 @@ func (c *Closer) send(ctx context.Context, m calendar.Month, e event.Event, sum 
 	sum.Sent = true
 	return nil
 }
+
+// MetricBill is the bill label of month_closed events in events_sent_total.
+const MetricBill = "month"
 
 // maxNamed is the most products the WARN line of a month not reconciled names.
 const maxNamed = 20

@@ -117,6 +117,8 @@ func TestE2E_CloseMonthReconcilesAMonthDeliveredDayByDay(t *testing.T) {
 	assert.Equal(t, float64(0), r.Metric(t, ops.Namespace+"_month_reconcile_difference", map[string]string{"account": "default", "currency": "CNY"}))
 	end := w.month.Next().First().At(0, time.FixedZone("UTC+8", 8*3600))
 	assert.Equal(t, float64(end.Unix()), r.Metric(t, ops.Namespace+"_last_month_closed_timestamp_seconds", map[string]string{"account": "default"}))
+	assert.Equal(t, float64(1), r.Metric(t, ops.Namespace+"_events_sent_total", map[string]string{"bill": "month", "outcome": "delivered"}),
+		"the month_closed event counts with the other events")
 
 	w.e.Sink.Reset()
 	again := w.close(t)
