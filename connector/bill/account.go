@@ -79,7 +79,17 @@ var accountMembers = []string{"AdjustAmount", "BillAccountID", "BillAccountName"
 // text kept), null or absent (""); members the row does not have are ignored. An error
 // names the member and what its value is.
 func ParseAccount(item []byte) (AccountRow, error) {
-	m, err := Members(item, accountMembers...)
+	if err := checkText(item); err != nil {
+		return AccountRow{}, fmt.Errorf("an item %w", err)
+	}
+	return AccountOfChecked(item)
+}
+
+// AccountOfChecked is ParseAccount for an item inside a document Members (or checkText)
+// has already checked whole (an element ListOfChecked found): the text is not checked
+// again, everything else is.
+func AccountOfChecked(item []byte) (AccountRow, error) {
+	m, err := MembersOfChecked(item, accountMembers...)
 	if err != nil {
 		return AccountRow{}, fmt.Errorf("an item %w", err)
 	}

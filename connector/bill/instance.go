@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"sort"
 	"strings"
 )
@@ -82,68 +83,131 @@ func ParseInstance(item []byte) (InstanceRow, error) {
 	if err := checkText(item); err != nil {
 		return InstanceRow{}, fmt.Errorf("an item %w", err)
 	}
+	return InstanceOfChecked(item)
+}
+
+// InstanceOfChecked is ParseInstance for an item inside a document Members (or checkText)
+// has already checked whole (an element ListOfChecked found): the text is not checked
+// again, everything else is.
+func InstanceOfChecked(item []byte) (InstanceRow, error) {
 	i := skipSpace(item, 0)
-	if item[i] != '{' {
+	if i >= len(item) || item[i] != '{' {
 		return InstanceRow{}, errors.New("an item is not a JSON object")
 	}
 	data := make([]byte, 0, len(item)+128)
 	data = append(data, instancePrefix...)
-	data, strs, err := appendMembers(data, item, i+1)
+	var strs idStrings
+	data, err := appendMembers(data, item, i+1, &strs)
 	if err != nil {
 		return InstanceRow{}, err
 	}
-	return instanceRow(data, strs)
+	return instanceRow(data, &strs)
+}
+
+// idStrings are the values of an item's identity members (instanceIdentity's order), then
+// its Tag, as text (scalar).
+type idStrings [idTag + 1]string
+
+// The indexes of idStrings: those of instanceIdentity, then Tag.
+const (
+	idBillingDate = iota
+	idBillAccountID
+	idOwnerID
+	idProductCode
+	idInstanceID
+	idBillingItemCode
+	idBillingItem
+	idSubscriptionType
+	idItem
+	idTag
+)
+
+// idIndex is name's index in idStrings, -1 when it is not one of them.
+func idIndex(name []byte) int {
+	switch string(name) {
+	case "BillingDate":
+		return idBillingDate
+	case "BillAccountID":
+		return idBillAccountID
+	case "OwnerID":
+		return idOwnerID
+	case "ProductCode":
+		return idProductCode
+	case "InstanceID":
+		return idInstanceID
+	case "BillingItemCode":
+		return idBillingItemCode
+	case "BillingItem":
+		return idBillingItem
+	case "SubscriptionType":
+		return idSubscriptionType
+	case "Item":
+		return idItem
+	case "Tag":
+		return idTag
+	}
+	return -1
 }
 
 // appendMembers appends to data the members of the object item, from i (after its '{'),
-// each checked (checkMember); strs are the values of the members of the identity, and Tag.
-func appendMembers(data, item []byte, i int) (_ []byte, strs map[string]string, _ error) {
-	seen := make(map[string]bool, 64)
-	strs = map[string]string{}
+// each checked (checkMember), and fills strs.
+func appendMembers(data, item []byte, i int, strs *idStrings) ([]byte, error) {
+	var seen nameSet
 	for {
 		i = skipSpace(item, i)
-		if item[i] == '}' {
-			return data, strs, nil
-		}
-		if item[i] == ',' {
+		if i < len(item) && item[i] == ',' {
 			i = skipSpace(item, i+1)
+		}
+		if i >= len(item) || item[i] == '}' {
+			return data, nil
 		}
 		keyEnd := endOfString(item, i)
 		rawKey := item[i:keyEnd]
-		name := unquote(rawKey)
-		i = skipSpace(item, keyEnd) + 1 // the colon
-		i = skipSpace(item, i)
+		name := nameOf(rawKey)
+		i = skipSpace(item, skipSpace(item, keyEnd)+1) // past the colon
 		valueEnd := endOfValue(item, i)
-		v, err := checkMember(name, item[i:valueEnd], seen)
+		v, err := checkMember(name, item[i:valueEnd], &seen)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		i = valueEnd
-		seen[name] = true
-		if wanted(name) {
-			strs[name] = scalar(v)
+		seen.add(name)
+		if k := idIndex(name); k >= 0 {
+			strs[k] = scalar(v)
 		}
 		data = append(append(append(append(data, ','), rawKey...), ':'), v...)
 	}
 }
 
+// nameOf is the name a member's quoted name (rawKey) spells: a slice of rawKey when it
+// escapes nothing.
+func nameOf(rawKey []byte) []byte {
+	if len(rawKey) < 2 {
+		return nil // only text that was not checked ends here
+	}
+	if bytes.IndexByte(rawKey, '\\') < 0 {
+		return rawKey[1 : len(rawKey)-1]
+	}
+	return []byte(unquote(rawKey))
+}
+
 // checkMember checks one member of an item against the bounds, the reserved names and the
 // members seen before it, and returns its value as the event's data holds it: a number the
 // API wrote as a string is that number.
-func checkMember(name string, v []byte, seen map[string]bool) ([]byte, error) {
+func checkMember(name, v []byte, seen *nameSet) ([]byte, error) {
 	switch {
 	case len(name) == 0 || len(name) > MaxFieldName:
 		return nil, fmt.Errorf("an item has a member name of %d bytes", len(name))
-	case reserved[name]:
+	case reserved[string(name)]:
 		return nil, fmt.Errorf("an item has a member %q, a name the event's data reserves", name)
-	case seen[name]:
+	case seen.has(name):
 		return nil, fmt.Errorf("an item has the member %q twice", name)
-	case len(seen) >= MaxInstanceFields:
+	case seen.n >= MaxInstanceFields:
 		return nil, fmt.Errorf("an item has more than %d members", MaxInstanceFields)
 	case len(v) > MaxValueBytes:
 		return nil, fmt.Errorf("member %q is %d bytes, more than %d", name, len(v), MaxValueBytes)
 	}
-	if !numeric[name] {
+	if !numeric[string(name)] {
 		return v, nil
 	}
 	n, err := numberText(v)
@@ -156,16 +220,48 @@ func checkMember(name string, v []byte, seen map[string]bool) ([]byte, error) {
 	return v, nil
 }
 
+// nameSet is the names of the members of one item seen so far, at most MaxInstanceFields:
+// a hash table that lives on the stack of the item's parse (a map allocated its table and
+// a string per name, every item). Hashes are seeded per process: names the API's
+// answer chooses cannot make them collide on purpose.
+type nameSet struct {
+	names [MaxInstanceFields][]byte
+	slots [2 * MaxInstanceFields]uint16 // index+1 in names, 0 for a free slot
+	n     int
+}
+
+var nameSeed = maphash.MakeSeed()
+
+// slot is where name is in s, or the free slot where it goes.
+func (s *nameSet) slot(name []byte) int {
+	k := int(maphash.Bytes(nameSeed, name) % uint64(len(s.slots)))
+	for s.slots[k] != 0 && !bytes.Equal(s.names[s.slots[k]-1], name) {
+		k = (k + 1) % len(s.slots)
+	}
+	return k
+}
+
+func (s *nameSet) has(name []byte) bool { return s.slots[s.slot(name)] != 0 }
+
+// add adds name, not in s, when s has room (checkMember refuses a member past it).
+func (s *nameSet) add(name []byte) {
+	if s.n < len(s.names) {
+		s.names[s.n] = name
+		s.n++
+		s.slots[s.slot(name)] = uint16(s.n)
+	}
+}
+
 // instanceRow ends an item's event data (data, its members appended) with its Tags, and
 // makes the row of it; strs are the item's identity members and Tag (appendMembers).
-func instanceRow(data []byte, strs map[string]string) (InstanceRow, error) {
+func instanceRow(data []byte, strs *idStrings) (InstanceRow, error) {
 	switch {
-	case strs["BillingDate"] == "":
+	case strs[idBillingDate] == "":
 		return InstanceRow{}, errors.New("an item has no BillingDate")
-	case strs["InstanceID"] == "" && strs["ProductCode"] == "":
+	case strs[idInstanceID] == "" && strs[idProductCode] == "":
 		return InstanceRow{}, errors.New("an item has neither an InstanceID nor a ProductCode")
 	}
-	tags, err := ParseTags(strs["Tag"])
+	tags, err := ParseTags(strs[idTag])
 	if err != nil {
 		return InstanceRow{}, err
 	}
@@ -173,22 +269,18 @@ func instanceRow(data []byte, strs map[string]string) (InstanceRow, error) {
 	data = appendTags(data, tags)
 	data = append(data, '}')
 
-	parts := make([]string, len(instanceIdentity))
-	for i, n := range instanceIdentity {
-		parts[i] = strs[n]
-	}
-	what := strs["InstanceID"]
+	what := strs[idInstanceID]
 	if what == "" {
-		what = strs["ProductCode"]
+		what = strs[idProductCode]
 	}
-	billingItem := strs["BillingItemCode"]
+	billingItem := strs[idBillingItemCode]
 	if billingItem == "" {
-		billingItem = strs["BillingItem"]
+		billingItem = strs[idBillingItem]
 	}
 	return InstanceRow{
 		data:     data,
-		identity: identity(parts...),
-		subject:  []string{strs["BillingDate"], strs["OwnerID"], what, billingItem},
+		identity: identity(strs[:idTag]...),
+		subject:  []string{strs[idBillingDate], strs[idOwnerID], what, billingItem},
 	}, nil
 }
 
@@ -261,18 +353,6 @@ func unquote(raw []byte) string {
 	var s string
 	_ = json.Unmarshal(raw, &s)
 	return s
-}
-
-func wanted(name string) bool {
-	if name == "Tag" {
-		return true
-	}
-	for _, n := range instanceIdentity {
-		if n == name {
-			return true
-		}
-	}
-	return false
 }
 
 // scalar is a JSON value as text: a string's content, a number's digits, "" for null.

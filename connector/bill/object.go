@@ -1,6 +1,7 @@
 package bill
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,6 +57,32 @@ func MembersOfChecked(raw []byte, want ...string) (map[string][]byte, error) {
 	}
 }
 
+// ListOfChecked is the values of a JSON array inside a document Members (or checkText)
+// has already checked whole, as slices of raw (no copy), without the white space around
+// them: what encoding/json would hand each element's json.Unmarshaler, found without
+// checking the text again. raw that is not an array is an error.
+func ListOfChecked(raw []byte) ([][]byte, error) {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '[' {
+		return nil, errors.New("is not a JSON array")
+	}
+	var list [][]byte
+	for i++; ; {
+		if i = skipSpace(raw, i); i < len(raw) && raw[i] == ',' {
+			i = skipSpace(raw, i+1)
+		}
+		if i >= len(raw) { // only text that was not checked ends here
+			return nil, errors.New("is not a JSON array")
+		}
+		if raw[i] == ']' {
+			return list, nil
+		}
+		end := endOfValue(raw, i)
+		list = append(list, raw[i:end])
+		i = end
+	}
+}
+
 // checkText refuses JSON that is not valid, not valid UTF-8, or escapes a lone surrogate.
 func checkText(raw []byte) error {
 	switch {
@@ -64,28 +91,50 @@ func checkText(raw []byte) error {
 	case !utf8.Valid(raw):
 		return errors.New("is not valid UTF-8")
 	}
-	for i := 0; i+5 < len(raw); i++ {
-		if raw[i] != '\\' {
-			continue
+	// raw is valid JSON: a backslash outside a string is not, and every \u has 4 hex digits.
+	for i := 0; ; {
+		j := bytes.IndexByte(raw[i:], '\\')
+		if j < 0 || i+j+5 >= len(raw) {
+			return nil
 		}
+		i += j
 		if raw[i+1] != 'u' {
-			i++ // an escape of one character (\\, \", \n, ...)
+			i += 2 // an escape of one character (\\, \", \n, ...)
 			continue
 		}
-		switch hex := strings.ToLower(string(raw[i+2 : i+6])); {
-		case hex >= "d800" && hex <= "dbff": // a high surrogate: a low one must follow
-			if i+11 >= len(raw) || raw[i+6] != '\\' || raw[i+7] != 'u' ||
-				!(strings.ToLower(string(raw[i+8:i+12])) >= "dc00" && strings.ToLower(string(raw[i+8:i+12])) <= "dfff") {
+		switch u := hex4(raw[i+2:]); {
+		case u >= 0xd800 && u <= 0xdbff: // a high surrogate: a low one must follow
+			if i+11 >= len(raw) || raw[i+6] != '\\' || raw[i+7] != 'u' || !isLowSurrogate(hex4(raw[i+8:])) {
 				return errors.New("escapes a lone surrogate (not valid UTF-16)")
 			}
-			i += 11
-		case hex >= "dc00" && hex <= "dfff":
+			i += 12
+		case isLowSurrogate(u):
 			return errors.New("escapes a lone surrogate (not valid UTF-16)")
 		default:
-			i += 5
+			i += 6
 		}
 	}
-	return nil
+}
+
+func isLowSurrogate(u int) bool { return u >= 0xdc00 && u <= 0xdfff }
+
+// hex4 is the value of the 4 hex digits b starts with; -1 when they are not hex digits.
+func hex4(b []byte) int {
+	u := 0
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return -1
+		}
+		u = u<<4 | int(c)
+	}
+	return u
 }
 
 // clipName cuts a member name for a message.
