@@ -2,7 +2,9 @@ package bill
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 )
 
 // AccountRow is one line of the daily account bill grouped by product, with the event's
@@ -66,7 +68,7 @@ func (r AccountRow) AppendData(b []byte) ([]byte, error) {
 func (r AccountRow) Date() string { return r.BillingDate }
 
 // accountMembers are the names ParseAccount reads, as the API writes them.
-var accountMembers = []string{"AdjustAmount", "BillAccountID", "BillAccountName", "BillingDate", "BizType",
+var accountMembers = [...]string{"AdjustAmount", "BillAccountID", "BillAccountName", "BillingDate", "BizType",
 	"CashAmount", "CostUnit", "Currency", "DeductedByCashCoupons", "DeductedByCoupons", "DeductedByPrepaidCard",
 	"InvoiceDiscount", "OutstandingAmount", "OwnerID", "OwnerName", "PaymentAmount", "PipCode", "PretaxAmount",
 	"PretaxGrossAmount", "ProductCode", "ProductName", "SubscriptionType"}
@@ -89,22 +91,24 @@ func ParseAccount(item []byte) (AccountRow, error) {
 // has already checked whole (an element ListOfChecked found): the text is not checked
 // again, everything else is.
 func AccountOfChecked(item []byte) (AccountRow, error) {
-	m, err := MembersOfChecked(item, accountMembers...)
+	var vals [len(accountMembers)][]byte
+	err := accountValues(item, &vals)
 	if err != nil {
 		return AccountRow{}, fmt.Errorf("an item %w", err)
 	}
+	member := func(name string) []byte { return vals[slices.Index(accountMembers[:], name)] }
 	var r AccountRow
 	text := func(name string, dst *string) {
 		if err == nil {
-			*dst, err = textMember(name, m[name])
+			*dst, err = textMember(name, member(name))
 		}
 	}
 	amount := func(name string, dst *Amount) {
 		if err != nil {
 			return
 		}
-		raw, ok := m[name]
-		if !ok {
+		raw := member(name)
+		if raw == nil {
 			err = fmt.Errorf("an item has no member %s", name)
 			return
 		}
@@ -135,6 +139,23 @@ func AccountOfChecked(item []byte) (AccountRow, error) {
 	text("ProductName", &r.ProductName)
 	text("SubscriptionType", &r.SubscriptionType)
 	return r, err
+}
+
+// accountValues reads the values of an account item's members into vals, in
+// accountMembers' order (nil for a member it has not), as MembersOfChecked reads them.
+func accountValues(item []byte, vals *[len(accountMembers)][]byte) error {
+	err := membersInto(item, accountMembers[:], vals[:])
+	if !errors.Is(err, errManyMembers) {
+		return err
+	}
+	m, err := MembersOfChecked(item, accountMembers[:]...) // not the API's, but read as ever
+	if err != nil {
+		return err
+	}
+	for k, name := range accountMembers {
+		vals[k] = m[name]
+	}
+	return nil
 }
 
 // textMember is a text member's value: a string's content, a number's digits, "" for null

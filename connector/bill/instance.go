@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"sort"
 	"strings"
 )
@@ -220,38 +219,6 @@ func checkMember(name, v []byte, seen *nameSet) ([]byte, error) {
 	return v, nil
 }
 
-// nameSet is the names of the members of one item seen so far, at most MaxInstanceFields:
-// a hash table that lives on the stack of the item's parse (a map allocated its table and
-// a string per name, every item). Hashes are seeded per process: names the API's
-// answer chooses cannot make them collide on purpose.
-type nameSet struct {
-	names [MaxInstanceFields][]byte
-	slots [2 * MaxInstanceFields]uint16 // index+1 in names, 0 for a free slot
-	n     int
-}
-
-var nameSeed = maphash.MakeSeed()
-
-// slot is where name is in s, or the free slot where it goes.
-func (s *nameSet) slot(name []byte) int {
-	k := int(maphash.Bytes(nameSeed, name) % uint64(len(s.slots)))
-	for s.slots[k] != 0 && !bytes.Equal(s.names[s.slots[k]-1], name) {
-		k = (k + 1) % len(s.slots)
-	}
-	return k
-}
-
-func (s *nameSet) has(name []byte) bool { return s.slots[s.slot(name)] != 0 }
-
-// add adds name, not in s, when s has room (checkMember refuses a member past it).
-func (s *nameSet) add(name []byte) {
-	if s.n < len(s.names) {
-		s.names[s.n] = name
-		s.n++
-		s.slots[s.slot(name)] = uint16(s.n)
-	}
-}
-
 // instanceRow ends an item's event data (data, its members appended) with its Tags, and
 // makes the row of it; strs are the item's identity members and Tag (appendMembers).
 func instanceRow(data []byte, strs *idStrings) (InstanceRow, error) {
@@ -301,15 +268,23 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-// endOfString: b[i] is a string's opening quote; the index after its closing one.
+// endOfString: b[i] is a string's opening quote; the index after its closing one: the
+// first quote not escaped, that is after an even number of backslashes.
 func endOfString(b []byte, i int) int {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
+	for j := i + 1; j < len(b); {
+		q := bytes.IndexByte(b[j:], '"')
+		if q < 0 {
+			break
+		}
+		j += q
+		k := j
+		for k > i+1 && b[k-1] == '\\' {
+			k--
+		}
+		if (j-k)%2 == 0 {
 			return j + 1
 		}
+		j++
 	}
 	return len(b)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"strings"
 	"unicode/utf8"
 )
@@ -47,13 +48,103 @@ func MembersOfChecked(raw []byte, want ...string) (map[string][]byte, error) {
 		if _, dup := m[name]; dup {
 			return nil, fmt.Errorf("has the member %q twice", clipName(name))
 		}
-		for _, w := range want {
-			if name != w && strings.EqualFold(name, w) {
-				return nil, fmt.Errorf("has a member %q where the API writes %q", clipName(name), w)
-			}
+		if w, clash := caseClash([]byte(name), want); clash {
+			return nil, fmt.Errorf("has a member %q where the API writes %q", clipName(name), w)
 		}
 		m[name] = raw[i:end]
 		i = end
+	}
+}
+
+// caseClash is the name of want that name spells but for case (strings.EqualFold), if
+// one does.
+func caseClash(name []byte, want []string) (string, bool) {
+	ascii := true
+	for _, c := range name {
+		ascii = ascii && c < utf8.RuneSelf
+	}
+	for _, w := range want {
+		// Names of ASCII only fold to names of as many bytes: most need no EqualFold.
+		if ascii && len(w) != len(name) || string(name) == w {
+			continue
+		}
+		if strings.EqualFold(string(name), w) {
+			return w, true
+		}
+	}
+	return "", false
+}
+
+// errManyMembers says that an object has more members than membersInto reads.
+var errManyMembers = errors.New("has too many members to read them into a list")
+
+// membersInto is MembersOfChecked for an object with at most MaxInstanceFields members
+// (errManyMembers otherwise), without a map: vals[k] is the value of the member want[k],
+// nil when raw has none. It refuses what MembersOfChecked refuses, with its messages.
+func membersInto(raw []byte, want []string, vals [][]byte) error {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '{' {
+		return errors.New("is not a JSON object")
+	}
+	var seen nameSet
+	for i++; ; {
+		if i = skipSpace(raw, i); i < len(raw) && raw[i] == ',' {
+			i = skipSpace(raw, i+1)
+		}
+		if i >= len(raw) || raw[i] == '}' {
+			return nil
+		}
+		keyEnd := endOfString(raw, i)
+		name := nameOf(raw[i:keyEnd])
+		i = skipSpace(raw, skipSpace(raw, keyEnd)+1) // past the colon
+		end := endOfValue(raw, i)
+		switch w, clash := caseClash(name, want); {
+		case seen.has(name):
+			return fmt.Errorf("has the member %q twice", clipName(string(name)))
+		case clash:
+			return fmt.Errorf("has a member %q where the API writes %q", clipName(string(name)), w)
+		case seen.n >= len(seen.names):
+			return errManyMembers
+		}
+		seen.add(name)
+		for k, w := range want {
+			if string(name) == w {
+				vals[k] = raw[i:end]
+			}
+		}
+		i = end
+	}
+}
+
+// nameSet is the names of the members of one item seen so far, at most MaxInstanceFields:
+// a hash table that lives on the stack of the item's parse (a map allocated its table and
+// a string per name, every item). Hashes are seeded per process: names the API's
+// answer chooses cannot make them collide on purpose.
+type nameSet struct {
+	names [MaxInstanceFields][]byte
+	slots [2 * MaxInstanceFields]uint16 // index+1 in names, 0 for a free slot
+	n     int
+}
+
+var nameSeed = maphash.MakeSeed()
+
+// slot is where name is in s, or the free slot where it goes.
+func (s *nameSet) slot(name []byte) int {
+	k := int(maphash.Bytes(nameSeed, name) % uint64(len(s.slots)))
+	for s.slots[k] != 0 && !bytes.Equal(s.names[s.slots[k]-1], name) {
+		k = (k + 1) % len(s.slots)
+	}
+	return k
+}
+
+func (s *nameSet) has(name []byte) bool { return s.slots[s.slot(name)] != 0 }
+
+// add adds name, not in s, when s has room (checkMember refuses a member past it).
+func (s *nameSet) add(name []byte) {
+	if s.n < len(s.names) {
+		s.names[s.n] = name
+		s.n++
+		s.slots[s.slot(name)] = uint16(s.n)
 	}
 }
 
