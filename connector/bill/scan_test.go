@@ -1,0 +1,188 @@
+package bill
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// surrogatesBefore is checkText's scan for lone surrogates as it was before it jumped from
+// backslash to backslash (cd7ab86): the reference the new scan must agree with.
+func surrogatesBefore(raw []byte) error {
+	for i := 0; i+5 < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		if raw[i+1] != 'u' {
+			i++
+			continue
+		}
+		switch hex := strings.ToLower(string(raw[i+2 : i+6])); {
+		case hex >= "d800" && hex <= "dbff":
+			if i+11 >= len(raw) || raw[i+6] != '\\' || raw[i+7] != 'u' ||
+				!(strings.ToLower(string(raw[i+8:i+12])) >= "dc00" && strings.ToLower(string(raw[i+8:i+12])) <= "dfff") {
+				return errors.New("escapes a lone surrogate (not valid UTF-16)")
+			}
+			i += 11
+		case hex >= "dc00" && hex <= "dfff":
+			return errors.New("escapes a lone surrogate (not valid UTF-16)")
+		default:
+			i += 5
+		}
+	}
+	return nil
+}
+
+var textSeeds = []string{
+	`"\ud800"`, `"\uD83D\uDE00"`, `"\ud83d\ude00x"`, `"\\ud800"`, `"\\\ud800"`, `"\ud83d\\ude00"`,
+	`"\ud83d\n"`, `"\ud83d\u0041"`, `"\udbff\udfff"`, `"\udc00"`, `"\uDBFF\uDC00\uDC00"`, `"\u00e9\"\\"`,
+	`{"a\ud800":1}`, `["\ud83d\ude00","\ud83d"]`, `"\ud83d\uDBFF"`, `"x\\"`, `"\/\b\f\n\r\t"`, `"\uD7FF\uE000"`,
+}
+
+// checkText finds exactly the lone surrogates it found before.
+func FuzzCheckText_SurrogatesAsBefore(f *testing.F) {
+	for _, s := range textSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		raw := []byte(s)
+		if !json.Valid(raw) {
+			return
+		}
+		want := surrogatesBefore(raw)
+		if !utf8Valid(raw) {
+			return
+		}
+		assert.Equal(t, want, checkText(raw), "%q", s)
+	})
+}
+
+func utf8Valid(b []byte) bool { return strings.ToValidUTF8(string(b), "\uFFFD") == string(b) }
+
+// endOfString ends a string where encoding/json does, whatever its escapes.
+func FuzzEndOfString(f *testing.F) {
+	for _, s := range []string{``, `\`, `\\`, `"`, `\"`, `a\"b\\`, "é\"\\\\\"", `\\\\\"`, "\\u00e9"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		q, _ := json.Marshal(s)
+		b := append(append([]byte(nil), q...), `,"x\\":"\""]`...)
+		assert.Equal(t, len(q), endOfString(b, 0), "%s", b)
+		// a string written with every character escaped
+		var e strings.Builder
+		e.WriteByte('"')
+		for _, c := range s {
+			if c == '"' || c == '\\' {
+				e.WriteByte('\\')
+			}
+			e.WriteRune(c)
+		}
+		e.WriteByte('"')
+		assert.Equal(t, e.Len(), endOfString([]byte(e.String()+`"\\"`), 0), "%s", e.String())
+	})
+}
+
+// ListOfChecked splits a checked list into what encoding/json reads as its elements.
+func FuzzListOfChecked(f *testing.F) {
+	for _, s := range []string{`[]`, ` [ 1 , "a" ,{"b":[2,"]"]}, null,[ ] ] `, `{}`, `"x"`, `[{"a":"\"]"}]`, `5`, `[[[]]]`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		raw := []byte(s)
+		if checkText(raw) != nil {
+			return
+		}
+		var want []json.RawMessage
+		wantErr := json.Unmarshal(raw, &want)
+		got, err := ListOfChecked(raw)
+		if wantErr != nil || want == nil {
+			// null is no list to encoding/json, and an error to ListOfChecked: its caller
+			// reads null as no items first.
+			assert.True(t, err != nil || string(raw) == "null" || len(got) == 0, "%q", s)
+			return
+		}
+		require.NoError(t, err, "%q", s)
+		require.Len(t, got, len(want), "%q", s)
+		for i := range want {
+			assert.Equal(t, string(want[i]), string(got[i]), "%q", s)
+		}
+	})
+}
+
+// membersInto reads and refuses what MembersOfChecked does, with its messages.
+func FuzzMembersInto(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":1,"A":2}`, `{"CostUnit":1,"Co\u017ftUnit":2}`, `{"Coſtunit":1}`,
+		`{"a":1,"\u0061":2}`, `{"PretaxAmount":"1","x":{"PretaxAmount":2}}`, `[]`, ` { "b" : [ ] , "a" : null } `,
+		`{"` + strings.Repeat("n", MaxFieldName+9) + `":1,"` + strings.Repeat("n", MaxFieldName+9) + `":2}`} {
+		f.Add(s)
+	}
+	want := []string{"a", "b", "CostUnit", "PretaxAmount", "ProductCode"}
+	f.Fuzz(func(t *testing.T, s string) {
+		raw := []byte(s)
+		if checkText(raw) != nil {
+			return
+		}
+		m, wantErr := MembersOfChecked(raw, want...)
+		vals := make([][]byte, len(want))
+		err := membersInto(raw, want, vals)
+		if errors.Is(err, errManyMembers) {
+			return
+		}
+		if wantErr != nil {
+			require.Error(t, err, "%q", s)
+			assert.Equal(t, wantErr.Error(), err.Error(), "%q", s)
+			return
+		}
+		require.NoError(t, err, "%q", s)
+		for k, w := range want {
+			assert.Equal(t, string(m[w]), string(vals[k]), "%q %s", s, w)
+			assert.Equal(t, m[w] == nil, vals[k] == nil, "%q %s", s, w)
+		}
+	})
+}
+
+// An account item of more members than membersInto reads is read as before: refused for
+// a name given twice or but for case, read otherwise.
+func TestParseAccount_ManyMembersAreReadAsBefore(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{`)
+	for i := range MaxInstanceFields + 40 {
+		b.WriteString(`"m` + strings.Repeat("x", i) + `":0,`)
+	}
+	for _, name := range accountMembers {
+		b.WriteString(`"` + name + `":"1",`)
+	}
+	many := b.String()
+	r, err := ParseAccount([]byte(many + `"z":0}`))
+	require.NoError(t, err)
+	assert.Equal(t, Amount("1"), r.PretaxAmount)
+	assert.Equal(t, "1", r.SubscriptionType)
+
+	_, err = ParseAccount([]byte(many + `"PipCode":"2"}`))
+	assert.EqualError(t, err, `an item has the member "PipCode" twice`)
+	_, err = ParseAccount([]byte(many + `"Coſtunit":"2"}`))
+	assert.EqualError(t, err, `an item has a member "Coſtunit" where the API writes "CostUnit"`)
+}
+
+// A name that folds to one of the API's through a character of more bytes (ſ is s) is
+// refused as ever.
+func TestParseAccount_NamesThatFoldToTheAPIsAreRefused(t *testing.T) {
+	_, err := ParseAccount([]byte(`{"Coſtunit":"x"}`))
+	assert.EqualError(t, err, `an item has a member "Coſtunit" where the API writes "CostUnit"`)
+	_, err = ParseAccount([]byte(`{"\u212aey":"x","BillingDate":"2026-11-03"}`))
+	assert.EqualError(t, err, `an item has no member AdjustAmount`)
+}
+
+// idStrings' indexes are instanceIdentity's, then Tag.
+func TestIDIndex_IsInstanceIdentitysOrder(t *testing.T) {
+	for k, name := range instanceIdentity {
+		assert.Equal(t, k, idIndex([]byte(name)), name)
+	}
+	assert.Equal(t, idTag, idIndex([]byte("Tag")))
+	assert.Equal(t, len(instanceIdentity), idTag)
+	assert.Equal(t, -1, idIndex([]byte("Tags")))
+}
