@@ -197,7 +197,7 @@ func checkMember(name, v []byte, seen *nameSet) ([]byte, error) {
 	switch {
 	case len(name) == 0 || len(name) > MaxFieldName:
 		return nil, fmt.Errorf("an item has a member name of %d bytes", len(name))
-	case reserved[string(name)]:
+	case isReserved(name):
 		return nil, fmt.Errorf("an item has a member %q, a name the event's data reserves", name)
 	case seen.has(name):
 		return nil, fmt.Errorf("an item has the member %q twice", name)
@@ -206,7 +206,7 @@ func checkMember(name, v []byte, seen *nameSet) ([]byte, error) {
 	case len(v) > MaxValueBytes:
 		return nil, fmt.Errorf("member %q is %d bytes, more than %d", name, len(v), MaxValueBytes)
 	}
-	if !numeric[string(name)] {
+	if !isNumeric(name) {
 		return v, nil
 	}
 	n, err := numberText(v)
@@ -217,6 +217,27 @@ func checkMember(name, v []byte, seen *nameSet) ([]byte, error) {
 		return []byte(n), nil
 	}
 	return v, nil
+}
+
+// isReserved is reserved[name], without hashing name (a switch compares lengths first).
+func isReserved(name []byte) bool {
+	switch string(name) {
+	case "VanceSource", "VanceType", "Tags":
+		return true
+	}
+	return false
+}
+
+// isNumeric is numeric[name], without hashing name.
+func isNumeric(name []byte) bool {
+	switch string(name) {
+	case "Tax", "CoveragePercentage", "InvoiceDiscount", "PretaxGrossAmount", "PaymentAmount",
+		"CashAmount", "UsagePercentage", "Percentage", "AdjustAmount", "DeductQuantity",
+		"TotalQuantity", "PretaxAmountLocal", "OutstandingAmount", "AfterTaxAmount",
+		"DeductedByCashCoupons", "DeductedByPrepaidCard", "DeductedByCoupons", "PretaxAmount":
+		return true
+	}
+	return false
 }
 
 // instanceRow ends an item's event data (data, its members appended) with its Tags, and

@@ -186,3 +186,21 @@ func TestIDIndex_IsInstanceIdentitysOrder(t *testing.T) {
 	assert.Equal(t, len(instanceIdentity), idTag)
 	assert.Equal(t, -1, idIndex([]byte("Tags")))
 }
+
+// isNumeric and isReserved say what the maps numeric and reserved say, of their names and
+// of every member of the API's item.
+func TestIsNumericIsReserved_AreTheMaps(t *testing.T) {
+	names := []string{"", "tax", "Taxes", "Tag", "InstanceID", "PretaxAmountLocal", "vanceType", "Item"}
+	for n := range numeric {
+		names = append(names, n)
+	}
+	for n := range reserved {
+		names = append(names, n)
+	}
+	for _, n := range names {
+		assert.Equal(t, numeric[n], isNumeric([]byte(n)), n)
+		assert.Equal(t, reserved[n], isReserved([]byte(n)), n)
+	}
+	assert.Len(t, numeric, 18)
+	assert.Len(t, reserved, 3)
+}
