@@ -399,9 +399,7 @@ func appendTags(b []byte, tags []Tag) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		k, _ := json.Marshal(t.Key)
-		v, _ := json.Marshal(t.Value)
-		b = append(append(append(b, k...), ':'), v...)
+		b = appendString(append(appendString(b, t.Key), ':'), t.Value)
 	}
 	return append(b, '}')
 }

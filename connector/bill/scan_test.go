@@ -204,3 +204,17 @@ func TestIsNumericIsReserved_AreTheMaps(t *testing.T) {
 	assert.Len(t, numeric, 18)
 	assert.Len(t, reserved, 3)
 }
+
+// appendString and identity write what json.Marshal writes, byte for byte.
+func FuzzAppendString_IsJSONMarshal(f *testing.F) {
+	for _, s := range []string{"", "ecs", "云服务器 ECS", "a<b>&c", "\u2028\u2029", "\x7f\x00\x1f\b\f\n\r\t", "\xff", "\ufffd",
+		`"\`, "é\u2027\u202a", "k:v;x", "Ünïcødé ✓ \xed\xa0\x80"} {
+		f.Add(s, "i-1")
+	}
+	f.Fuzz(func(t *testing.T, s, u string) {
+		want, _ := json.Marshal(s)
+		assert.Equal(t, string(want), string(appendString([]byte("x"), s)[1:]), "%q", s)
+		parts, _ := json.Marshal([]string{s, u, ""})
+		assert.Equal(t, string(parts), identity(s, u, ""), "%q %q", s, u)
+	})
+}
