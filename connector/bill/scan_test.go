@@ -218,3 +218,34 @@ func FuzzAppendString_IsJSONMarshal(f *testing.F) {
 		assert.Equal(t, string(parts), identity(s, u, ""), "%q %q", s, u)
 	})
 }
+
+// nameSet finds a name again as a map does, in order or not.
+func FuzzNameSet_IsAMap(f *testing.F) {
+	for _, s := range []string{"a,b,c,a", "a,b,c,c", "b,a,b", "a,b,c,d", ",a,", "x,y,z,a,y", "a,a", "ab,a,abc,ab"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var set nameSet
+		m := map[string]bool{}
+		for _, name := range strings.Split(s, ",") {
+			require.Equal(t, m[name], set.has([]byte(name)), "%q in %q", name, s)
+			if !m[name] && len(m) < MaxInstanceFields {
+				m[name] = true
+				set.add([]byte(name))
+			}
+		}
+	})
+}
+
+// Members given twice are found in order, out of order, and through escapes.
+func TestParseInstance_FindsEveryMemberGivenTwice(t *testing.T) {
+	for _, raw := range []string{
+		`{"BillingDate":"d","InstanceID":"i","InstanceID":"j"}`,
+		`{"InstanceID":"i","BillingDate":"d","InstanceID":"j"}`,
+		`{"BillingDate":"d","InstanceID":"i","Zone":"z","A":1,"Zone":"y"}`,
+		`{"BillingDate":"d","InstanceID":"i","Zone":"z","Instance\u0049D":"j"}`,
+	} {
+		_, err := ParseInstance([]byte(raw))
+		assert.ErrorContains(t, err, "twice", raw)
+	}
+}
