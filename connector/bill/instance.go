@@ -95,11 +95,12 @@ func InstanceOfChecked(item []byte) (InstanceRow, error) {
 	}
 	data := make([]byte, 0, len(item)+128)
 	data = append(data, instancePrefix...)
-	var strs idStrings
-	data, err := appendMembers(data, item, i+1, &strs)
+	var vals idValues
+	data, err := appendMembers(data, item, i+1, &vals)
 	if err != nil {
 		return InstanceRow{}, err
 	}
+	strs := vals.text()
 	return instanceRow(data, &strs)
 }
 
@@ -148,9 +149,39 @@ func idIndex(name []byte) int {
 	return -1
 }
 
+// idValues are the JSON values of an item's identity members and Tag, in idStrings'
+// order, nil for a member the item has not.
+type idValues [idTag + 1][]byte
+
+// text is the values as text (scalar), in one allocation: a string per member, and per
+// row, would be ten.
+func (vals *idValues) text() (strs idStrings) {
+	n := 0
+	for _, v := range vals {
+		n += len(v) // text is never longer than its JSON
+	}
+	var b strings.Builder
+	b.Grow(n)
+	var ends [len(vals)]int
+	for k, v := range vals {
+		switch {
+		case len(v) >= 2 && v[0] == '"' && bytes.IndexByte(v, '\\') < 0:
+			b.Write(v[1 : len(v)-1])
+		case string(v) != "null":
+			b.WriteString(scalar(v))
+		}
+		ends[k] = b.Len()
+	}
+	all, start := b.String(), 0
+	for k, end := range ends {
+		strs[k], start = all[start:end], end
+	}
+	return strs
+}
+
 // appendMembers appends to data the members of the object item, from i (after its '{'),
-// each checked (checkMember), and fills strs.
-func appendMembers(data, item []byte, i int, strs *idStrings) ([]byte, error) {
+// each checked (checkMember), and fills vals.
+func appendMembers(data, item []byte, i int, vals *idValues) ([]byte, error) {
 	var seen nameSet
 	for {
 		i = skipSpace(item, i)
@@ -172,7 +203,7 @@ func appendMembers(data, item []byte, i int, strs *idStrings) ([]byte, error) {
 		i = valueEnd
 		seen.add(name)
 		if k := idIndex(name); k >= 0 {
-			strs[k] = scalar(v)
+			vals[k] = v
 		}
 		data = append(append(append(append(data, ','), rawKey...), ':'), v...)
 	}
@@ -209,12 +240,12 @@ func checkMember(name, v []byte, seen *nameSet) ([]byte, error) {
 	if !isNumeric(name) {
 		return v, nil
 	}
-	n, err := numberText(v)
+	n, err := numberBytes(v)
 	if err != nil {
 		return nil, fmt.Errorf("member %s %w", name, err)
 	}
-	if n != "" && v[0] == '"' {
-		return []byte(n), nil
+	if len(n) > 0 && v[0] == '"' {
+		return n, nil
 	}
 	return v, nil
 }
