@@ -1,10 +1,11 @@
 package bill
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
+	"strings"
 )
 
 // AccountRow is one line of the daily account bill grouped by product, with the event's
@@ -92,53 +93,68 @@ func ParseAccount(item []byte) (AccountRow, error) {
 // again, everything else is.
 func AccountOfChecked(item []byte) (AccountRow, error) {
 	var vals [len(accountMembers)][]byte
-	err := accountValues(item, &vals)
-	if err != nil {
+	if err := accountValues(item, &vals); err != nil {
 		return AccountRow{}, fmt.Errorf("an item %w", err)
 	}
-	member := func(name string) []byte { return vals[slices.Index(accountMembers[:], name)] }
-	var r AccountRow
-	text := func(name string, dst *string) {
-		if err == nil {
-			*dst, err = textMember(name, member(name))
-		}
+	// Every member's text goes into one string (text is never longer than its JSON): a
+	// string per member, and per row, would be twenty-two.
+	n := 0
+	for _, v := range vals {
+		n += len(v)
 	}
-	amount := func(name string, dst *Amount) {
+	var b strings.Builder
+	b.Grow(n)
+	var ends [len(accountMembers)]int
+	for k, name := range accountMembers {
+		t, err := accountText(name, vals[k], accountAmounts[k])
 		if err != nil {
-			return
+			return AccountRow{}, err
 		}
-		raw := member(name)
-		if raw == nil {
-			err = fmt.Errorf("an item has no member %s", name)
-			return
-		}
-		if *dst, err = ParseAmount(raw); err != nil {
-			err = fmt.Errorf("member %s %w", name, err)
+		b.Write(t)
+		ends[k] = b.Len()
+	}
+	var r AccountRow
+	fields := [len(accountMembers)]*string{(*string)(&r.AdjustAmount), &r.BillAccountID, &r.BillAccountName,
+		&r.BillingDate, &r.BizType, (*string)(&r.CashAmount), &r.CostUnit, &r.Currency,
+		(*string)(&r.DeductedByCashCoupons), (*string)(&r.DeductedByCoupons), (*string)(&r.DeductedByPrepaidCard),
+		(*string)(&r.InvoiceDiscount), (*string)(&r.OutstandingAmount), &r.OwnerID, &r.OwnerName,
+		(*string)(&r.PaymentAmount), &r.PipCode, (*string)(&r.PretaxAmount), (*string)(&r.PretaxGrossAmount),
+		&r.ProductCode, &r.ProductName, &r.SubscriptionType}
+	all, start := b.String(), 0
+	for k, end := range ends {
+		*fields[k], start = all[start:end], end
+		if accountAmounts[k] {
+			*fields[k] = canonical(*fields[k]) // as ParseAmount
 		}
 	}
-	amount("AdjustAmount", &r.AdjustAmount)
-	text("BillAccountID", &r.BillAccountID)
-	text("BillAccountName", &r.BillAccountName)
-	text("BillingDate", &r.BillingDate)
-	text("BizType", &r.BizType)
-	amount("CashAmount", &r.CashAmount)
-	text("CostUnit", &r.CostUnit)
-	text("Currency", &r.Currency)
-	amount("DeductedByCashCoupons", &r.DeductedByCashCoupons)
-	amount("DeductedByCoupons", &r.DeductedByCoupons)
-	amount("DeductedByPrepaidCard", &r.DeductedByPrepaidCard)
-	amount("InvoiceDiscount", &r.InvoiceDiscount)
-	amount("OutstandingAmount", &r.OutstandingAmount)
-	text("OwnerID", &r.OwnerID)
-	text("OwnerName", &r.OwnerName)
-	amount("PaymentAmount", &r.PaymentAmount)
-	text("PipCode", &r.PipCode)
-	amount("PretaxAmount", &r.PretaxAmount)
-	amount("PretaxGrossAmount", &r.PretaxGrossAmount)
-	text("ProductCode", &r.ProductCode)
-	text("ProductName", &r.ProductName)
-	text("SubscriptionType", &r.SubscriptionType)
-	return r, err
+	return r, nil
+}
+
+// accountAmounts says which of accountMembers are amounts.
+var accountAmounts = func() (a [len(accountMembers)]bool) {
+	for k, name := range accountMembers {
+		a[k] = numeric[name]
+	}
+	return a
+}()
+
+// accountText is the text of the member name of an account item, of value raw (nil when
+// the item has none), an amount or not: a slice of raw, or a copy when it escapes.
+func accountText(name string, raw []byte, amount bool) ([]byte, error) {
+	switch {
+	case amount && raw == nil:
+		return nil, fmt.Errorf("an item has no member %s", name)
+	case amount:
+		n, err := numberBytes(raw)
+		if err != nil {
+			return nil, fmt.Errorf("member %s %w", name, err)
+		}
+		return n, nil
+	case len(raw) >= 2 && raw[0] == '"' && bytes.IndexByte(raw, '\\') < 0:
+		return raw[1 : len(raw)-1], nil
+	}
+	t, err := textMember(name, raw)
+	return []byte(t), err
 }
 
 // accountValues reads the values of an account item's members into vals, in

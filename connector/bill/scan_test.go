@@ -3,6 +3,8 @@ package bill
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -247,5 +249,34 @@ func TestParseInstance_FindsEveryMemberGivenTwice(t *testing.T) {
 	} {
 		_, err := ParseInstance([]byte(raw))
 		assert.ErrorContains(t, err, "twice", raw)
+	}
+}
+
+// Each member of an account item lands in the row's field of its name, amounts (and only
+// they) read as amounts.
+func TestAccountOfChecked_EachMemberInItsField(t *testing.T) {
+	typ := reflect.TypeOf(AccountRow{})
+	require.Equal(t, typ.NumField(), len(accountMembers))
+	var b strings.Builder
+	b.WriteString(`{`)
+	for k, name := range accountMembers {
+		if k > 0 {
+			b.WriteString(`,`)
+		}
+		b.WriteString(`"` + name + `":"` + strconv.Itoa(k+1) + `.50"`)
+	}
+	b.WriteString(`}`)
+	r, err := AccountOfChecked([]byte(b.String()))
+	require.NoError(t, err)
+	v := reflect.ValueOf(r)
+	for k, name := range accountMembers {
+		f := typ.Field(k)
+		assert.Equal(t, name, f.Name)
+		assert.Equal(t, f.Type == reflect.TypeFor[Amount](), accountAmounts[k], name)
+		want := strconv.Itoa(k+1) + ".50"
+		if accountAmounts[k] {
+			want = strconv.Itoa(k+1) + ".5"
+		}
+		assert.Equal(t, want, v.Field(k).String(), name)
 	}
 }

@@ -155,6 +155,16 @@ const trickyItems = `[ {"BillingDate" : "2026-11-03", "Instance\u0049D":"i-\u00e
 	"\n" + `{"BillingDate":"2026-11-03","ProductCode":"oss","OwnerID":123,"BillingItemCode":"","BillingItem":"流量",` +
 	`"SubscriptionType":"PayAsYouGo","Tag":"","InvoiceDiscount":1e2,"BillAccountID":"\/\\\b"}]`
 
+// trickyAccountItems are account items written in every way the API may write them.
+const trickyAccountItems = `[ {"AdjustAmount":null,"BillAccountID":123,"BillAccountName":"a\"b\u00e9<&\\","BillingDate":"2026-11-03",` +
+	`"BizType":null,"CashAmount":"12.30","CostUnit":"\u672a\u5206\u914d","Currency":"CNY","DeductedByCashCoupons":-0.0,` +
+	`"DeductedByCoupons":"1.5E-7","DeductedByPrepaidCard":"","InvoiceDiscount":1e2,"OutstandingAmount":0,"OwnerID":"\ud83d\ude00",` +
+	`"OwnerName":-5,"PaymentAmount":"-0","PipCode":"","PretaxAmount":100.000,"PretaxGrossAmount":7,"ProductCode":"ecs",` +
+	`"ProductName":"\u2028x","SubscriptionType":"Subscription","Extra":{"a":[1]}} ,` + "\n" +
+	`{"SubscriptionType":"PayAsYouGo","ProductCode":"oss","PretaxGrossAmount":1,"PretaxAmount":1,"PaymentAmount":1,` +
+	`"OutstandingAmount":1,"InvoiceDiscount":1,"DeductedByPrepaidCard":1,"DeductedByCoupons":1,"DeductedByCashCoupons":1,` +
+	`"CashAmount":1,"AdjustAmount":1,"BillingDate":"2026-11-03"}]`
+
 // digest is the SHA-256 of every row's event data, identity and subject, in order.
 func digest(rows []bill.Row) string {
 	h := sha256.New()
@@ -177,9 +187,10 @@ func TestReadAnswer_RowsAreByteForByteAsBefore(t *testing.T) {
 		body []byte
 		want string
 	}{
-		"instance page": {bill.Instance, instancePage300(t), "a4cfacb58243ca01ed7e456a0df61edd536a5215c022b442898a378a87c897d9"},
-		"account page":  {bill.Account, accountPage300(t), "31518ca79d2a115c11b50b87be472cf2d1ec5067629cb391ee4a1e33578eb7c6"},
-		"tricky items":  {bill.Instance, pageBody(bill.Instance, trickyItems), "a225202c7b833ce9ae0ff552b4c0300be2a516408033daa3fff4119cca4691d8"},
+		"instance page":        {bill.Instance, instancePage300(t), "a4cfacb58243ca01ed7e456a0df61edd536a5215c022b442898a378a87c897d9"},
+		"account page":         {bill.Account, accountPage300(t), "31518ca79d2a115c11b50b87be472cf2d1ec5067629cb391ee4a1e33578eb7c6"},
+		"tricky items":         {bill.Instance, pageBody(bill.Instance, trickyItems), "a225202c7b833ce9ae0ff552b4c0300be2a516408033daa3fff4119cca4691d8"},
+		"tricky account items": {bill.Account, pageBody(bill.Account, trickyAccountItems), "66092c2a3ba609044321f3c93bb2a8ebab83b4298deb8b59194e12118424fb3c"},
 	} {
 		p, msg := readBody(testClient(), tc.kind, tc.body)
 		require.Empty(t, msg, name)
