@@ -116,9 +116,9 @@ func membersInto(raw []byte, want []string, vals [][]byte) error {
 	}
 }
 
-// nameSet is the names of the members of one item seen so far, at most MaxInstanceFields:
-// a hash table that lives on the stack of the item's parse (a map allocated its table and
-// a string per name, every item). Hashes are seeded per process: names the API's
+// nameSet is the names of the members of one object seen so far, at most
+// MaxInstanceFields: a hash table that lives on the stack of the object's read (a map
+// allocated its table and a string per name, every item). Hashes are seeded per process: names the API's
 // answer chooses cannot make them collide on purpose.
 type nameSet struct {
 	names [MaxInstanceFields][]byte
@@ -139,7 +139,8 @@ func (s *nameSet) slot(name []byte) int {
 
 func (s *nameSet) has(name []byte) bool { return s.slots[s.slot(name)] != 0 }
 
-// add adds name, not in s, when s has room (checkMember refuses a member past it).
+// add adds name, not in s, when s has room (checkMember refuses a member past it,
+// membersInto hands such an object to MembersOfChecked).
 func (s *nameSet) add(name []byte) {
 	if s.n < len(s.names) {
 		s.names[s.n] = name
