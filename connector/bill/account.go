@@ -1,8 +1,11 @@
 package bill
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 )
 
 // AccountRow is one line of the daily account bill grouped by product, with the event's
@@ -66,7 +69,7 @@ func (r AccountRow) AppendData(b []byte) ([]byte, error) {
 func (r AccountRow) Date() string { return r.BillingDate }
 
 // accountMembers are the names ParseAccount reads, as the API writes them.
-var accountMembers = []string{"AdjustAmount", "BillAccountID", "BillAccountName", "BillingDate", "BizType",
+var accountMembers = [...]string{"AdjustAmount", "BillAccountID", "BillAccountName", "BillingDate", "BizType",
 	"CashAmount", "CostUnit", "Currency", "DeductedByCashCoupons", "DeductedByCoupons", "DeductedByPrepaidCard",
 	"InvoiceDiscount", "OutstandingAmount", "OwnerID", "OwnerName", "PaymentAmount", "PipCode", "PretaxAmount",
 	"PretaxGrossAmount", "ProductCode", "ProductName", "SubscriptionType"}
@@ -79,52 +82,96 @@ var accountMembers = []string{"AdjustAmount", "BillAccountID", "BillAccountName"
 // text kept), null or absent (""); members the row does not have are ignored. An error
 // names the member and what its value is.
 func ParseAccount(item []byte) (AccountRow, error) {
-	m, err := Members(item, accountMembers...)
-	if err != nil {
+	if err := checkText(item); err != nil {
 		return AccountRow{}, fmt.Errorf("an item %w", err)
 	}
-	var r AccountRow
-	text := func(name string, dst *string) {
-		if err == nil {
-			*dst, err = textMember(name, m[name])
-		}
+	return AccountOfChecked(item)
+}
+
+// AccountOfChecked is ParseAccount for an item inside a document Members (or checkText)
+// has already checked whole (an element ListOfChecked found): the text is not checked
+// again, everything else is.
+func AccountOfChecked(item []byte) (AccountRow, error) {
+	var vals [len(accountMembers)][]byte
+	if err := accountValues(item, &vals); err != nil {
+		return AccountRow{}, fmt.Errorf("an item %w", err)
 	}
-	amount := func(name string, dst *Amount) {
+	// Every member's text goes into one string (text is never longer than its JSON): a
+	// string per member, and per row, would be twenty-two.
+	n := 0
+	for _, v := range vals {
+		n += len(v)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	var ends [len(accountMembers)]int
+	for k, name := range accountMembers {
+		t, err := accountText(name, vals[k], accountAmounts[k])
 		if err != nil {
-			return
+			return AccountRow{}, err
 		}
-		raw, ok := m[name]
-		if !ok {
-			err = fmt.Errorf("an item has no member %s", name)
-			return
-		}
-		if *dst, err = ParseAmount(raw); err != nil {
-			err = fmt.Errorf("member %s %w", name, err)
+		b.Write(t)
+		ends[k] = b.Len()
+	}
+	var r AccountRow
+	fields := [len(accountMembers)]*string{(*string)(&r.AdjustAmount), &r.BillAccountID, &r.BillAccountName,
+		&r.BillingDate, &r.BizType, (*string)(&r.CashAmount), &r.CostUnit, &r.Currency,
+		(*string)(&r.DeductedByCashCoupons), (*string)(&r.DeductedByCoupons), (*string)(&r.DeductedByPrepaidCard),
+		(*string)(&r.InvoiceDiscount), (*string)(&r.OutstandingAmount), &r.OwnerID, &r.OwnerName,
+		(*string)(&r.PaymentAmount), &r.PipCode, (*string)(&r.PretaxAmount), (*string)(&r.PretaxGrossAmount),
+		&r.ProductCode, &r.ProductName, &r.SubscriptionType}
+	all, start := b.String(), 0
+	for k, end := range ends {
+		*fields[k], start = all[start:end], end
+		if accountAmounts[k] {
+			*fields[k] = canonical(*fields[k]) // as ParseAmount
 		}
 	}
-	amount("AdjustAmount", &r.AdjustAmount)
-	text("BillAccountID", &r.BillAccountID)
-	text("BillAccountName", &r.BillAccountName)
-	text("BillingDate", &r.BillingDate)
-	text("BizType", &r.BizType)
-	amount("CashAmount", &r.CashAmount)
-	text("CostUnit", &r.CostUnit)
-	text("Currency", &r.Currency)
-	amount("DeductedByCashCoupons", &r.DeductedByCashCoupons)
-	amount("DeductedByCoupons", &r.DeductedByCoupons)
-	amount("DeductedByPrepaidCard", &r.DeductedByPrepaidCard)
-	amount("InvoiceDiscount", &r.InvoiceDiscount)
-	amount("OutstandingAmount", &r.OutstandingAmount)
-	text("OwnerID", &r.OwnerID)
-	text("OwnerName", &r.OwnerName)
-	amount("PaymentAmount", &r.PaymentAmount)
-	text("PipCode", &r.PipCode)
-	amount("PretaxAmount", &r.PretaxAmount)
-	amount("PretaxGrossAmount", &r.PretaxGrossAmount)
-	text("ProductCode", &r.ProductCode)
-	text("ProductName", &r.ProductName)
-	text("SubscriptionType", &r.SubscriptionType)
-	return r, err
+	return r, nil
+}
+
+// accountAmounts says which of accountMembers are amounts.
+var accountAmounts = func() (a [len(accountMembers)]bool) {
+	for k, name := range accountMembers {
+		a[k] = numeric[name]
+	}
+	return a
+}()
+
+// accountText is the text of the member name of an account item, of value raw (nil when
+// the item has none), an amount or not: a slice of raw, or a copy when it escapes.
+func accountText(name string, raw []byte, amount bool) ([]byte, error) {
+	switch {
+	case amount && raw == nil:
+		return nil, fmt.Errorf("an item has no member %s", name)
+	case amount:
+		n, err := numberBytes(raw)
+		if err != nil {
+			return nil, fmt.Errorf("member %s %w", name, err)
+		}
+		return n, nil
+	case len(raw) >= 2 && raw[0] == '"' && bytes.IndexByte(raw, '\\') < 0:
+		return raw[1 : len(raw)-1], nil
+	}
+	t, err := textMember(name, raw)
+	return []byte(t), err
+}
+
+// accountValues reads the values of an account item's members into vals, in
+// accountMembers' order (nil for a member it has not), as MembersOfChecked reads them.
+func accountValues(item []byte, vals *[len(accountMembers)][]byte) error {
+	err := membersInto(item, accountMembers[:], vals[:])
+	if !errors.Is(err, errManyMembers) {
+		return err
+	}
+	m, err := MembersOfChecked(item, accountMembers[:]...) // not the API's, but read as ever
+	if err != nil {
+		return err
+	}
+	for k, name := range accountMembers {
+		vals[k] = m[name]
+	}
+	return nil
 }
 
 // textMember is a text member's value: a string's content, a number's digits, "" for null

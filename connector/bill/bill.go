@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // Source is every event's source attribute, and VanceSource in its data.
@@ -77,10 +78,49 @@ type Row interface {
 	AppendData(b []byte) ([]byte, error)
 }
 
-// identity is a JSON array of parts: unambiguous whatever the parts hold.
+// identity is a JSON array of parts: unambiguous whatever the parts hold. It is the text
+// json.Marshal writes (identities are stored: a byte changed is another row).
 func identity(parts ...string) string {
-	b, _ := json.Marshal(parts)
-	return string(b)
+	n := 2
+	for _, p := range parts {
+		n += len(p) + 3
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, p := range parts {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, p)
+	}
+	return string(append(b, ']'))
+}
+
+// appendString appends s as json.Marshal writes it: as it is between quotes when it has
+// nothing json.Marshal escapes (most text), else as json.Marshal writes it.
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= utf8.RuneSelf {
+			if c < utf8.RuneSelf || !plainUTF8(s) {
+				q, _ := json.Marshal(s)
+				return append(b, q...)
+			}
+			break
+		}
+	}
+	return append(append(append(b, '"'), s...), '"')
+}
+
+// plainUTF8 reports whether s is valid UTF-8 holding only runes json.Marshal writes as
+// they are: none below U+0020, no ", \\, <, > or &, no U+2028 or U+2029.
+func plainUTF8(s string) bool {
+	for _, r := range s {
+		switch {
+		case r < 0x20, r == '"', r == '\\', r == '<', r == '>', r == '&', r == '\u2028', r == '\u2029', r == utf8.RuneError:
+			return false
+		}
+	}
+	return true
 }
 
 // Page is one page of a bill, read and checked.

@@ -82,90 +82,205 @@ func ParseInstance(item []byte) (InstanceRow, error) {
 	if err := checkText(item); err != nil {
 		return InstanceRow{}, fmt.Errorf("an item %w", err)
 	}
+	return InstanceOfChecked(item)
+}
+
+// InstanceOfChecked is ParseInstance for an item inside a document Members (or checkText)
+// has already checked whole (an element ListOfChecked found): the text is not checked
+// again, everything else is.
+func InstanceOfChecked(item []byte) (InstanceRow, error) {
 	i := skipSpace(item, 0)
-	if item[i] != '{' {
+	if i >= len(item) || item[i] != '{' {
 		return InstanceRow{}, errors.New("an item is not a JSON object")
 	}
 	data := make([]byte, 0, len(item)+128)
 	data = append(data, instancePrefix...)
-	data, strs, err := appendMembers(data, item, i+1)
+	var vals idValues
+	data, err := appendMembers(data, item, i+1, &vals)
 	if err != nil {
 		return InstanceRow{}, err
 	}
-	return instanceRow(data, strs)
+	strs := vals.text()
+	return instanceRow(data, &strs)
+}
+
+// idStrings are the values of an item's identity members (instanceIdentity's order), then
+// its Tag, as text (scalar).
+type idStrings [idTag + 1]string
+
+// The indexes of idStrings: those of instanceIdentity, then Tag.
+const (
+	idBillingDate = iota
+	idBillAccountID
+	idOwnerID
+	idProductCode
+	idInstanceID
+	idBillingItemCode
+	idBillingItem
+	idSubscriptionType
+	idItem
+	idTag
+)
+
+// idIndex is name's index in idStrings, -1 when it is not one of them.
+func idIndex(name []byte) int {
+	switch string(name) {
+	case "BillingDate":
+		return idBillingDate
+	case "BillAccountID":
+		return idBillAccountID
+	case "OwnerID":
+		return idOwnerID
+	case "ProductCode":
+		return idProductCode
+	case "InstanceID":
+		return idInstanceID
+	case "BillingItemCode":
+		return idBillingItemCode
+	case "BillingItem":
+		return idBillingItem
+	case "SubscriptionType":
+		return idSubscriptionType
+	case "Item":
+		return idItem
+	case "Tag":
+		return idTag
+	}
+	return -1
+}
+
+// idValues are the JSON values of an item's identity members and Tag, in idStrings'
+// order, nil for a member the item has not.
+type idValues [idTag + 1][]byte
+
+// text is the values as text (scalar), in one allocation: a string per member, and per
+// row, would be ten.
+func (vals *idValues) text() (strs idStrings) {
+	n := 0
+	for _, v := range vals {
+		n += len(v) // text is never longer than its JSON
+	}
+	var b strings.Builder
+	b.Grow(n)
+	var ends [len(vals)]int
+	for k, v := range vals {
+		switch {
+		case len(v) >= 2 && v[0] == '"' && bytes.IndexByte(v, '\\') < 0:
+			b.Write(v[1 : len(v)-1])
+		case string(v) != "null":
+			b.WriteString(scalar(v))
+		}
+		ends[k] = b.Len()
+	}
+	all, start := b.String(), 0
+	for k, end := range ends {
+		strs[k], start = all[start:end], end
+	}
+	return strs
 }
 
 // appendMembers appends to data the members of the object item, from i (after its '{'),
-// each checked (checkMember); strs are the values of the members of the identity, and Tag.
-func appendMembers(data, item []byte, i int) (_ []byte, strs map[string]string, _ error) {
-	seen := make(map[string]bool, 64)
-	strs = map[string]string{}
+// each checked (checkMember), and fills vals.
+func appendMembers(data, item []byte, i int, vals *idValues) ([]byte, error) {
+	var seen nameSet
 	for {
 		i = skipSpace(item, i)
-		if item[i] == '}' {
-			return data, strs, nil
-		}
-		if item[i] == ',' {
+		if i < len(item) && item[i] == ',' {
 			i = skipSpace(item, i+1)
+		}
+		if i >= len(item) || item[i] == '}' {
+			return data, nil
 		}
 		keyEnd := endOfString(item, i)
 		rawKey := item[i:keyEnd]
-		name := unquote(rawKey)
-		i = skipSpace(item, keyEnd) + 1 // the colon
-		i = skipSpace(item, i)
+		name := nameOf(rawKey)
+		i = skipSpace(item, skipSpace(item, keyEnd)+1) // past the colon
 		valueEnd := endOfValue(item, i)
-		v, err := checkMember(name, item[i:valueEnd], seen)
+		v, err := checkMember(name, item[i:valueEnd], &seen)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		i = valueEnd
-		seen[name] = true
-		if wanted(name) {
-			strs[name] = scalar(v)
+		seen.add(name)
+		if k := idIndex(name); k >= 0 {
+			vals[k] = v
 		}
 		data = append(append(append(append(data, ','), rawKey...), ':'), v...)
 	}
 }
 
+// nameOf is the name a member's quoted name (rawKey) spells: a slice of rawKey when it
+// escapes nothing.
+func nameOf(rawKey []byte) []byte {
+	if len(rawKey) < 2 {
+		return nil // only text that was not checked ends here
+	}
+	if bytes.IndexByte(rawKey, '\\') < 0 {
+		return rawKey[1 : len(rawKey)-1]
+	}
+	return []byte(unquote(rawKey))
+}
+
 // checkMember checks one member of an item against the bounds, the reserved names and the
 // members seen before it, and returns its value as the event's data holds it: a number the
 // API wrote as a string is that number.
-func checkMember(name string, v []byte, seen map[string]bool) ([]byte, error) {
+func checkMember(name, v []byte, seen *nameSet) ([]byte, error) {
 	switch {
 	case len(name) == 0 || len(name) > MaxFieldName:
 		return nil, fmt.Errorf("an item has a member name of %d bytes", len(name))
-	case reserved[name]:
+	case isReserved(name):
 		return nil, fmt.Errorf("an item has a member %q, a name the event's data reserves", name)
-	case seen[name]:
+	case seen.has(name):
 		return nil, fmt.Errorf("an item has the member %q twice", name)
-	case len(seen) >= MaxInstanceFields:
+	case seen.n >= MaxInstanceFields:
 		return nil, fmt.Errorf("an item has more than %d members", MaxInstanceFields)
 	case len(v) > MaxValueBytes:
 		return nil, fmt.Errorf("member %q is %d bytes, more than %d", name, len(v), MaxValueBytes)
 	}
-	if !numeric[name] {
+	if !isNumeric(name) {
 		return v, nil
 	}
-	n, err := numberText(v)
+	n, err := numberBytes(v)
 	if err != nil {
 		return nil, fmt.Errorf("member %s %w", name, err)
 	}
-	if n != "" && v[0] == '"' {
-		return []byte(n), nil
+	if len(n) > 0 && v[0] == '"' {
+		return n, nil
 	}
 	return v, nil
 }
 
+// isReserved is reserved[name], without hashing name (a switch compares lengths first).
+func isReserved(name []byte) bool {
+	switch string(name) {
+	case "VanceSource", "VanceType", "Tags":
+		return true
+	}
+	return false
+}
+
+// isNumeric is numeric[name], without hashing name.
+func isNumeric(name []byte) bool {
+	switch string(name) {
+	case "Tax", "CoveragePercentage", "InvoiceDiscount", "PretaxGrossAmount", "PaymentAmount",
+		"CashAmount", "UsagePercentage", "Percentage", "AdjustAmount", "DeductQuantity",
+		"TotalQuantity", "PretaxAmountLocal", "OutstandingAmount", "AfterTaxAmount",
+		"DeductedByCashCoupons", "DeductedByPrepaidCard", "DeductedByCoupons", "PretaxAmount":
+		return true
+	}
+	return false
+}
+
 // instanceRow ends an item's event data (data, its members appended) with its Tags, and
 // makes the row of it; strs are the item's identity members and Tag (appendMembers).
-func instanceRow(data []byte, strs map[string]string) (InstanceRow, error) {
+func instanceRow(data []byte, strs *idStrings) (InstanceRow, error) {
 	switch {
-	case strs["BillingDate"] == "":
+	case strs[idBillingDate] == "":
 		return InstanceRow{}, errors.New("an item has no BillingDate")
-	case strs["InstanceID"] == "" && strs["ProductCode"] == "":
+	case strs[idInstanceID] == "" && strs[idProductCode] == "":
 		return InstanceRow{}, errors.New("an item has neither an InstanceID nor a ProductCode")
 	}
-	tags, err := ParseTags(strs["Tag"])
+	tags, err := ParseTags(strs[idTag])
 	if err != nil {
 		return InstanceRow{}, err
 	}
@@ -173,22 +288,18 @@ func instanceRow(data []byte, strs map[string]string) (InstanceRow, error) {
 	data = appendTags(data, tags)
 	data = append(data, '}')
 
-	parts := make([]string, len(instanceIdentity))
-	for i, n := range instanceIdentity {
-		parts[i] = strs[n]
-	}
-	what := strs["InstanceID"]
+	what := strs[idInstanceID]
 	if what == "" {
-		what = strs["ProductCode"]
+		what = strs[idProductCode]
 	}
-	billingItem := strs["BillingItemCode"]
+	billingItem := strs[idBillingItemCode]
 	if billingItem == "" {
-		billingItem = strs["BillingItem"]
+		billingItem = strs[idBillingItem]
 	}
 	return InstanceRow{
 		data:     data,
-		identity: identity(parts...),
-		subject:  []string{strs["BillingDate"], strs["OwnerID"], what, billingItem},
+		identity: identity(strs[:idTag]...),
+		subject:  []string{strs[idBillingDate], strs[idOwnerID], what, billingItem},
 	}, nil
 }
 
@@ -209,15 +320,23 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-// endOfString: b[i] is a string's opening quote; the index after its closing one.
+// endOfString: b[i] is a string's opening quote; the index after its closing one: the
+// first quote not escaped, that is after an even number of backslashes.
 func endOfString(b []byte, i int) int {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
+	for j := i + 1; j < len(b); {
+		q := bytes.IndexByte(b[j:], '"')
+		if q < 0 {
+			break
+		}
+		j += q
+		k := j
+		for k > i+1 && b[k-1] == '\\' {
+			k--
+		}
+		if (j-k)%2 == 0 {
 			return j + 1
 		}
+		j++
 	}
 	return len(b)
 }
@@ -261,18 +380,6 @@ func unquote(raw []byte) string {
 	var s string
 	_ = json.Unmarshal(raw, &s)
 	return s
-}
-
-func wanted(name string) bool {
-	if name == "Tag" {
-		return true
-	}
-	for _, n := range instanceIdentity {
-		if n == name {
-			return true
-		}
-	}
-	return false
 }
 
 // scalar is a JSON value as text: a string's content, a number's digits, "" for null.
@@ -323,9 +430,7 @@ func appendTags(b []byte, tags []Tag) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		k, _ := json.Marshal(t.Key)
-		v, _ := json.Marshal(t.Value)
-		b = append(append(append(b, k...), ':'), v...)
+		b = appendString(append(appendString(b, t.Key), ':'), t.Value)
 	}
 	return append(b, '}')
 }

@@ -91,23 +91,33 @@ func ParseCount(raw []byte) (int64, error) {
 
 // numberText is the number a JSON value holds, as text, "" for null, "" and nothing.
 func numberText(raw []byte) (string, error) {
+	b, err := numberBytes(raw)
+	return string(b), err
+}
+
+// numberBytes is numberText's text as a slice of raw (of a copy when raw escapes in a
+// string), nil for null, "" and nothing.
+func numberBytes(raw []byte) ([]byte, error) {
 	raw = bytes.TrimSpace(raw)
 	switch {
 	case len(raw) == 0 || string(raw) == "null" || string(raw) == `""`:
-		return "", nil
+		return nil, nil
 	case raw[0] == '"':
 		if len(raw) < 2 || raw[len(raw)-1] != '"' {
-			return "", fmt.Errorf("is %s, not a number", quoteValue(raw))
+			return nil, fmt.Errorf("is %s, not a number", quoteValue(raw))
 		}
-		s := unquote(raw)
-		if !isDecimal(s) {
-			return "", fmt.Errorf("is the string %s, not a number", quoteValue([]byte(s)))
+		s := raw[1 : len(raw)-1]
+		if bytes.IndexByte(s, '\\') >= 0 {
+			s = []byte(unquote(raw))
+		}
+		if !isDecimal(string(s)) {
+			return nil, fmt.Errorf("is the string %s, not a number", quoteValue(s))
 		}
 		return s, nil
 	case !isDecimal(string(raw)):
-		return "", fmt.Errorf("is %s, not a number", quoteValue(raw))
+		return nil, fmt.Errorf("is %s, not a number", quoteValue(raw))
 	}
-	return string(raw), nil
+	return raw, nil
 }
 
 // isDecimal reports whether s is a number in JSON's grammar (-?(0|[1-9][0-9]*)(.[0-9]+)?

@@ -133,16 +133,16 @@ func instanceRetraction(p []string) (Row, error) {
 		return nil, fmt.Errorf("has %d members, an instance bill row's identity %d", len(p), len(instanceIdentity))
 	}
 	data := append([]byte(nil), instancePrefix...)
-	strs := make(map[string]string, len(p))
+	var strs idStrings // instanceIdentity's order, no Tag
 	for i, name := range instanceIdentity {
 		v, _ := json.Marshal(p[i])
 		data = append(append(data, `,"`+name+`":`...), v...)
-		strs[name] = p[i]
+		strs[i] = p[i]
 	}
 	for _, name := range numericNames {
 		data = append(data, `,"`+name+`":0`...)
 	}
-	r, err := instanceRow(data, strs)
+	r, err := instanceRow(data, &strs)
 	if err != nil {
 		return nil, err
 	}

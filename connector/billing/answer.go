@@ -62,7 +62,9 @@ var dataMembers = []string{"TotalCount", "PageNum", "BillingCycle", "NextToken",
 // readAnswer reads a successful answer of the bill of kind from its top-level members. An
 // answer without a Data object is retried (a proxy's page, a cut answer); counts, the
 // cycle and the items must be in the API's shape (bill.ParseCount, bill.ParseAccount,
-// bill.ParseInstance), else the problem is final.
+// bill.ParseInstance), else the problem is final. top is what envelopeOf read: its text
+// is checked whole (bill.Members), so the items are read without checking it again
+// (bill.ListOfChecked, bill.InstanceOfChecked, bill.AccountOfChecked).
 func (c *Client) readAnswer(kind bill.Kind, top map[string][]byte) (*answerPage, *problem) {
 	if d := top["Data"]; d == nil || string(d) == "null" {
 		return nil, &problem{msg: "the answer says Success but has no Data"}
@@ -86,9 +88,9 @@ func (c *Client) readAnswer(kind bill.Kind, top map[string][]byte) (*answerPage,
 	for i, it := range items {
 		var err error
 		if kind == bill.Instance {
-			p.rows[i], err = bill.ParseInstance(it)
+			p.rows[i], err = bill.InstanceOfChecked(it)
 		} else {
-			p.rows[i], err = bill.ParseAccount(it)
+			p.rows[i], err = bill.AccountOfChecked(it)
 		}
 		if err != nil {
 			return nil, c.final(fmt.Sprintf("item %d: %s", i+1, err))
@@ -129,8 +131,8 @@ func (c *Client) counts(data map[string][]byte, p *answerPage) *problem {
 }
 
 // itemsOf are the answer's items: Data.Items.Item of QueryAccountBill, Data.Items of
-// DescribeInstanceBill.
-func (c *Client) itemsOf(kind bill.Kind, data map[string][]byte) ([]rawRef, *problem) {
+// DescribeInstanceBill. data is of a document envelopeOf checked whole.
+func (c *Client) itemsOf(kind bill.Kind, data map[string][]byte) ([][]byte, *problem) {
 	raw, name := data["Items"], "Items"
 	if kind != bill.Instance && raw != nil && string(raw) != "null" {
 		items, err := bill.MembersOfChecked(raw, "Item")
@@ -139,11 +141,12 @@ func (c *Client) itemsOf(kind bill.Kind, data map[string][]byte) ([]rawRef, *pro
 		}
 		raw, name = items["Item"], "Items.Item"
 	}
-	var list []rawRef
-	if raw != nil && string(raw) != "null" {
-		if err := json.Unmarshal(raw, &list); err != nil {
-			return nil, c.final(fmt.Sprintf("the answer's %s is %s, not a list", name, clip(string(raw))))
-		}
+	if raw == nil || string(raw) == "null" {
+		return nil, nil
+	}
+	list, err := bill.ListOfChecked(raw)
+	if err != nil {
+		return nil, c.final(fmt.Sprintf("the answer's %s is %s, not a list", name, clip(string(raw))))
 	}
 	return list, nil
 }
