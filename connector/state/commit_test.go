@@ -284,9 +284,11 @@ func TestCommit_ALoneWriterDoesNotWaitForMore(t *testing.T) {
 }
 
 // A batch that finds writes queued beside its first waits for more (within the window):
-// here the first commit is held until two writes wait behind it; they find each other
-// and wait, with the window an hour, for a third write, which then joins them: two
-// commits for four writes. Without the wait the second batch would be the two alone.
+// here the first commit, of one write, is held until two writes wait behind it; they
+// find each other and wait, with the window an hour, for a third write, which then joins
+// them: two commits for four writes. Without the wait the second batch would be the two
+// alone. The first write is in its commit before the others start: else, under a slow
+// scheduler (-race), the first batch could take all three and answer two at once.
 func TestCommit_ABatchOfSeveralWaitsForMoreWithinTheWindow(t *testing.T) {
 	lowerBounds(t, 3)
 	path := filepath.Join(t.TempDir(), "state.db")
@@ -294,13 +296,36 @@ func TestCommit_ABatchOfSeveralWaitsForMoreWithinTheWindow(t *testing.T) {
 	require.NoError(t, err)
 	defer d.Close()
 	base := d.Commits()
-	holdCommits(t, 2)
+	inCommit, release, behind := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var mu sync.Mutex
+	n, first := 0, true
+	queued = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if n++; n == 3 { // the held one and two behind it
+			close(behind)
+		}
+	}
+	committing = func() {
+		mu.Lock()
+		held := first
+		first = false
+		mu.Unlock()
+		if held {
+			close(inCommit)
+			<-release
+		}
+	}
+	t.Cleanup(func() { queued, committing = func() {}, func() {} })
 	errs := make(chan error, 4)
 	write := func(i int) { errs <- d.Account(fmt.Sprintf("acct-%d", i)).SetSince(day) }
-	for i := range 3 {
-		go write(i)
-	}
-	// Two of the three land in the second batch, which waits: nothing more is answered
+	go write(0)
+	<-inCommit
+	go write(1)
+	go write(2)
+	<-behind
+	close(release)
+	// The two behind it are the second batch, which waits: nothing more is answered
 	// until the fourth write comes.
 	require.NoError(t, <-errs, "the held first commit")
 	select {
