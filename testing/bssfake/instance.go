@@ -111,6 +111,14 @@ func (s *Server) GenerateInstanceDay(day string, n int, seed uint64) {
 	s.instDays[day] = generatedRows{day: day, n: max(n, 0), seed: seed}
 }
 
+// GenerateAccountInstanceDay is GenerateInstanceDay for the bill of account (an
+// Options.More account: what its keys, or a BillOwnerId of it, read).
+func (s *Server) GenerateAccountInstanceDay(account, day string, n int, seed uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.instDays[s.dayKey(account, day)] = generatedRows{day: day, n: max(n, 0), seed: seed}
+}
+
 // InstanceDay returns a copy of a day's DescribeInstanceBill rows (a generated day is
 // made in full: meant for small days).
 func (s *Server) InstanceDay(day string) []InstanceItem {

@@ -280,6 +280,20 @@ func TestInstance_GeneratedDayIsTheSampleMadeOnDemand(t *testing.T) {
 	assert.Equal(t, want, got)
 }
 
+// A generated day of another account is that account's bill alone (tools/bench --big).
+func TestInstance_AGeneratedDayOfAnotherAccountIsItsOwn(t *testing.T) {
+	f := startSDKFake(t, Options{Members: []string{"222"}, More: []Account{{ID: "222"}}})
+	f.GenerateInstanceDay(instDay, 5, 1)
+	f.GenerateAccountInstanceDay("222", instDay, 7, 2)
+	assert.Len(t, f.page(t, instDay, 300, "").Data.Items, 5, "the caller's own bill")
+	req := f.instRequest(instDay, 300, "")
+	req.BillOwnerId = requests.NewInteger(222)
+	resp, err := f.c.DescribeInstanceBill(req)
+	require.NoError(t, err)
+	require.Len(t, resp.Data.Items, 7, "the member's bill")
+	assert.Equal(t, SampleInstanceDay(instDay, 7, 2)[6].InstanceID, resp.Data.Items[6].InstanceID)
+}
+
 // 667 calls of 300 rows: about 4 s, 45 s under -race (encoding and decoding 300 MB of
 // JSON); -short skips it.
 func TestInstance_GeneratedDayOf200kRowsPagesThrough(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/cloudbill/alicloud-billing-source/connector/billing"
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
+	"github.com/cloudbill/alicloud-billing-source/connector/job"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
 	"github.com/cloudbill/alicloud-billing-source/testing/sink"
 )
@@ -28,24 +30,37 @@ import (
 // caller's pages / qps: every account reads in parallel) and a raw 16-worker POST loop of
 // the N × rows events to the same sink.
 
-// counter is a sink's count of the events it accepted, by id.
+// counter is a sink's count of the events it accepted, by id, and when each account's
+// last event came (since the reset).
 type counter struct {
 	mu    sync.Mutex
 	ids   map[string]int
 	total int
+	start time.Time
+	last  map[string]time.Duration // by the events' account extension
 }
 
 func (c *counter) receive(e event.Event) {
+	at := wallClock.Now()
+	acct, _ := e.Extensions()[job.AccountExtension].(string)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.ids[e.ID()]++
 	c.total++
+	c.last[acct] = at.Sub(c.start)
 }
 
 func (c *counter) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.ids, c.total = map[string]int{}, 0
+	c.ids, c.total, c.last, c.start = map[string]int{}, 0, map[string]time.Duration{}, wallClock.Now()
+}
+
+// done is when the account's last event came.
+func (c *counter) done(account string) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last[account]
 }
 
 func (c *counter) counts() (distinct, total int) {
@@ -55,11 +70,10 @@ func (c *counter) counts() (distinct, total int) {
 }
 
 func runAccounts(o options) error {
-	keys := make(map[string]string, o.accounts)
-	for i := range o.accounts {
-		keys[keyID(i)] = "secret-" + keyID(i)
+	if o.big > 0 && (o.accounts < 2 || o.bill != "instance") {
+		return fmt.Errorf("--big %d: needs --accounts of 2 or more and the instance bill", o.big)
 	}
-	api := bssfake.New(bssfake.Options{Keys: keys, RateLimitPerKey: o.qps, Latency: o.latency})
+	api := accountsAPI(o)
 	if err := api.Start("127.0.0.1:0"); err != nil {
 		return err
 	}
@@ -79,6 +93,9 @@ func runAccounts(o options) error {
 	defer os.RemoveAll(dir)
 
 	events := o.accounts * o.rows
+	if o.big > 0 {
+		events += o.big - o.rows
+	}
 	runtime.GC()
 	c.reset()
 	raw, err := rawLoopTo(k, events, o.concurrency, func() int { _, n := c.counts(); return n })
@@ -88,6 +105,7 @@ func runAccounts(o options) error {
 	day := calendar.Of(wallClock.Now().UTC()).AddDays(-40)
 	if o.bill == "instance" {
 		api.GenerateInstanceDay(day.String(), o.rows, 1)
+		api.GenerateAccountInstanceDay(bigAccount, day.String(), o.big, 2)
 	} else {
 		api.SetDay(day.String(), bssfake.SampleDay(day.String(), o.rows, 1))
 	}
@@ -96,8 +114,32 @@ func runAccounts(o options) error {
 	if err != nil {
 		return err
 	}
+	return reportAccounts(o, m, commits, raw, events, c, dir)
+}
+
+// bigAccount is the fake's account of key 0 with --big: a bill of its own.
+const bigAccount = "2000000000000001"
+
+// accountsAPI is the fake of the accounts mode: every key its own caller, allowed --qps
+// requests a second; with --big, key 0 is bigAccount's.
+func accountsAPI(o options) *bssfake.Server {
+	keys := make(map[string]string, o.accounts)
+	for i := range o.accounts {
+		keys[keyID(i)] = "secret-" + keyID(i)
+	}
+	var more []bssfake.Account
+	if o.big > 0 {
+		more = []bssfake.Account{{ID: bigAccount, Keys: map[string]string{keyID(0): keys[keyID(0)]}}}
+		delete(keys, keyID(0))
+	}
+	return bssfake.New(bssfake.Options{Keys: keys, More: more, RateLimitPerKey: o.qps, Latency: o.latency})
+}
+
+// reportAccounts prints the accounts mode's table (and, with --big, how soon the small
+// accounts were done), and checks that every row came once.
+func reportAccounts(o options, m measured, commits float64, raw time.Duration, events int, c *counter, dir string) error {
 	distinct, total := c.counts()
-	pages := (o.rows + billing.PageSize - 1) / billing.PageSize
+	pages := (max(o.rows, o.big) + billing.PageSize - 1) / billing.PageSize
 	apiTime := time.Duration(float64(pages) / float64(o.qps) * float64(time.Second))
 	limit := max(apiTime, raw)
 	fsyncs := "-"
@@ -106,14 +148,40 @@ func runAccounts(o options) error {
 	}
 	fmt.Printf("| work | wall | the limit (max of API time %s and raw loop %s) | ratio | peak RSS (heap and stacks, mapped files) | fsyncs/s | rows delivered |\n|---|---|---|---|---|---|---|\n",
 		apiTime, raw.Round(10*time.Millisecond))
-	fmt.Printf("| %d accounts × %d %s rows | %s | %s | %.2f× | %.0f MB (%.0f, %.0f) | %s | %d of %d distinct, %d events, exit %d |\n",
-		o.accounts, o.rows, o.bill, m.wall.Round(10*time.Millisecond), limit.Round(10*time.Millisecond),
+	work := fmt.Sprintf("%d accounts × %d %s rows", o.accounts, o.rows, o.bill)
+	if o.big > 0 {
+		work = fmt.Sprintf("1 account × %d and %d × %d %s rows", o.big, o.accounts-1, o.rows, o.bill)
+	}
+	fmt.Printf("| %s | %s | %s | %.2f× | %.0f MB (%.0f, %.0f) | %s | %d of %d distinct, %d events, exit %d |\n",
+		work, m.wall.Round(10*time.Millisecond), limit.Round(10*time.Millisecond),
 		m.wall.Seconds()/limit.Seconds(), float64(m.rssKB)/1024, float64(m.anonKB)/1024, float64(m.fileKB)/1024, fsyncs, distinct, events, total, m.exit)
+	if o.big > 0 {
+		reportFairness(o, c, raw, events)
+	}
 	if distinct != events || total != events || m.exit != 0 {
 		return fmt.Errorf("not every row once: %d distinct of %d, %d events, exit %d (log: %s)", distinct, events, total, m.exit, filepath.Join(dir, "connector.log"))
 	}
 	return nil
 }
+
+// reportFairness says when the big account's day and the small ones' were delivered
+// (their last event at the sink, from the connector's start), beside what the small ones'
+// rows alone take at the raw loop's rate: a big account that starved the small ones
+// would keep them until its own end.
+func reportFairness(o options, c *counter, raw time.Duration, events int) {
+	small := make([]time.Duration, 0, o.accounts-1)
+	for i := 1; i < o.accounts; i++ {
+		small = append(small, c.done(accountName(i)))
+	}
+	slices.Sort(small)
+	alone := time.Duration(float64(raw) * float64((o.accounts-1)*o.rows) / float64(events))
+	fmt.Printf("\nThe big account's day was delivered at %s; the %d small ones' by %s (median %s, first %s); their rows alone at the raw loop's rate: %s.\n",
+		c.done(accountName(0)).Round(10*time.Millisecond), len(small), small[len(small)-1].Round(10*time.Millisecond),
+		small[len(small)/2].Round(10*time.Millisecond), small[0].Round(10*time.Millisecond), alone.Round(10*time.Millisecond))
+}
+
+// accountName is the name of account i in the child's config.
+func accountName(i int) string { return fmt.Sprintf("a%05d", i) }
 
 func keyID(i int) string { return fmt.Sprintf("LTAIbench%05d", i) }
 
@@ -122,7 +190,7 @@ func keyID(i int) string { return fmt.Sprintf("LTAIbench%05d", i) }
 func accountsChild(o options, api *bssfake.Server, k *sink.Sink, dir string, day calendar.Day) (measured, float64, error) {
 	accts := make([]map[string]string, o.accounts)
 	for i := range accts {
-		accts[i] = map[string]string{"name": fmt.Sprintf("a%05d", i), "access_key_id": keyID(i), "secret_access_Key": "secret-" + keyID(i)}
+		accts[i] = map[string]string{"name": accountName(i), "access_key_id": keyID(i), "secret_access_Key": "secret-" + keyID(i)}
 	}
 	port, err := freePort()
 	if err != nil {

@@ -9,6 +9,7 @@
 //	tools/bazel run //tools/bench -- --rows 50000      # a smaller large day
 //	tools/bazel run //tools/bench -- --connector /path/to/an/older/connector --bill account
 //	tools/bazel run //tools/bench -- --accounts 100 --rows 3000   # many accounts, each its own keys
+//	tools/bazel run //tools/bench -- --accounts 1000 --rows 300 --big 200000   # one big among them
 package main
 
 import (
@@ -62,6 +63,7 @@ type options struct {
 	bill              string
 	log               string
 	accounts          int
+	big               int
 }
 
 func main() {
@@ -81,6 +83,7 @@ func main() {
 	flag.StringVar(&o.bill, "bill", "instance", "the large day's bill: instance, or account (what a connector before the instance bill can read)")
 	flag.StringVar(&o.log, "log", "", "keep the connector's last log (--verbose) in this file")
 	flag.IntVar(&o.accounts, "accounts", 0, "the accounts mode: one day of --rows rows for each of this many accounts, each with its own AccessKey (the fake allows --qps per key)")
+	flag.IntVar(&o.big, "big", 0, "with --accounts: the first account's day has this many rows (its own bill), the others --rows each: how soon the small ones are done")
 	flag.Parse()
 	do := run
 	if o.accounts > 0 {
