@@ -17,10 +17,19 @@ import (
 // holdCommits makes the next commit wait until want more writes are queued behind it,
 // so that they form one batch.
 func holdCommits(t *testing.T, want int) {
+	_, behind, release := holdFirstCommit(t, want)
+	go func() {
+		<-behind
+		close(release)
+	}()
+}
+
+// holdFirstCommit holds the next commit until release is closed: inCommit is closed once
+// it is held, behind once want more writes are queued behind it.
+func holdFirstCommit(t *testing.T, want int) (inCommit, behind <-chan struct{}, release chan<- struct{}) {
 	var mu sync.Mutex
-	n := 0
-	all := make(chan struct{})
-	first := true
+	n, first := 0, true
+	in, all, rel := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	queued = func() {
 		mu.Lock()
 		defer mu.Unlock()
@@ -34,10 +43,12 @@ func holdCommits(t *testing.T, want int) {
 		first = false
 		mu.Unlock()
 		if held {
-			<-all
+			close(in)
+			<-rel
 		}
 	}
 	t.Cleanup(func() { queued, committing = func() {}, func() {} })
+	return in, all, rel
 }
 
 // The writes of 100 accounts queued during a commit are one transaction, one fsync; a
@@ -296,27 +307,7 @@ func TestCommit_ABatchOfSeveralWaitsForMoreWithinTheWindow(t *testing.T) {
 	require.NoError(t, err)
 	defer d.Close()
 	base := d.Commits()
-	inCommit, release, behind := make(chan struct{}), make(chan struct{}), make(chan struct{})
-	var mu sync.Mutex
-	n, first := 0, true
-	queued = func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if n++; n == 3 { // the held one and two behind it
-			close(behind)
-		}
-	}
-	committing = func() {
-		mu.Lock()
-		held := first
-		first = false
-		mu.Unlock()
-		if held {
-			close(inCommit)
-			<-release
-		}
-	}
-	t.Cleanup(func() { queued, committing = func() {}, func() {} })
+	inCommit, behind, release := holdFirstCommit(t, 2)
 	errs := make(chan error, 4)
 	write := func(i int) { errs <- d.Account(fmt.Sprintf("acct-%d", i)).SetSince(day) }
 	go write(0)
