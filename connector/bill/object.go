@@ -118,8 +118,8 @@ func membersInto(raw []byte, want []string, vals [][]byte) error {
 
 // nameSet is the names of the members of one object seen so far, at most
 // MaxInstanceFields: a hash table that lives on the stack of the object's read (a map
-// allocated its table and a string per name, every item). Hashes are seeded per process: names the API's
-// answer chooses cannot make them collide on purpose.
+// allocated its table and a string per name, every item). Hashes are seeded per
+// process: names the API's answer chooses cannot make them collide on purpose.
 type nameSet struct {
 	names [MaxInstanceFields][]byte
 	slots [2 * MaxInstanceFields]uint16 // index+1 in names, 0 for a free slot
