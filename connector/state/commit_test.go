@@ -179,28 +179,7 @@ func TestCommit_CloseCommitsTheWritesThatWait(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
 	d, err := OpenDB(path, false, nil)
 	require.NoError(t, err)
-	release := make(chan struct{})
-	var mu sync.Mutex
-	n := 0
-	all := make(chan struct{})
-	first := true
-	queued = func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if n++; n == writers {
-			close(all)
-		}
-	}
-	committing = func() {
-		mu.Lock()
-		held := first
-		first = false
-		mu.Unlock()
-		if held {
-			<-release
-		}
-	}
-	t.Cleanup(func() { queued, committing = func() {}, func() {} })
+	_, all, release := holdFirstCommit(t, writers-1)
 	errs := make(chan error, writers)
 	for i := range writers {
 		go func() { errs <- d.Account(fmt.Sprintf("acct-%d", i)).SetSince(day) }()
