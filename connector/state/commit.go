@@ -23,7 +23,8 @@ const (
 )
 
 // gatherWait bounds how long a batch of several writes waits for more; batchCalls is
-// maxBatchCalls (tests lower both bounds to close a batch on an event).
+// maxBatchCalls (tests stretch the window and lower batchCalls, so that a batch closes
+// on an event, not on time).
 var (
 	gatherWait = 5 * time.Millisecond
 	batchCalls = maxBatchCalls
@@ -111,32 +112,29 @@ func (c *committer) gather(first *request) []*request {
 	batch, rows := []*request{first}, first.rows
 	var window <-chan time.Time
 	for len(batch) < batchCalls && rows < maxBatchRows {
+		var r *request
+		ok := true
 		select {
-		case r, ok := <-c.reqs:
-			if !ok {
+		case r, ok = <-c.reqs:
+		default: // nothing queued now
+			if len(batch) == 1 {
+				return batch // a lone writer
+			}
+			if window == nil {
+				t := time.NewTimer(gatherWait)
+				defer t.Stop()
+				window = t.C
+			}
+			select {
+			case r, ok = <-c.reqs:
+			case <-window:
 				return batch
 			}
-			batch, rows = append(batch, r), rows+r.rows
-			continue
-		default:
 		}
-		if len(batch) == 1 {
-			return batch // a lone writer
-		}
-		if window == nil {
-			t := time.NewTimer(gatherWait)
-			defer t.Stop()
-			window = t.C
-		}
-		select {
-		case r, ok := <-c.reqs:
-			if !ok {
-				return batch
-			}
-			batch, rows = append(batch, r), rows+r.rows
-		case <-window:
+		if !ok {
 			return batch
 		}
+		batch, rows = append(batch, r), rows+r.rows
 	}
 	return batch
 }
