@@ -75,7 +75,8 @@ func closeLine(account string, sum monthclose.Summary, err error) string {
 	for _, t := range sum.Result.Totals {
 		fmt.Fprintf(&b, "; %s bill %s: %s", t.Bill, t.Currency, figures(t))
 	}
-	fmt.Fprintf(&b, "; %d days, %d rows: %d new, %d changed", sum.Days, sum.Report.Fetched, sum.Report.New, sum.Report.Changed)
+	fmt.Fprintf(&b, "; %d days, %d rows: %d new, %d changed%s%s", sum.Days, sum.Report.Fetched, sum.Report.New, sum.Report.Changed,
+		countIf(sum.Report.Retracted, "retracted"), countIf(sum.Report.WouldRetract, "would be retracted"))
 	switch {
 	case sum.DryRun && sum.Same:
 		b.WriteString(" - dry run, nothing sent (month_closed: the same as delivered before)")

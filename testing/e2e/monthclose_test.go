@@ -317,6 +317,7 @@ func TestE2E_CloseMonthRevisesRetractsAndAddsThenReconciles(t *testing.T) {
 	closed, others := closedEvents(w.e.Sink.Events())
 	require.Len(t, closed, 1)
 	assert.Equal(t, 10, others, "5 revisions, 3 retractions, 2 rows billed late")
+	assert.Contains(t, r.Stdout, "74 rows: 2 new, 5 changed, 3 retracted - month_closed sent")
 	var retractions, rows []event.Event
 	for _, got := range w.e.Sink.Events() {
 		switch {
