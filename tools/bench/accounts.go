@@ -102,6 +102,12 @@ func runAccounts(o options) error {
 	if err != nil {
 		return err
 	}
+	runtime.GC()
+	c.reset()
+	client, sinkCPU, err := rawSplit(k, events, o.concurrency, func() int { _, n := c.counts(); return n })
+	if err != nil {
+		return err
+	}
 	day := calendar.Of(wallClock.Now().UTC()).AddDays(-40)
 	if o.bill == "instance" {
 		api.GenerateInstanceDay(day.String(), o.rows, 1)
@@ -114,7 +120,23 @@ func runAccounts(o options) error {
 	if err != nil {
 		return err
 	}
-	return reportAccounts(o, m, commits, raw, events, c, dir)
+	if err := reportAccounts(o, m, commits, raw, events, c, dir); err != nil {
+		return err
+	}
+	reportCPU(m, client, sinkCPU, events)
+	return nil
+}
+
+// reportCPU says where the cores went: the connector's, and the fake API's and the sink's
+// beside it; then the raw loop's client and sink, each in a process of its own. The fake
+// and the sink share the connector's cores here, so no connector can take less than
+// their CPU and its own POSTs' (the raw client's) over the cores: its floor.
+func reportCPU(m measured, client, sinkCPU time.Duration, events int) {
+	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(events) }
+	cores := time.Duration(runtime.NumCPU())
+	fmt.Printf("\nCPU, µs an event: the connector %.0f, the fake API and the sink beside it %.0f; the raw loop's client %.0f, its sink %.0f. "+
+		"A connector that only POSTed its events would take at least %s on these %d cores.\n",
+		per(m.cpu), per(m.beside), per(client), per(sinkCPU), ((client + m.beside) / cores).Round(10*time.Millisecond), cores)
 }
 
 // bigAccount is the fake's account of key 0 with --big: a bill of its own.

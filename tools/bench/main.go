@@ -30,6 +30,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -69,6 +70,9 @@ type options struct {
 func main() {
 	if os.Getenv(childEnv) == "1" {
 		os.Exit(cli.Main(os.Args[1:], cli.IO{Stdout: os.Stdout, Stderr: os.Stderr}))
+	}
+	if spec := os.Getenv(rawClientEnv); spec != "" {
+		os.Exit(rawClientMain(spec))
 	}
 	var o options
 	flag.IntVar(&o.rows, "rows", 200_000, "rows of the large day")
@@ -231,6 +235,16 @@ type measured struct {
 	anonKB, fileKB      int64 // the largest RssAnon and RssFile sampled
 	requests, throttled int
 	delivered, exit     int
+	cpu, beside         time.Duration // the connector's CPU time; this process's (the fake and the sink) meanwhile
+}
+
+// selfCPU is this process's CPU time so far (user and system).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func oneDay(o options, api *bssfake.Server, k *sink.Sink, dir string, d calendar.Day, n int) (measured, error) {
@@ -300,7 +314,7 @@ func child(o options, api *bssfake.Server, k *sink.Sink, dir string, args []stri
 	cmd.Env = append(os.Environ(), childEnv+"=1")
 	cmd.Stdout, cmd.Stderr = io.Discard, logf
 	before := len(api.Requests())
-	start := wallClock.Now()
+	start, startCPU := wallClock.Now(), selfCPU()
 	if err := cmd.Start(); err != nil {
 		return measured{}, err
 	}
@@ -330,7 +344,10 @@ func child(o options, api *bssfake.Server, k *sink.Sink, dir string, args []stri
 	err = cmd.Wait()
 	close(stop)
 	<-sampled
-	m.wall = wallClock.Now().Sub(start)
+	m.wall, m.beside = wallClock.Now().Sub(start), selfCPU()-startCPU
+	if cmd.ProcessState != nil {
+		m.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	}
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
 		m.exit = exit.ExitCode()
@@ -386,6 +403,20 @@ func rawLoop(k *sink.Sink, n, workers int) (time.Duration, error) {
 
 // rawLoopTo is rawLoop, the sink's events counted by got.
 func rawLoopTo(k *sink.Sink, n, workers int, got func() int) (time.Duration, error) {
+	start := wallClock.Now()
+	err := rawPost(k.URL(), n, workers)
+	took := wallClock.Now().Sub(start)
+	if err != nil {
+		return took, err
+	}
+	if got() != n {
+		return took, fmt.Errorf("raw loop: the sink took %d of %d", got(), n)
+	}
+	return took, nil
+}
+
+// rawPost is the raw loop's client: n POSTs to url from `workers` goroutines.
+func rawPost(url string, n, workers int) error {
 	body := bytes.Repeat([]byte("x"), 900)
 	tr := &http.Transport{MaxIdleConnsPerHost: workers}
 	defer tr.CloseIdleConnections()
@@ -393,7 +424,6 @@ func rawLoopTo(k *sink.Sink, n, workers int, got func() int) (time.Duration, err
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	var firstErr atomic.Value
-	start := wallClock.Now()
 	for range workers {
 		wg.Add(1)
 		go func() {
@@ -403,7 +433,7 @@ func rawLoopTo(k *sink.Sink, n, workers int, got func() int) (time.Duration, err
 				if i > int64(n) {
 					return
 				}
-				req, _ := http.NewRequest(http.MethodPost, k.URL(), bytes.NewReader(body))
+				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 				req.Header.Set("Content-Type", "application/json")
 				req.Header.Set("ce-specversion", "1.0")
 				req.Header.Set("ce-id", fmt.Sprintf("raw-%d", i))
@@ -420,14 +450,49 @@ func rawLoopTo(k *sink.Sink, n, workers int, got func() int) (time.Duration, err
 		}()
 	}
 	wg.Wait()
-	took := wallClock.Now().Sub(start)
-	if err, _ := firstErr.Load().(error); err != nil {
-		return took, err
+	err, _ := firstErr.Load().(error)
+	return err
+}
+
+// rawClientEnv makes this binary the raw loop's client alone ("URL N WORKERS"): the
+// client's CPU apart from the sink's.
+const rawClientEnv = "BENCH_RAW_CLIENT"
+
+// rawClientMain is the raw loop's client in a process of its own.
+func rawClientMain(spec string) int {
+	var url string
+	var n, workers int
+	if _, err := fmt.Sscan(spec, &url, &n, &workers); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: raw client:", err)
+		return 2
 	}
+	if err := rawPost(url, n, workers); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: raw client:", err)
+		return 1
+	}
+	return 0
+}
+
+// rawSplit runs the raw loop with its client in a child process: the client's CPU time
+// and the sink's (this process's meanwhile), each a measured floor of what delivering
+// n events costs on this machine.
+func rawSplit(k *sink.Sink, n, workers int, got func() int) (client, sinkCPU time.Duration, err error) {
+	self, err := os.Executable()
+	if err != nil {
+		return 0, 0, err
+	}
+	cmd := exec.Command(self)
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %d %d", rawClientEnv, k.URL(), n, workers))
+	cmd.Stderr = os.Stderr
+	before := selfCPU()
+	if err := cmd.Run(); err != nil {
+		return 0, 0, fmt.Errorf("raw client: %w", err)
+	}
+	sinkCPU = selfCPU() - before
 	if got() != n {
-		return took, fmt.Errorf("raw loop: the sink took %d of %d", got(), n)
+		return 0, 0, fmt.Errorf("raw client: the sink took %d of %d", got(), n)
 	}
-	return took, nil
+	return cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), sinkCPU, nil
 }
 
 // deliverAlone sends n built events with the connector's sender.
