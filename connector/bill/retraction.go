@@ -128,7 +128,35 @@ var numericNames = func() []string {
 	return out
 }()
 
-func instanceRetraction(p []string) (Row, error) {
+// InstanceForFocus is the instance row that a retraction of the FOCUS bill's row of this
+// identity (its instance row's, perhaps with a "#n") is mapped from: the instance bill's
+// retraction (Retraction) with the row's Currency and a Usage of 0, so that the FOCUS
+// mapping makes of it a row with every column a FOCUS row has (FOCUS requires a
+// BillingCurrency, which an identity does not hold) and every cost and quantity 0. An
+// identity that is not the instance bill's, or an amortized row's, is an error.
+func InstanceForFocus(identity, currency string) (InstanceRow, error) {
+	base, err := baseIdentity(identity)
+	if err != nil {
+		return InstanceRow{}, err
+	}
+	var parts []string
+	if err := json.Unmarshal([]byte(base), &parts); err != nil {
+		return InstanceRow{}, fmt.Errorf("row identity %.120q is not a JSON array of strings", identity)
+	}
+	cur, _ := json.Marshal(currency)
+	r, err := instanceRetraction(parts, `,"Currency":`+string(cur)+`,"Usage":"0"`)
+	switch {
+	case err != nil:
+		return InstanceRow{}, fmt.Errorf("row identity %.120q: %w", identity, err)
+	case r.Identity() != base:
+		return InstanceRow{}, fmt.Errorf("row identity %.120q is not written as the instance bill writes identities", identity)
+	}
+	return r.(InstanceRow), nil
+}
+
+// instanceRetraction is the retraction of the instance bill's row of identity members p;
+// more (members, each after a comma) goes after the identity's.
+func instanceRetraction(p []string, more ...string) (Row, error) {
 	if len(p) != len(instanceIdentity) {
 		return nil, fmt.Errorf("has %d members, an instance bill row's identity %d", len(p), len(instanceIdentity))
 	}
@@ -138,6 +166,9 @@ func instanceRetraction(p []string) (Row, error) {
 		v, _ := json.Marshal(p[i])
 		data = append(append(data, `,"`+name+`":`...), v...)
 		strs[i] = p[i]
+	}
+	for _, m := range more {
+		data = append(data, m...)
 	}
 	for _, name := range numericNames {
 		data = append(data, `,"`+name+`":0`...)

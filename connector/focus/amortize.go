@@ -124,12 +124,26 @@ func share(p Purchase, day calendar.Day) bill.Amount {
 
 // amortized: see Amortized.
 func amortized(p Purchase, day calendar.Day) (Row, error) {
+	if !p.Covers(day) {
+		return Row{}, fmt.Errorf("day %s is outside the purchase's %s..%s", day, p.First, p.Last)
+	}
+	return amortizedRow(p, day, share(p, day))
+}
+
+// amortizedRetraction: see AmortizedRetraction.
+func amortizedRetraction(p Purchase, day calendar.Day) (Row, error) {
+	r, err := amortizedRow(p, day, "0")
+	if err != nil {
+		return Row{}, err
+	}
+	return zeroed(r), nil
+}
+
+// amortizedRow is the purchase's amortized row of day, its EffectiveCost the share.
+func amortizedRow(p Purchase, day calendar.Day, share bill.Amount) (Row, error) {
 	rep, err := readObject(p.Columns)
 	if err != nil {
 		return Row{}, fmt.Errorf("purchase columns: %w", err)
-	}
-	if !p.Covers(day) {
-		return Row{}, fmt.Errorf("day %s is outside the purchase's %s..%s", day, p.First, p.Last)
 	}
 	from := func(c *columns, name string) {
 		if raw, ok := rep.get(name); ok {
@@ -153,7 +167,7 @@ func amortized(p Purchase, day calendar.Day) (Row, error) {
 	c.num("ConsumedQuantity", "1")
 	c.str("ConsumedUnit", "Days")
 	c.num("ContractedCost", "0")
-	c.num("EffectiveCost", string(share(p, day)))
+	c.num("EffectiveCost", string(share))
 	from(&c, "InvoiceIssuerName")
 	c.num("ListCost", "0")
 	c.num("ListUnitPrice", "0")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 )
 
 // column is one member of a FOCUS row: its ID and its JSON value.
@@ -108,6 +109,12 @@ func readObject(data []byte) (columns, error) {
 			return nil, fmt.Errorf("read member %q: %w", name, err)
 		}
 		out = append(out, column{name, raw})
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return nil, errors.New("not a JSON object: it does not end")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("not one JSON object: more follows it")
 	}
 	return out, nil
 }

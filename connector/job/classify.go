@@ -16,9 +16,9 @@ type classifier struct {
 	account string    // whose rows: the events' account
 	resend  Resend    // whether rows delivered before, unchanged, are sent again
 	pulled  time.Time // when the pull started: every event's time, and the revision of new content
-	// subjects are the subject parts of the FOCUS bill's amortized rows over the day, by
-	// identity (their retractions name them; see focusDay).
-	subjects map[string][]string
+	// tombstones are the retractions of the FOCUS bill's rows that focusDay could make
+	// whole, by identity (see focusDay.tombstone).
+	tombstones map[string]bill.Row
 }
 
 // decision is what classify decides of one page.

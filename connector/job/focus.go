@@ -52,6 +52,13 @@ type focusMapping struct {
 	takesShare func(bill.Row) bool
 	// endOn is the purchase with its spread ended on a refund's day.
 	endOn func(focus.Purchase, calendar.Day) focus.Purchase
+	// Retractions (see focusDay.tombstone); nil: a retraction carries the costs at 0 only
+	// (bill.Retraction). currency is a mapped row's BillingCurrency; retraction the row
+	// that retracts the row of an identity, in a currency; amortizedRetraction the one
+	// that retracts a purchase's amortized row of a day.
+	currency            func(bill.Row) string
+	retraction          func(identity, currency string) (bill.Row, error)
+	amortizedRetraction func(focus.Purchase, calendar.Day) (bill.Row, error)
 }
 
 // focusRows is package focus's mapping.
@@ -75,6 +82,14 @@ var focusRows = focusMapping{
 		return ok && fr.TakesShare()
 	},
 	endOn: func(p focus.Purchase, d calendar.Day) focus.Purchase { return p.EndOn(d) },
+	currency: func(r bill.Row) string {
+		fr, _ := r.(focus.Row)
+		return fr.Currency()
+	},
+	retraction: func(identity, currency string) (bill.Row, error) { return focus.Retraction(identity, currency) },
+	amortizedRetraction: func(p focus.Purchase, d calendar.Day) (bill.Row, error) {
+		return focus.AmortizedRetraction(p, d)
+	},
 }
 
 // Purchases remembers the FOCUS bill's purchases and refunds (state.Store). A State
@@ -96,6 +111,10 @@ type focusDay struct {
 	heldIDs  map[string]bool
 	bought   []focus.Purchase // bought this day
 	refunded map[string]bool  // resources refunded this day
+	// currency is the BillingCurrency of every row of the read so far ("" for none yet);
+	// mixed: two rows of the read had two.
+	currency string
+	mixed    bool
 }
 
 type heldRow struct {
@@ -110,12 +129,12 @@ func (j *Job) newFocusDay(b *billDay) *focusDay {
 }
 
 // start readies a read from the bill's start: the purchases that cover the day, and the
-// subjects of the amortized rows any purchase over the day may have made (a retraction
-// names its row's subject).
+// retractions of the amortized rows any purchase over the day may have made.
 func (f *focusDay) start() error {
 	f.covered, f.held, f.heldIDs = map[string][]focus.Purchase{}, map[string]heldRow{}, map[string]bool{}
 	f.bought, f.refunded = nil, map[string]bool{}
-	f.b.subjects = map[string][]string{}
+	f.currency, f.mixed = "", false
+	f.b.tombstones = map[string]bill.Row{}
 	if f.store == nil {
 		return nil
 	}
@@ -128,9 +147,7 @@ func (f *focusDay) start() error {
 		if err := json.Unmarshal(rec.Data, &p); err != nil {
 			return fmt.Errorf("the purchase %.120q in the state does not decode: %w", rec.Identity, err)
 		}
-		if a, err := f.m.amortized(p, f.b.day); err == nil {
-			f.b.subjects[a.Identity()] = a.SubjectParts()
-		}
+		f.amortizedTombstone(p)
 		if rec.Covers(f.b.day) {
 			if rec.Refunded {
 				p = f.m.endOn(p, rec.Ended)
@@ -160,6 +177,7 @@ func (f *focusDay) page(p bill.Page) ([]bill.Row, []string, error) {
 			return nil, nil, err
 		}
 		rows[i], resources[i] = fr, resource
+		f.sawCurrency(fr)
 		if bought != nil {
 			bought.Identity = ids[i] // two purchases of one identity ("#2") are two
 			rec, err := f.purchase(*bought)
@@ -299,10 +317,57 @@ func (f *focusDay) amortize(ps []focus.Purchase, add func(bill.Row, string)) err
 		if err != nil {
 			return fmt.Errorf("amortize the purchase %.120q: %w", p.Identity, err)
 		}
-		f.b.subjects[a.Identity()] = a.SubjectParts()
+		f.amortizedTombstone(p)
 		add(a, a.Identity())
 	}
 	return nil
+}
+
+// Retractions of the FOCUS bill. A retraction carries a whole FOCUS row (every column
+// FOCUS requires) with its costs and quantities at 0, so that what a receiver keeps of
+// the subject is still a conformant row. The state keeps no row's data, so the row is
+// made again: an amortized row's from its purchase, which the state keeps; another's from
+// its identity (the day, accounts, product, instance, billing item, subscription type,
+// item) and the currency of the read's rows, which FOCUS requires and an identity does not
+// hold. When the read had no row, or rows of two currencies, or the purchase is forgotten,
+// the retraction carries the costs at 0 only (bill.Retraction), as before 0.3.
+
+// amortizedTombstone keeps the retraction of the purchase's amortized row of the day.
+func (f *focusDay) amortizedTombstone(p focus.Purchase) {
+	if f.m.amortizedRetraction != nil {
+		if t, err := f.m.amortizedRetraction(p, f.b.day); err == nil {
+			f.b.tombstones[t.Identity()] = t
+			return
+		}
+	}
+	if a, err := f.m.amortized(p, f.b.day); err == nil {
+		f.b.tombstones[a.Identity()] = bill.FocusRetraction(a.Identity(), a.SubjectParts())
+	}
+}
+
+// sawCurrency notes the currency of a row of the read.
+func (f *focusDay) sawCurrency(r bill.Row) {
+	if f.m.currency == nil {
+		return
+	}
+	switch c := f.m.currency(r); {
+	case c == "" || c == f.currency:
+	case f.currency == "":
+		f.currency = c
+	default:
+		f.mixed = true
+	}
+}
+
+// tombstone keeps the retraction of the row of identity, gone from the read, when it can
+// be made whole (see above); retraction (classifier) falls back to bill.Retraction.
+func (f *focusDay) tombstone(identity string) {
+	if _, ok := f.b.tombstones[identity]; ok || f.m.retraction == nil || f.currency == "" || f.mixed {
+		return
+	}
+	if t, err := f.m.retraction(identity, f.currency); err == nil {
+		f.b.tombstones[identity] = t
+	}
 }
 
 // zeroAmount: a is 0 (or empty): no digit other than 0.

@@ -87,7 +87,11 @@ func (b *billDay) retract(ctx context.Context, gone []state.Gone) error {
 		plan := make(map[string]state.Row, n)
 		send, ids := make([]event.Event, 0, n), make([]string, 0, n)
 		for _, g := range gone[:n] {
+			if b.focus != nil {
+				b.focus.tombstone(g.Identity)
+			}
 			e, r, err := b.retraction(b.kind, g)
+			delete(b.tombstones, g.Identity) // made: a day of many retractions holds none
 			if err != nil {
 				return fmt.Errorf("retract a row of %s: %w", b.name(), err)
 			}
@@ -112,11 +116,9 @@ func (b *billDay) retract(ctx context.Context, gone []state.Gone) error {
 // what the state records of it: a row not retracted yet gets the next revision; a
 // retraction not acknowledged yet keeps its revision, and so its id. It is pure.
 func (c classifier) retraction(kind bill.Kind, g state.Gone) (event.Event, state.Row, error) {
-	var r bill.Row
+	r, ok := c.tombstones[g.Identity]
 	var err error
-	if parts, ok := c.subjects[g.Identity]; ok && kind == bill.Focus {
-		r = bill.FocusRetraction(g.Identity, parts)
-	} else {
+	if !ok || kind != bill.Focus {
 		r, err = bill.Retraction(kind, g.Identity)
 	}
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
-	"github.com/cloudbill/alicloud-billing-source/connector/job"
 	"github.com/cloudbill/alicloud-billing-source/testing/bssfake"
 	focuscheck "github.com/cloudbill/alicloud-billing-source/testing/focus"
 	"github.com/cloudbill/alicloud-billing-source/testing/harness"
@@ -23,8 +22,8 @@ const focusType = "alicloud.focus_billing.daily"
 
 // focusEvents are the FOCUS events the sink holds, and each one's data: every FOCUS event
 // of the suite goes through here, and each must conform to FOCUS 1.2 (testing/focus, with
-// the columns Alibaba's data calls for), the set too. A retraction (extension retracted)
-// is not a row of the bill but the zeroing of one: its cost columns only.
+// the columns Alibaba's data calls for), the set too: retractions (extension retracted)
+// as well, which carry the whole row with its costs and quantities at 0.
 func focusEvents(t *testing.T, e *harness.Env) ([]sink.Received, []map[string]any) {
 	t.Helper()
 	var events []sink.Received
@@ -38,10 +37,7 @@ func focusEvents(t *testing.T, e *harness.Env) ([]sink.Received, []map[string]an
 		dec := json.NewDecoder(strings.NewReader(string(r.Event.Data())))
 		dec.UseNumber()
 		require.NoError(t, dec.Decode(&d), "a FOCUS event's data is a JSON object")
-		events, data = append(events, r), append(data, d)
-		if r.Event.Extensions()[job.RetractedExtension] != true {
-			rows = append(rows, r.Event.Data())
-		}
+		events, data, rows = append(events, r), append(data, d), append(rows, r.Event.Data())
 	}
 	sum := focuscheck.Alibaba.Summarize(rows)
 	require.Empty(t, sum.Violations, "every FOCUS event conforms to FOCUS 1.2 (%d of %d rows do)", sum.Conformant, sum.Rows)

@@ -1,0 +1,44 @@
+package focus
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/bill"
+)
+
+// zeroedColumns are the FOCUS costs and quantities a retraction sets to 0.
+var zeroedColumns = map[string]bool{"BilledCost": true, "ContractedCost": true, "EffectiveCost": true,
+	"ListCost": true, "ConsumedQuantity": true, "PricingQuantity": true}
+
+// zeroed: see Row.Zeroed.
+func zeroed(r Row) Row {
+	cols := make(columns, len(r.cols))
+	for i, c := range r.cols {
+		cols[i] = c
+		switch {
+		case bytes.Equal(c.raw, jsonNull):
+		case zeroedColumns[c.name], len(c.name) > 2 && c.name[:2] == "x_" && isNumber(c.raw):
+			cols[i].raw = []byte("0")
+		}
+	}
+	return newRow(cols, r.identity, r.subject, r.resource)
+}
+
+// isNumber: raw is a JSON number (a JSON value that starts as one).
+func isNumber(raw []byte) bool {
+	return len(raw) > 0 && (raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9')
+}
+
+// retraction: see Retraction.
+func retraction(identity, currency string) (Row, error) {
+	ir, err := bill.InstanceForFocus(identity, currency)
+	if err != nil {
+		return Row{}, err
+	}
+	r, _, err := mapRow(ir)
+	if err != nil {
+		return Row{}, fmt.Errorf("the retraction of %.120q: %w", identity, err)
+	}
+	return zeroed(r), nil
+}
