@@ -23,7 +23,9 @@ import (
 // day whose pull is still to come (--catch-up-from DAY backfills). Without sharding
 // (shard 0/1) nothing changes: an account the state does not know starts as on a first
 // start (the scheduler's since, yesterday), so going back to one process is best done
-// before pull_hour, when yesterday's pull is still to come.
+// before pull_hour, when yesterday's pull is still to come. An account whose state
+// --import-state brought from its old owner's file is known: it is not taken over, it
+// goes on from its own days (state/handover.go).
 
 // TakeOver records, in a sharded process, for each unit whose state does not know its
 // account yet, the first day it is responsible for (state.Store.SetSince, which the

@@ -62,6 +62,9 @@ type Mode struct {
 	HasListen bool
 	Close     bool           // --close-month: close one month now
 	Month     calendar.Month // the month of --close-month
+	// ImportFrom (--import-state, any mode that opens the state): other processes' state
+	// files to take this process's accounts' state from (state.Options.ImportFrom).
+	ImportFrom []string
 }
 
 // OneOff reports whether the mode runs once and exits (not the daemon).
@@ -119,7 +122,7 @@ func Options(src config.Source, stdio IO, mode Mode, verbose bool, exit *exitCod
 		fx.Supply(src),
 		fx.Supply(logging.Options{Writer: stdio.Stderr, Verbose: verbose}),
 		fx.Supply(mode, stdio, exit),
-		fx.Supply(state.Options{ReadOnly: mode.DryRun}),
+		fx.Supply(state.Options{ReadOnly: mode.DryRun, ImportFrom: mode.ImportFrom}),
 		fx.WithLogger(logging.FxLogger),
 		logging.Module,
 		config.Module,

@@ -21,6 +21,7 @@ type command struct {
 	mode                   Mode
 	only                   accountFlag
 	shard                  string // --shard K/N as given (checked), "" none
+	imports                fileFlag
 }
 
 // flagValues are the flags that choose the mode, as given.
@@ -50,6 +51,7 @@ func parseFlags(args []string) (command, error) {
 	fs.StringVar(&v.month, "close-month", "", "")
 	fs.Var(&c.only, "account", "")
 	fs.StringVar(&c.shard, "shard", "", "")
+	fs.Var(&c.imports, "import-state", "")
 	fs.StringVar(&v.listen, "listen", "", "")
 	fs.BoolVar(&c.version, "version", false, "")
 	fs.BoolVar(&c.help, "help", false, "")
@@ -71,8 +73,14 @@ func parseFlags(args []string) (command, error) {
 		return c, err
 	}
 	var err error
-	c.mode, err = v.mode()
-	return c, err
+	if c.mode, err = v.mode(); err != nil {
+		return c, err
+	}
+	if len(c.imports) > 0 && c.mode.Check {
+		return c, usage("--import-state is not for --check (it reads no state file)")
+	}
+	c.mode.ImportFrom = c.imports
+	return c, nil
 }
 
 // mode is the mode the flags ask for, or the usage error of flags that do not go together.
@@ -209,5 +217,18 @@ func (a *accountFlag) Set(v string) error {
 		}
 		*a = append(*a, n)
 	}
+	return nil
+}
+
+// fileFlag is a flag given once per file (--import-state).
+type fileFlag []string
+
+func (f *fileFlag) String() string { return strings.Join(*f, ",") }
+
+func (f *fileFlag) Set(v string) error {
+	if strings.TrimSpace(v) == "" {
+		return errors.New("needs a file")
+	}
+	*f = append(*f, v)
 	return nil
 }

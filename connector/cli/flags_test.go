@@ -33,6 +33,11 @@ func TestParseFlags_ModeOrAUsageError(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "2026-10-01", c.mode.Since.String())
 
+	c, err = parseFlags([]string{"--import-state", "/s/shard2.db", "--once", "--import-state", "/s/shard3.db"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"/s/shard2.db", "/s/shard3.db"}, c.mode.ImportFrom)
+	assert.True(t, c.mode.Once)
+
 	// --help and --version win over what else is on the line, as before.
 	c, err = parseFlags([]string{"--once", "--from", "x", "--help", "extra"})
 	require.NoError(t, err)
@@ -57,6 +62,8 @@ func TestParseFlags_ModeOrAUsageError(t *testing.T) {
 		"--close-month goes alone (with --dry-run":                             {"--close-month", "2026-10", "--once"},
 		"--close-month goes alone":                                             {"--close-month", "2026-10", "--from", "2026-10-01", "--to", "2026-10-02"},
 		`--close-month: "2026-13" is not a month`:                              {"--close-month", "2026-13"},
+		"--import-state is not for --check":                                    {"--check", "--import-state", "/s/shard2.db"},
+		`invalid value " " for flag -import-state: needs a file`:               {"--import-state", " "},
 	} {
 		_, err := parseFlags(args)
 		var ue *usageError

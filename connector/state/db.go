@@ -28,7 +28,11 @@ type DB struct {
 
 	log    *slog.Logger // says what the migration did; nil: says nothing
 	legacy []Legacy     // files of earlier releases to import at open (see migrate.go)
-	c      *committer   // writable DBs, once opened
+	// handover: the state files of other processes (--import-state) whose accounts that
+	// this one runs (names) it takes, at open (see handover.go)
+	handover []string
+	names    []string
+	c        *committer // writable DBs, once opened
 
 	broken atomic.Pointer[Error] // set when a guarded transaction found the file damaged
 
@@ -209,7 +213,10 @@ func (d *DB) init() error {
 	if err := d.convert(); err != nil {
 		return err
 	}
-	return d.importAll()
+	if err := d.importAll(); err != nil {
+		return err
+	}
+	return d.takeStates()
 }
 
 // Close closes the file and releases the lock, after the writes queued were committed.

@@ -11,6 +11,10 @@ import (
 // Options say how the process uses the state.
 type Options struct {
 	ReadOnly bool // --dry-run: read a copy of what is there at start, never write, take no lock
+	// ImportFrom (--import-state) are the state files of other connector processes: each
+	// account of this process that the state file does not know yet takes its state from
+	// the first of them that has it, at open (see handover.go).
+	ImportFrom []string
 }
 
 // Opener opens the state file of the process, one for all its accounts.
@@ -56,7 +60,7 @@ func (op *Opener) Account(path, name, legacy string) *Store {
 	defer op.mu.Unlock()
 	d := op.dbs[path]
 	if d == nil {
-		d = &DB{path: path, readOnly: op.o.ReadOnly, log: op.log}
+		d = &DB{path: path, readOnly: op.o.ReadOnly, log: op.log, handover: op.o.ImportFrom}
 		op.dbs[path] = d
 		op.lc.Append(fx.Hook{
 			OnStart: func(context.Context) error { return d.open() },
@@ -66,6 +70,7 @@ func (op *Opener) Account(path, name, legacy string) *Store {
 	if legacy != "" && legacy != path {
 		d.legacy = append(d.legacy, Legacy{Account: name, Path: legacy})
 	}
+	d.names = append(d.names, name)
 	return d.Account(name)
 }
 

@@ -1,0 +1,142 @@
+package state
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cloudbill/alicloud-billing-source/connector/bill"
+	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
+)
+
+var handoverDay = calendar.Day{Year: 2026, Month: 11, Day: 10}
+
+// deliverOne records that the account delivered one row on handoverDay under id.
+func deliverOne(t *testing.T, s *Store, identity, id string) {
+	t.Helper()
+	require.NoError(t, s.SetSince(handoverDay))
+	p, err := s.Pull(bill.Account, handoverDay)
+	require.NoError(t, err)
+	require.NoError(t, p.Plan(map[string]Row{identity: {Hash: "h-" + id, ID: id, Revision: 218000000}}))
+	require.NoError(t, p.Ack([]Ack{{Identity: identity, ID: id}}))
+	require.NoError(t, p.Finish(1, time.Date(2026, 11, 11, 3, 0, 0, 0, time.UTC)))
+}
+
+// openNamed opens the state file at path for the accounts names, taking from the files.
+func openNamed(t *testing.T, path string, readOnly bool, names []string, from ...string) (*DB, error) {
+	t.Helper()
+	d := &DB{path: path, readOnly: readOnly, handover: from, names: names}
+	if err := d.open(); err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { d.Close() })
+	return d, nil
+}
+
+func dumped(t *testing.T, s *Store) any {
+	t.Helper()
+	d, err := dumpAccount(s)
+	require.NoError(t, err)
+	return d
+}
+
+// The old owner's file (shard 2) has the accounts a and b; the new owner's knows b
+// already and c nowhere: it takes a, exactly as it was (the same ids and revisions), keeps
+// its own b, and c starts empty. The old owner's file is read while its process holds it
+// and is left as it was; a start with the same flag again takes nothing.
+func TestTakeState_TakesTheAccountsItDoesNotKnowFromAnotherProcess(t *testing.T) {
+	dir := t.TempDir()
+	old, mine := filepath.Join(dir, "shard2", "state.db"), filepath.Join(dir, "shard0", "state.db")
+	od, err := OpenDB(old, false, nil)
+	require.NoError(t, err)
+	defer od.Close()
+	deliverOne(t, od.Account("a"), `["a-row"]`, "id-a")
+	deliverOne(t, od.Account("b"), `["b-row"]`, "id-b-old")
+	md, err := OpenDB(mine, false, nil)
+	require.NoError(t, err)
+	deliverOne(t, md.Account("b"), `["b-row"]`, "id-b-mine")
+	require.NoError(t, md.Close())
+	before, err := os.ReadFile(old)
+	require.NoError(t, err)
+
+	d, err := openNamed(t, mine, false, []string{"a", "b", "c"}, old) // while od holds old
+	require.NoError(t, err)
+	assert.Equal(t, dumped(t, od.Account("a")), dumped(t, d.Account("a")), "a as its old owner had it")
+	rows, err := d.Account("a").Rows(handoverDay)
+	require.NoError(t, err)
+	assert.Equal(t, "id-a", rows[`["a-row"]`].ID)
+	assert.True(t, rows[`["a-row"]`].Delivered)
+	rows, err = d.Account("b").Rows(handoverDay)
+	require.NoError(t, err)
+	assert.Equal(t, "id-b-mine", rows[`["b-row"]`].ID, "b known here: kept")
+	_, known, err := d.Account("c").Since()
+	require.NoError(t, err)
+	assert.False(t, known, "c is in neither file")
+	after, err := os.ReadFile(old)
+	require.NoError(t, err)
+	assert.Equal(t, before, after, "the old owner's file is only read")
+
+	// The old owner writes more of a after the copy; a start with the flag again takes nothing.
+	deliverOne(t, od.Account("a"), `["a-row-2"]`, "id-a-2")
+	require.NoError(t, d.Close())
+	d2, err := openNamed(t, mine, false, []string{"a", "b", "c"}, old)
+	require.NoError(t, err)
+	rows, err = d2.Account("a").Rows(handoverDay)
+	require.NoError(t, err)
+	assert.NotContains(t, rows, `["a-row-2"]`, "a is known here now: not taken again")
+}
+
+// A dry run takes into its own copy only: the file at state_path does not change.
+func TestTakeState_ADryRunTakesIntoItsCopyOnly(t *testing.T) {
+	dir := t.TempDir()
+	old, mine := filepath.Join(dir, "old.db"), filepath.Join(dir, "mine.db")
+	od, err := OpenDB(old, false, nil)
+	require.NoError(t, err)
+	deliverOne(t, od.Account("a"), `["a-row"]`, "id-a")
+	require.NoError(t, od.Close())
+	md, err := OpenDB(mine, false, nil)
+	require.NoError(t, err)
+	deliverOne(t, md.Account("z"), `["z-row"]`, "id-z")
+	require.NoError(t, md.Close())
+
+	d, err := openNamed(t, mine, true, []string{"a"}, old)
+	require.NoError(t, err)
+	rows, err := d.Account("a").Rows(handoverDay)
+	require.NoError(t, err)
+	assert.Equal(t, "id-a", rows[`["a-row"]`].ID, "the dry run reads a as taken")
+	require.NoError(t, d.Close())
+	w, err := openNamed(t, mine, false, []string{"a"})
+	require.NoError(t, err)
+	_, known, err := w.Account("a").Since()
+	require.NoError(t, err)
+	assert.False(t, known, "state_path itself did not take a")
+}
+
+// What cannot be taken stops the start with one line naming both files.
+func TestTakeState_RefusesWhatIsNotAnotherStateFile(t *testing.T) {
+	dir := t.TempDir()
+	mine := filepath.Join(dir, "mine.db")
+	md, err := OpenDB(mine, false, nil)
+	require.NoError(t, err)
+	require.NoError(t, md.Close())
+	garbage := filepath.Join(dir, "garbage.db")
+	require.NoError(t, os.WriteFile(garbage, []byte("not a bbolt file, not at all, and long enough to be read as one"), 0o600))
+	emptyFile := filepath.Join(dir, "empty.db")
+	require.NoError(t, os.WriteFile(emptyFile, nil, 0o600))
+	for _, tc := range []struct{ from, want string }{
+		{filepath.Join(dir, "missing.db"), "--import-state " + filepath.Join(dir, "missing.db") + ": no such file"},
+		{mine, "--import-state " + mine + " is this state file itself"},
+		{garbage, "--import-state " + garbage + ": "},
+		{emptyFile, "--import-state " + emptyFile + ": no state file there"},
+	} {
+		_, err := openNamed(t, mine, false, []string{"a"}, tc.from)
+		var se *Error
+		require.ErrorAs(t, err, &se, tc.from)
+		assert.Contains(t, err.Error(), "state_path "+mine+": "+tc.want)
+		assert.True(t, se.NeedsConfigFix())
+	}
+}
