@@ -181,7 +181,7 @@ func amortizedRow(p Purchase, day calendar.Day, share bill.Amount) (Row, error) 
 	from(&c, "x_CoverageLast")
 	c.str("x_BillingDate", day.String())
 	c.put("x_Amortized", []byte("true"))
-	id := identityOf("amortized", p.Identity, day.String())
+	id := AmortizedIdentity(p, day)
 	subject := []string{day.String(), rep.text("SubAccountId"), rep.text("ResourceId"), "amortized"}
 	return newRow(c, id, subject, p.Resource), nil
 }

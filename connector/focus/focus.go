@@ -114,6 +114,11 @@ func Amortized(p Purchase, day calendar.Day) (Row, error) { return amortized(p, 
 // not an instance row's, or a currency that is not an ISO 4217 national one, is an error.
 func Retraction(identity, currency string) (Row, error) { return retraction(identity, currency) }
 
+// AmortizedIdentity is the identity of the purchase's amortized row of day (Amortized).
+func AmortizedIdentity(p Purchase, day calendar.Day) string {
+	return identityOf("amortized", p.Identity, day.String())
+}
+
 // AmortizedRetraction is the row that retracts the purchase's amortized row of day: the
 // row Amortized makes, whether or not the purchase still covers day, Zeroed.
 func AmortizedRetraction(p Purchase, day calendar.Day) (Row, error) {

@@ -115,6 +115,9 @@ type focusDay struct {
 	// mixed: two rows of the read had two.
 	currency string
 	mixed    bool
+	// amortizedBy: the purchase whose amortized row of the day each identity is, for every
+	// purchase the state has over the day (a retraction of such a row is made from it).
+	amortizedBy map[string]focus.Purchase
 }
 
 type heldRow struct {
@@ -133,7 +136,7 @@ func (j *Job) newFocusDay(b *billDay) *focusDay {
 func (f *focusDay) start() error {
 	f.covered, f.held, f.heldIDs = map[string][]focus.Purchase{}, map[string]heldRow{}, map[string]bool{}
 	f.bought, f.refunded = nil, map[string]bool{}
-	f.currency, f.mixed = "", false
+	f.currency, f.mixed, f.amortizedBy = "", false, map[string]focus.Purchase{}
 	f.b.tombstones = map[string]bill.Row{}
 	if f.store == nil {
 		return nil
@@ -147,7 +150,7 @@ func (f *focusDay) start() error {
 		if err := json.Unmarshal(rec.Data, &p); err != nil {
 			return fmt.Errorf("the purchase %.120q in the state does not decode: %w", rec.Identity, err)
 		}
-		f.amortizedTombstone(p)
+		f.amortizedBy[focus.AmortizedIdentity(p, f.b.day)] = p
 		if rec.Covers(f.b.day) {
 			if rec.Refunded {
 				p = f.m.endOn(p, rec.Ended)
@@ -317,7 +320,7 @@ func (f *focusDay) amortize(ps []focus.Purchase, add func(bill.Row, string)) err
 		if err != nil {
 			return fmt.Errorf("amortize the purchase %.120q: %w", p.Identity, err)
 		}
-		f.amortizedTombstone(p)
+		f.amortizedBy[a.Identity()] = p
 		add(a, a.Identity())
 	}
 	return nil
@@ -326,24 +329,11 @@ func (f *focusDay) amortize(ps []focus.Purchase, add func(bill.Row, string)) err
 // Retractions of the FOCUS bill. A retraction carries a whole FOCUS row (every column
 // FOCUS requires) with its costs and quantities at 0, so that what a receiver keeps of
 // the subject is still a conformant row. The state keeps no row's data, so the row is
-// made again: an amortized row's from its purchase, which the state keeps; another's from
-// its identity (the day, accounts, product, instance, billing item, subscription type,
-// item) and the currency of the read's rows, which FOCUS requires and an identity does not
-// hold. When the read had no row, or rows of two currencies, or the purchase is forgotten,
-// the retraction carries the costs at 0 only (bill.Retraction), as before 0.3.
-
-// amortizedTombstone keeps the retraction of the purchase's amortized row of the day.
-func (f *focusDay) amortizedTombstone(p focus.Purchase) {
-	if f.m.amortizedRetraction != nil {
-		if t, err := f.m.amortizedRetraction(p, f.b.day); err == nil {
-			f.b.tombstones[t.Identity()] = t
-			return
-		}
-	}
-	if a, err := f.m.amortized(p, f.b.day); err == nil {
-		f.b.tombstones[a.Identity()] = bill.FocusRetraction(a.Identity(), a.SubjectParts())
-	}
-}
+// made again when it is retracted: an amortized row's from its purchase, which the state
+// keeps; another's from its identity (the day, accounts, product, instance, billing item,
+// subscription type, item) and the currency of the read's rows, which FOCUS requires and
+// an identity does not hold. When the read had no row, or rows of two currencies, or the
+// purchase is forgotten, the retraction carries the costs at 0 only (bill.Retraction).
 
 // sawCurrency notes the currency of a row of the read.
 func (f *focusDay) sawCurrency(r bill.Row) {
@@ -359,15 +349,32 @@ func (f *focusDay) sawCurrency(r bill.Row) {
 	}
 }
 
-// tombstone keeps the retraction of the row of identity, gone from the read, when it can
-// be made whole (see above); retraction (classifier) falls back to bill.Retraction.
+// tombstone keeps, for classifier.retraction, the retraction of the row of identity, gone
+// from the read, when it can be made whole (see above); without one, retraction falls
+// back to bill.Retraction.
 func (f *focusDay) tombstone(identity string) {
-	if _, ok := f.b.tombstones[identity]; ok || f.m.retraction == nil || f.currency == "" || f.mixed {
-		return
-	}
-	if t, err := f.m.retraction(identity, f.currency); err == nil {
+	t, err := f.whole(identity)
+	if err == nil && t != nil {
 		f.b.tombstones[identity] = t
 	}
+}
+
+// whole is the whole retraction of the row of identity; nil when it cannot be made.
+func (f *focusDay) whole(identity string) (bill.Row, error) {
+	if p, ok := f.amortizedBy[identity]; ok {
+		if f.m.amortizedRetraction != nil {
+			return f.m.amortizedRetraction(p, f.b.day)
+		}
+		a, err := f.m.amortized(p, f.b.day) // a mapping without whole retractions: named as the row is
+		if err != nil {
+			return nil, err
+		}
+		return bill.FocusRetraction(a.Identity(), a.SubjectParts()), nil
+	}
+	if f.m.retraction == nil || f.currency == "" || f.mixed {
+		return nil, nil
+	}
+	return f.m.retraction(identity, f.currency)
 }
 
 // zeroAmount: a is 0 (or empty): no digit other than 0.
