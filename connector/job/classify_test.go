@@ -121,3 +121,10 @@ func mustBody(t *testing.T, r bill.Row) []byte {
 	require.NoError(t, err)
 	return body
 }
+
+func mustHash(t *testing.T, r bill.Row) string {
+	t.Helper()
+	_, hash, err := Body(r)
+	require.NoError(t, err)
+	return hash
+}

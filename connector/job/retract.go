@@ -114,7 +114,8 @@ func (b *billDay) retract(ctx context.Context, gone []state.Gone) error {
 
 // retraction is the event that retracts a row of the bill kind gone from the read, and
 // what the state records of it: a row not retracted yet gets the next revision; a
-// retraction not acknowledged yet keeps its revision, and so its id. It is pure.
+// retraction not acknowledged yet keeps its revision, and so its id, when it is made the
+// same (its hash the state's); otherwise the next revision. It is pure.
 func (c classifier) retraction(kind bill.Kind, g state.Gone) (event.Event, state.Row, error) {
 	r, ok := c.tombstones[g.Identity]
 	var err error
@@ -128,8 +129,11 @@ func (c classifier) retraction(kind bill.Kind, g state.Gone) (event.Event, state
 	if err != nil {
 		return event.Event{}, state.Row{}, err
 	}
+	// A retraction not acknowledged yet keeps its revision only with the content it was
+	// planned with: one made otherwise this time (a FOCUS retraction made whole, or not, by
+	// what this read holds) is other content of the subject, a higher revision.
 	rev := g.Revision
-	if !g.Retracted || !validRevision(rev) {
+	if !g.Retracted || !validRevision(rev) || g.Hash != hash {
 		rev = NextRevision(g.Revision, c.pulled)
 	}
 	e := newEvent(c.account, r, g.Identity, body, rev, c.pulled)

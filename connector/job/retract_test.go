@@ -35,6 +35,7 @@ func TestRetraction_DecidesTheRevisionFromWhatTheStateKnows(t *testing.T) {
 		{"a row delivered above the clock", bill.Account, row, "", state.Row{Revision: now + 5, Delivered: true}, now + 6},
 		{"a row planned, not delivered", bill.Account, row, "", state.Row{Revision: earlier}, now},
 		{"a retraction not acknowledged keeps its revision", bill.Account, row, "", state.Row{Revision: earlier, Retracted: true}, earlier},
+		{"a retraction not acknowledged, made otherwise now", bill.Account, row, "", state.Row{Hash: "other", Revision: earlier, Retracted: true}, now},
 		{"a retraction with a damaged revision", bill.Account, row, "", state.Row{Revision: -4, Retracted: true}, now},
 		{"the second row of one identity", bill.Account, row, "#2", state.Row{Revision: earlier, Delivered: true}, now},
 		{"an instance row", bill.Instance, inst, "", state.Row{Revision: earlier, Delivered: true}, now},
@@ -42,6 +43,11 @@ func TestRetraction_DecidesTheRevisionFromWhatTheStateKnows(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := classifier{account: "payer", pulled: pulled}
 			identity := tc.row.Identity() + tc.suffix
+			if tc.known.Retracted && tc.known.Hash == "" { // planned with the content made now
+				r, err := bill.Retraction(tc.kind, identity)
+				require.NoError(t, err)
+				tc.known.Hash = mustHash(t, r)
+			}
 			e, planned, err := c.retraction(tc.kind, state.Gone{Identity: identity, Row: tc.known})
 			require.NoError(t, err)
 			original := newEvent("payer", tc.row, identity, mustBody(t, tc.row), earlier, pulled)
