@@ -40,5 +40,10 @@ func retraction(identity, currency string) (Row, error) {
 	if err != nil {
 		return Row{}, fmt.Errorf("the retraction of %.120q: %w", identity, err)
 	}
+	// The instance bill allows an instance's row without a ProductCode: its ResourceType
+	// came from its ProductName, which the identity does not hold.
+	if r.cols.text("ResourceId") != "" && r.cols.text("ResourceType") == "" {
+		return Row{}, fmt.Errorf("row identity %.120q has an instance and no ProductCode: its ResourceType is not known", identity)
+	}
 	return zeroed(r), nil
 }

@@ -113,3 +113,31 @@ func TestRetraction_RefusesWhatItCannotMakeWhole(t *testing.T) {
 		}
 	}
 }
+
+// A row with an instance and no ProductCode (the instance bill allows it) maps to a
+// conformant row, its ResourceType and SkuId from its ProductName and CommodityCode; its
+// identity holds neither, so its retraction cannot be made whole: an error (the job then
+// retracts with the costs at 0 only), never a row whose ResourceId has no ResourceType.
+func TestRetraction_OfARowWithoutAProductCodeIsNotMadeWhole(t *testing.T) {
+	it := bssfake.SampleInstanceDay("2026-11-03", 1, 1)[0]
+	it.ProductCode = ""
+	if it.InstanceID == "" || it.ProductName == "" {
+		t.Fatalf("the sample has no instance or product name: %+v", it)
+	}
+	row, _, err := cfocus.Map(instanceRow(t, it))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := row.AppendData(nil)
+	if vs := Alibaba.Check(b); len(vs) != 0 {
+		t.Fatalf("the row does not conform: %v", vs)
+	}
+	r, err := cfocus.Retraction(row.Identity(), row.Currency())
+	if err == nil {
+		b, _ := r.AppendData(nil)
+		t.Fatalf("a retraction made, violations %v:\n%s", Alibaba.Check(b), b)
+	}
+	if !strings.Contains(err.Error(), "ProductCode") {
+		t.Errorf("the error %q does not name the ProductCode", err)
+	}
+}
