@@ -17,11 +17,13 @@ import (
 // time of the pull that first found a content): it could only take the account over from
 // the next day on (see accounts.TakeOver). Given the old owner's state file, the new owner
 // takes the account's state from it when it opens its own: every account of this process
-// (named by the Opener) that this file does not know yet (no bucket, or an empty one) and
-// that the other file has is copied, all in one transaction per file, and the account
-// then runs as if it had always been here, its ids and revisions those its old owner
-// made. An account this file knows is left as it is, so that a start with the same flag
-// again imports nothing. The other file is read as a dry run reads state_path (a
+// (named by the Opener) that this file has not run yet (nothing sent from it: no bucket,
+// or only its since and its days' meta, which a start with the new layout without the
+// flag writes; see ranHere) and that the other file has is copied, all in one transaction
+// per file, and the account then runs as if it had always been here, its ids and
+// revisions those its old owner made. An account this file ran is left as it is, so that
+// a start with the same flag again imports nothing. A file of an earlier release (one
+// account's, without its name) or of a newer schema is refused. The other file is read as a dry run reads state_path (a
 // consistent copy, no lock): its process may still run, but should no longer run the
 // accounts that move (import after every process runs the new layout, before the next
 // pull), or the days it delivers after the copy are not in it.
@@ -36,7 +38,7 @@ func (d *DB) takeStates() error {
 	return nil
 }
 
-// takeState imports the accounts this file does not know from the state file at from.
+// takeState imports the accounts this file has not run from the state file at from.
 func (d *DB) takeState(from string) error {
 	if err := d.notItself(from); err != nil {
 		return err
