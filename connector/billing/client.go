@@ -192,6 +192,7 @@ func newClient(p Params, acct config.Account, rawErrorBodies bool, pace *pacer) 
 	if pace == nil {
 		pace = newPacer(clock.New(), pol.RequestsPerSec) // real time, whatever clock the retries use
 	}
+	endpointsOnce.Do(func() { bssopenapi.GetEndpointMap() })
 	c, err := bssopenapi.NewClientWithOptions(region(p.Options.Endpoint.Host), cfg, prov)
 	if err != nil {
 		return nil, fmt.Errorf("create BSS client: %w", err)
@@ -544,3 +545,7 @@ func pageHash(rows []bill.Row) (h uint64, ok bool) {
 	}
 	return binary.BigEndian.Uint64(sum.Sum(nil)[:8]), true
 }
+
+// endpointsOnce fills the SDK's endpoint map once: the SDK fills it, unguarded, when a
+// client is made, and clients made at once (in-process daemons of the tests) raced on it.
+var endpointsOnce sync.Once

@@ -166,3 +166,19 @@ func TestRedactor_SnakeCaseKeysOfCredentialFiles(t *testing.T) {
 	assert.NotContains(t, msg, "LTAIfile1234")
 	assert.NotContains(t, msg, `"tok"`)
 }
+
+// Clients made at once (processes of a test binary, or accounts made in parallel) do not
+// race on the SDK's endpoint map, which it fills on the first client (run alone, -race).
+func TestFactory_ClientsMadeAtOnceDoNotRace(t *testing.T) {
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f := NewFactory(Params{Options: Options{Endpoint: config.Endpoint{Scheme: "https", Host: "business.aliyuncs.com"}, APIQPS: 10}})
+			_, err := f.For(config.Account{Name: fmt.Sprint("a", i), Credentials: config.Credentials{AccessKeyID: fmt.Sprint("LTAI", i), AccessKeySecret: "s"}})
+			assert.NoError(t, err)
+		}()
+	}
+	wg.Wait()
+}

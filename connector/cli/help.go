@@ -93,8 +93,8 @@ Flags:
   --shard K/N     run only the accounts of shard K of N (over the key shard; "ordinal/N"
                   takes K from a StatefulSet pod's ordinal); an --account of another shard
                   is refused
-  --import-state FILE   at start, give each account of this process that its state file does
-                  not know yet the state it has in FILE, another process's state file
+  --import-state FILE   at start, give each account of this process that its state file has
+                  sent nothing of yet the state it has in FILE, another process's state file
                   (repeatable): after a shard layout change, a moved account keeps its ids
                   and revisions. Read as a dry run reads (a copy, no lock); a dry run
                   imports into its own copy only

@@ -1,13 +1,19 @@
 package state
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/cloudbill/alicloud-billing-source/connector/bill"
 	"github.com/cloudbill/alicloud-billing-source/connector/calendar"
@@ -138,5 +144,168 @@ func TestTakeState_RefusesWhatIsNotAnotherStateFile(t *testing.T) {
 		require.ErrorAs(t, err, &se, tc.from)
 		assert.Contains(t, err.Error(), "state_path "+mine+": "+tc.want)
 		assert.True(t, se.NeedsConfigFix())
+	}
+}
+
+// openLogged is openNamed with the DB's log written to buf.
+func openLogged(t *testing.T, path string, readOnly bool, names []string, buf *bytes.Buffer, from ...string) (*DB, error) {
+	t.Helper()
+	d := &DB{path: path, readOnly: readOnly, handover: from, names: names, log: logTo(buf)}
+	if err := d.open(); err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { d.Close() })
+	return d, nil
+}
+
+// A start with the new layout before the old owner's file was there (the flag added on a
+// later start): accounts.TakeOver recorded the moved account's first day, and its first
+// pull failed to read; nothing of it was sent from this file, so the old owner's state
+// replaces that. An account this file ran (a row delivered) is kept; the log says which
+// and why.
+func TestTakeState_ReplacesAnAccountThisFileKnowsOnlyTheFirstDayOf(t *testing.T) {
+	dir := t.TempDir()
+	old, mine := filepath.Join(dir, "old.db"), filepath.Join(dir, "mine.db")
+	od, err := OpenDB(old, false, nil)
+	require.NoError(t, err)
+	deliverOne(t, od.Account("a"), `["a-row"]`, "id-a")
+	deliverOne(t, od.Account("b"), `["b-row"]`, "id-b-old")
+	require.NoError(t, od.Close())
+	md, err := OpenDB(mine, false, nil)
+	require.NoError(t, err)
+	takenDay := handoverDay.AddDays(3)
+	require.NoError(t, md.Account("a").SetSince(takenDay))
+	p, err := md.Account("a").Pull(bill.Account, takenDay)
+	require.NoError(t, err)
+	require.NoError(t, p.Fail(errors.New("throttled"), false, 0, time.Date(2026, 11, 14, 3, 0, 0, 0, time.UTC)))
+	deliverOne(t, md.Account("b"), `["b-row"]`, "id-b-mine")
+	require.NoError(t, md.Close())
+
+	var buf bytes.Buffer
+	d, err := openLogged(t, mine, false, []string{"a", "b", "c"}, &buf, old)
+	require.NoError(t, err)
+	since, ok, err := d.Account("a").Since()
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Equal(t, handoverDay, since, "a's first day its old owner's, not the take-over's")
+	rows, err := d.Account("a").Rows(handoverDay)
+	require.NoError(t, err)
+	assert.Equal(t, "id-a", rows[`["a-row"]`].ID)
+	rows, err = d.Account("b").Rows(handoverDay)
+	require.NoError(t, err)
+	assert.Equal(t, "id-b-mine", rows[`["b-row"]`].ID, "b ran here: kept")
+	assert.Contains(t, buf.String(), `"took":1,"accounts":["a"],"replaced_takeover":["a"],"kept_ran_here":["b"],"not_in_file":["c"]`)
+}
+
+// A dry run of a process whose state_path has no file yet (a shard added) still reads
+// the accounts it would take.
+func TestTakeState_ADryRunWithoutAStateFileTakesToo(t *testing.T) {
+	dir := t.TempDir()
+	old, mine := filepath.Join(dir, "old.db"), filepath.Join(dir, "new", "mine.db")
+	od, err := OpenDB(old, false, nil)
+	require.NoError(t, err)
+	deliverOne(t, od.Account("a"), `["a-row"]`, "id-a")
+	require.NoError(t, od.Close())
+
+	d, err := openNamed(t, mine, true, []string{"a"}, old)
+	require.NoError(t, err)
+	rows, err := d.Account("a").Rows(handoverDay)
+	require.NoError(t, err)
+	assert.Equal(t, "id-a", rows[`["a-row"]`].ID, "the dry run reads a as taken")
+	_, err = os.Stat(mine)
+	assert.ErrorIs(t, err, fs.ErrNotExist, "a dry run creates nothing at state_path")
+}
+
+// The log line of a fleet's move (10,000 accounts) names the first ones and counts them.
+func TestTakeState_TheLogNamesAFewOfManyAccounts(t *testing.T) {
+	dir := t.TempDir()
+	old, mine := filepath.Join(dir, "old.db"), filepath.Join(dir, "mine.db")
+	od, err := OpenDB(old, false, nil)
+	require.NoError(t, err)
+	var names []string
+	require.NoError(t, od.write(func(tx *bolt.Tx) error {
+		for i := range 10000 {
+			names = append(names, fmt.Sprintf("acct-%05d", i))
+			root, err := tx.CreateBucket(accountKey(names[i]))
+			if err == nil {
+				var m *bolt.Bucket
+				if m, err = root.CreateBucket(bucketMeta); err == nil {
+					err = m.Put(keySince, []byte(handoverDay.String()))
+				}
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	require.NoError(t, od.Close())
+
+	var buf bytes.Buffer
+	_, err = openLogged(t, mine, false, names, &buf, old)
+	require.NoError(t, err)
+	line := buf.String()
+	assert.Less(t, len(line), 2000, "one short line")
+	assert.Contains(t, line, `"took":10000,"accounts":["acct-00000",`)
+	assert.Contains(t, line, `"acct-00019","and 9980 more"]`)
+}
+
+// What is not another process's state file of this release stops the start with one
+// line, and the file is neither changed nor locked: an earlier release's file (one
+// account's, without its name: it would take nothing), a newer schema, a damaged file, a
+// named pipe, a device, state_path's lock file.
+func TestTakeState_RefusesAnotherKindOfFile(t *testing.T) {
+	dir := t.TempDir()
+	mine := filepath.Join(dir, "mine.db")
+	md, err := OpenDB(mine, false, nil)
+	require.NoError(t, err)
+	require.NoError(t, md.Close())
+	newer := filepath.Join(dir, "newer.db")
+	bd, err := bolt.Open(newer, 0o600, nil)
+	require.NoError(t, err)
+	require.NoError(t, bd.Update(func(tx *bolt.Tx) error {
+		m, err := tx.CreateBucket(bucketMeta)
+		if err != nil {
+			return err
+		}
+		return m.Put(keyVersion, []byte("3"))
+	}))
+	require.NoError(t, bd.Close())
+	damaged := filepath.Join(dir, "damaged.db")
+	b, err := os.ReadFile(mine)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(damaged, b[:len(b)/2], 0o600))
+	fifo := filepath.Join(dir, "fifo")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	lockLink := filepath.Join(dir, "lock-link.db")
+	require.NoError(t, os.Symlink(lockName(mine), lockLink))
+	r1, _ := release1Dir(t)
+	release1 := filepath.Dir(r1)
+	for from, want := range map[string]string{
+		filepath.Join(release1, "state.payer.db"): `a state file of an earlier release (schema "1"`,
+		filepath.Join(release1, "state.db"):       `a state file of an earlier release (schema "1"`,
+		newer:                                     `schema "3", this connector reads schema "2"`,
+		damaged:                                   "truncated",
+		fifo:                                      "not a regular file",
+		"/dev/zero":                               "not a regular file",
+		lockLink:                                  "no state file there",
+	} {
+		var before []byte
+		if from != fifo && from != "/dev/zero" {
+			before, _ = os.ReadFile(from)
+		}
+		_, err := openNamed(t, mine, false, []string{"default", "payer"}, from)
+		var se *Error
+		require.ErrorAs(t, err, &se, from)
+		assert.Contains(t, err.Error(), "state_path "+mine+": --import-state "+from+": ", from)
+		assert.Contains(t, err.Error(), want, from)
+		assert.NotContains(t, err.Error(), "\n")
+		if before != nil {
+			after, err := os.ReadFile(from)
+			require.NoError(t, err)
+			assert.Equal(t, before, after, "%s only read", from)
+		}
+		_, err = os.Stat(from + ".lock")
+		assert.ErrorIs(t, err, fs.ErrNotExist, "no lock beside %s", from)
 	}
 }

@@ -12,7 +12,7 @@ import (
 type Options struct {
 	ReadOnly bool // --dry-run: read a copy of what is there at start, never write, take no lock
 	// ImportFrom (--import-state) are the state files of other connector processes: each
-	// account of this process that the state file does not know yet takes its state from
+	// account of this process that the state file has not run yet takes its state from
 	// the first of them that has it, at open (see handover.go).
 	ImportFrom []string
 }

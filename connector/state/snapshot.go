@@ -42,9 +42,10 @@ func (d *DB) openSnapshot() error {
 	return d.openCopy(info, func(tmp *os.File) error { return copyConsistent(tmp, src, info.Size(), path) })
 }
 
-// openEmptyCopy opens a new, empty copy when there are legacy files to read into it.
+// openEmptyCopy opens a new, empty copy when there are legacy files or other processes'
+// state files (--import-state) to read into it.
 func (d *DB) openEmptyCopy() error {
-	if !d.anyLegacy() {
+	if !d.anyLegacy() && len(d.handover) == 0 {
 		return nil
 	}
 	return d.openCopy(nil, func(*os.File) error { return nil })

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,4 +96,31 @@ func TestShards_AMovedAccountWithItsStateIsReadAgainWithTheSameIDs(t *testing.T)
 		assert.Equal(t, old.Event.ID(), r.Event.ID(), "the same id")
 		assert.Equal(t, old.Event.Extensions(), r.Event.Extensions(), "the same revision")
 	}
+}
+
+// --import-state given an earlier release's state file (one account's, without its name:
+// it would take nothing, silently) stops the start with exit status 2 and one line, and
+// the file is left as it was.
+func TestShards_AnEarlierReleasesFileToImportIsRefusedWithOneLine(t *testing.T) {
+	e, entries := shardWorld(t, "2026-11-10")
+	b, err := os.ReadFile("../../connector/state/testdata/release1/state.payer.db")
+	require.NoError(t, err)
+	from := e.Dir + "/release1-payer.db"
+	require.NoError(t, os.WriteFile(from, b, 0o600))
+	r := e.Run(t, []string{"--config", e.Config(t, map[string]any{"accounts": entries, "state_path": e.Dir + "/shard0/state.db"}),
+		"--shard", "0/2", "--once", "--import-state", from})
+	assert.Equal(t, 2, r.Code, r.Stderr)
+	var errLines []string
+	for _, l := range strings.Split(strings.TrimSpace(r.Stderr), "\n") {
+		if !strings.HasPrefix(l, "{") { // not a log record
+			errLines = append(errLines, l)
+		}
+	}
+	require.Len(t, errLines, 1, r.Stderr)
+	assert.Contains(t, errLines[0], "--import-state "+from+`: a state file of an earlier release (schema "1"`)
+	after, err := os.ReadFile(from)
+	require.NoError(t, err)
+	assert.Equal(t, b, after, "only read")
+	_, err = os.Stat(from + ".lock")
+	assert.True(t, os.IsNotExist(err), "no lock taken on it")
 }
