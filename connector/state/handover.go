@@ -23,10 +23,11 @@ import (
 // per file, and the account then runs as if it had always been here, its ids and
 // revisions those its old owner made. An account this file ran is left as it is, so that
 // a start with the same flag again imports nothing. A file of an earlier release (one
-// account's, without its name) or of a newer schema is refused. The other file is read as a dry run reads state_path (a
-// consistent copy, no lock): its process may still run, but should no longer run the
-// accounts that move (import after every process runs the new layout, before the next
-// pull), or the days it delivers after the copy are not in it.
+// account's, without its name) or of a newer schema is refused. The other file is read
+// as a dry run reads state_path (a consistent copy, no lock): its process may still run,
+// but should no longer run the accounts that move (import after every process runs the
+// new layout, before the next pull), or the days it delivers after the copy are not in
+// it.
 
 // takeStates imports the accounts from the files of --import-state.
 func (d *DB) takeStates() error {
