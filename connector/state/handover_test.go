@@ -32,6 +32,26 @@ func deliverOne(t *testing.T, s *Store, identity, id string) {
 	require.NoError(t, p.Finish(1, time.Date(2026, 11, 11, 3, 0, 0, 0, time.UTC)))
 }
 
+// fileWith writes a state file at path where each account delivered one row, its id
+// "id-" and the account's name.
+func fileWith(t *testing.T, path string, accounts ...string) {
+	t.Helper()
+	d, err := OpenDB(path, false, nil)
+	require.NoError(t, err)
+	for _, a := range accounts {
+		deliverOne(t, d.Account(a), `["`+a+`-row"]`, "id-"+a)
+	}
+	require.NoError(t, d.Close())
+}
+
+// rowID is the id the state has for the account's row (deliverOne's) on handoverDay.
+func rowID(t *testing.T, d *DB, account string) string {
+	t.Helper()
+	rows, err := d.Account(account).Rows(handoverDay)
+	require.NoError(t, err)
+	return rows[`["`+account+`-row"]`].ID
+}
+
 // openNamed opens the state file at path for the accounts names, taking from the files.
 func openNamed(t *testing.T, path string, readOnly bool, names []string, from ...string) (*DB, error) {
 	t.Helper()
@@ -100,20 +120,12 @@ func TestTakeState_TakesTheAccountsItDoesNotKnowFromAnotherProcess(t *testing.T)
 func TestTakeState_ADryRunTakesIntoItsCopyOnly(t *testing.T) {
 	dir := t.TempDir()
 	old, mine := filepath.Join(dir, "old.db"), filepath.Join(dir, "mine.db")
-	od, err := OpenDB(old, false, nil)
-	require.NoError(t, err)
-	deliverOne(t, od.Account("a"), `["a-row"]`, "id-a")
-	require.NoError(t, od.Close())
-	md, err := OpenDB(mine, false, nil)
-	require.NoError(t, err)
-	deliverOne(t, md.Account("z"), `["z-row"]`, "id-z")
-	require.NoError(t, md.Close())
+	fileWith(t, old, "a")
+	fileWith(t, mine, "z")
 
 	d, err := openNamed(t, mine, true, []string{"a"}, old)
 	require.NoError(t, err)
-	rows, err := d.Account("a").Rows(handoverDay)
-	require.NoError(t, err)
-	assert.Equal(t, "id-a", rows[`["a-row"]`].ID, "the dry run reads a as taken")
+	assert.Equal(t, "id-a", rowID(t, d, "a"), "the dry run reads a as taken")
 	require.NoError(t, d.Close())
 	w, err := openNamed(t, mine, false, []string{"a"})
 	require.NoError(t, err)
@@ -202,16 +214,11 @@ func TestTakeState_ReplacesAnAccountThisFileKnowsOnlyTheFirstDayOf(t *testing.T)
 func TestTakeState_ADryRunWithoutAStateFileTakesToo(t *testing.T) {
 	dir := t.TempDir()
 	old, mine := filepath.Join(dir, "old.db"), filepath.Join(dir, "new", "mine.db")
-	od, err := OpenDB(old, false, nil)
-	require.NoError(t, err)
-	deliverOne(t, od.Account("a"), `["a-row"]`, "id-a")
-	require.NoError(t, od.Close())
+	fileWith(t, old, "a")
 
 	d, err := openNamed(t, mine, true, []string{"a"}, old)
 	require.NoError(t, err)
-	rows, err := d.Account("a").Rows(handoverDay)
-	require.NoError(t, err)
-	assert.Equal(t, "id-a", rows[`["a-row"]`].ID, "the dry run reads a as taken")
+	assert.Equal(t, "id-a", rowID(t, d, "a"), "the dry run reads a as taken")
 	_, err = os.Stat(mine)
 	assert.ErrorIs(t, err, fs.ErrNotExist, "a dry run creates nothing at state_path")
 }

@@ -1,19 +1,14 @@
 package e2e
 
 import (
-	"fmt"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jonboulle/clockwork"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/fx"
 
-	"github.com/cloudbill/alicloud-billing-source/connector/clock"
-	"github.com/cloudbill/alicloud-billing-source/testing/harness"
 	"github.com/cloudbill/alicloud-billing-source/testing/sink"
 )
 
@@ -37,19 +32,7 @@ func TestShards_ThreeThenTwoWithTheRemovedShardsStateCatchesTheMovedAccountsUp(t
 		_, ok := fetched[a]
 		assert.True(t, ok, "%s's missed days read by its owner (it was shard %d's)", a, k)
 	}
-	all := e.Sink.Events()
-	require.Equal(t, (1+len(next))*shardAccounts*shardRows, len(all), "the days next once, nothing of the first again")
-	for id, n := range harness.IDs(all) {
-		assert.Equal(t, 1, n, "id %s sent %d times", id, n)
-	}
-	for _, d := range next {
-		day := shardEvents(t, all, d)
-		assert.Len(t, day, shardAccounts, "%s of every account", d)
-		for a, evs := range day {
-			assert.Len(t, evs, shardRows, "%s %s", d, a)
-		}
-	}
-	assert.Equal(t, harness.IDs(first), harness.IDs(eventsOf(all, d1)))
+	requireNextDaysOnce(t, e, first, d1, next)
 }
 
 // A moved account's day read again by its new owner with the old owner's state file
@@ -57,36 +40,9 @@ func TestShards_ThreeThenTwoWithTheRemovedShardsStateCatchesTheMovedAccountsUp(t
 // so receivers and brokers drop the repeats (without it, new ids:
 // TestShards_ADayReadAgainWithoutTheAccountsStateHasNewIDs).
 func TestShards_AMovedAccountWithItsStateIsReadAgainWithTheSameIDs(t *testing.T) {
-	sh := mustZone(t, "Asia/Shanghai")
-	d1 := "2026-11-10"
-	e, entries := shardWorld(t, d1)
-	owner, _ := layout(t, e, entries, 3, time.Date(2026, 11, 11, 3, 0, 0, 0, sh), "--catch-up-from", d1)
-	var moved string
-	for a, k := range owner {
-		if k == 2 {
-			moved = a
-		}
-	}
-	require.NotEmpty(t, moved)
-	first := shardEvents(t, e.Sink.Events(), d1)[moved]
-	require.Len(t, first, shardRows)
-
-	k := -1
-	for _, kk := range []int{0, 1} {
-		r := e.Run(t, []string{"--config", e.Config(t, map[string]any{"accounts": entries, "state_path": fmt.Sprintf("%s/shard%d/state.db", e.Dir, kk)}),
-			"--shard", fmt.Sprintf("%d/2", kk), "--from", d1, "--to", d1, "--account", moved, "--import-state", e.Dir + "/shard2/state.db"},
-			fx.Decorate(func(clock.Clock) clock.Clock {
-				return clockwork.NewFakeClockAt(time.Date(2026, 11, 12, 3, 0, 0, 0, sh))
-			}))
-		if r.Code == 0 {
-			k = kk
-			assert.Contains(t, r.Stderr, `"msg":"state: took the state of accounts from another process's state file"`)
-			assert.Contains(t, r.Stderr, `"accounts":["`+moved+`"]`)
-		}
-	}
-	require.GreaterOrEqual(t, k, 0, "one of the two owns %s", moved)
-	again := shardEvents(t, e.Sink.Events(), d1)[moved][shardRows:]
-	require.Len(t, again, shardRows)
+	moved, first, again, stderr := movedReadAgain(t, true)
+	assert.Contains(t, stderr, `"msg":"state: took the state of accounts from another process's state file"`)
+	assert.Contains(t, stderr, `"accounts":["`+moved+`"]`)
 	bySubject := map[string]sink.Received{}
 	for _, r := range first {
 		bySubject[r.Event.Subject()] = r

@@ -225,6 +225,13 @@ func threeThenTwo(t *testing.T, then time.Time, next ...string) {
 			assert.NotContains(t, fetched, a, "%s: no day read again", a)
 		}
 	}
+	requireNextDaysOnce(t, e, first, d1, next)
+}
+
+// requireNextDaysOnce checks that the sink holds, beside first (day d1's events), every
+// row of each day of next once, of every account, and nothing of d1 again.
+func requireNextDaysOnce(t *testing.T, e *harness.Env, first []sink.Received, d1 string, next []string) {
+	t.Helper()
 	all := e.Sink.Events()
 	require.Equal(t, (1+len(next))*shardAccounts*shardRows, len(all), "the days next once, nothing of the first again")
 	for id, n := range harness.IDs(all) {
@@ -328,35 +335,7 @@ func TestShards_CheckProbesTheShardsAccountsAndAnOtherShardsAccountIsRefused(t *
 // them. The rule that gives old content after a lost state a new id (revision_test.go) is
 // the same rule: the two cases look alike to a process without the state.
 func TestShards_ADayReadAgainWithoutTheAccountsStateHasNewIDs(t *testing.T) {
-	sh := mustZone(t, "Asia/Shanghai")
-	d1 := "2026-11-10"
-	e, entries := shardWorld(t, d1)
-	owner, _ := layout(t, e, entries, 3, time.Date(2026, 11, 11, 3, 0, 0, 0, sh), "--catch-up-from", d1)
-	var moved string
-	for a, k := range owner {
-		if k == 2 {
-			moved = a
-		}
-	}
-	require.NotEmpty(t, moved)
-	first := shardEvents(t, e.Sink.Events(), d1)[moved]
-	require.Len(t, first, shardRows)
-
-	// Its new owner under N = 2, shard 0 or 1, on its own state, a day later.
-	k := -1
-	for _, kk := range []int{0, 1} {
-		r := e.Run(t, []string{"--config", e.Config(t, map[string]any{"accounts": entries, "state_path": fmt.Sprintf("%s/shard%d/state.db", e.Dir, kk)}),
-			"--shard", fmt.Sprintf("%d/2", kk), "--from", d1, "--to", d1, "--account", moved},
-			fx.Decorate(func(clock.Clock) clock.Clock {
-				return clockwork.NewFakeClockAt(time.Date(2026, 11, 12, 3, 0, 0, 0, sh))
-			}))
-		if r.Code == 0 {
-			k = kk
-		}
-	}
-	require.GreaterOrEqual(t, k, 0, "one of the two owns %s", moved)
-	again := shardEvents(t, e.Sink.Events(), d1)[moved][shardRows:]
-	require.Len(t, again, shardRows)
+	_, first, again, _ := movedReadAgain(t, false)
 	bySubject := map[string]sink.Received{}
 	for _, r := range first {
 		bySubject[r.Event.Subject()] = r
@@ -371,6 +350,47 @@ func TestShards_ADayReadAgainWithoutTheAccountsStateHasNewIDs(t *testing.T) {
 		require.NoError(t, err)
 		assert.Greater(t, rev, oldRev)
 	}
+}
+
+// movedReadAgain delivers 2026-11-10 on three shards, then has the new owner under N = 2
+// of an account of the removed shard read that day again for it (--from/--to, --account;
+// withState: --import-state on the removed shard's file): the account, its events of the
+// first delivery and of the re-read, and the re-read's log.
+func movedReadAgain(t *testing.T, withState bool) (moved string, first, again []sink.Received, stderr string) {
+	t.Helper()
+	sh := mustZone(t, "Asia/Shanghai")
+	d1 := "2026-11-10"
+	e, entries := shardWorld(t, d1)
+	owner, _ := layout(t, e, entries, 3, time.Date(2026, 11, 11, 3, 0, 0, 0, sh), "--catch-up-from", d1)
+	for a, k := range owner {
+		if k == 2 {
+			moved = a
+		}
+	}
+	require.NotEmpty(t, moved)
+	first = shardEvents(t, e.Sink.Events(), d1)[moved]
+	require.Len(t, first, shardRows)
+
+	// Its new owner under N = 2, shard 0 or 1, on its own state, a day later.
+	var args []string
+	if withState {
+		args = []string{"--import-state", e.Dir + "/shard2/state.db"}
+	}
+	k := -1
+	for _, kk := range []int{0, 1} {
+		r := e.Run(t, append([]string{"--config", e.Config(t, map[string]any{"accounts": entries, "state_path": fmt.Sprintf("%s/shard%d/state.db", e.Dir, kk)}),
+			"--shard", fmt.Sprintf("%d/2", kk), "--from", d1, "--to", d1, "--account", moved}, args...),
+			fx.Decorate(func(clock.Clock) clock.Clock {
+				return clockwork.NewFakeClockAt(time.Date(2026, 11, 12, 3, 0, 0, 0, sh))
+			}))
+		if r.Code == 0 {
+			k, stderr = kk, r.Stderr
+		}
+	}
+	require.GreaterOrEqual(t, k, 0, "one of the two owns %s", moved)
+	again = shardEvents(t, e.Sink.Events(), d1)[moved][shardRows:]
+	require.Len(t, again, shardRows)
+	return moved, first, again, stderr
 }
 
 // More shards than callers: a shard that owns no account idles until stopped (exit 0), it
