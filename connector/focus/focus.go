@@ -110,7 +110,7 @@ func Amortized(p Purchase, day calendar.Day) (Row, error) { return amortized(p, 
 // Retraction is the FOCUS row that retracts the FOCUS bill's row of this identity (its
 // instance row's, perhaps with a "#n"), a row of currency: every column a FOCUS row has,
 // from what the identity holds (the day, accounts, product, instance, billing item,
-// subscription type, item), with every cost and quantity 0 (Zeroed). An identity that is
+// subscription type, item), with every cost and quantity 0 (zeroed). An identity that is
 // not an instance row's, or a currency that is not an ISO 4217 national one, is an error.
 func Retraction(identity, currency string) (Row, error) { return retraction(identity, currency) }
 
@@ -120,16 +120,10 @@ func AmortizedIdentity(p Purchase, day calendar.Day) string {
 }
 
 // AmortizedRetraction is the row that retracts the purchase's amortized row of day: the
-// row Amortized makes, whether or not the purchase still covers day, Zeroed.
+// row Amortized makes, whether or not the purchase still covers day, zeroed.
 func AmortizedRetraction(p Purchase, day calendar.Day) (Row, error) {
 	return amortizedRetraction(p, day)
 }
-
-// Zeroed is the row with every cost (BilledCost, ContractedCost, EffectiveCost, ListCost)
-// and quantity (ConsumedQuantity, PricingQuantity) that is not null at 0, and every number
-// of its custom columns (Alibaba's amounts) at 0: what a retraction carries, so that a
-// receiver that keeps each subject's highest revision holds a conformant row that adds 0.
-func (r Row) Zeroed() Row { return zeroed(r) }
 
 // Currency is the row's BillingCurrency.
 func (r Row) Currency() string { return r.cols.text("BillingCurrency") }

@@ -11,7 +11,10 @@ import (
 var zeroedColumns = map[string]bool{"BilledCost": true, "ContractedCost": true, "EffectiveCost": true,
 	"ListCost": true, "ConsumedQuantity": true, "PricingQuantity": true}
 
-// zeroed: see Row.Zeroed.
+// zeroed is the row with every cost (BilledCost, ContractedCost, EffectiveCost, ListCost)
+// and quantity (ConsumedQuantity, PricingQuantity) that is not null at 0, and every number
+// of its custom columns (Alibaba's amounts) at 0: what a retraction carries, so that a
+// receiver that keeps each subject's highest revision holds a conformant row that adds 0.
 func zeroed(r Row) Row {
 	cols := make(columns, len(r.cols))
 	for i, c := range r.cols {
