@@ -455,3 +455,22 @@ func TestLock_LockFileOnAReadOnlyFileSystemSaysSo(t *testing.T) {
 	assert.Equal(t, "state_path "+path+": cannot create its lock file "+path+".lock: the directory "+dir+" is on a read-only file system; mount it read-write or choose another state_path (the connector records every delivery there)", err.Error())
 	require.ErrorIs(t, err, syscall.EROFS)
 }
+
+// A read-only open (--dry-run, --import-state) of a file with no valid meta page (here a
+// sparse gigabyte of zeros) refuses it before copying anything: the copy would be the
+// whole file, in TMPDIR.
+func TestStore_ReadOnlyRefusesAFileWithNoMetaBeforeCopyingIt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	require.NoError(t, f.Truncate(1<<30))
+	require.NoError(t, f.Close())
+	copies := 0
+	copied = func() { copies++ }
+	t.Cleanup(func() { copied = func() {} })
+	_, err = Open(path, true)
+	var se *Error
+	require.ErrorAs(t, err, &se)
+	assert.Contains(t, err.Error(), "state_path "+path+": not a state file")
+	assert.Zero(t, copies, "nothing copied")
+}

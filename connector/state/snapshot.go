@@ -131,6 +131,13 @@ func errTemp(path string, err error) *Error {
 // copyConsistent copies the state file src (size bytes) to tmp until a copy is one the
 // writer did not change while it was read (at most snapshotAttempts times).
 func copyConsistent(tmp, src *os.File, size int64, path string) error {
+	// No valid meta page: not a state file, or both its metas damaged, which no writer
+	// leaves. Refused before it is copied: a sparse file of zeros may be terabytes.
+	if lastTxid(src, size) == 0 {
+		if _, err := inspect(src, size, path); err != nil {
+			return err
+		}
+	}
 	for attempt := 1; ; attempt++ {
 		before := lastTxid(src, size)
 		n, err := copyFile(tmp, src)
