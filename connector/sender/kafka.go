@@ -163,6 +163,11 @@ func (t *kafkaTransport) send(ctx context.Context, e event.Event) (outcome, erro
 			if cfg := t.tlsError(*last); cfg != nil {
 				return answered, cfg
 			}
+			// No broker reached, the last because DNS knows no such host: a name to fix,
+			// not an outage to retry for minutes.
+			if cfg := t.redact.unknownHost(*last, "Kafka broker"); cfg != nil {
+				return answered, cfg
+			}
 		}
 		if last := t.readErr.Load(); last != nil {
 			return outage, fmt.Errorf("undelivered: no acknowledgement from %s within %s (the last answer could not be read: %s)",
