@@ -142,10 +142,10 @@ func (t *kafkaTransport) send(ctx context.Context, e event.Event) (outcome, erro
 	// With the idempotent producer, franz-go fails a record that was written to a broker
 	// only once the broker answers (RecordDeliveryTimeout is enforced only where that is
 	// safe), so ProduceSync can block for as long as a broker stays silent, past a stop.
-	// The attempt waits at most the sender's timeout: a record still in flight then is an
-	// outage; franz-go keeps it and may still store it, and the retry stores the same
+	// The attempt waits at most the sender's timeout and a grace (kafkaGrace): a record
+	// still in flight then is an outage; franz-go keeps it and may still store it, and the retry stores the same
 	// event again under the same key (see docs/targets.md: a compacted topic keeps one).
-	actx, cancel := context.WithTimeout(ctx, t.timeout)
+	actx, cancel := context.WithTimeout(ctx, t.timeout+kafkaGrace(t.timeout))
 	defer cancel()
 	res := make(chan error, 1)
 	t.client.Produce(actx, rec, func(_ *kgo.Record, err error) { res <- err })
@@ -159,15 +159,8 @@ func (t *kafkaTransport) send(ctx context.Context, e event.Event) (outcome, erro
 		if ctx.Err() != nil {
 			return aborted, ctx.Err()
 		}
-		if last := t.dialErr.Load(); last != nil {
-			if cfg := t.tlsError(*last); cfg != nil {
-				return answered, cfg
-			}
-			// No broker reached, the last because DNS knows no such host: a name to fix,
-			// not an outage to retry for minutes.
-			if cfg := t.redact.unknownHost(*last, "Kafka broker"); cfg != nil {
-				return answered, cfg
-			}
+		if cfg := t.dialFailure(); cfg != nil {
+			return answered, cfg
 		}
 		if last := t.readErr.Load(); last != nil {
 			return outage, fmt.Errorf("undelivered: no acknowledgement from %s within %s (the last answer could not be read: %s)",
@@ -178,6 +171,32 @@ func (t *kafkaTransport) send(ctx context.Context, e event.Event) (outcome, erro
 }
 
 // tlsError is the ConfigError of TLS with the brokers that cannot work, or nil.
+// kafkaGrace is how long an attempt waits past the record's delivery timeout (the same
+// timeout, given to franz-go), so that a record franz-go fails at that timeout is reported
+// with franz-go's own error: a handshake it retried until then (SASL refused: a
+// configuration error, exit status 2) is not taken for an outage because this wait
+// happened to end first on a busy machine.
+func kafkaGrace(timeout time.Duration) time.Duration {
+	return min(max(time.Second, timeout/4), 5*time.Second)
+}
+
+// dialFailure is the *ConfigError of the last failed connection to a broker, when a
+// record timed out with no broker reached since: TLS that cannot work, or a host DNS does
+// not know (a name to fix, not an outage to retry for minutes); nil otherwise.
+func (t *kafkaTransport) dialFailure() error {
+	last := t.dialErr.Load()
+	if last == nil {
+		return nil
+	}
+	if cfg := t.tlsError(*last); cfg != nil {
+		return cfg
+	}
+	if cfg := t.redact.unknownHost(*last, "Kafka broker"); cfg != nil {
+		return cfg
+	}
+	return nil
+}
+
 func (t *kafkaTransport) tlsError(err error) error {
 	if cfg := t.redact.brokerTLSError(err, "Kafka broker", t.withCA, "kafka.ca_file names the CAs of private brokers"); cfg != nil {
 		return cfg
@@ -206,6 +225,9 @@ func (t *kafkaTransport) classify(ctx context.Context, err error) (outcome, erro
 	case errors.As(err, &ke) && !ke.Retriable:
 		return answered, &Rejected{Status: int(ke.Code), Reason: msg}
 	case errors.Is(err, kgo.ErrRecordTimeout), errors.Is(err, context.DeadlineExceeded):
+		if cfg := t.dialFailure(); cfg != nil {
+			return answered, cfg
+		}
 		return outage, fmt.Errorf("undelivered: no acknowledgement from %s within the record timeout: %s", t.brokers, msg)
 	}
 	return outage, fmt.Errorf("undelivered: %s: %s", t.brokers, msg)
