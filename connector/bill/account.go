@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 )
 
 // AccountRow is one line of the daily account bill grouped by product, with the event's
@@ -96,23 +95,16 @@ func AccountOfChecked(item []byte) (AccountRow, error) {
 	if err := accountValues(item, &vals); err != nil {
 		return AccountRow{}, fmt.Errorf("an item %w", err)
 	}
-	// Every member's text goes into one string (text is never longer than its JSON): a
-	// string per member, and per row, would be twenty-two.
-	n := 0
-	for _, v := range vals {
-		n += len(v)
-	}
-	var b strings.Builder
-	b.Grow(n)
-	var ends [len(accountMembers)]int
+	var texts [len(accountMembers)][]byte
 	for k, name := range accountMembers {
 		t, err := accountText(name, vals[k], accountAmounts[k])
 		if err != nil {
 			return AccountRow{}, err
 		}
-		b.Write(t)
-		ends[k] = b.Len()
+		texts[k] = t
 	}
+	var strs [len(accountMembers)]string
+	oneString(texts[:], strs[:])
 	var r AccountRow
 	fields := [len(accountMembers)]*string{(*string)(&r.AdjustAmount), &r.BillAccountID, &r.BillAccountName,
 		&r.BillingDate, &r.BizType, (*string)(&r.CashAmount), &r.CostUnit, &r.Currency,
@@ -120,11 +112,10 @@ func AccountOfChecked(item []byte) (AccountRow, error) {
 		(*string)(&r.InvoiceDiscount), (*string)(&r.OutstandingAmount), &r.OwnerID, &r.OwnerName,
 		(*string)(&r.PaymentAmount), &r.PipCode, (*string)(&r.PretaxAmount), (*string)(&r.PretaxGrossAmount),
 		&r.ProductCode, &r.ProductName, &r.SubscriptionType}
-	all, start := b.String(), 0
-	for k, end := range ends {
-		*fields[k], start = all[start:end], end
+	for k, t := range strs {
+		*fields[k] = t
 		if accountAmounts[k] {
-			*fields[k] = canonical(*fields[k]) // as ParseAmount
+			*fields[k] = canonical(t) // as ParseAmount
 		}
 	}
 	return r, nil

@@ -156,27 +156,35 @@ type idValues [idTag + 1][]byte
 // text is the values as text (scalar), in one allocation: a string per member, and per
 // row, would be ten.
 func (vals *idValues) text() (strs idStrings) {
-	n := 0
-	for _, v := range vals {
-		n += len(v) // text is never longer than its JSON
-	}
-	var b strings.Builder
-	b.Grow(n)
-	var ends [len(vals)]int
+	var texts [len(vals)][]byte
 	for k, v := range vals {
 		switch {
 		case len(v) >= 2 && v[0] == '"' && bytes.IndexByte(v, '\\') < 0:
-			b.Write(v[1 : len(v)-1])
+			texts[k] = v[1 : len(v)-1]
 		case string(v) != "null":
-			b.WriteString(scalar(v))
+			texts[k] = []byte(scalar(v))
 		}
-		ends[k] = b.Len()
 	}
-	all, start := b.String(), 0
-	for k, end := range ends {
-		strs[k], start = all[start:end], end
-	}
+	oneString(texts[:], strs[:])
 	return strs
+}
+
+// oneString sets strs[k] to texts[k], all of them slices of one string: a string per
+// text, and per row, would be as many allocations.
+func oneString(texts [][]byte, strs []string) {
+	n := 0
+	for _, t := range texts {
+		n += len(t)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, t := range texts {
+		b.Write(t)
+	}
+	all := b.String()
+	for k, t := range texts {
+		strs[k], all = all[:len(t)], all[len(t):]
+	}
 }
 
 // appendMembers appends to data the members of the object item, from i (after its '{'),

@@ -304,11 +304,7 @@ func (b *billDay) result(id string, err error) {
 	if !f.queued.IsZero() {
 		b.j.ops.DeliveryLatency.Observe(b.j.clock.Now().Sub(f.queued).Seconds())
 	}
-	outcome := "delivered"
-	if err != nil {
-		outcome = "failed"
-	}
-	b.j.ops.EventsSent.WithLabelValues(string(b.kind), outcome).Inc()
+	b.j.ops.EventSent(string(b.kind), err)
 	switch {
 	case err != nil && counts:
 		b.failed++

@@ -177,11 +177,7 @@ func (c *Closer) send(ctx context.Context, m calendar.Month, e event.Event, sum 
 	answered := false
 	c.p.Publisher.Stream(ctx, events, func(id string, err error) {
 		answered, sendErr = true, err
-		outcome := "delivered"
-		if err != nil {
-			outcome = "failed"
-		}
-		c.ops.EventsSent.WithLabelValues(MetricBill, outcome).Inc()
+		c.ops.EventSent(MetricBill, err)
 	})
 	if !answered {
 		sendErr = errors.New("no answer")

@@ -79,6 +79,15 @@ func NewMetrics() *Metrics {
 	return m
 }
 
+// EventSent counts one event of the bill answered: delivered, or failed with err.
+func (m *Metrics) EventSent(bill string, err error) {
+	outcome := "delivered"
+	if err != nil {
+		outcome = "failed"
+	}
+	m.EventsSent.WithLabelValues(bill, outcome).Inc()
+}
+
 // Or is m, or metrics nobody scrapes when m is nil (tests that build one part alone).
 func Or(m *Metrics) *Metrics {
 	if m == nil {

@@ -143,8 +143,9 @@ func (t *kafkaTransport) send(ctx context.Context, e event.Event) (outcome, erro
 	// only once the broker answers (RecordDeliveryTimeout is enforced only where that is
 	// safe), so ProduceSync can block for as long as a broker stays silent, past a stop.
 	// The attempt waits at most the sender's timeout and a grace (kafkaGrace): a record
-	// still in flight then is an outage; franz-go keeps it and may still store it, and the retry stores the same
-	// event again under the same key (see docs/targets.md: a compacted topic keeps one).
+	// still in flight then is an outage; franz-go keeps it and may still store it, and the
+	// retry stores the same event again under the same key (see docs/targets.md: a
+	// compacted topic keeps one).
 	actx, cancel := context.WithTimeout(ctx, t.timeout+kafkaGrace(t.timeout))
 	defer cancel()
 	res := make(chan error, 1)
@@ -170,7 +171,6 @@ func (t *kafkaTransport) send(ctx context.Context, e event.Event) (outcome, erro
 	}
 }
 
-// tlsError is the ConfigError of TLS with the brokers that cannot work, or nil.
 // kafkaGrace is how long an attempt waits past the record's delivery timeout (the same
 // timeout, given to franz-go), so that a record franz-go fails at that timeout is reported
 // with franz-go's own error: a handshake it retried until then (SASL refused: a
@@ -197,6 +197,7 @@ func (t *kafkaTransport) dialFailure() error {
 	return nil
 }
 
+// tlsError is the ConfigError of TLS with the brokers that cannot work, or nil.
 func (t *kafkaTransport) tlsError(err error) error {
 	if cfg := t.redact.brokerTLSError(err, "Kafka broker", t.withCA, "kafka.ca_file names the CAs of private brokers"); cfg != nil {
 		return cfg

@@ -138,9 +138,7 @@ func TestTakeState_ADryRunTakesIntoItsCopyOnly(t *testing.T) {
 func TestTakeState_RefusesWhatIsNotAnotherStateFile(t *testing.T) {
 	dir := t.TempDir()
 	mine := filepath.Join(dir, "mine.db")
-	md, err := OpenDB(mine, false, nil)
-	require.NoError(t, err)
-	require.NoError(t, md.Close())
+	fileWith(t, mine) // a state file of no account
 	garbage := filepath.Join(dir, "garbage.db")
 	require.NoError(t, os.WriteFile(garbage, []byte("not a bbolt file, not at all, and long enough to be read as one"), 0o600))
 	emptyFile := filepath.Join(dir, "empty.db")
@@ -264,9 +262,7 @@ func TestTakeState_TheLogNamesAFewOfManyAccounts(t *testing.T) {
 func TestTakeState_RefusesAnotherKindOfFile(t *testing.T) {
 	dir := t.TempDir()
 	mine := filepath.Join(dir, "mine.db")
-	md, err := OpenDB(mine, false, nil)
-	require.NoError(t, err)
-	require.NoError(t, md.Close())
+	fileWith(t, mine) // a state file of no account
 	newer := filepath.Join(dir, "newer.db")
 	bd, err := bolt.Open(newer, 0o600, nil)
 	require.NoError(t, err)

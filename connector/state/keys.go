@@ -79,9 +79,9 @@ func (s *Store) planned(rb *bolt.Bucket, day fmt.Stringer, identity string, key 
 	if v == nil {
 		return 0, false, false, nil
 	}
-	r, err := unmarshalStored(v)
+	r, err := s.decodeRow(day, identity, v)
 	if err != nil {
-		return 0, false, true, s.corrupt("row %s of %s does not decode: %s", quoteID(identity), day, shorten(err.Error()))
+		return 0, false, true, err
 	}
 	return r.Pull, r.Delivered, true, nil
 }
